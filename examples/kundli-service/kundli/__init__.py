@@ -1,0 +1,3 @@
+"""kundli-service: birth-chart calculations over HTTP, backed by PostgreSQL."""
+
+__version__ = "1.1.0"

@@ -1,0 +1,3 @@
+"""relcheck: a release checklist as a pytest suite."""
+
+__version__ = "0.1.0"

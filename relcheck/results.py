@@ -1,0 +1,118 @@
+"""Results of a run: each checklist item's status from its checks, the overall verdict, the manifest."""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from importlib import metadata
+
+from .checklist import Checklist, Item
+from .verdict import Status, worst
+
+MANIFEST_FORMAT = "relcheck-manifest/1"
+TOOLS = ("relcheck", "pytest", "pytest-html", "requests", "psycopg", "locust", "bandit", "coverage", "pgserver",
+         "scipy", "hdrhistogram", "sshsig")
+
+
+@dataclass
+class CheckResult:
+    nodeid: str
+    status: Status
+    reason: str
+    duration_s: float
+    phases: list[str]
+    evidence: list[dict] = field(default_factory=list)
+    evidence_digest: str = ""
+
+
+@dataclass
+class ItemResult:
+    item: Item
+    status: Status
+    checks: list[CheckResult]
+
+    @property
+    def reason(self) -> str:
+        failing = [c for c in self.checks if c.status == self.status and c.reason]
+        return failing[0].reason if failing else ""
+
+
+def tool_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in TOOLS:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def git_sha(repo) -> str:
+    try:
+        result = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True,
+                                timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return result.stdout.strip() if result.returncode == 0 else ""
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def item_results(checklist: Checklist, checks: dict[str, list[CheckResult]], covered: set[str]) -> list[ItemResult]:
+    """checks: item key -> results of its checks in this run; covered: keys of items that have any check."""
+    results = []
+    for item in checklist.items:
+        ran = checks.get(item.key, [])
+        if ran:
+            status = worst(c.status for c in ran)
+        else:
+            status = Status.NOT_RUN if item.key in covered else Status.NOT_COVERED
+        results.append(ItemResult(item, status, ran))
+    return results
+
+
+def verdict(results: list[ItemResult], run_phases: set[str], interrupted: bool = False) -> tuple[str, list[str]]:
+    """READY when every item this run is responsible for is acceptable; BLOCKED otherwise, with reasons."""
+    considered = [r for r in results if r.status != Status.NOT_RUN and
+                  (r.checks or r.item.phase in run_phases)]
+    blocking = [r for r in considered if not r.status.acceptable]
+    reasons = [f"{r.item.section.split(' / ')[-1]}: {r.item.text}: {r.status.value}" +
+               (f" ({r.reason})" if r.reason else "") for r in blocking]
+    if interrupted:
+        reasons.insert(0, "the run was interrupted before every check ran")
+    if not any(r.checks for r in results):
+        reasons.insert(0, "no check ran")
+    return ("BLOCKED" if reasons else "READY"), reasons
+
+
+def counts(results: list[ItemResult]) -> dict[str, int]:
+    tally = {status.value: 0 for status in Status}
+    for result in results:
+        tally[result.status.value] += 1
+    return tally
+
+
+def manifest(header: dict, results: list[ItemResult], verdict_name: str, reasons: list[str]) -> dict:
+    return {
+        "format": MANIFEST_FORMAT,
+        **header,
+        "verdict": verdict_name,
+        "verdict_reasons": reasons,
+        "counts": counts(results),
+        "items": [{
+            "section": r.item.section, "item": r.item.text, "kind": r.item.kind, "status": r.status.value,
+            "checks": [{"test": c.nodeid, "status": c.status.value, "reason": c.reason,
+                        "duration_s": round(c.duration_s, 3), "phases": c.phases,
+                        "evidence_sha256": c.evidence_digest} for c in r.checks],
+        } for r in results],
+    }
+
+
+def as_dict(result: CheckResult) -> dict:
+    data = asdict(result)
+    data["status"] = result.status.value
+    return data

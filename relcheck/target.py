@@ -1,0 +1,288 @@
+"""The system under test: its HTTP API, database, service manager and log, embedded or remote.
+
+    with open_target(config) as target:
+        assert target.health().ok
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets as random_secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from . import postgres
+from .config import Config
+from .errors import TargetError
+from .secrets import redact, register, register_dsn, safe_url
+from .service import ProcessService, SystemdService, UnmanagedService, wait_until
+
+
+@dataclass
+class Answer:
+    """One HTTP exchange; status None means no answer (error says why)."""
+    method: str
+    url: str
+    status: int | None
+    headers: dict = field(default_factory=dict)
+    text: str = ""
+    elapsed_ms: float = 0.0
+    error: str = ""
+
+    @property
+    def json(self) -> Any:
+        try:
+            return json.loads(self.text)
+        except ValueError:
+            return None
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+    def describe(self) -> str:
+        outcome = self.error if self.status is None else f"HTTP {self.status}"
+        return f"{self.method} {self.url} -> {outcome}"
+
+
+class Http:
+    """HTTP to the target with a token per role; never raises for HTTP or network errors."""
+
+    def __init__(self, base_url: str, timeout: float, tokens: dict[str, str], header: str, scheme: str) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.tokens = tokens
+        self.header, self.scheme = header, scheme
+        self.session = requests.Session()
+
+    def auth_headers(self, role: str | None) -> dict:
+        if not role or role == "anonymous":
+            return {}
+        if role not in self.tokens:
+            raise TargetError(f"no token for role {role!r} (set target.auth.tokens.{role})")
+        return {self.header: f"{self.scheme} {self.tokens[role]}".strip()}
+
+    def request(self, method: str, path: str, role: str | None = None, json_body=None,
+                headers: dict | None = None) -> Answer:
+        url = self.base_url + path
+        started = time.perf_counter()
+        try:
+            response = self.session.request(method, url, json=json_body, timeout=self.timeout,
+                                            headers={**self.auth_headers(role), **(headers or {})})
+        except requests.Timeout:
+            return Answer(method, url, None, error=f"no answer within {self.timeout:g}s",
+                          elapsed_ms=(time.perf_counter() - started) * 1000)
+        except requests.RequestException as exc:
+            return Answer(method, url, None, error=f"unreachable ({_reason(exc)})",
+                          elapsed_ms=(time.perf_counter() - started) * 1000)
+        return Answer(method, url, response.status_code, dict(response.headers), response.text,
+                      response.elapsed.total_seconds() * 1000)
+
+    def get(self, path: str, role: str | None = None, **kwargs) -> Answer:
+        return self.request("GET", path, role, **kwargs)
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc)
+    for marker in ("Connection refused", "Name or service not known", "No route to host", "timed out"):
+        if marker in text:
+            return marker.lower()
+    return type(exc).__name__
+
+
+class Target:
+    def __init__(self, config: Config, base_url: str, dsn: str, admin_dsn: str, tokens: dict[str, str],
+                 service, log_file: Path | None, mode: str) -> None:
+        self.config = config
+        self.base_url = base_url.rstrip("/")
+        self.dsn, self.admin_dsn = dsn, admin_dsn or dsn
+        self.service = service
+        self.log_file = log_file
+        self.mode = mode
+        self.routes = config.target.routes
+        self.http = Http(self.base_url, config.target.request_timeout_s, tokens, config.target.auth.header,
+                         config.target.auth.scheme)
+        for value in (dsn, admin_dsn):
+            if value:
+                register_dsn(value)
+        register(*tokens.values())
+
+    def __repr__(self) -> str:
+        return f"<Target {self.mode} {self.base_url}>"
+
+    def describe(self) -> dict:
+        return {"mode": self.mode, "base URL": self.base_url, "database": safe_url(self.dsn) if self.dsn else "none",
+                "service manager": self.service.manager, "log": str(self.log_file or "none")}
+
+    def health(self) -> Answer:
+        return self.http.get(self.routes.health)
+
+    def version(self) -> Answer:
+        return self.http.get(self.routes.version)
+
+    def database(self, autocommit: bool = True):
+        if not self.dsn:
+            raise TargetError("no database configured (target.dsn)")
+        return postgres.connect(self.dsn, "target database", autocommit=autocommit)
+
+    def scratch_database(self, name: str) -> str:
+        """A fresh, empty database on the target's server, owned by the application's role; its DSN."""
+        from psycopg import sql
+        owner = postgres.query(self.dsn, "SELECT current_user")[0][0]
+        with postgres.connect(self.admin_dsn, "admin database") as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+            conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(name), sql.Identifier(owner)))
+        return postgres.with_database(self.dsn, name)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def fill(template: str, values: dict, where: str) -> str:
+    try:
+        return template.format_map(values)
+    except KeyError as exc:
+        raise TargetError(f"{where}: unknown placeholder {{{exc.args[0]}}} in {template!r}") from None
+
+
+def run_step(command: list[str], env: dict, cwd: Path, what: str, timeout: float) -> str:
+    """Run a start-up step; stdout on success, TargetError with its last error line otherwise."""
+    try:
+        result = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    except FileNotFoundError:
+        raise TargetError(f"{what}: command not found: {command[0]}") from None
+    except subprocess.TimeoutExpired:
+        raise TargetError(f"{what}: did not finish within {timeout:g}s") from None
+    if result.returncode != 0:
+        lines = (result.stderr or result.stdout).strip().splitlines()
+        raise TargetError(f"{what} failed (exit {result.returncode}): {redact(lines[-1]) if lines else 'no output'}")
+    return result.stdout
+
+
+class EmbeddedRuntime:
+    """The bundled service on a private PostgreSQL: start everything, hand out a Target, tear everything down."""
+
+    def __init__(self, config: Config, faults: dict | None = None) -> None:
+        self.config = config
+        self.recipe = config.embedded
+        self.faults = self.recipe.faults if faults is None else faults
+        self.workdir = Path(tempfile.mkdtemp(prefix="relcheck-embedded-"))
+        self.pg = postgres.EmbeddedPostgres(self.workdir)
+        self.service: ProcessService | None = None
+
+    def values(self, **extra) -> dict:
+        return {"python": self.recipe.python or sys.executable, "host": "127.0.0.1",
+                "log_file": str(self.workdir / "service.log"), "faults": json.dumps(self.faults), **extra}
+
+    def env(self, values: dict) -> dict:
+        env = dict(os.environ)
+        extra = dict(self.recipe.env)
+        if self.faults:
+            extra.update(self.recipe.fault_env)
+        env.update({k: fill(v, values, f"embedded.env.{k}") for k, v in extra.items()})
+        return env
+
+    def start(self) -> Target:
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> Target:
+        source = self.config.source
+        if not source.is_dir():
+            raise TargetError(f"target.source: {source} is not a directory")
+        self.pg.start()
+        password = random_secrets.token_urlsafe(24)
+        dsn = self.pg.create_app_database(self.recipe.database, self.recipe.user, password)
+        values = self.values(dsn=dsn, port=free_port())
+        env = self.env(values)
+        timeout = self.recipe.startup_timeout_s
+        run_step([fill(a, values, "embedded.migrate") for a in self.recipe.migrate], env, source, "migrate", timeout)
+        tokens = {}
+        for role in self.recipe.roles:
+            command = [fill(a, {**values, "role": role}, "embedded.provision") for a in self.recipe.provision]
+            output = run_step(command, env, source, f"provision {role}", timeout).strip().splitlines()
+            if not output:
+                raise TargetError(f"provision {role}: printed no token")
+            tokens[role] = output[-1].strip()
+            register(tokens[role])
+        command = [fill(a, values, "embedded.start") for a in self.recipe.start]
+        self.service = ProcessService(command, env, source, self.workdir / "service.out")
+        base_url = f"http://127.0.0.1:{values['port']}"
+        target = Target(self.config, base_url, dsn, self.pg.admin_dsn(self.recipe.database), tokens,
+                        self.service, Path(values["log_file"]), "embedded")
+        self.service.start()
+        self.wait_healthy(target, timeout)
+        return target
+
+    def wait_healthy(self, target: Target, timeout: float) -> None:
+        last: list[Answer] = []
+
+        def healthy() -> bool:
+            if not self.service.status().running:
+                return True
+            last[:] = [target.health()]
+            return last[0].status == 200
+
+        wait_until(healthy, timeout)
+        status = self.service.status()
+        if not status.running:
+            raise TargetError(f"service {status.detail} during start-up: {redact(self.service.last_output())}")
+        if not last or last[0].status != 200:
+            answer = last[0].describe() if last else "no answer"
+            raise TargetError(f"service not healthy within {timeout:g}s ({answer})")
+
+    def stop(self) -> None:
+        if self.service is not None:
+            self.service.stop()
+        self.pg.stop()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def connect_remote(config: Config) -> Target:
+    """A deployed service: check it answers and its database accepts our credentials, within bounded time."""
+    t = config.target
+    if t.service.manager == "systemd":
+        service = SystemdService(t.service.unit, t.service.command_prefix)
+    elif t.service.manager == "none":
+        service = UnmanagedService(t.base_url)
+    else:
+        raise TargetError("target.service.manager: 'process' is only for the embedded target; "
+                          "use 'systemd' or 'none'")
+    target = Target(config, t.base_url, t.dsn, t.admin_dsn, dict(t.auth.tokens), service,
+                    Path(t.service.log_file) if t.service.log_file else None, "remote")
+    answer = target.health()
+    if answer.status is None:
+        raise TargetError(f"target {t.base_url}: {answer.error}")
+    if t.dsn:
+        target.database().close()
+    return target
+
+
+@contextmanager
+def open_target(config: Config, faults: dict | None = None):
+    if config.target.mode == "remote":
+        yield connect_remote(config)
+        return
+    runtime = EmbeddedRuntime(config, faults)
+    target = runtime.start()
+    try:
+        yield target
+    finally:
+        runtime.stop()
