@@ -61,7 +61,7 @@ def pytest_configure(config):
     except (config_module.ConfigError, checklist_module.ChecklistError, OSError) as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[CONFIG_KEY] = cfg
-    run = Run(config, cfg, checklist)
+    run = Run(config, cfg, checklist, outputs=not config.option.collectonly)
     config.stash[RUN_KEY] = run
     config.pluginmanager.register(run, "relcheck-run")
     signal.signal(signal.SIGTERM, _interrupt)
@@ -91,12 +91,19 @@ def run_phases(markexpr: str) -> set[str]:
 class Run:
     """Collects every check's outcome and writes the run's outputs."""
 
-    def __init__(self, pytest_config, cfg: config_module.Config, checklist) -> None:
+    def __init__(self, pytest_config, cfg: config_module.Config, checklist, outputs: bool = True) -> None:
         self.pytest_config = pytest_config
         self.cfg = cfg
         self.checklist = checklist
+        self.outputs = outputs
         self.markexpr = pytest_config.getoption("markexpr") or ""
         self.label = run_label(self.markexpr)
+        self.checks: dict[str, list[CheckResult]] = {}
+        self.covered: set[str] = set()
+        if outputs:
+            self._prepare_outputs(pytest_config, cfg)
+
+    def _prepare_outputs(self, pytest_config, cfg) -> None:
         reports = pytest_config.getoption("relcheck_reports")
         self.dir = Path(reports).resolve() if reports else cfg.reports_dir / cfg.release.release_id / self.label
         self.html_final = Path(pytest_config.getoption("htmlpath") or self.dir / "report.html").resolve()
@@ -109,8 +116,6 @@ class Run:
         pytest_config.option.self_contained_html = True
         pytest_config.option.xmlpath = str(self.junit_partial)
         self.started = results_module.now()
-        self.checks: dict[str, list[CheckResult]] = {}
-        self.covered: set[str] = set()
         self.summary_html = ""
         self.verdict = ""
         self.reasons: list[str] = []
@@ -177,6 +182,9 @@ class Run:
     # --- the run's outputs --------------------------------------------------------------------------------
     @pytest.hookimpl(hookwrapper=True)
     def pytest_sessionfinish(self, session, exitstatus):
+        if not self.outputs:
+            yield
+            return
         self.finish(interrupted=exitstatus == pytest.ExitCode.INTERRUPTED)
         yield
         for partial, final in ((self.html_partial, self.html_final), (self.junit_partial, self.junit_final)):
@@ -242,6 +250,8 @@ class Run:
         cells[1] = f'<td class="col-testId">{escape(report.nodeid)}</td>'
 
     def pytest_terminal_summary(self, terminalreporter):
+        if not self.outputs:
+            return
         write = terminalreporter.write_line
         terminalreporter.section("relcheck")
         write(f"verdict: {self.verdict}")

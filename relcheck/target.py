@@ -182,75 +182,89 @@ class EmbeddedRuntime:
         self.faults = self.recipe.faults if faults is None else faults
         self.workdir = Path(tempfile.mkdtemp(prefix="relcheck-embedded-"))
         self.pg = postgres.EmbeddedPostgres(self.workdir)
-        self.service: ProcessService | None = None
+        self.services: list[ProcessService] = []
+        self.dsn = ""
+        self.tokens: dict[str, str] = {}
 
-    def values(self, **extra) -> dict:
-        return {"python": self.recipe.python or sys.executable, "host": "127.0.0.1",
-                "log_file": str(self.workdir / "service.log"), "faults": json.dumps(self.faults), **extra}
+    def values(self, faults: dict, **extra) -> dict:
+        return {"python": self.recipe.python or sys.executable, "host": "127.0.0.1", "faults": json.dumps(faults),
+                **extra}
 
-    def env(self, values: dict) -> dict:
+    def env(self, values: dict, faults: dict) -> dict:
         env = dict(os.environ)
         extra = dict(self.recipe.env)
-        if self.faults:
+        if faults:
             extra.update(self.recipe.fault_env)
         env.update({k: fill(v, values, f"embedded.env.{k}") for k, v in extra.items()})
         return env
 
     def start(self) -> Target:
+        """Database, schema, API tokens, then the service; on any failure everything started is stopped."""
         try:
-            return self._start()
+            self._prepare()
+            return self.spawn(self.faults)
         except BaseException:
             self.stop()
             raise
 
-    def _start(self) -> Target:
+    def _prepare(self) -> None:
         source = self.config.source
         if not source.is_dir():
             raise TargetError(f"target.source: {source} is not a directory")
         self.pg.start()
         password = random_secrets.token_urlsafe(24)
-        dsn = self.pg.create_app_database(self.recipe.database, self.recipe.user, password)
-        values = self.values(dsn=dsn, port=free_port())
-        env = self.env(values)
+        self.dsn = self.pg.create_app_database(self.recipe.database, self.recipe.user, password)
+        values = self.values(self.faults, dsn=self.dsn, log_file=str(self.workdir / "setup.log"))
+        env = self.env(values, self.faults)
         timeout = self.recipe.startup_timeout_s
         run_step([fill(a, values, "embedded.migrate") for a in self.recipe.migrate], env, source, "migrate", timeout)
-        tokens = {}
+        self.tokens = {}
         for role in self.recipe.roles:
             command = [fill(a, {**values, "role": role}, "embedded.provision") for a in self.recipe.provision]
             output = run_step(command, env, source, f"provision {role}", timeout).strip().splitlines()
             if not output:
                 raise TargetError(f"provision {role}: printed no token")
-            tokens[role] = output[-1].strip()
-            register(tokens[role])
+            self.tokens[role] = output[-1].strip()
+            register(self.tokens[role])
+
+    def spawn(self, faults: dict, healthy: bool = True) -> Target:
+        """Start one more instance of the service on the same database (with its own faults, port and log).
+        healthy=False only waits for it to answer (for faults that make it unhealthy)."""
+        port = free_port()
+        name = f"service-{port}"
+        values = self.values(faults, dsn=self.dsn, port=port, log_file=str(self.workdir / f"{name}.log"))
         command = [fill(a, values, "embedded.start") for a in self.recipe.start]
-        self.service = ProcessService(command, env, source, self.workdir / "service.out")
-        base_url = f"http://127.0.0.1:{values['port']}"
-        target = Target(self.config, base_url, dsn, self.pg.admin_dsn(self.recipe.database), tokens,
-                        self.service, Path(values["log_file"]), "embedded")
-        self.service.start()
-        self.wait_healthy(target, timeout)
+        service = ProcessService(command, self.env(values, faults), self.config.source,
+                                 self.workdir / f"{name}.out")
+        self.services.append(service)
+        target = Target(self.config, f"http://127.0.0.1:{port}", self.dsn, self.pg.admin_dsn(self.recipe.database),
+                        self.tokens, service, Path(values["log_file"]), "embedded")
+        service.start()
+        self.wait_healthy(target, self.recipe.startup_timeout_s, healthy)
         return target
 
-    def wait_healthy(self, target: Target, timeout: float) -> None:
+    @staticmethod
+    def wait_healthy(target: Target, timeout: float, healthy: bool = True) -> None:
         last: list[Answer] = []
+        service = target.service
 
-        def healthy() -> bool:
-            if not self.service.status().running:
+        def ready() -> bool:
+            if not service.status().running:
                 return True
             last[:] = [target.health()]
-            return last[0].status == 200
+            return last[0].status == 200 or (not healthy and last[0].status is not None)
 
-        wait_until(healthy, timeout)
-        status = self.service.status()
+        wait_until(ready, timeout)
+        status = service.status()
         if not status.running:
-            raise TargetError(f"service {status.detail} during start-up: {redact(self.service.last_output())}")
-        if not last or last[0].status != 200:
+            raise TargetError(f"service {status.detail} during start-up: {redact(service.last_output())}")
+        if not last or (last[0].status != 200 and (healthy or last[0].status is None)):
             answer = last[0].describe() if last else "no answer"
             raise TargetError(f"service not healthy within {timeout:g}s ({answer})")
 
     def stop(self) -> None:
-        if self.service is not None:
-            self.service.stop()
+        for service in self.services:
+            service.stop()
         self.pg.stop()
         shutil.rmtree(self.workdir, ignore_errors=True)
 

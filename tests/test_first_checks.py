@@ -1,0 +1,136 @@
+"""The first checks, end to end: each passes on the healthy reference service and fails on a broken one."""
+
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import psutil
+import pytest
+
+from conftest import REPO
+
+
+def test_health_and_status_pass_on_the_healthy_service(healthy_run):
+    assert healthy_run.status("test_service_is_running") == "pass"
+    assert healthy_run.status("test_health_checks") == "pass"
+
+
+def test_health_check_fails_when_the_service_is_unhealthy(bench, faulty):
+    target = faulty(healthy=False, unhealthy=True)
+    checked = bench.run(bench.config(target=target), "-m", "post_deploy", "-k", "health or running")
+    assert checked.status("test_health_checks") == "fail"
+    assert "HTTP 503" in checked.reason("test_health_checks")
+    assert checked.status("test_service_is_running") == "pass"      # it runs, it is just unhealthy
+    assert checked.returncode == 1
+
+
+def test_service_status_fails_when_the_service_is_down(bench, runtime):
+    target = runtime.spawn({})
+    target.service.stop()
+    checked = bench.run(bench.config(target=target), "-m", "post_deploy", "-k", "running")
+    assert checked.status("test_service_is_running") == "fail"
+    assert "unreachable" in checked.reason("test_service_is_running")
+
+
+def test_all_tests_passing_and_coverage_pass_on_the_reference_service(healthy_run):
+    assert healthy_run.status("test_all_tests_passing") == "pass"
+    assert healthy_run.status("test_code_coverage") == "pass"
+
+
+def write_suite(root, tests: str, module: str = "def double(x):\n    return 2 * x\n"):
+    """A tiny target project: a module and its tests."""
+    (root / "tests").mkdir(parents=True)
+    (root / "app.py").write_text(module)
+    (root / "tests" / "test_app.py").write_text(textwrap.dedent(tests))
+    return root
+
+
+def test_all_tests_passing_fails_on_a_failing_test(bench, healthy, tmp_path):
+    source = write_suite(tmp_path / "proj", """
+        from app import double
+        def test_double():
+            assert double(2) == 4
+        def test_regression():
+            assert double(3) == 5, "double(3) should be 5"
+    """)
+    checked = bench.run(bench.config({"target": {"source": str(source)}}, target=healthy), "-k", "all_tests")
+    assert checked.status("test_all_tests_passing") == "fail"
+    assert "tests.test_app::test_regression" in checked.reason("test_all_tests_passing")
+
+
+def test_skipped_tests_count_against_the_gate(bench, healthy, tmp_path):
+    source = write_suite(tmp_path / "proj", """
+        import pytest
+        from app import double
+        def test_double():
+            assert double(2) == 4
+        @pytest.mark.skip(reason="flaky")
+        def test_skipped():
+            pass
+    """)
+    checked = bench.run(bench.config({"target": {"source": str(source)}}, target=healthy), "-k", "all_tests")
+    assert checked.status("test_all_tests_passing") == "fail"
+    assert "1 test(s) skipped" in checked.reason("test_all_tests_passing")
+
+
+def test_coverage_fails_below_the_threshold(bench, healthy, tmp_path):
+    untested = "def double(x):\n    return 2 * x\n\n" + "".join(
+        f"def helper_{i}(x):\n    if x:\n        return {i}\n    return -{i}\n\n" for i in range(20))
+    source = write_suite(tmp_path / "proj", """
+        from app import double
+        def test_double():
+            assert double(2) == 4
+    """, module=untested)
+    checked = bench.run(bench.config({"target": {"source": str(source)}, "quality": {"coverage": {"source": ["app"]}}},
+                                     target=healthy), "-k", "coverage or all_tests")
+    assert checked.status("test_all_tests_passing") == "pass"
+    assert checked.status("test_code_coverage") == "fail"
+    assert "does not exceed 95.0 %" in checked.reason("test_code_coverage")
+
+
+def test_missing_coverage_data_fails(bench, healthy, tmp_path):
+    source = write_suite(tmp_path / "proj", "def test_nothing():\n    pass\n")
+    changes = {"target": {"source": str(source)},
+               "quality": {"tests": {"command": ["{python}", "-m", "no_such_test_runner"]}}}
+    checked = bench.run(bench.config(changes, target=healthy), "-k", "coverage or all_tests")
+    assert checked.status("test_code_coverage") == "fail"
+    assert "no coverage data" in checked.reason("test_code_coverage")
+    assert checked.status("test_all_tests_passing") == "fail"
+
+
+@pytest.mark.slow
+def test_post_deploy_on_the_embedded_default_and_nothing_left_running(bench):
+    """The README's ops smoke against the embedded default: passes, reports, and leaves no process behind."""
+    before = {p.pid for p in psutil.process_iter()}
+    checked = bench.run(REPO / "relcheck.toml", "-m", "post_deploy")
+    print(f"pytest -m post_deploy on the embedded target: {checked.seconds:.1f} s")
+    assert checked.status("test_service_is_running") == "pass"
+    assert checked.status("test_health_checks") == "pass"
+    leftovers = [p for p in psutil.process_iter(["pid", "cmdline"]) if p.pid not in before
+                 and any("relcheck-embedded-" in part for part in (p.info["cmdline"] or []))]
+    assert not leftovers, leftovers
+
+
+def test_interrupted_run_stops_the_embedded_target(tmp_path):
+    """SIGTERM mid-run: fixtures tear down, so neither the service nor PostgreSQL survives, and the run's
+    manifest is still written."""
+    before = {p.pid for p in psutil.process_iter()}
+    process = subprocess.Popen([sys.executable, "-m", "pytest", str(REPO / "checks"), "-m", "post_deploy",
+                                "--relcheck-reports", str(tmp_path), "-p", "no:randomly"],
+                               cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    service = None
+    deadline = time.monotonic() + 60
+    while service is None and time.monotonic() < deadline and process.poll() is None:
+        children = psutil.Process(process.pid).children(recursive=True)
+        service = next((c for c in children if "kundli" in c.cmdline() and "--port" in c.cmdline()), None)
+        time.sleep(0.05)
+    assert service is not None, "the embedded service never started"
+    process.send_signal(signal.SIGTERM)
+    process.wait(60)
+    assert not service.is_running()
+    survivors = [p for p in psutil.process_iter(["cmdline"]) if p.pid not in before
+                 and "relcheck-embedded-" in " ".join(p.info["cmdline"] or [])]
+    assert not survivors, survivors
+    assert (tmp_path / "manifest.json").exists()

@@ -1,0 +1,207 @@
+"""Config, checklist mapping, target lifecycle and bad-input handling."""
+
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import psutil
+import pytest
+
+from conftest import REPO
+from relcheck import checklist, config, secrets
+from relcheck.errors import TargetError
+from relcheck.target import EmbeddedRuntime
+
+
+# --- checklist -----------------------------------------------------------------------------------------------
+def test_the_seed_checklist_has_all_items():
+    items = checklist.load().items
+    assert len(items) == 100
+    kinds = {kind: sum(1 for i in items if i.kind == kind) for kind in ("check", "trigger", "contact")}
+    assert kinds == {"check": 85, "trigger": 5, "contact": 10}
+    assert checklist.load().find("Rollback Triggers", "Critical service failure").kind == "trigger"
+    assert checklist.load().find("Technical Team", "Database Admin").kind == "contact"
+
+
+def test_ambiguous_or_unknown_sections_are_named():
+    with pytest.raises(checklist.ChecklistError, match="ambiguous"):
+        checklist.load().resolve_section("Documentation")
+    assert checklist.load().find("Post-Release Tasks / Documentation", "Update runbooks")
+    with pytest.raises(checklist.ChecklistError, match="no item 'Ship it'"):
+        checklist.load().find("Code Quality", "Ship it")
+
+
+def test_checklist_json_lists_every_item_with_its_checks():
+    result = subprocess.run([sys.executable, "-m", "relcheck.cli", "checklist", "--json"], cwd=REPO,
+                            capture_output=True, text=True, timeout=60)
+    rows = json.loads(result.stdout)
+    assert len(rows) == 100 and set(rows[0]) == {"section", "item", "kind", "phases", "tests"}
+    by_item = {(r["section"].split(" / ")[-1], r["item"]): r for r in rows}
+    health = by_item[("Post-Deployment", "Run health checks")]
+    assert health["tests"] == ["checks/test_post_deploy.py::test_health_checks"] and health["phases"] == ["post_deploy"]
+    assert by_item[("Code Quality", "All tests passing")]["phases"] == ["code_quality", "pre_release"]
+
+
+def test_phase_markers_select_their_checks(tmp_path):
+    def selected(expression):
+        out = subprocess.run([sys.executable, "-m", "pytest", str(REPO / "checks"), "--collect-only", "-q",
+                              "-m", expression], cwd=REPO, capture_output=True, text=True, timeout=60).stdout
+        return {line.split("::")[0] for line in out.splitlines() if "::" in line}
+    assert "checks/test_code_quality.py" in selected("pre_release")
+    assert "checks/test_post_deploy.py" not in selected("pre_release")
+    assert selected("post_deploy") == {"checks/test_post_deploy.py"}
+
+
+# --- config --------------------------------------------------------------------------------------------------
+def write(tmp_path, text):
+    path = tmp_path / "relcheck.toml"
+    path.write_text(text)
+    return path
+
+
+BASE = (REPO / "relcheck.toml").read_text()
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda t: t.replace('mode = "embedded"', 'mode = "embedded"\nbse_url = "http://x"'),
+     "relcheck.toml: target.bse_url: unknown key"),
+    (lambda t: t.replace("startup_timeout_s = 30", 'startup_timeout_s = "soon"'),
+     "relcheck.toml: embedded.startup_timeout_s: Input should be a valid number"),
+    (lambda t: t.replace('mode = "embedded"', 'mode = "staging"'), "relcheck.toml: target.mode: Input should be"),
+    (lambda t: t.replace('mode = "embedded"', 'mode = "remote"'),
+     "relcheck.toml: target: base_url: required when mode is 'remote'"),
+    (lambda t: t.replace('product = "kundli-service"\n', ""), "relcheck.toml: release.product: required key is missing"),
+    (lambda t: t + "\n[target.auth]\ntokens = { admin = \"env:NO_SUCH_VARIABLE_X\" }\n",
+     "relcheck.toml: target.auth.tokens.admin: environment variable NO_SUCH_VARIABLE_X is not set"),
+    (lambda t: t + "\n[[[broken", "relcheck.toml: not valid TOML"),
+])
+def test_bad_config_names_key_and_problem(tmp_path, edit, message):
+    path = write(tmp_path, edit(BASE))
+    with pytest.raises(config.ConfigError) as error:
+        config.load(path)
+    assert str(error.value).startswith(message) and "\n" not in str(error.value)
+
+
+def test_missing_config_file(tmp_path):
+    with pytest.raises(config.ConfigError, match="config file not found"):
+        config.load(tmp_path / "nope.toml")
+
+
+@pytest.mark.parametrize("edit, message", [
+    (None, "config file not found"),
+    (lambda t: t.replace('mode = "embedded"', 'mode = "embedded"\nbse_url = "x"'), "target.bse_url: unknown key"),
+])
+def test_a_bad_config_stops_the_run_with_one_line(tmp_path, edit, message):
+    path = write(tmp_path, edit(BASE)) if edit else tmp_path / "missing.toml"
+    started = time.monotonic()
+    result = subprocess.run([sys.executable, "-m", "pytest", str(REPO / "checks"), "--relcheck-config", str(path)],
+                            cwd=REPO, capture_output=True, text=True, timeout=60)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("ERROR:")]
+    assert result.returncode == 4 and len(errors) == 1 and message in errors[0]
+    assert "Traceback" not in result.stderr + result.stdout
+    cli = subprocess.run([sys.executable, "-m", "relcheck.cli", "--config", str(path), "checklist"], cwd=REPO,
+                         capture_output=True, text=True, timeout=60)
+    assert cli.returncode == 2 and cli.stderr.count("\n") == 1 and message in cli.stderr
+    assert time.monotonic() - started < 30
+
+
+def test_secrets_from_the_environment_are_masked(monkeypatch):
+    monkeypatch.setenv("RELCHECK_SECRET_X", "s3cr3t-value-123")
+    assert secrets.resolve("env:RELCHECK_SECRET_X") == "s3cr3t-value-123"
+    assert secrets.redact("token s3cr3t-value-123 used") == "token *** used"
+    assert secrets.redact("postgresql://u:pw@h/db") == "postgresql://u:***@h/db"
+    assert secrets.redact("Authorization: Bearer abcdefghijkl") == "Authorization: Bearer ***"
+
+
+# --- target lifecycle and bad targets ---------------------------------------------------------------------
+def embedded_processes(workdir):
+    return [p for p in psutil.process_iter(["cmdline"]) if str(workdir) in " ".join(p.info["cmdline"] or [])]
+
+
+def test_embedded_target_starts_and_stops_cleanly(default_config):
+    runtime = EmbeddedRuntime(default_config, faults={})
+    target = runtime.start()
+    try:
+        assert target.health().json["status"] == "ok"
+        assert target.http.get("/v1/admin/audit", role="admin").status == 200
+        assert target.http.get("/v1/admin/audit", role="viewer").status == 403
+        service_pid = target.service.pid
+        assert embedded_processes(runtime.workdir)
+    finally:
+        runtime.stop()
+    assert not psutil.pid_exists(service_pid) or psutil.Process(service_pid).status() == psutil.STATUS_ZOMBIE
+    assert not runtime.workdir.exists()
+    assert not embedded_processes(runtime.workdir)
+
+
+def test_a_failing_start_stops_what_it_started(default_config, tmp_path):
+    broken = default_config.model_copy(update={"embedded": default_config.embedded.model_copy(
+        update={"migrate": ["{python}", "-c", "import sys; sys.exit('migration exploded')"]})})
+    runtime = EmbeddedRuntime(broken, faults={})
+    with pytest.raises(TargetError, match="migrate failed \\(exit 1\\): migration exploded"):
+        runtime.start()
+    assert not runtime.workdir.exists() and not embedded_processes(runtime.workdir)
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_unreachable_remote_target_gives_one_line(bench):
+    url = f"http://127.0.0.1:{closed_port()}"
+    path = bench.config({"target": {"mode": "remote", "base_url": url, "service": {"manager": "none"}}})
+    checked = bench.run(path, "-m", "post_deploy")
+    assert checked.seconds < 60
+    reason = checked.reason("test_health_checks")
+    assert reason == f"could not set up: target {url}: unreachable (connection refused)"
+    assert checked.returncode == 1
+
+
+@pytest.fixture
+def silent_server():
+    """Accepts connections and never answers."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    held = []
+    stop = threading.Event()
+
+    def accept():
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])
+            except OSError:
+                pass
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.getsockname()[1]}"
+    stop.set()
+    thread.join()
+    for conn in held:
+        conn.close()
+    server.close()
+
+
+def test_a_target_that_never_answers_times_out(bench, silent_server):
+    path = bench.config({"target": {"mode": "remote", "base_url": silent_server, "request_timeout_s": 1,
+                                    "service": {"manager": "none"}}})
+    checked = bench.run(path, "-m", "post_deploy")
+    assert checked.seconds < 60
+    assert checked.reason("test_health_checks") == f"could not set up: target {silent_server}: no answer within 1s"
+
+
+def test_database_authentication_failure_gives_one_line(bench, healthy):
+    wrong = healthy.dsn.replace("kundli:", "kundli:wrong-", 1)
+    bench.env["RELCHECK_WRONG_DSN"] = wrong
+    path = bench.config({"target": {"dsn": "env:RELCHECK_WRONG_DSN"}}, target=healthy)
+    path.write_text(path.read_text().replace('"env:RELCHECK_TEST_DSN"', '"env:RELCHECK_WRONG_DSN"'))
+    checked = bench.run(path, "-m", "post_deploy")
+    reason = checked.reason("test_health_checks")
+    assert "target database: authentication failed" in reason and "wrong-" not in checked.output
+    assert "\n" not in reason
