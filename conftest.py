@@ -6,4 +6,6 @@ pytest_plugins = [
     "relcheck.plugin",
     "fixtures.target",
     "fixtures.quality",
+    "fixtures.security",
+    "fixtures.docs",
 ]

@@ -2,6 +2,10 @@
 
 import pytest
 
+from relcheck.docs import release_notes
+from relcheck.review import matching
+from relcheck.verdict import require
+
 pytestmark = pytest.mark.code_quality
 
 
@@ -39,3 +43,64 @@ def test_code_coverage(target_tests, relcheck_config, evidence):
                    [(f.path, f.percent, f.missing_lines) for f in coverage.files[:settings.least_covered]])
     assert coverage.percent > settings.threshold_percent, \
         f"coverage {coverage.percent:.2f} % does not exceed {settings.threshold_percent} %"
+
+
+@pytest.mark.item("Code Quality", "No critical bugs")
+def test_no_critical_bugs(open_issues, evidence):
+    blocking = open_issues.blocking
+    evidence.kv("Tracker", {"source": open_issues.source, "blocking labels": ", ".join(open_issues.labels),
+                            "milestone": open_issues.milestone or "any"})
+    evidence.table("Open blocking issues", ["#", "title", "labels", "milestone", "link"],
+                   [(i.number, i.title, ", ".join(i.labels), i.milestone, i.url) for i in blocking])
+    assert not blocking, f"{len(blocking)} open critical issue(s): " + \
+        ", ".join(f"#{i.number} {i.title}" for i in blocking[:5])
+
+
+@pytest.mark.item("Code Quality", "Security scan completed")
+def test_security_scan(bandit_scan, relcheck_config, evidence):
+    cfg = relcheck_config.security.bandit
+    scan = bandit_scan
+    assert scan.ran, scan.error
+    gating = [f for f in scan.findings if f.at_least(cfg.severity, cfg.confidence)]
+    new = [f for f in gating if not f.in_baseline]
+    evidence.kv("bandit", {"version": scan.version, "targets": ", ".join(cfg.targets), "files": scan.files,
+                           "lines": scan.lines, "findings": len(scan.findings),
+                           f"at or above {cfg.severity}/{cfg.confidence}": len(gating),
+                           "in baseline": sum(f.in_baseline for f in gating), "# nosec": scan.nosec,
+                           "baseline": scan.baseline or "none"})
+    evidence.table("Findings", ["id", "severity", "confidence", "where", "issue", "baseline"],
+                   [(f.test_id, f.severity, f.confidence, f"{f.filename}:{f.line}", f.text,
+                     "yes" if f.in_baseline else "no") for f in scan.findings])
+    assert not scan.error, scan.error
+    assert not scan.scan_errors, f"bandit could not scan: {'; '.join(scan.scan_errors[:3])}"
+    assert scan.files > 0, "bandit scanned no files"
+    assert not new, f"{len(new)} new finding(s) at or above {cfg.severity}: " + \
+        ", ".join(f"{f.test_id} {f.filename}:{f.line}" for f in new[:5])
+
+
+@pytest.mark.item("Code Quality", "Code review completed")
+def test_code_review(code_review, release_range, evidence):
+    unreviewed = [c for c in code_review if not c.reviewed]
+    evidence.kv("History", {"range": "..".join(release_range), "changes": len(code_review),
+                            "unreviewed": len(unreviewed)})
+    evidence.table("Changes", ["commit", "author", "subject", "review"],
+                   [(c.commit.sha[:10], c.commit.author, c.commit.subject, c.how) for c in code_review])
+    require(code_review, f"no changes between {release_range[0]} and {release_range[1]}")
+    assert not unreviewed, f"{len(unreviewed)} unreviewed change(s): " + \
+        ", ".join(f"{c.commit.sha[:10]} {c.commit.subject}" for c in unreviewed[:5])
+
+
+@pytest.mark.item("Code Quality", "Documentation updated")
+def test_documentation_updated(release_changes, relcheck_config, release_range, evidence):
+    cfg = relcheck_config.quality.docs_follow_code
+    require(cfg.code_paths and cfg.doc_paths, "quality.docs_follow_code paths are not configured")
+    code, docs_changed = matching(release_changes, cfg.code_paths), matching(release_changes, cfg.doc_paths)
+    changelog = (relcheck_config.source / relcheck_config.docs.changelog)
+    notes = release_notes(changelog.read_text(encoding="utf-8") if changelog.is_file() else "",
+                          relcheck_config.release.version)
+    evidence.kv("Since " + release_range[0], {"code files changed": len(code), "doc files changed": len(docs_changed),
+                                              "changelog entry": notes.heading or "none"})
+    evidence.table("Changed documentation", ["file"], [(f,) for f in docs_changed])
+    assert notes.found, f"{relcheck_config.docs.changelog} has no entry for {relcheck_config.release.version}"
+    assert not code or docs_changed, \
+        f"{len(code)} code file(s) changed since {release_range[0]} but no documentation did"

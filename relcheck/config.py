@@ -121,9 +121,141 @@ class Coverage(Model):
     least_covered: int = Field(5, ge=0)
 
 
+class RequestSpec(Model):
+    """A request the suite makes: placeholders like {chart_id} come from setup captures, {unique} is fresh."""
+    method: str = "GET"
+    path: str
+    role: str = "anonymous"
+    body: Any = None
+    headers: dict[str, str] = {}
+
+
+class SetupStep(RequestSpec):
+    capture: dict[str, str] = {}      # placeholder -> field of the JSON answer
+
+
+class GitHubApi(Model):
+    api_url: str = "https://api.github.com"
+    repo: str                         # owner/name
+    token: str = ""                   # "env:GITHUB_TOKEN"
+    timeout_s: float = Field(10, gt=0)
+
+
+class Tracker(Model):
+    kind: Literal["file", "github", "none"] = "none"
+    file: str = ""                    # export relative to target.source: GitHub issues JSON, or CSV
+    labels: list[str] = ["critical", "blocker"]
+    milestone: str = "{version}"      # "" = any milestone
+    github: GitHubApi | None = None
+
+
+class Review(Model):
+    trailers: list[str] = ["Reviewed-by", "Approved-by"]
+    github: GitHubApi | None = None   # merged pull requests count as reviewed when a review is APPROVED
+
+
+class DocsFollowCode(Model):
+    code_paths: list[str] = []        # paths or globs in the target's repository
+    doc_paths: list[str] = []
+
+
 class Quality(Model):
     tests: TargetTests
     coverage: Coverage = Coverage()
+    tracker: Tracker = Tracker()
+    review: Review = Review()
+    docs_follow_code: DocsFollowCode = DocsFollowCode()
+
+
+class Bandit(Model):
+    targets: list[str]                # code paths relative to target.source
+    severity: Literal["low", "medium", "high"] = "medium"
+    confidence: Literal["low", "medium", "high"] = "medium"
+    baseline: str = ""                # the target's bandit baseline (JSON), relative to target.source
+    timeout_s: float = Field(300, gt=0)
+
+
+class Dependencies(Model):
+    requirements: list[str] = ["requirements.txt"]
+    advisories: list[str] = []        # offline OSV directories (JSON or PyPA YAML), relative to this file
+    pip_audit: Literal["auto", "off", "required"] = "auto"
+    timeout_s: float = Field(30, gt=0)
+    max_snapshot_age_days: int = Field(30, ge=0)
+
+
+class AccessRule(Model):
+    method: str = "GET"
+    path: str
+    body: Any = None
+    headers: dict[str, str] = {}
+    expect: dict[str, int]            # role (or "anonymous") -> status, tried in this order
+
+
+class Access(Model):
+    setup: list[SetupStep] = []
+    rules: list[AccessRule] = []
+
+
+class DataProtection(Model):
+    required_headers: dict[str, str] = {"X-Content-Type-Options": "^nosniff$", "Content-Security-Policy": "",
+                                        "Referrer-Policy": ""}   # header -> regex the value must match
+    frame_protection: bool = True
+    forbidden_headers: list[str] = ["X-Powered-By", "X-AspNet-Version"]
+    server_banner_pattern: str = r"\d"                         # a Server header must not show versions
+    probes: list[RequestSpec] = [RequestSpec(path="/")]         # answers scanned for headers and leaks
+    hashed_columns: list[str] = []                              # "table.column" holding credentials
+    hash_formats: list[str] = [r"^pbkdf2_sha\d+\$", r"^sha256:[0-9a-f]{64}$", r"^\$argon2", r"^\$2[aby]\$",
+                               r"^scrypt\$"]
+    pii_patterns: dict[str, str] = {"an e-mail address": r"[\w.+-]+@[\w-]+\.[\w.-]+",
+                                    "a card number": r"\b(?:\d[ -]?){13,16}\b"}
+    scan_log: bool = True
+    min_tls: Literal["TLSv1.2", "TLSv1.3"] = "TLSv1.2"
+    ca_file: str = ""                                           # private CA for https targets
+
+
+class AuditTrail(Model):
+    action: RequestSpec                # a state change made as a known user
+    setup: list[SetupStep] = []
+    object_field: str = "id"          # field of the answer naming the changed object
+    actor: str                        # the user behind action.role's token
+    expect_action: str
+    source: Literal["table", "log"] = "table"
+    table: str = "audit_log"
+    columns: dict[str, str] = {"actor": "actor", "action": "action", "object": "object_id", "time": "at"}
+    log_pattern: str = ""             # for source = "log": named groups actor, action, object (time)
+    window_s: float = Field(60, gt=0)
+
+
+class SecurityDocs(Model):
+    file: str = "SECURITY.md"
+    contact_pattern: str = r"[\w.+-]+@[\w-]+\.[\w.-]+|https?://\S+"
+    placeholders: list[str] = ["TODO", "TBD", "FIXME", "XXX", "[Contact]"]
+    sensitive_paths: list[str] = []   # security-relevant code; a change there needs a SECURITY.md change
+
+
+class Security(Model):
+    bandit: Bandit
+    dependencies: Dependencies = Dependencies()
+    waivers: str = ""                 # waivers file relative to target.source
+    access: Access = Access()
+    data_protection: DataProtection = DataProtection()
+    audit_trail: AuditTrail | None = None
+    docs: SecurityDocs = SecurityDocs()
+
+
+class Docs(Model):
+    openapi_file: str = ""            # committed OpenAPI document, relative to target.source
+    required: list[str] = ["README.md"]
+    placeholders: list[str] = ["TODO", "TBD", "FIXME", "XXX", "[Contact]"]
+    changelog: str = "CHANGELOG.md"
+    deployment_guide: str = ""
+    deploy_commands: list[str] = []   # must appear in the guide; templates over {version} {ref} {head}
+    migration_head: list[str] = []    # command printing the schema head, e.g. ["{python}", "-m", "alembic", "heads"]
+    config_guide: str = ""
+    settings_pattern: str = ""        # regex finding a setting's name in code and guide
+    settings_code_paths: list[str] = []
+    troubleshooting_guide: str = ""
+    error_codes_pointer: str = ""     # JSON pointer into the live OpenAPI listing the error codes
 
 
 class Config(Model):
@@ -131,6 +263,8 @@ class Config(Model):
     target: Target
     embedded: Embedded | None = None
     quality: Quality
+    security: Security
+    docs: Docs = Docs()
     checklist: str = ""               # another checklist file; default: the shipped seed
     reports: str = "reports"
     path: Path = Path("relcheck.toml")

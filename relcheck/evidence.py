@@ -26,6 +26,7 @@ def _clean(value) -> str:
 class Evidence:
     blocks: list[dict] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    waivers: list[str] = field(default_factory=list)
 
     def kv(self, title: str, facts: dict) -> None:
         self.blocks.append({"kind": "kv", "title": _clean(title),
@@ -54,9 +55,13 @@ class Evidence:
         """Record a warning: a passing check becomes WARN."""
         self.warnings.append(_clean(message))
 
+    def waived(self, message: str) -> None:
+        """Record that the pass rests on waivers: a passing check becomes WAIVED."""
+        self.waivers.append(_clean(message))
+
     def as_json(self) -> list[dict]:
-        return self.blocks + ([{"kind": "warnings", "title": "Warnings", "items": self.warnings}]
-                              if self.warnings else [])
+        notes = [("Warnings", self.warnings), ("Waivers", self.waivers)]
+        return self.blocks + [{"kind": "warnings", "title": title, "items": items} for title, items in notes if items]
 
 
 def digest(blocks: list[dict]) -> str:

@@ -166,6 +166,8 @@ class Run:
         if report.passed:
             if evidence and evidence.warnings:
                 return Status.WARN, evidence.warnings[0]
+            if evidence and evidence.waivers:
+                return Status.WAIVED, evidence.waivers[0]
             return Status.PASS, ""
         if report.skipped:
             return Status.NOT_VERIFIED, f"skipped: {report.longrepr[2] if isinstance(report.longrepr, tuple) else ''}"
@@ -286,3 +288,8 @@ def relcheck_config(pytestconfig) -> config_module.Config:
 @pytest.fixture(scope="session")
 def relcheck_run(pytestconfig) -> Run:
     return pytestconfig.stash[RUN_KEY]
+
+
+@pytest.fixture(scope="session")
+def relcheck_checklist(relcheck_run):
+    return relcheck_run.checklist

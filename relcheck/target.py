@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
@@ -124,6 +125,11 @@ class Target:
     def describe(self) -> dict:
         return {"mode": self.mode, "base URL": self.base_url, "database": safe_url(self.dsn) if self.dsn else "none",
                 "service manager": self.service.manager, "log": str(self.log_file or "none")}
+
+    def known_secrets(self) -> set[str]:
+        """Values that must never show up in answers or logs: the API tokens and database passwords."""
+        passwords = {urlsplit(dsn).password for dsn in (self.dsn, self.admin_dsn) if dsn and "://" in dsn}
+        return set(self.http.tokens.values()) | {p for p in passwords if p}
 
     def health(self) -> Answer:
         return self.http.get(self.routes.health)

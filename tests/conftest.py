@@ -28,6 +28,7 @@ def default_config_data() -> dict:
     data = tomllib.loads(DEFAULT_CONFIG.read_text())
     data["target"]["source"] = str(EXAMPLE)
     data["target"]["repository"] = str(REPO / data["target"]["repository"])
+    data["security"]["dependencies"]["advisories"] = [str(REPO / d) for d in data["security"]["dependencies"]["advisories"]]
     return data
 
 

@@ -113,6 +113,14 @@ def test_post_deploy_on_the_embedded_default_and_nothing_left_running(bench):
     assert not leftovers, leftovers
 
 
+def is_service(process) -> bool:
+    try:
+        command = process.cmdline()
+    except psutil.Error:            # already gone, or a zombie
+        return False
+    return "kundli" in command and "--port" in command
+
+
 def test_interrupted_run_stops_the_embedded_target(tmp_path):
     """SIGTERM mid-run: fixtures tear down, so neither the service nor PostgreSQL survives, and the run's
     manifest is still written."""
@@ -123,8 +131,7 @@ def test_interrupted_run_stops_the_embedded_target(tmp_path):
     service = None
     deadline = time.monotonic() + 60
     while service is None and time.monotonic() < deadline and process.poll() is None:
-        children = psutil.Process(process.pid).children(recursive=True)
-        service = next((c for c in children if "kundli" in c.cmdline() and "--port" in c.cmdline()), None)
+        service = next((c for c in psutil.Process(process.pid).children(recursive=True) if is_service(c)), None)
         time.sleep(0.05)
     assert service is not None, "the embedded service never started"
     process.send_signal(signal.SIGTERM)

@@ -1,0 +1,98 @@
+"""Pre-Release Verification / Documentation."""
+
+import json
+
+import pytest
+
+from relcheck.docs import completeness, diff_openapi, json_pointer, release_notes, scan_tree, words_in
+from relcheck.target import fill
+from relcheck.verdict import require
+
+pytestmark = pytest.mark.documentation
+
+
+def read(relcheck_config, relative: str, what: str) -> str:
+    require(relative, f"docs.{what} is not configured")
+    path = relcheck_config.source / relative
+    assert path.is_file(), f"{relative} does not exist"
+    return path.read_text(encoding="utf-8")
+
+
+@pytest.mark.item("Pre-Release Verification / Documentation", "API documentation updated")
+def test_api_documentation(relcheck_config, live_openapi, evidence):
+    committed = json.loads(read(relcheck_config, relcheck_config.docs.openapi_file, "openapi_file"))
+    rows = diff_openapi(committed, live_openapi)
+    evidence.kv("Contract", {"committed": relcheck_config.docs.openapi_file,
+                             "live": relcheck_config.target.routes.openapi,
+                             "operations served": len(live_openapi.get("paths", {})), "differences": len(rows)})
+    evidence.table("Differences (committed vs served)", ["operation", "what", "difference"], rows)
+    assert not rows, f"{relcheck_config.docs.openapi_file} differs from the served API in {len(rows)} place(s): " + \
+        "; ".join(f"{op} {what}: {diff}" for op, what, diff in rows[:3])
+
+
+@pytest.mark.item("Pre-Release Verification / Documentation", "Technical documentation complete")
+def test_technical_documentation(relcheck_config, evidence):
+    docs = relcheck_config.docs
+    problems, checked = completeness(relcheck_config.source, docs.required, docs.placeholders)
+    evidence.table("Required documents", ["document", "status"],
+                   [(name, "present" if name in checked else "missing") for name in docs.required])
+    evidence.table("Problems", ["document", "problem"], [(p.document, p.problem) for p in problems])
+    assert not problems, f"{len(problems)} problem(s): " + "; ".join(f"{p.document}: {p.problem}" for p in problems[:4])
+
+
+@pytest.mark.item("Pre-Release Verification / Documentation", "Release notes prepared")
+def test_release_notes(relcheck_config, evidence):
+    version = relcheck_config.release.version
+    notes = release_notes(read(relcheck_config, relcheck_config.docs.changelog, "changelog"), version)
+    evidence.kv("Release notes", {"file": relcheck_config.docs.changelog, "section": notes.heading or "none",
+                                  "date": notes.date or "none", "entries": len(notes.entries)})
+    evidence.table("Entries", ["entry"], [(e,) for e in notes.entries])
+    assert notes.found, f"{relcheck_config.docs.changelog} has no section for {version}"
+    assert notes.date, f"the {version} section has no release date"
+    assert notes.entries, f"the {version} section lists no changes"
+
+
+@pytest.mark.item("Pre-Release Verification / Documentation", "Deployment guide updated")
+def test_deployment_guide(relcheck_config, release_values, migration_head, evidence):
+    docs = relcheck_config.docs
+    guide = read(relcheck_config, docs.deployment_guide, "deployment_guide")
+    values = {**release_values, "head": migration_head}
+    wanted = {"release version": relcheck_config.release.version, "migration head": migration_head}
+    wanted.update({f"command: {fill(c, values, 'docs.deploy_commands')}": fill(c, values, "docs.deploy_commands")
+                   for c in docs.deploy_commands})
+    missing = [what for what, text in wanted.items() if text not in guide]
+    evidence.table(docs.deployment_guide, ["must name", "found"],
+                   [(what, "no" if what in missing else "yes") for what in wanted])
+    assert not missing, f"{docs.deployment_guide} does not name: {', '.join(missing)}"
+
+
+@pytest.mark.item("Pre-Release Verification / Documentation", "Configuration guide updated")
+def test_configuration_guide(relcheck_config, evidence):
+    docs = relcheck_config.docs
+    require(docs.settings_pattern and docs.settings_code_paths, "docs.settings_pattern / settings_code_paths unset")
+    guide = read(relcheck_config, docs.config_guide, "config_guide")
+    read_by_code = scan_tree(relcheck_config.source, docs.settings_code_paths, docs.settings_pattern)
+    documented = words_in(guide, docs.settings_pattern)
+    require(read_by_code, f"no setting matching {docs.settings_pattern!r} found in the code")
+    undocumented, stale = sorted(set(read_by_code) - documented), sorted(documented - set(read_by_code))
+    evidence.table("Settings", ["setting", "read in", "documented"],
+                   [(name, ", ".join(read_by_code.get(name, [])) or "-", "yes" if name in documented else "no")
+                    for name in sorted(set(read_by_code) | documented)])
+    assert not undocumented, f"setting(s) read by the code but not documented: {', '.join(undocumented)}"
+    assert not stale, f"setting(s) documented but no longer read by the code: {', '.join(stale)}"
+
+
+@pytest.mark.item("Pre-Release Verification / Documentation", "Troubleshooting guide updated")
+def test_troubleshooting_guide(relcheck_config, live_openapi, evidence):
+    docs = relcheck_config.docs
+    require(docs.error_codes_pointer, "docs.error_codes_pointer is not configured")
+    guide = read(relcheck_config, docs.troubleshooting_guide, "troubleshooting_guide")
+    try:
+        codes = list(json_pointer(live_openapi, docs.error_codes_pointer))
+    except (KeyError, IndexError, TypeError):
+        raise AssertionError(f"the served OpenAPI has nothing at {docs.error_codes_pointer}") from None
+    require(codes, "the service declares no error codes")
+    missing = [code for code in codes if not words_in(guide, rf"\b{code}\b")]
+    evidence.table("Error codes", ["code", "documented"], [(c, "no" if c in missing else "yes") for c in codes])
+    assert not missing, f"error code(s) the service can return but {docs.troubleshooting_guide} does not explain: " + \
+        ", ".join(missing)

@@ -1,0 +1,97 @@
+"""A bandit scan of the target's code (JSON output), judged against a severity/confidence threshold and the
+target's bandit baseline."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+LEVELS = ["UNDEFINED", "LOW", "MEDIUM", "HIGH"]
+
+
+@dataclass
+class Finding:
+    test_id: str
+    test_name: str
+    severity: str
+    confidence: str
+    filename: str
+    line: int
+    text: str
+    cwe: str
+    in_baseline: bool = False
+
+    @property
+    def id(self) -> str:
+        """The id a waiver names: bandit:<test id>:<file>."""
+        return f"bandit:{self.test_id}:{self.filename}"
+
+    def key(self) -> tuple:
+        """What bandit itself compares to match a baseline (line numbers excluded)."""
+        return (self.test_id, self.test_name, self.severity, self.confidence, self.filename, self.text, self.cwe)
+
+    def at_least(self, severity: str, confidence: str) -> bool:
+        return LEVELS.index(self.severity) >= LEVELS.index(severity.upper()) and \
+            LEVELS.index(self.confidence) >= LEVELS.index(confidence.upper())
+
+
+@dataclass
+class Scan:
+    command: list[str]
+    ran: bool
+    error: str = ""
+    findings: list[Finding] = field(default_factory=list)
+    nosec: int = 0
+    skipped_tests: int = 0
+    files: int = 0
+    lines: int = 0
+    scan_errors: list[str] = field(default_factory=list)
+    baseline: str = ""
+    version: str = ""
+
+
+def _findings(results: list[dict]) -> list[Finding]:
+    return [Finding(r["test_id"], r["test_name"], r["issue_severity"], r["issue_confidence"], r["filename"],
+                    r["line_number"], r["issue_text"], str((r.get("issue_cwe") or {}).get("id", "")))
+            for r in results]
+
+
+def scan(source: Path, targets: list[str], baseline: str, workdir: Path, timeout: float,
+         python: str = sys.executable) -> Scan:
+    output = workdir / "bandit.json"
+    command = [python, "-m", "bandit", "-r", *targets, "-f", "json", "-o", str(output), "-q"]
+    try:
+        result = subprocess.run(command, cwd=source, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return Scan(command, False, f"bandit did not finish within {timeout:g}s")
+    if result.returncode not in (0, 1) or not output.is_file():
+        tail = (result.stderr or result.stdout).strip().splitlines()
+        return Scan(command, False, f"bandit failed (exit {result.returncode}): {tail[-1] if tail else 'no output'}")
+    data = json.loads(output.read_text())
+    totals = data.get("metrics", {}).get("_totals", {})
+    found = Scan(command, True, findings=_findings(data.get("results", [])), nosec=int(totals.get("nosec", 0)),
+                 skipped_tests=int(totals.get("skipped_tests", 0)), lines=int(totals.get("loc", 0)),
+                 files=len([k for k in data.get("metrics", {}) if k != "_totals"]),
+                 scan_errors=[f"{e.get('filename')}: {e.get('reason')}" for e in data.get("errors", [])],
+                 version=_bandit_version())
+    if baseline:
+        path = source / baseline
+        if path.is_file():
+            known = {f.key() for f in _findings(json.loads(path.read_text()).get("results", []))}
+            for finding in found.findings:
+                finding.in_baseline = finding.key() in known
+            found.baseline = baseline
+        else:
+            found.error = f"bandit baseline {baseline} not found"
+    return found
+
+
+def _bandit_version() -> str:
+    from importlib import metadata
+    try:
+        return metadata.version("bandit")
+    except metadata.PackageNotFoundError:  # pragma: no cover - bandit is a dependency
+        return "unknown"

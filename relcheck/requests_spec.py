@@ -1,0 +1,57 @@
+"""Configured HTTP requests (method, path, role, body) with placeholders filled from earlier answers:
+
+    setup:  POST /v1/kundli as operator, capture {chart_id} = response["id"]
+    then:   GET /v1/kundli/{chart_id} as viewer
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+from .errors import TargetError
+from .target import Answer, Target
+
+_PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
+
+
+def fill(value, values: dict):
+    """Fill {name} placeholders in strings inside value (dicts and lists too); unknown names are an error."""
+    if isinstance(value, str):
+        def substitute(match):
+            name = match.group(1)
+            if name not in values:
+                raise TargetError(f"unknown placeholder {{{name}}} in {value!r}")
+            return str(values[name])
+        return _PLACEHOLDER.sub(substitute, value)
+    if isinstance(value, dict):
+        return {k: fill(v, values) for k, v in value.items()}
+    if isinstance(value, list):
+        return [fill(v, values) for v in value]
+    return value
+
+
+def base_values() -> dict:
+    """Placeholders always available: {unique} differs on every run (for names that must be new)."""
+    return {"unique": f"{int(time.time() * 1000) % 10**10}"}
+
+
+def send(target: Target, spec, values: dict, role: str | None = None) -> Answer:
+    return target.http.request(spec.method.upper(), fill(spec.path, values), role or spec.role,
+                               json_body=fill(spec.body, values) if spec.body is not None else None,
+                               headers=fill(dict(spec.headers), values))
+
+
+def run_setup(target: Target, steps, values: dict) -> dict:
+    """Run setup requests in order, capturing JSON fields into the placeholder values."""
+    values = dict(values)
+    for step in steps:
+        answer = send(target, step, values)
+        if not answer.ok:
+            raise TargetError(f"setup request failed: {answer.describe()}")
+        body = answer.json or {}
+        for name, field in step.capture.items():
+            if field not in body:
+                raise TargetError(f"setup {step.method} {step.path}: no field {field!r} in the answer")
+            values[name] = body[field]
+    return values

@@ -1,0 +1,99 @@
+"""Stand-ins for outside systems that cannot run here, speaking their real protocols."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+
+class FakeGitHub:
+    """GitHub's REST API for issues, milestones and pull-request reviews: real response shapes, label and
+    milestone filters, Link-header pagination (1 per page, to exercise it) and bearer-token auth."""
+
+    PAGE = 1
+
+    def __init__(self, repo: str = "kundli/kundli-service", token: str = "") -> None:
+        self.repo, self.token = repo, token
+        self.issues: list[dict] = []
+        self.milestones: list[dict] = []
+        self.reviews: dict[int, list[dict]] = {}
+        self.requests: list[str] = []
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                fake.requests.append(self.path)
+                if fake.token and self.headers.get("Authorization") != f"Bearer {fake.token}":
+                    return self.reply(401, {"message": "Bad credentials",
+                                            "documentation_url": "https://docs.github.com/rest"})
+                url = urlsplit(self.path)
+                query = {k: v[0] for k, v in parse_qs(url.query).items()}
+                prefix = f"/repos/{fake.repo}/"
+                if not url.path.startswith(prefix):
+                    return self.reply(404, {"message": "Not Found"})
+                resource = url.path[len(prefix):]
+                if resource == "milestones":
+                    return self.page(fake.milestones, query, url.path)
+                if resource == "issues":
+                    return self.page(fake.filter_issues(query), query, url.path)
+                if resource.startswith("pulls/") and resource.endswith("/reviews"):
+                    return self.page(fake.reviews.get(int(resource.split("/")[1]), []), query, url.path)
+                return self.reply(404, {"message": "Not Found"})
+
+            def page(self, items, query, path):
+                number = int(query.get("page", 1))
+                chunk = items[(number - 1) * fake.PAGE:number * fake.PAGE]
+                headers = {}
+                if number * fake.PAGE < len(items):
+                    rest = "&".join(f"{k}={v}" for k, v in query.items() if k != "page")
+                    headers["Link"] = f'<{fake.url}{path}?{rest}&page={number + 1}>; rel="next"'
+                self.reply(200, chunk, headers)
+
+            def reply(self, status, body, headers=None):
+                payload = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json; charset=utf-8")
+                self.send_header("Content-Length", str(len(payload)))
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(payload)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def milestone(self, title: str) -> dict:
+        found = next((m for m in self.milestones if m["title"] == title), None)
+        if not found:
+            found = {"number": len(self.milestones) + 1, "title": title, "state": "open"}
+            self.milestones.append(found)
+        return found
+
+    def add_issue(self, number: int, title: str, labels: list[str], milestone: str | None, state: str = "open",
+                  pull_request: bool = False) -> None:
+        issue = {"number": number, "title": title, "state": state,
+                 "html_url": f"https://github.com/{self.repo}/issues/{number}",
+                 "labels": [{"name": name} for name in labels],
+                 "milestone": self.milestone(milestone) if milestone else None}
+        if pull_request:
+            issue["pull_request"] = {"url": f"https://api.github.com/repos/{self.repo}/pulls/{number}"}
+        self.issues.append(issue)
+
+    def filter_issues(self, query: dict) -> list[dict]:
+        """GitHub semantics: state, all of the comma-separated labels, milestone by number."""
+        found = [i for i in self.issues if query.get("state", "open") in ("all", i["state"])]
+        for label in filter(None, query.get("labels", "").split(",")):
+            found = [i for i in found if label in {x["name"] for x in i["labels"]}]
+        if "milestone" in query:
+            found = [i for i in found if i["milestone"] and str(i["milestone"]["number"]) == query["milestone"]]
+        return found

@@ -1,0 +1,310 @@
+"""Code Quality, Security Checks and Documentation: each check passes on the healthy reference service (see
+healthy_run) and fails, in these tests, on a real fault."""
+
+import json
+import subprocess
+
+import pytest
+
+from conftest import EXAMPLE, REPO
+from fakes import FakeGitHub
+from gitrepo import REVIEWED, Repo, release_history
+
+PRE_RELEASE = ["test_no_critical_bugs", "test_security_scan", "test_code_review", "test_documentation_updated",
+               "test_security_scan_and_dependency_audit", "test_vulnerabilities_addressed", "test_access_controls",
+               "test_data_protection", "test_audit_logging", "test_security_documentation", "test_api_documentation",
+               "test_technical_documentation", "test_release_notes", "test_deployment_guide",
+               "test_configuration_guide", "test_troubleshooting_guide"]
+
+
+@pytest.mark.parametrize("check", PRE_RELEASE)
+def test_passes_on_the_healthy_reference_service(healthy_run, check):
+    assert healthy_run.status(check) == "pass", healthy_run.reason(check)
+
+
+# --- Code Quality ----------------------------------------------------------------------------------------------
+@pytest.fixture
+def github():
+    fake = FakeGitHub(token="ghp_test_token_123")
+    yield fake
+    fake.close()
+
+
+def github_config(fake) -> dict:
+    return {"api_url": fake.url, "repo": fake.repo, "token": "env:FAKE_GITHUB_TOKEN"}
+
+
+def test_no_critical_bugs_reads_github_issues(bench, github):
+    bench.env["FAKE_GITHUB_TOKEN"] = github.token
+    github.add_issue(1, "Crash on leap day", ["bug", "critical"], "1.1.0", state="closed")
+    github.add_issue(2, "Typo", ["docs"], "1.1.0")
+    github.add_issue(3, "Jobs lost on restart", ["bug", "critical"], "1.2.0")
+    github.add_issue(4, "Draft fix", ["critical"], "1.1.0", pull_request=True)
+    github.add_issue(5, "Slow start", ["low"], "1.1.0")
+    config = bench.config({"quality": {"tracker": {"kind": "github", "github": github_config(github)}}})
+    assert bench.run(config, "-k", "critical_bugs").status("test_no_critical_bugs") == "pass"
+    github.add_issue(6, "Wrong ascendant south of the equator", ["bug", "blocker"], "1.1.0")
+    github.add_issue(7, "Second page", ["critical"], "1.1.0")
+    checked = bench.run(config, "-k", "critical_bugs")
+    assert checked.status("test_no_critical_bugs") == "fail"
+    assert "2 open critical issue(s): #6 Wrong ascendant south of the equator, #7 Second page" == \
+        checked.reason("test_no_critical_bugs")
+    assert any("page=2" in r for r in github.requests)
+
+
+def test_no_critical_bugs_is_not_verified_without_a_tracker_or_with_bad_credentials(bench, github):
+    checked = bench.run(bench.config({"quality": {"tracker": {"kind": "none"}}}), "-k", "critical_bugs")
+    assert checked.status("test_no_critical_bugs") == "not verified"
+    bench.env["FAKE_GITHUB_TOKEN"] = "wrong"
+    checked = bench.run(bench.config({"quality": {"tracker": {"kind": "github", "github": github_config(github)}}}),
+                        "-k", "critical_bugs")
+    assert checked.status("test_no_critical_bugs") == "not verified"
+    assert "401" in checked.reason("test_no_critical_bugs") and "Bad credentials" in checked.reason("test_no_critical_bugs")
+
+
+def test_no_critical_bugs_reads_an_export_file(bench, scratch_source):
+    issues = json.loads((scratch_source / "release/issues.json").read_text())
+    issues.append({"number": 99, "title": "Health check lies", "state": "open", "labels": [{"name": "critical"}],
+                   "milestone": {"title": "1.1.0"}, "html_url": "https://example.invalid/99"})
+    (scratch_source / "release/issues.json").write_text(json.dumps(issues))
+    checked = bench.run(bench.config({"target": {"source": str(scratch_source)}}), "-k", "critical_bugs")
+    assert checked.status("test_no_critical_bugs") == "fail" and "#99 Health check lies" in \
+        checked.reason("test_no_critical_bugs")
+    (scratch_source / "release/issues.csv").write_text("number,title,state,labels,milestone\n"
+                                                        "5,Data loss,open,bug;blocker,1.1.0\n7,Old,closed,critical,1.1.0\n")
+    checked = bench.run(bench.config({"target": {"source": str(scratch_source)},
+                                      "quality": {"tracker": {"file": "release/issues.csv"}}}), "-k", "critical_bugs")
+    assert checked.reason("test_no_critical_bugs") == "1 open critical issue(s): #5 Data loss"
+
+
+def test_security_scan_fails_on_a_new_high_finding_and_on_unparsable_code(bench, scratch_source):
+    (scratch_source / "kundli" / "debug.py").write_text(
+        "import subprocess\n\n\ndef run(command):\n    return subprocess.call(command, shell=True)\n")
+    config = bench.config({"target": {"source": str(scratch_source)}})
+    checked = bench.run(config, "-k", "security_scan")
+    assert checked.status("test_security_scan") == "fail"
+    assert "B602 kundli/debug.py:5" in checked.reason("test_security_scan")
+    assert checked.status("test_security_scan_and_dependency_audit") == "fail"
+    (scratch_source / "kundli" / "debug.py").write_text("def broken(:\n")
+    checked = bench.run(config, "-k", "security_scan")
+    assert "bandit could not scan" in checked.reason("test_security_scan")
+
+
+def test_code_review_finds_unreviewed_changes(bench, tmp_path, github):
+    repo = release_history(tmp_path / "repo", [("Fix ascendant" + REVIEWED, {"app/core.py": "x = 1\n"}),
+                                               ("Quick hotfix", {"app/core.py": "x = 2\n"})])
+    config = bench.config({"target": {"repository": str(repo.path)}})
+    checked = bench.run(config, "-k", "code_review")
+    assert checked.status("test_code_review") == "fail"
+    assert checked.reason("test_code_review").startswith("1 unreviewed change(s):")
+    assert "Quick hotfix" in checked.reason("test_code_review")
+
+
+def test_code_review_accepts_reviewed_merges_and_approved_pull_requests(bench, tmp_path, github):
+    repo = release_history(tmp_path / "repo", [])
+    repo.git("tag", "-d", "v1.1.0")
+    repo.git("checkout", "-q", "-b", "feature")
+    repo.commit("wip", {"app/core.py": "x = 3\n"})
+    repo.git("checkout", "-q", "main")
+    repo.merge("feature", "Merge pull request #21 from dev/feature")
+    repo.tag("v1.1.0")
+    bench.env["FAKE_GITHUB_TOKEN"] = github.token
+    config = bench.config({"target": {"repository": str(repo.path)},
+                           "quality": {"review": {"github": github_config(github)}}})
+    assert bench.run(config, "-k", "code_review").status("test_code_review") == "fail"
+    github.reviews[21] = [{"user": {"login": "mallory"}, "state": "COMMENTED"},
+                          {"user": {"login": "meera"}, "state": "APPROVED"}]
+    checked = bench.run(config, "-k", "code_review")
+    assert checked.status("test_code_review") == "pass"
+
+
+def test_documentation_updated_needs_docs_with_code_and_a_changelog_entry(bench, tmp_path):
+    repo = release_history(tmp_path / "repo", [("Change code only" + REVIEWED, {"app/core.py": "x = 1\n"})])
+    source = tmp_path / "repo"
+    changes = {"target": {"repository": str(repo.path), "source": str(source)},
+               "quality": {"docs_follow_code": {"code_paths": ["app"], "doc_paths": ["docs", "CHANGELOG.md"]}}}
+    checked = bench.run(bench.config(changes), "-k", "documentation_updated")
+    assert checked.status("test_documentation_updated") == "fail"
+    assert "CHANGELOG.md has no entry for 1.1.0" in checked.reason("test_documentation_updated")
+    (source / "CHANGELOG.md").write_text("# Changelog\n\n## [1.1.0] - 2026-11-20\n- faster\n")
+    checked = bench.run(bench.config(changes), "-k", "documentation_updated")
+    assert checked.reason("test_documentation_updated") == "1 code file(s) changed since v1.0.0 but no documentation did"
+
+
+def test_history_checks_are_not_verified_without_the_previous_release(bench, tmp_path):
+    repo = Repo(tmp_path / "repo")
+    repo.commit("only" + REVIEWED, {"a.txt": "a"})
+    repo.tag("v1.1.0")
+    checked = bench.run(bench.config({"target": {"repository": str(repo.path)}}), "-k", "code_review")
+    assert checked.status("test_code_review") == "not verified"
+    assert "v1.0.0 is not in the target's git history" in checked.reason("test_code_review")
+
+
+# --- Security Checks -----------------------------------------------------------------------------------------
+def pin(source, old: str, new: str) -> None:
+    path = source / "requirements.txt"
+    path.write_text(path.read_text().replace(old, new))
+
+
+def test_dependency_audit_finds_a_vulnerable_pin(bench, scratch_source):
+    pin(scratch_source, "starlette==1.10.0", "starlette==0.26.1")
+    checked = bench.run(bench.config({"target": {"source": str(scratch_source)}}), "-k", "dependency_audit")
+    reason = checked.reason("test_security_scan_and_dependency_audit")
+    assert checked.status("test_security_scan_and_dependency_audit") == "fail"
+    assert reason == "1 vulnerable dependenc(ies): starlette==0.26.1 (PYSEC-2023-83)"
+
+
+def test_dependency_audit_reads_pypa_yaml_and_refuses_unpinned(bench, scratch_source):
+    pin(scratch_source, "uvicorn==0.54.0", "uvicorn==0.11.5")
+    checked = bench.run(bench.config({"target": {"source": str(scratch_source)}}), "-k", "dependency_audit")
+    assert "uvicorn==0.11.5 (PYSEC-2020-150)" in checked.reason("test_security_scan_and_dependency_audit")
+    pin(scratch_source, "uvicorn==0.11.5", "uvicorn>=0.30")
+    checked = bench.run(bench.config({"target": {"source": str(scratch_source)}}), "-k", "dependency_audit")
+    assert "1 requirement(s) could not be audited: requirements.txt: uvicorn>=0.30" == \
+        checked.reason("test_security_scan_and_dependency_audit")
+
+
+def test_dependency_audit_without_any_source_is_not_verified(bench):
+    config = bench.config({"security": {"dependencies": {"advisories": [], "pip_audit": "off"}}})
+    checked = bench.run(config, "-k", "dependency_audit")
+    assert checked.status("test_security_scan_and_dependency_audit") == "not verified"
+
+
+WAIVER = """
+[[waiver]]
+id = "WVR-7"
+finding = "{finding}"
+reason = "StaticFiles is not mounted"
+approver = "{approver}"
+expires = {expires}
+"""
+
+
+@pytest.mark.parametrize("finding, approver, expires, status, reason", [
+    (None, None, None, "fail", "1 finding(s) neither fixed nor validly waived: PYSEC-2023-83 (no waiver)"),
+    ("CVE-2023-29159", "Security Team Lead", "2099-01-31", "waived", "1 finding(s) accepted by waiver: PYSEC-2023-83"),
+    ("PYSEC-2023-83", "Security Team Lead", "2020-01-31", "fail",
+     "1 finding(s) neither fixed nor validly waived: PYSEC-2023-83 (expired on 2020-01-31)"),
+    ("PYSEC-2023-83", "The Intern", "2099-01-31", "fail",
+     "1 finding(s) neither fixed nor validly waived: PYSEC-2023-83 (approver 'The Intern' is not a release role)"),
+])
+def test_vulnerabilities_need_a_fix_or_a_valid_waiver(bench, scratch_source, finding, approver, expires, status, reason):
+    pin(scratch_source, "starlette==1.10.0", "starlette==0.26.1")
+    if finding:
+        (scratch_source / "release" / "waivers.toml").write_text(
+            WAIVER.format(finding=finding, approver=approver, expires=expires))
+    checked = bench.run(bench.config({"target": {"source": str(scratch_source)}}), "-k", "vulnerabilities")
+    assert (checked.status("test_vulnerabilities_addressed"), checked.reason("test_vulnerabilities_addressed")) == \
+        (status, reason)
+
+
+def test_access_controls_fail_when_admin_routes_are_open_to_viewers(bench, faulty):
+    checked = bench.run(bench.config(target=faulty(admin_open_to_viewers=True)), "-k", "access_controls")
+    assert checked.status("test_access_controls") == "fail"
+    reason = checked.reason("test_access_controls")
+    assert "GET /v1/admin/audit as viewer: expected 403, got 200" in reason
+
+
+@pytest.mark.parametrize("faults, expected", [
+    ({"no_security_headers": True}, "missing header X-Content-Type-Options"),
+    ({"leak_secret": True}, "contains a secret"),
+])
+def test_data_protection_fails_on_missing_headers_and_leaked_secrets(bench, faulty, faults, expected):
+    checked = bench.run(bench.config(target=faulty(**faults)), "-k", "data_protection")
+    assert checked.status("test_data_protection") == "fail"
+    assert expected in checked.reason("test_data_protection")
+    assert "kst_" not in checked.output and "kst_" not in json.dumps(checked.manifest)
+
+
+def test_data_protection_fails_on_plaintext_credentials(bench, default_config):
+    from relcheck.target import EmbeddedRuntime
+    runtime = EmbeddedRuntime(default_config, faults={"plaintext_tokens": True})
+    try:
+        target = runtime.start()
+        checked = bench.run(bench.config(target=target, changes={"security": {"data_protection": {"scan_log": False}}}),
+                            "-k", "data_protection")
+    finally:
+        runtime.stop()
+    assert checked.status("test_data_protection") == "fail"
+    assert "api_tokens.token_hash: holds a live API token in plain text" in checked.reason("test_data_protection")
+
+
+def test_audit_logging_fails_without_audit_rows(bench, faulty):
+    checked = bench.run(bench.config(target=faulty(no_audit=True)), "-k", "audit_logging")
+    assert checked.status("test_audit_logging") == "fail"
+    assert checked.reason("test_audit_logging").startswith("no audit record of chart.create on")
+
+
+def test_security_documentation_must_follow_security_code(bench, tmp_path):
+    repo = release_history(tmp_path / "repo", [("Shorter tokens" + REVIEWED, {"app/auth.py": "TOKEN_BYTES = 8\n"})])
+    changes = {"target": {"repository": str(repo.path), "source": str(repo.path)},
+               "security": {"docs": {"sensitive_paths": ["app/auth.py"]}}}
+    checked = bench.run(bench.config(changes), "-k", "security_documentation")
+    assert checked.reason("test_security_documentation") == \
+        "security-relevant code changed since v1.0.0 (app/auth.py) but SECURITY.md did not"
+    (repo.path / "SECURITY.md").write_text("# Security\nTBD\n")
+    checked = bench.run(bench.config(changes), "-k", "security_documentation")
+    assert "placeholder" in checked.reason("test_security_documentation")
+
+
+# --- Documentation -------------------------------------------------------------------------------------------
+def docs_from_release(source, ref: str, *paths: str) -> None:
+    """Replace documents with their text at an older release: docs nobody updated."""
+    for path in paths:
+        text = subprocess.run(["git", "show", f"{ref}:{path}"], cwd=bundle_clone(), check=True,
+                              capture_output=True, text=True).stdout
+        (source / path).write_text(text)
+
+
+_clone = {}
+
+
+def bundle_clone():
+    if "path" not in _clone:
+        import tempfile
+        path = tempfile.mkdtemp(prefix="relcheck-test-bundle-")
+        subprocess.run(["git", "clone", "-q", str(REPO / "examples" / "kundli-service.bundle"), path], check=True)
+        _clone["path"] = path
+    return _clone["path"]
+
+
+def test_documentation_left_at_the_previous_release_fails(bench, healthy, scratch_source):
+    docs_from_release(scratch_source, "v1.0.0", "docs/openapi.json", "docs/deployment.md", "docs/configuration.md",
+                      "docs/troubleshooting.md")
+    checked = bench.run(bench.config({"target": {"source": str(scratch_source)}}, target=healthy),
+                        "-m", "documentation")
+    assert "POST /v1/compatibility/reports operation: served but not documented" in \
+        checked.reason("test_api_documentation")
+    assert checked.reason("test_deployment_guide") == "docs/deployment.md does not name: release version, " \
+        "migration head, command: git checkout v1.1.0, command: # head: 0002"
+    assert checked.reason("test_configuration_guide") == \
+        "setting(s) read by the code but not documented: KUNDLI_DEFAULT_AYANAMSA"
+    assert checked.reason("test_troubleshooting_guide").endswith("does not explain: REPORT_NOT_FOUND")
+    assert checked.status("test_technical_documentation") == "pass"
+
+
+def test_technical_documentation_incomplete(bench, scratch_source):
+    (scratch_source / "docs" / "api.md").unlink()
+    (scratch_source / "docs" / "overview.md").write_text("# Overview\nTODO: describe the cache\n[model](model.md)\n")
+    checked = bench.run(bench.config({"target": {"source": str(scratch_source)}}), "-k", "technical_documentation")
+    reason = checked.reason("test_technical_documentation")
+    assert reason == "6 problem(s): README.md: broken link: docs/api.md; docs/overview.md: line 2: placeholder " \
+        "TODO: TODO: describe the cache; docs/overview.md: broken link: model.md; docs/api.md: missing"
+
+
+def test_release_notes_need_a_dated_section_with_entries(bench, scratch_source):
+    changelog = scratch_source / "CHANGELOG.md"
+    changelog.write_text(changelog.read_text().replace("## [1.1.0] - 2026-11-20", "## [1.1.0] - unreleased"))
+    checked = bench.run(bench.config({"target": {"source": str(scratch_source)}}), "-k", "release_notes")
+    assert checked.reason("test_release_notes") == "the 1.1.0 section has no release date"
+    changelog.write_text("# Changelog\n\n## [1.0.0] - 2026-09-14\n- first\n")
+    checked = bench.run(bench.config({"target": {"source": str(scratch_source)}}), "-k", "release_notes")
+    assert checked.reason("test_release_notes") == "CHANGELOG.md has no section for 1.1.0"
+
+
+def test_configuration_guide_must_not_document_removed_settings(bench, scratch_source):
+    guide = scratch_source / "docs" / "configuration.md"
+    guide.write_text(guide.read_text() + "\n| `KUNDLI_LEGACY_MODE` | `0` | removed in 1.0 |\n")
+    checked = bench.run(bench.config({"target": {"source": str(scratch_source)}}), "-k", "configuration_guide")
+    assert checked.reason("test_configuration_guide") == \
+        "setting(s) documented but no longer read by the code: KUNDLI_LEGACY_MODE"
