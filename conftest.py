@@ -8,4 +8,5 @@ pytest_plugins = [
     "fixtures.quality",
     "fixtures.security",
     "fixtures.docs",
+    "fixtures.performance",
 ]

@@ -243,6 +243,73 @@ class Security(Model):
     docs: SecurityDocs = SecurityDocs()
 
 
+class Scenario(Model):
+    locustfile: str                   # relative to this file
+    users: int = Field(10, ge=1)
+    spawn_rate: float = Field(10, gt=0)
+    duration_s: float = Field(20, gt=0)
+    warmup_s: float = Field(2, ge=0)  # left out of the route statistics
+    rate: float = Field(0, ge=0)      # >0: constant-rate mode, requests per second per user
+    min_requests: int = Field(1, ge=1)
+
+
+class Stress(Model):
+    locustfile: str
+    steps: list[int] = [1, 2, 4, 8, 16, 32, 64]
+    step_s: float = Field(5, gt=0)
+    warmup_s: float = Field(1, ge=0)
+    p95_ms: float = Field(250, gt=0)  # the SLA a step must hold
+    error_budget: float = Field(0.01, ge=0, le=1)
+    required_rps: float = Field(0, ge=0)
+
+
+class Sla(Model):
+    default: list[str] = ["p(95) < 250ms"]
+    routes: dict[str, list[str]] = {}  # "METHOD name" -> thresholds replacing the default
+    error_budget: float = Field(0.01, ge=0, le=1)        # total
+    route_error_budget: float = Field(0.02, ge=0, le=1)  # each route
+
+
+class Resources(Model):
+    cpu_percent: float = Field(80, gt=0)     # service CPU, percent of one core (mean over the load run)
+    memory_mb: float = Field(512, gt=0)      # service resident memory (peak)
+    db_connections: int = Field(50, ge=1)    # connections to the target database (peak)
+
+
+class Baseline(Model):
+    mode: Literal["previous-release", "history", "none"] = "history"
+    confidence: float = Field(0.98, gt=0.5, lt=1)
+    allowed_increase: float = Field(1.10, ge=1)   # median latency ratio tolerated without a warning
+    critical_increase: float = Field(1.30, ge=1)  # above this a significant increase fails
+    critical_routes: list[str] = []                # only these can fail the item; default all
+    min_samples: int = Field(50, ge=10)
+
+
+class Performance(Model):
+    load: Scenario
+    stress: Stress
+    smoke: Scenario | None = None
+    soak: Scenario | None = None
+    sla: Sla = Sla()
+    resources: Resources = Resources()
+    baseline: Baseline = Baseline()
+    processes: int = Field(1, ge=1, le=64)        # locust --processes (scale-out on this host)
+    generator_cpu_limit: float = Field(90, gt=0, le=100)
+    max_users: int = Field(500, ge=1)             # safety bounds on every run
+    max_duration_s: float = Field(1800, gt=0)
+
+    @model_validator(mode="after")
+    def _bounded(self):
+        for name in ("load", "smoke", "soak"):
+            scenario = getattr(self, name)
+            if scenario and (scenario.users > self.max_users or scenario.duration_s > self.max_duration_s):
+                raise ValueError(f"{name}: exceeds max_users ({self.max_users}) or max_duration_s "
+                                 f"({self.max_duration_s:g})")
+        if max(self.stress.steps) > self.max_users or len(self.stress.steps) * self.stress.step_s > self.max_duration_s:
+            raise ValueError("stress: steps exceed max_users or max_duration_s")
+        return self
+
+
 class Docs(Model):
     openapi_file: str = ""            # committed OpenAPI document, relative to target.source
     required: list[str] = ["README.md"]
@@ -265,6 +332,7 @@ class Config(Model):
     quality: Quality
     security: Security
     docs: Docs = Docs()
+    performance: Performance | None = None
     checklist: str = ""               # another checklist file; default: the shipped seed
     reports: str = "reports"
     path: Path = Path("relcheck.toml")

@@ -112,6 +112,12 @@ class EmbeddedPostgres:
             conn.execute("SELECT pg_reload_conf()")
         return self.dsn(database, user, password)
 
+    def create_database(self, database: str, user: str, password: str) -> str:
+        """Another database owned by the application role."""
+        with connect(self.admin_dsn(), "embedded PostgreSQL") as conn:
+            conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(database), sql.Identifier(user)))
+        return self.dsn(database, user, password)
+
     def stop(self) -> None:
         if self.server is not None:
             self.server.cleanup()

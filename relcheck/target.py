@@ -111,6 +111,7 @@ class Target:
         self.service = service
         self.log_file = log_file
         self.mode = mode
+        self.runtime: EmbeddedRuntime | None = None
         self.routes = config.target.routes
         self.http = Http(self.base_url, config.target.request_timeout_s, tokens, config.target.auth.header,
                          config.target.auth.scheme)
@@ -190,6 +191,7 @@ class EmbeddedRuntime:
         self.pg = postgres.EmbeddedPostgres(self.workdir)
         self.services: list[ProcessService] = []
         self.dsn = ""
+        self.password = ""
         self.tokens: dict[str, str] = {}
 
     def values(self, faults: dict, **extra) -> dict:
@@ -207,47 +209,60 @@ class EmbeddedRuntime:
     def start(self) -> Target:
         """Database, schema, API tokens, then the service; on any failure everything started is stopped."""
         try:
-            self._prepare()
+            if not self.config.source.is_dir():
+                raise TargetError(f"target.source: {self.config.source} is not a directory")
+            self.pg.start()
+            self.dsn, self.tokens = self.prepare_database(self.config.source, self.recipe.database)
             return self.spawn(self.faults)
         except BaseException:
             self.stop()
             raise
 
-    def _prepare(self) -> None:
-        source = self.config.source
-        if not source.is_dir():
-            raise TargetError(f"target.source: {source} is not a directory")
-        self.pg.start()
-        password = random_secrets.token_urlsafe(24)
-        self.dsn = self.pg.create_app_database(self.recipe.database, self.recipe.user, password)
-        values = self.values(self.faults, dsn=self.dsn, log_file=str(self.workdir / "setup.log"))
+    def prepare_database(self, source: Path, database: str) -> tuple[str, dict[str, str]]:
+        """A database for a service tree: created, migrated with that tree's migrations, with a token per role."""
+        if not self.password:
+            self.password = random_secrets.token_urlsafe(24)
+            dsn = self.pg.create_app_database(database, self.recipe.user, self.password)
+        else:
+            dsn = self.pg.create_database(database, self.recipe.user, self.password)
+        values = self.values(self.faults, dsn=dsn, log_file=str(self.workdir / f"setup-{database}.log"))
         env = self.env(values, self.faults)
         timeout = self.recipe.startup_timeout_s
         run_step([fill(a, values, "embedded.migrate") for a in self.recipe.migrate], env, source, "migrate", timeout)
-        self.tokens = {}
+        tokens = {}
         for role in self.recipe.roles:
             command = [fill(a, {**values, "role": role}, "embedded.provision") for a in self.recipe.provision]
             output = run_step(command, env, source, f"provision {role}", timeout).strip().splitlines()
             if not output:
                 raise TargetError(f"provision {role}: printed no token")
-            self.tokens[role] = output[-1].strip()
-            register(self.tokens[role])
+            tokens[role] = output[-1].strip()
+            register(tokens[role])
+        return dsn, tokens
 
-    def spawn(self, faults: dict, healthy: bool = True) -> Target:
-        """Start one more instance of the service on the same database (with its own faults, port and log).
-        healthy=False only waits for it to answer (for faults that make it unhealthy)."""
+    def spawn(self, faults: dict, healthy: bool = True, source: Path | None = None, dsn: str = "",
+              tokens: dict | None = None, database: str = "") -> Target:
+        """Start one more instance of the service (by default on the same database, from the same tree) with its
+        own faults, port and log. healthy=False only waits for it to answer (for faults that make it unhealthy)."""
         port = free_port()
         name = f"service-{port}"
-        values = self.values(faults, dsn=self.dsn, port=port, log_file=str(self.workdir / f"{name}.log"))
+        dsn = dsn or self.dsn
+        values = self.values(faults, dsn=dsn, port=port, log_file=str(self.workdir / f"{name}.log"))
         command = [fill(a, values, "embedded.start") for a in self.recipe.start]
-        service = ProcessService(command, self.env(values, faults), self.config.source,
+        service = ProcessService(command, self.env(values, faults), source or self.config.source,
                                  self.workdir / f"{name}.out")
         self.services.append(service)
-        target = Target(self.config, f"http://127.0.0.1:{port}", self.dsn, self.pg.admin_dsn(self.recipe.database),
-                        self.tokens, service, Path(values["log_file"]), "embedded")
+        target = Target(self.config, f"http://127.0.0.1:{port}", dsn,
+                        self.pg.admin_dsn(database or self.recipe.database), tokens or self.tokens, service,
+                        Path(values["log_file"]), "embedded")
+        target.runtime = self
         service.start()
         self.wait_healthy(target, self.recipe.startup_timeout_s, healthy)
         return target
+
+    def spawn_release(self, source: Path, database: str) -> Target:
+        """Another release of the service (e.g. the previous one, for an A/B comparison) on its own database."""
+        dsn, tokens = self.prepare_database(source, database)
+        return self.spawn({}, source=source, dsn=dsn, tokens=tokens, database=database)
 
     @staticmethod
     def wait_healthy(target: Target, timeout: float, healthy: bool = True) -> None:

@@ -24,15 +24,25 @@ EXAMPLE = REPO / "examples" / "kundli-service"
 DEFAULT_CONFIG = REPO / "relcheck.toml"
 
 
+# Short load scenarios for the suite's own tests (the real ones run longer; see bench/ for the numbers).
+SHORT_PERFORMANCE = {"load": {"users": 10, "spawn_rate": 10, "duration_s": 8, "warmup_s": 1, "min_requests": 50},
+                     "stress": {"steps": [2, 8, 32], "step_s": 2}, "baseline": {"min_samples": 20}}
+
+
 def default_config_data() -> dict:
     data = tomllib.loads(DEFAULT_CONFIG.read_text())
+    data = merge(data, {"performance": SHORT_PERFORMANCE})
     data["target"]["source"] = str(EXAMPLE)
     data["target"]["repository"] = str(REPO / data["target"]["repository"])
     data["security"]["dependencies"]["advisories"] = [str(REPO / d) for d in data["security"]["dependencies"]["advisories"]]
+    for scenario in ("load", "smoke", "stress", "soak"):
+        if scenario in data.get("performance", {}):
+            data["performance"][scenario]["locustfile"] = str(REPO / data["performance"][scenario]["locustfile"])
     return data
 
 
 def merge(base: dict, changes: dict) -> dict:
+    """base with changes applied, recursively for tables."""
     merged = dict(base)
     for key, value in changes.items():
         merged[key] = merge(merged.get(key, {}), value) if isinstance(value, dict) and key in merged else value
@@ -46,6 +56,16 @@ class Checked:
     output: str
     manifest: dict
     seconds: float
+    reports: Path
+
+    def evidence(self, test_name: str) -> list[dict]:
+        """The evidence blocks a check recorded."""
+        evidence = json.loads((self.reports / "evidence.json").read_text())
+        return next(blocks for nodeid, blocks in evidence.items() if nodeid.endswith("::" + test_name))
+
+    def facts(self, test_name: str, title: str) -> dict:
+        block = next(b for b in self.evidence(test_name) if b["title"] == title)
+        return dict(block["facts"])
 
     def checks(self) -> dict[str, tuple[str, str]]:
         return {c["test"].split("::")[-1]: (c["status"], c["reason"])
@@ -69,6 +89,7 @@ class Workbench:
         data = default_config_data()
         if target is not None:
             data = merge(data, remote(target, self.env))
+            data["performance"]["baseline"]["mode"] = "history"      # a remote target has no previous release beside it
         data = merge(data, changes or {})
         path = self.tmp / name
         path.write_text(tomli_w.dumps(data))
@@ -83,7 +104,7 @@ class Workbench:
                                 timeout=timeout)
         manifest_path = reports / "manifest.json"
         manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
-        return Checked(result.returncode, result.stdout + result.stderr, manifest, time.monotonic() - started)
+        return Checked(result.returncode, result.stdout + result.stderr, manifest, time.monotonic() - started, reports)
 
 
 def remote(target: Target, env: dict) -> dict:
@@ -146,9 +167,10 @@ def scratch_source(tmp_path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def healthy_run(healthy, tmp_path_factory) -> Checked:
-    """Every check of every phase, once, against the healthy reference service (as a remote target)."""
+def healthy_run(tmp_path_factory) -> Checked:
+    """Every check of every phase, once, against the healthy reference service on the embedded default (short
+    load scenarios): the README's main job."""
     bench = Workbench(tmp_path_factory.mktemp("healthy"), {})
-    checked = bench.run(bench.config(target=healthy))
+    checked = bench.run(bench.config())
     assert checked.manifest, checked.output[-3000:]
     return checked

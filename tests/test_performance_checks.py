@@ -1,0 +1,98 @@
+"""Performance Verification: pass on the healthy service (healthy_run: embedded, with the previous release measured
+beside it), fail with the latency, error-rate, memory and capacity fault switches, and refuse to judge when the
+numbers cannot be trusted."""
+
+import json
+
+import pytest
+
+from conftest import REPO
+from relcheck import history, load
+
+PERFORMANCE = ["test_load_testing_completed", "test_stress_testing_completed", "test_performance_benchmarks",
+               "test_resource_utilization", "test_response_times_within_sla", "test_error_rates_acceptable"]
+
+
+@pytest.mark.parametrize("check", PERFORMANCE)
+def test_passes_on_the_healthy_reference_service(healthy_run, check):
+    assert healthy_run.status(check) == "pass", healthy_run.reason(check)
+
+
+def test_the_benchmark_measured_the_previous_release_side_by_side(healthy_run):
+    facts = healthy_run.facts("test_performance_benchmarks", "Comparison")
+    assert facts["baseline"] == "1.0.0 (v1.0.0) measured side by side" and facts["verdict"] == "pass"
+    resources = healthy_run.facts("test_resource_utilization", "During the load run")
+    assert resources["source"].startswith("psutil, pid")
+
+
+def seed_history(bench, target, version="1.0.0"):
+    """A real load run against a real service, kept as `version`'s record in the bench's results history."""
+    result = load.run("load", REPO / "load" / "load.py", target.base_url, 10, 10, 8,
+                      {"RELCHECK_TOKENS": json.dumps(target.http.tokens), "RELCHECK_WARMUP_S": "1"}, ["127.0.0.1"])
+    assert result.routes, result.error
+    history.save_load(bench.tmp / "reports", "kundli-service", version, result)
+
+
+def test_latency_errors_and_memory_break_their_checks(bench, faulty, healthy):
+    target = faulty(latency={"route": "GET /v1/kundli/{chart_id}", "ms": 150}, error_rate=0.2, memory_hog_mb=450)
+    seed_history(bench, healthy)
+    checked = bench.run(bench.config(target=target), "-m", "performance", "-k", "not stress")
+    assert checked.status("test_load_testing_completed") == "pass"
+    assert checked.status("test_response_times_within_sla") == "fail"
+    reason = checked.reason("test_response_times_within_sla")
+    assert reason.startswith("1 threshold(s) broken: GET /v1/kundli/{chart_id} p(95) < 100ms (measured ")
+    assert float(reason.split("measured ")[1].split(" ms")[0]) >= 150
+    assert checked.status("test_error_rates_acceptable") == "fail"
+    assert "exceeds the budget 1.0%" in checked.reason("test_error_rates_acceptable")
+    assert checked.status("test_resource_utilization") == "fail"
+    assert "service memory" in checked.reason("test_resource_utilization")
+    assert checked.status("test_performance_benchmarks") == "fail", checked.reason("test_performance_benchmarks")
+    assert "GET /v1/kundli/{chart_id} x" in checked.reason("test_performance_benchmarks")
+
+
+def test_stress_finds_the_capacity_limit(bench, faulty):
+    target = faulty(capacity={"concurrency": 4, "service_ms": 50})
+    checked = bench.run(bench.config({"performance": {"stress": {"step_s": 3}}}, target=target), "-k", "stress")
+    assert checked.status("test_stress_testing_completed") == "fail", checked.reason("test_stress_testing_completed")
+    reason = checked.reason("test_stress_testing_completed")
+    capacity = float(reason.split("capacity ")[1].split(" req/s")[0])
+    assert 60 <= capacity <= 100 and "below the required 200 req/s" in reason
+
+
+def test_a_saturated_generator_is_inconclusive_not_a_failure(bench, healthy):
+    config = bench.config({"performance": {"generator_cpu_limit": 0.1}}, target=healthy)
+    checked = bench.run(config, "-k", "load_testing or response_times")
+    for check in ("test_load_testing_completed", "test_response_times_within_sla"):
+        assert checked.status(check) == "not verified"
+        assert checked.reason(check).startswith("generator saturated: CPU p90")
+
+
+def test_load_is_refused_outside_the_allow_list(bench, healthy):
+    before = healthy.http.get("/metrics").text.count("\n")
+    config = bench.config({"target": {"allowed_hosts": ["load.example.invalid"]}}, target=healthy)
+    checked = bench.run(config, "-k", "load_testing")
+    assert checked.status("test_load_testing_completed") == "not verified"
+    assert checked.reason("test_load_testing_completed") == \
+        "load refused: 127.0.0.1 is not an allowed load target (target.allowed_hosts: load.example.invalid)"
+    requests = healthy.http.get("/metrics").text
+    assert 'route="/v1/kundli/{chart_id}"' not in requests or before > 0
+
+
+def test_zero_samples_fail_the_error_rate(bench, healthy, tmp_path):
+    idle = tmp_path / "idle.py"
+    idle.write_text("from locust import User, constant, task\nimport relcheck.locustrec\n\n\n"
+                    "class Idle(User):\n    wait_time = constant(1)\n\n    @task\n    def nothing(self):\n        pass\n")
+    config = bench.config({"performance": {"load": {"locustfile": str(idle)}}}, target=healthy)
+    checked = bench.run(config, "-k", "error_rates")
+    assert checked.status("test_error_rates_acceptable") == "fail"
+    assert checked.reason("test_error_rates_acceptable") == "the load run made no requests: no error rate to judge"
+
+
+def test_benchmark_needs_a_baseline(bench, healthy):
+    checked = bench.run(bench.config(target=healthy), "-k", "benchmarks")
+    assert checked.status("test_performance_benchmarks") == "not verified"
+    assert "no results history for kundli-service 1.0.0" in checked.reason("test_performance_benchmarks")
+    config = bench.config({"performance": {"baseline": {"mode": "previous-release"}}}, target=healthy)
+    config.write_text(config.read_text().replace('mode = "history"', 'mode = "previous-release"'))
+    checked = bench.run(config, "-k", "benchmarks")
+    assert "needs the embedded target" in checked.reason("test_performance_benchmarks")
