@@ -6,6 +6,7 @@ from statistics import mean
 import pytest
 
 from relcheck import judge, plots
+from relcheck.load import breaking_point
 from relcheck.verdict import Inconclusive, require
 
 pytestmark = pytest.mark.performance
@@ -59,9 +60,7 @@ def test_stress_testing_completed(stress_run, performance, evidence):
     trustworthy(stress_run, performance, evidence)
     steps = stress_run.steps
     require(steps and any(s.count for s in steps), "the stress run recorded no steps")
-    held = [s for s in steps if s.count and s.p95_ms <= plan.p95_ms and s.error_ratio <= plan.error_budget]
-    broke = next((s for s in steps if s not in held), None)
-    capacity = max((s.rps for s in held), default=0.0)
+    capacity, held, broke = breaking_point(steps, plan.p95_ms, plan.error_budget)
     evidence.table("Ramp", ["users", "req/s", "p95 ms", "errors", "SLA and error budget held"],
                    [(s.users, f"{s.rps:.1f}", f"{s.p95_ms:.1f}", f"{s.error_ratio:.2%}", "yes" if s in held else "NO")
                     for s in steps])

@@ -133,6 +133,14 @@ class LoadResult:
         return bool(samples) and samples[int(0.9 * (len(samples) - 1))] > limit
 
 
+def breaking_point(steps: list[Step], p95_ms: float, error_budget: float) -> tuple[float, list[Step], Step | None]:
+    """(capacity: the highest throughput of a step that held the SLA and the error budget, those steps, the first
+    step that did not)."""
+    held = [s for s in steps if s.count and s.p95_ms <= p95_ms and s.error_ratio <= error_budget]
+    broke = next((s for s in steps if s not in held), None)
+    return max((s.rps for s in held), default=0.0), held, broke
+
+
 def in_window(second: int, start: float, end: float) -> bool:
     """A one-second bucket belongs to the window holding its middle."""
     return start <= second + 0.5 < end

@@ -53,13 +53,14 @@ class Recorder:
 
     def record(self, key: str, millis: float, failed: bool, error: str = "") -> None:
         micros = max(LOWEST_US, min(HIGHEST_US, int(round(millis * 1000))))
-        bucket = self.second(time.time())
+        now = time.time()
+        bucket = self.second(now)
         bucket["count"] += 1
         bucket["failures"] += failed
         bucket["hdr"].record_value(micros)
         if error:
             self.errors[error] = self.errors.get(error, 0) + 1
-        if time.time() < self.measure_from:          # ramp-up: in the time series, not in the route statistics
+        if now < self.measure_from:                  # ramp-up: in the time series, not in the route statistics
             return
         entry = self.route(key)
         entry["count"] += 1
@@ -115,10 +116,12 @@ class Recorder:
 recorder = Recorder()
 
 
+BASELINE_HOST = os.environ.get("RELCHECK_BASELINE_HOST", "")
+
+
 def variant_of(url: str) -> str:
     """Requests to the baseline host (A/B comparisons) are kept apart from the candidate's."""
-    baseline = os.environ.get("RELCHECK_BASELINE_HOST", "")
-    return "baseline" if baseline and url.startswith(baseline) else ""
+    return "baseline" if BASELINE_HOST and url.startswith(BASELINE_HOST) else ""
 
 
 def allowed(host: str) -> bool:
@@ -150,11 +153,14 @@ def on_test_start(environment, **kwargs) -> None:
     recorder.measure_from = recorder.started + float(os.environ.get("RELCHECK_WARMUP_S", "0"))
 
 
-@events.request.add_listener
 def on_request(request_type, name, response_time, exception=None, url="", context=None, **kwargs) -> None:
     variant = variant_of(url or "")
     recorder.record(f"{variant}|{request_type} {name}" if variant else f"{request_type} {name}", response_time,
                     exception is not None, f"{request_type} {name}: {exception}"[:200] if exception else "")
+
+
+if os.environ.get("RELCHECK_RECORDER", "on") != "off":     # "off": plain locust, for overhead benchmarks
+    events.request.add_listener(on_request)
 
 
 def sample_cpu() -> None:

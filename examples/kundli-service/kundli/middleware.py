@@ -78,9 +78,14 @@ class ServiceMiddleware:
             return await _json(send, 500, {"error": {"code": "INTERNAL_ERROR", "message": "injected failure"}})
         if self.capacity is None:
             return await self.app(scope, receive, send)
-        async with self.capacity:
-            await asyncio.sleep(self.service_time)
-            await self.app(scope, receive, send)
+        async with self.capacity:                # K permits, each held exactly service_time: a K/S req/s ceiling
+            ready_at = asyncio.get_running_loop().time() + self.service_time
+
+            async def send_after_service_time(message):
+                if message["type"] == "http.response.start":
+                    await asyncio.sleep(max(0.0, ready_at - asyncio.get_running_loop().time()))
+                await send(message)
+            await self.app(scope, receive, send_after_service_time)
 
     def _security_headers(self, scope, headers: MutableHeaders) -> None:
         if self.faults.on("no_security_headers"):

@@ -1,0 +1,1 @@
+"""Benchmarks of the suite's own numbers (python -m bench [--quick]): ratios measured side by side in one run."""
