@@ -9,4 +9,6 @@ pytest_plugins = [
     "fixtures.security",
     "fixtures.docs",
     "fixtures.performance",
+    "fixtures.deployment",
+    "fixtures.signoff",
 ]

@@ -1,22 +1,44 @@
-"""Deployment Procedure / Post-Deployment: the ops smoke after a deploy."""
+"""Deployment Procedure / Post-Deployment: the ops smoke after a deploy. The service-status and health checks
+also prove the same Post-Rollback items after a rollback (then the previous version must be running)."""
+
+from datetime import datetime
 
 import pytest
 
-pytestmark = pytest.mark.post_deploy
+from relcheck import judge, logs, metrics, records
+from relcheck.requests_spec import base_values, fill, send
+from relcheck.verdict import require
 
 
-@pytest.mark.item("Post-Deployment", "Verify service status")
-def test_service_is_running(target, evidence):
+def after(section: str, item: str):
+    """The same check for Post-Deployment and Post-Rollback, as two parametrized cases."""
+    return pytest.mark.parametrize("after", [
+        pytest.param("deploy", marks=[pytest.mark.post_deploy, pytest.mark.item("Post-Deployment", item)],
+                     id="post_deploy"),
+        pytest.param("rollback", marks=[pytest.mark.post_rollback, pytest.mark.item("Post-Rollback", item)],
+                     id="post_rollback")])
+
+
+def expected_version(relcheck_config, after: str) -> str:
+    release = relcheck_config.release
+    return release.version if after == "deploy" else release.previous_version
+
+
+@after("Post-Deployment", "Verify service status")
+def test_service_is_running(target, relcheck_config, after, evidence):
     status = target.service.status()
-    answer = target.health()
+    answer = target.version()
+    version = (answer.json or {}).get("version") if isinstance(answer.json, dict) else None
+    wanted = expected_version(relcheck_config, after)
     evidence.kv("Service", {"manager": status.manager, "state": status.detail, **status.facts,
-                            "answers HTTP": answer.describe()})
+                            "version endpoint": answer.describe(), "version": version, "expected": wanted})
     assert status.running, f"service is not running: {status.detail}"
     assert answer.status is not None, f"service does not answer: {answer.error}"
+    assert version == wanted, f"{relcheck_config.target.routes.version} reports {version!r}, expected {wanted!r}"
 
 
-@pytest.mark.item("Post-Deployment", "Run health checks")
-def test_health_checks(target, evidence):
+@after("Post-Deployment", "Run health checks")
+def test_health_checks(target, after, evidence):
     answer = target.health()
     evidence.kv("Health endpoint", {"request": answer.describe(), "time": f"{answer.elapsed_ms:.1f} ms"})
     evidence.text("Health response", answer.text)
@@ -24,3 +46,101 @@ def test_health_checks(target, evidence):
     with target.database() as conn:
         conn.execute("SELECT 1")
     evidence.kv("Database", {"connection": "ok", "SELECT 1": "ok"})
+
+
+@pytest.mark.post_deploy
+@pytest.mark.item("Post-Deployment", "Check logs for errors")
+def test_check_logs_for_errors(target, relcheck_config, deploy_record, evidence):
+    cfg = relcheck_config.post_deploy
+    since = datetime.fromisoformat(deploy_record["started"]) if deploy_record else None
+    unit = cfg.journal_unit or relcheck_config.target.service.journal_unit
+    if unit:
+        lines, source = logs.journal_lines(unit, since, relcheck_config.target.service.command_prefix), f"journal {unit}"
+    else:
+        require(target.log_file and target.log_file.is_file(), "no service log (target.service.log_file or journal_unit)")
+        lines, source = logs.file_lines(target.log_file, since), str(target.log_file)
+    found = logs.problems(lines, cfg.log_patterns, cfg.log_allow)
+    evidence.kv("Log", {"source": source, "since": since.isoformat() if since else "the start of the log (no deploy "
+                                                                                  "record)", "lines read": len(lines),
+                        "error lines": len(found), "allow-listed patterns": len(cfg.log_allow)})
+    evidence.log("First error lines", [line for p in found[:10] for line in [p.line, *p.context]])
+    require(lines, f"the log ({source}) has no lines since the deploy")
+    assert not found, f"{len(found)} error line(s) in the log, first: {found[0].line[:160]}"
+
+
+@pytest.mark.post_deploy
+@pytest.mark.item("Post-Deployment", "Verify metrics collection")
+def test_verify_metrics_collection(target, relcheck_config, evidence):
+    required = relcheck_config.deploy.required_metrics
+    require(required, "no required metric families configured (deploy.required_metrics)")
+    route = relcheck_config.target.routes.metrics
+    before = metrics.parse(target.http.get(route).text)
+    for _ in range(5):
+        target.version()
+    after_scrape = metrics.parse(target.http.get(route).text)
+    missing = [f for f in required if not after_scrape.has(f)]
+    snapshot = records.read(records.monitoring_snapshot_path(relcheck_config)) or {}
+    vanished = sorted(f for f in snapshot.get("families", {}) if f not in after_scrape.families)
+    counters = relcheck_config.post_deploy.advancing_counters
+    advanced = {c: (before.value(c), after_scrape.value(c)) for c in counters}
+    evidence.table("Required families", ["family", "present"], [(f, "NO" if f in missing else "yes") for f in required])
+    evidence.table("Counters after 5 requests", ["counter", "before", "after"],
+                   [(c, b, a) for c, (b, a) in advanced.items()])
+    assert not missing, f"metric families missing: {', '.join(missing)}"
+    assert not vanished, f"metric families collected before the deploy are gone: {', '.join(vanished)}"
+    require(counters, "no counter configured to watch advance (post_deploy.advancing_counters)")
+    stuck = [c for c, (b, a) in advanced.items() if b is None or a is None or a <= b]
+    assert not stuck, f"counter(s) did not advance after traffic: {', '.join(stuck)}"
+
+
+@pytest.mark.post_deploy
+@pytest.mark.item("Post-Deployment", "Test critical paths")
+def test_critical_paths(target, relcheck_config, evidence):
+    paths = relcheck_config.post_deploy.critical_paths
+    require(paths, "no critical paths configured (post_deploy.critical_paths)")
+    values, rows, failures = base_values(), [], []
+    for step in paths:
+        answer = send(target, step, values)
+        body = answer.json if isinstance(answer.json, dict) else {}
+        missing = [f for f in step.require_fields if f not in body]
+        ok = answer.status == step.expect and not missing
+        rows.append((step.name, f"{step.method} {fill(step.path, values)}", step.role, step.expect,
+                     answer.status if answer.status is not None else answer.error, ", ".join(missing) or "-",
+                     "yes" if ok else "NO"))
+        if not ok:
+            failures.append(f"{step.name}: expected {step.expect}, got {answer.describe()}" +
+                            (f", missing {', '.join(missing)}" if missing else ""))
+            break
+        values.update({name: body[field] for name, field in step.capture.items() if field in body})
+    evidence.table("Critical paths", ["path", "request", "role", "expected", "got", "missing fields", "ok"], rows)
+    assert not failures, failures[0]
+
+
+@pytest.mark.post_deploy
+@pytest.mark.item("Post-Deployment", "Monitor performance")
+def test_monitor_performance(smoke_run, relcheck_config, evidence):
+    perf, run, cfg = relcheck_config.performance, smoke_run, relcheck_config.post_deploy
+    assert not run.error, run.error
+    require(run.routes, "the smoke load measured nothing")
+    snapshot = records.read(records.monitoring_snapshot_path(relcheck_config)) or {}
+    before = snapshot.get("smoke", {})
+    rows, broken = [], []
+    for name, stats in sorted(run.routes.items()):
+        for text in perf.sla.routes.get(name, perf.sla.default):
+            rule = judge.threshold(text)
+            if not rule.holds(rule.measure(stats)):
+                broken.append(f"{name} {text} (measured {rule.measure(stats):.1f} ms)")
+        earlier = before.get(name, {}).get("p95_ms")
+        if earlier and stats.p(95) > earlier * cfg.smoke_allowed_increase and \
+                stats.p(95) - earlier > cfg.smoke_min_increase_ms:
+            broken.append(f"{name} p95 {stats.p(95):.1f} ms, was {earlier:.1f} ms before the deploy")
+        rows.append((name, stats.count, stats.failures, f"{stats.p(95):.1f}", f"{earlier:.1f}" if earlier else "-"))
+    evidence.table("Smoke load", ["route", "requests", "failures", "p95 ms", "p95 ms before the deploy"], rows)
+    evidence.kv("Judged", {"SLA": ", ".join(perf.sla.default) + " (per-route overrides apply)",
+                           "against the pre-deploy smoke": f"slower than x{cfg.smoke_allowed_increase:g} and by more "
+                                                           f"than {cfg.smoke_min_increase_ms:g} ms fails"})
+    if not before:
+        evidence.warn("no pre-deploy smoke snapshot (run the pre_deploy phase first): judged against the SLA only")
+    failures = run.total().failures
+    assert not failures, f"{failures} request(s) failed under the smoke load"
+    assert not broken, "; ".join(broken[:4])

@@ -77,6 +77,80 @@ def cmd_run(args) -> int:
     return int(pytest.main(pytest_args))
 
 
+def cmd_rehearse(args) -> int:
+    """Deploy and roll back the release on the embedded target, with the checks in between."""
+    import tempfile
+    from .rehearsal import rehearse
+    cfg = load(args.config)
+    workdir = Path(args.workdir or tempfile.mkdtemp(prefix="relcheck-rehearsal-"))
+    result = rehearse(cfg, workdir)
+    print(f"\nrehearsal {'PASSED' if result.ok else 'FAILED'} (rows lost: {result.rows_lost}); record: {result.report}")
+    for phase in result.phases:
+        print(f"  {'ok ' if phase.ok else 'FAIL'} {phase.name:32} {phase.seconds:7.1f} s  {phase.detail}")
+    return 0 if result.ok else 1
+
+
+def procedures_for(cfg):
+    """The deploy/rollback procedures of a real (remote) target."""
+    from .deploy import Host, Procedures
+    from .target import connect_remote, fill
+    if cfg.target.mode != "remote":
+        raise RelcheckError("deploy and rollback run against a remote target; for the embedded one use "
+                            "`relcheck rehearse`")
+    target = connect_remote(cfg)
+    from . import records
+    from .postgres import client_tool
+    bin_dir = Path(cfg.deploy.pg_bin_dir) if cfg.deploy.pg_bin_dir else None
+    host = Host(Path(cfg.deploy.checkout or cfg.source), cfg.deploy.command_prefix,
+                {k: fill(v, {"dsn": target.dsn}, "deploy.env") for k, v in cfg.deploy.env.items()})
+    backups = cfg.resolve(cfg.deploy.backup_dir) if cfg.deploy.backup_dir else records.release_dir(cfg) / "backups"
+    return Procedures(cfg, target, host, client_tool("pg_dump", bin_dir), client_tool("pg_restore", bin_dir), backups)
+
+
+def cmd_deploy(args) -> int:
+    from dataclasses import asdict
+    from . import records
+    from .deploy import Record, rollback_hint, run
+    cfg = load(args.config)
+    release = cfg.release
+    procedures = procedures_for(cfg)
+    record = Record("deploy", release.product, release.version, args.ref or release.git_ref)
+    run(procedures.deploy(record.ref, record), record, dry_run=args.dry_run)
+    if args.dry_run:
+        return 0
+    path = record.save(records.deploy_record_path(cfg))
+    if not record.ok:
+        print(f"deploy stopped at {record.failed_step}. Roll back with: {rollback_hint(cfg, path)}", file=sys.stderr)
+        return 1
+    print(f"deployed {record.ref}; record {path}. Next: pytest -m post_deploy")
+    return 0
+
+
+def cmd_rollback(args) -> int:
+    from dataclasses import asdict
+    from . import incident, records
+    from .deploy import Record, run
+    cfg = load(args.config)
+    release = cfg.release
+    deployed = records.read(Path(args.record) if args.record else records.deploy_record_path(cfg))
+    if not deployed:
+        raise RelcheckError("no deploy record to roll back (see --record)")
+    procedures = procedures_for(cfg)
+    record = Record("rollback", release.product, release.previous_version, args.ref or release.previous_git_ref)
+    run(procedures.rollback(record.ref, deployed), record, dry_run=args.dry_run)
+    if args.dry_run:
+        return 0
+    record.save(records.rollback_record_path(cfg))
+    post = next((m for m in records.manifests(cfg) if "post_deploy" in m["run"]["label"]), None)
+    fired = [r.split(": ", 1)[1].split(" (")[0] for r in (post or {}).get("verdict_reasons", [])
+             if r.startswith("rollback trigger fired")]
+    path = incident.write(records.incident_path(cfg), release.release_id, deployed, asdict(record), post,
+                          fired or ["manual rollback"])
+    print(f"rolled back to {record.ref}: {'ok' if record.ok else 'FAILED at ' + record.failed_step}; "
+          f"incident record {path}. Next: pytest -m post_rollback")
+    return 0 if record.ok else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="relcheck", description=__doc__)
     parser.add_argument("--config", help="config file (default: $RELCHECK_CONFIG or relcheck.toml)")
@@ -88,6 +162,19 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("phase", help="a phase marker or -m expression, e.g. pre_release, post_deploy")
     run.add_argument("pytest_args", nargs=argparse.REMAINDER, help="further pytest arguments")
     run.set_defaults(func=cmd_run)
+    rehearse = sub.add_parser("rehearse", help="deploy and roll back the release on the embedded target, "
+                                                "with the checks in between")
+    rehearse.add_argument("--workdir", help="keep the rehearsal's reports here (default: a temporary directory)")
+    rehearse.set_defaults(func=cmd_rehearse)
+    deploy = sub.add_parser("deploy", help="run the deployment procedure on the configured (remote) target")
+    deploy.add_argument("--ref", help="git ref to deploy (default: release.ref)")
+    deploy.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    deploy.set_defaults(func=cmd_deploy)
+    rollback = sub.add_parser("rollback", help="run the rollback procedure: restore the backup of the last deploy")
+    rollback.add_argument("--record", help="the deploy record (default: the release's last deploy)")
+    rollback.add_argument("--ref", help="git ref to go back to (default: release.previous_ref)")
+    rollback.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    rollback.set_defaults(func=cmd_rollback)
     args = parser.parse_args(argv)
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)      # `relcheck checklist | head` ends quietly
     try:

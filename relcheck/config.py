@@ -310,6 +310,73 @@ class Performance(Model):
         return self
 
 
+class Deploy(Model):
+    """How the release is deployed and rolled back (the seed's Deployment and Rollback Procedures)."""
+    checkout: str = ""                # the deployed git working tree; the embedded rehearsal uses a clone
+    python: str = ""                  # the service's interpreter (its virtualenv); default: relcheck's
+    command_prefix: list[str] = []    # run the commands on the service host, e.g. ["ssh", "deploy@app1"]
+    fetch: list[str] = ["git", "fetch", "--tags", "--quiet"]
+    checkout_ref: list[str] = ["git", "checkout", "--quiet", "{ref}"]
+    install: list[str] = ["{python}", "-m", "pip", "install", "--quiet", "-r", "requirements.txt"]
+    migrate: list[str] = ["{python}", "-m", "alembic", "upgrade", "head"]
+    downgrade: list[str] = ["{python}", "-m", "alembic", "downgrade", "{previous_head}"]
+    env: dict[str, str] = {}          # environment of install/migrate commands; {dsn} is the target database
+    backup_dir: str = ""              # default: <reports>/<release id>/backups
+    pg_bin_dir: str = ""              # pg_dump/pg_restore matching the server; default: pgserver's, then PATH
+    backup_command: list[str] = []    # replaces pg_dump: templates over {pg_dump} {dsn} {dump}
+    supported_postgres: str = ">=13"  # PEP 440 specifier over the server's major.minor
+    disk_multiple: float = Field(3.0, gt=0)     # free disk >= multiple x database size
+    min_memory_mb: float = Field(256, ge=0)
+    max_load_per_core: float = Field(2.0, gt=0)
+    min_connection_headroom: int = Field(10, ge=0)
+    required_metrics: list[str] = []
+    health_timeout_s: float = Field(60, gt=0)
+
+
+class Webhook(Model):
+    url: str                          # Slack-compatible incoming webhook
+    timeout_s: float = Field(10, gt=0)
+
+
+class Smtp(Model):
+    host: str
+    port: int = 25
+    sender: str
+    recipients: list[str]
+    starttls: bool = False
+    user: str = ""
+    password: str = ""
+    timeout_s: float = Field(10, gt=0)
+
+
+class Notify(Model):
+    window: str = ""                  # the release window, as people should read it
+    rollback_owner: str = ""          # a role or a person
+    webhook: Webhook | None = None
+    smtp: Smtp | None = None
+
+
+class CriticalPath(RequestSpec):
+    name: str
+    expect: int = 200
+    require_fields: list[str] = []
+    capture: dict[str, str] = {}
+
+
+class PostDeploy(Model):
+    log_patterns: list[str] = [r"\bERROR\b", r"\bCRITICAL\b", r"Traceback \(most recent call last\)"]
+    log_allow: list[str] = []         # regexes of error lines that are known and accepted
+    journal_unit: str = ""            # read the log with journalctl -u UNIT instead of a file
+    critical_paths: list[CriticalPath] = []
+    advancing_counters: list[str] = []   # counters that must grow after the check's own traffic
+    smoke_allowed_increase: float = Field(1.5, ge=1)   # smoke p95 vs the pre-deploy smoke's p95, per route ...
+    smoke_min_increase_ms: float = Field(10, ge=0)     # ... and by more than this many milliseconds
+
+
+class Rollback(Model):
+    triggers: dict[str, list[str]] = {}   # trigger (as in the checklist) -> checks whose failure fires it
+
+
 class Docs(Model):
     openapi_file: str = ""            # committed OpenAPI document, relative to target.source
     required: list[str] = ["README.md"]
@@ -333,6 +400,11 @@ class Config(Model):
     security: Security
     docs: Docs = Docs()
     performance: Performance | None = None
+    contacts: str = ""                # the target's emergency contacts document, relative to target.source
+    deploy: Deploy = Deploy()
+    notify: Notify = Notify()
+    post_deploy: PostDeploy = PostDeploy()
+    rollback: Rollback = Rollback()
     checklist: str = ""               # another checklist file; default: the shipped seed
     reports: str = "reports"
     path: Path = Path("relcheck.toml")

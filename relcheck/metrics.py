@@ -26,3 +26,4 @@ def parse(text: str) -> Scrape:
     for family in text_string_to_metric_families(text):
         families[family.name] = [(s.name, dict(s.labels), s.value) for s in family.samples]
     return Scrape(families)
+

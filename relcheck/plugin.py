@@ -27,6 +27,7 @@ PRE_RELEASE_PARTS = ("code_quality", "performance", "security", "documentation")
 PHASES = ("pre_release",) + PRE_RELEASE_PARTS + ("pre_deploy", "deploy", "post_deploy", "rollback", "post_rollback",
                                                  "monitoring", "signoff", "post_release")
 CHECKS_DIR = config_module.REPO / "checks"
+ROLLBACK_EXIT = 3        # the post-deploy decision is ROLLBACK
 CONFIG_KEY = pytest.StashKey[config_module.Config]()
 RUN_KEY = pytest.StashKey["Run"]()
 ITEMS_KEY = pytest.StashKey[list]()
@@ -188,6 +189,10 @@ class Run:
             yield
             return
         self.finish(interrupted=exitstatus == pytest.ExitCode.INTERRUPTED)
+        if self.verdict == "ROLLBACK":
+            session.exitstatus = ROLLBACK_EXIT
+        elif self.verdict == "BLOCKED" and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
         yield
         for partial, final in ((self.html_partial, self.html_final), (self.junit_partial, self.junit_final)):
             if partial.exists():
@@ -211,6 +216,11 @@ class Run:
         cfg = self.cfg
         results = results_module.item_results(self.checklist, self.checks, self.covered)
         self.verdict, self.reasons = results_module.verdict(results, run_phases(self.markexpr), interrupted)
+        decision = results_module.decision(results)
+        if decision:
+            name, why = decision
+            self.verdict = "BLOCKED" if name == "PROCEED" and self.verdict == "BLOCKED" else name
+            self.reasons = why + self.reasons
         config_bytes = cfg.path.read_bytes()
         header = {
             "product": cfg.release.product, "release_version": cfg.release.version,
@@ -230,6 +240,10 @@ class Run:
         write_json(self.dir / "evidence.json", evidence)
         manifest_sha = write_json(self.dir / "manifest.json", manifest)
         self.summary_html = render(manifest, results, self.verdict, self.reasons, manifest_sha, self.contacts)
+
+    def results_by_test(self) -> dict[str, tuple[str, str]]:
+        """This run's results so far: test name (with parameters) -> (status, reason)."""
+        return {c.nodeid.split("::")[-1]: (c.status.value, c.reason) for checks in self.checks.values() for c in checks}
 
     def release_sha(self) -> str:
         try:

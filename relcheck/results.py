@@ -89,6 +89,21 @@ def verdict(results: list[ItemResult], run_phases: set[str], interrupted: bool =
     return ("BLOCKED" if reasons else "READY"), reasons
 
 
+def decision(results: list[ItemResult]) -> tuple[str, list[str]] | None:
+    """After post-deploy or monitoring checks: ROLLBACK when a rollback trigger fired, PROCEED when every trigger
+    was evaluated and none fired; None when this run evaluated no trigger."""
+    triggers = [r for r in results if r.item.kind == "trigger" and r.checks]
+    if not triggers:
+        return None
+    fired = [r for r in triggers if r.status == Status.FAIL]
+    if fired:
+        return "ROLLBACK", [f"rollback trigger fired: {r.item.text} ({r.reason})" for r in fired]
+    unknown = [r for r in triggers if not r.status.acceptable]
+    if unknown:
+        return "BLOCKED", [f"rollback trigger not evaluated: {r.item.text} ({r.reason})" for r in unknown]
+    return "PROCEED", []
+
+
 def counts(results: list[ItemResult]) -> dict[str, int]:
     tally = {status.value: 0 for status in Status}
     for result in results:

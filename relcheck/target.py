@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -229,13 +230,17 @@ class EmbeddedRuntime:
         env = self.env(values, self.faults)
         timeout = self.recipe.startup_timeout_s
         run_step([fill(a, values, "embedded.migrate") for a in self.recipe.migrate], env, source, "migrate", timeout)
+        commands = {role: [fill(a, {**values, "role": role}, "embedded.provision") for a in self.recipe.provision]
+                    for role in self.recipe.roles}
+        with ThreadPoolExecutor(max_workers=len(commands) or 1) as pool:      # one process per role, at once
+            outputs = {role: pool.submit(run_step, command, env, source, f"provision {role}", timeout)
+                       for role, command in commands.items()}
         tokens = {}
-        for role in self.recipe.roles:
-            command = [fill(a, {**values, "role": role}, "embedded.provision") for a in self.recipe.provision]
-            output = run_step(command, env, source, f"provision {role}", timeout).strip().splitlines()
-            if not output:
+        for role, future in outputs.items():
+            lines = future.result().strip().splitlines()
+            if not lines:
                 raise TargetError(f"provision {role}: printed no token")
-            tokens[role] = output[-1].strip()
+            tokens[role] = lines[-1].strip()
             register(tokens[role])
         return dsn, tokens
 

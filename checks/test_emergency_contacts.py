@@ -1,0 +1,23 @@
+"""Emergency Contacts: each role of the checklist has someone reachable (an e-mail address or phone number) in the
+target's contacts document, not a placeholder."""
+
+import pytest
+
+from relcheck import checklist, contacts
+from relcheck.verdict import require
+
+pytestmark = pytest.mark.pre_deploy
+CONTACT_ITEMS = [item for item in checklist.load().items if item.kind == "contact"]
+
+
+@pytest.mark.parametrize("section, role", [
+    pytest.param(item.section, item.text, marks=pytest.mark.item(item.section, item.text),
+                 id=f"{item.section.split(' / ')[-1]}: {item.text}") for item in CONTACT_ITEMS])
+def test_emergency_contact(relcheck_config, section, role, evidence):
+    require(relcheck_config.contacts, "no contacts document configured (contacts)")
+    path = relcheck_config.source / relcheck_config.contacts
+    assert path.is_file(), f"{relcheck_config.contacts} does not exist"
+    found = contacts.find(contacts.read(path), section.split(" / ")[-1], role)
+    evidence.kv(role, {"document": relcheck_config.contacts, "listed as": found.who if found else "missing"})
+    assert found, f"{role} is not listed in {relcheck_config.contacts}"
+    assert found.reachable, f"{role}: {found.who!r} has no e-mail address or phone number"

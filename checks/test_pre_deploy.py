@@ -1,0 +1,167 @@
+"""Deployment Procedure / Pre-Deployment."""
+
+import os
+import shutil
+import sys
+
+import psutil
+import psycopg
+import pytest
+from packaging.specifiers import SpecifierSet
+
+from relcheck import advisories, contacts, dependencies, notify, postgres, records
+from relcheck.errors import RelcheckError
+from relcheck.deploy import Host, Procedures, database_name
+from relcheck.files import write_json
+from relcheck.target import fill
+from relcheck.verdict import NotVerified, require
+
+pytestmark = pytest.mark.pre_deploy
+
+
+@pytest.mark.item("Pre-Deployment", "Backup current system")
+def test_backup_current_system(verified_backup, evidence):
+    proof = verified_backup
+    evidence.kv("Backup", {"file": proof.path, "size": f"{proof.size} bytes", "sha256": proof.sha256 or "none",
+                           "format": "pg_dump -Fc", "proof": "pg_restore --exit-on-error --single-transaction into a "
+                                                            "scratch database"})
+    evidence.table("Source vs restored", ["table", "rows", "restored rows", "checksum", "restored checksum", "equal"],
+                   [(c.table, c.source_rows, c.restored_rows, c.source_checksum[:12], c.restored_checksum[:12],
+                     "yes" if c.equal else "NO") for c in proof.comparisons])
+    assert not proof.error, proof.error
+    different = [c.table for c in proof.comparisons if not c.equal]
+    assert proof.comparisons, "the backup restored no tables"
+    assert not different, f"restored data differs from the source in: {', '.join(different)}"
+
+
+@pytest.mark.item("Pre-Deployment", "Notify stakeholders")
+def test_notify_stakeholders(relcheck_config, evidence):
+    cfg, release = relcheck_config.notify, relcheck_config.release
+    subject, body = notify.compose("release notice", release.product, release.version, cfg,
+                                   contacts.of_release(relcheck_config),
+                                   [f"Previous version (rollback target): {release.previous_version or 'none'}"])
+    deliveries = notify.send(cfg, subject, body)
+    evidence.text("Notice", f"{subject}\n\n{body}")
+    evidence.table("Deliveries", ["channel", "accepted", "detail"],
+                   [(d.channel, "yes" if d.accepted else "NO", d.detail) for d in deliveries])
+    require(deliveries, "no notification channel configured (notify.webhook / notify.smtp)")
+    refused = [f"{d.channel}: {d.detail}" for d in deliveries if not d.accepted]
+    assert not refused, f"notice not accepted by {'; '.join(refused)}"
+
+
+@pytest.mark.item("Pre-Deployment", "Prepare rollback plan")
+def test_prepare_rollback_plan(relcheck_config, target, target_repo, verified_backup, downgrade_rehearsal, pg_tools,
+                               evidence):
+    release = relcheck_config.release
+    previous = release.previous_git_ref
+    rehearsal = downgrade_rehearsal
+    evidence.kv("Rollback target", {"previous release": f"{release.previous_version} ({previous})",
+                                    "available": target_repo.has_ref(previous),
+                                    "backup": f"{verified_backup.path.name} (proven: {verified_backup.proven})",
+                                    "previous schema head": rehearsal.previous_head})
+    evidence.table("Down-migration rehearsal (scratch copy)", ["step", "outcome"], rehearsal.steps)
+    evidence.table("Rows through the down-migration", ["table", "rows", "after downgrade"],
+                   [(t, before, "dropped" if after is None else after) for t, before, after in rehearsal.rows])
+    host = Host(relcheck_config.resolve(relcheck_config.deploy.checkout or str(relcheck_config.source)),
+                relcheck_config.deploy.command_prefix, {})
+    plan = Procedures(relcheck_config, target, host, pg_tools["pg_dump"], pg_tools["pg_restore"], verified_backup.path.parent)
+    steps = plan.rollback(previous, {"backup": {"path": str(verified_backup.path), "sha256": verified_backup.sha256}})
+    evidence.text("Rollback commands for this release",
+                  "\n".join(f"{n}. {s.name}: {s.plan}" for n, s in enumerate(steps, 1)) +
+                  f"\n\nor: relcheck rollback --record {records.deploy_record_path(relcheck_config)}")
+    assert target_repo.has_ref(previous), f"previous release {previous} is not available in the history"
+    assert verified_backup.proven, "no proven backup to roll back to"
+    assert not rehearsal.error, f"down-migration rehearsal failed: {rehearsal.error}"
+    lost = [t for t, before, after in rehearsal.rows if after is not None and after != before]
+    assert not lost, f"rows lost by the down-migration in: {', '.join(lost)}"
+
+
+@pytest.mark.item("Pre-Deployment", "Verify dependencies")
+def test_verify_dependencies(relcheck_config, target, migration_head, evidence):
+    paths = [relcheck_config.source / name for name in relcheck_config.security.dependencies.requirements]
+    pins, unpinned = [], []
+    for path in paths:
+        assert path.is_file(), f"{path.name} not found"
+        more, loose = advisories.read_requirements(path)
+        pins, unpinned = pins + more, unpinned + loose
+    consistent = dependencies.consistency(pins)
+    install = [dependencies.installable(path) for path in paths]
+    server = target.database().execute("SHOW server_version").fetchone()[0]
+    supported = SpecifierSet(relcheck_config.deploy.supported_postgres)
+    major_minor = ".".join(server.split()[0].split(".")[:2])
+    evidence.kv("Requirements", {"files": ", ".join(p.name for p in paths), "pinned": len(pins),
+                                 "not pinned": ", ".join(unpinned) or "none",
+                                 "consistency checked": len(consistent.checked),
+                                 "installable": "; ".join(i.detail for i in install)})
+    evidence.table("Conflicts", ["conflict"], [(c,) for c in consistent.conflicts])
+    evidence.kv("Platform", {"PostgreSQL server": server, "supported": str(supported),
+                             "migration heads": migration_head})
+    assert not unpinned, f"not pinned to one version: {', '.join(unpinned)}"
+    assert not consistent.conflicts, "; ".join(consistent.conflicts)
+    failed = [i.detail for i in install if not i.ok]
+    assert not failed, "; ".join(failed)
+    assert supported.contains(major_minor), f"PostgreSQL {major_minor} is outside the supported range {supported}"
+
+
+def data_directory(target) -> str:
+    """The server's data directory, when the admin role may see it (and the server is on this host)."""
+    try:
+        with postgres.connect(target.admin_dsn, "admin database") as conn:
+            return conn.execute("SHOW data_directory").fetchone()[0]
+    except (psycopg.Error, RelcheckError):
+        return ""
+
+
+@pytest.mark.item("Pre-Deployment", "Check system resources")
+def test_check_system_resources(relcheck_config, target, evidence):
+    cfg = relcheck_config.deploy
+    with target.database() as conn:
+        size = conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]
+        max_conn = int(conn.execute("SHOW max_connections").fetchone()[0])
+        used = conn.execute("SELECT count(*) FROM pg_stat_activity").fetchone()[0]
+    data_dir = data_directory(target)
+    backups = relcheck_config.resolve(cfg.backup_dir) if cfg.backup_dir else records.release_dir(relcheck_config)
+    backups.mkdir(parents=True, exist_ok=True)
+    places = {"backups": backups}
+    if data_dir and os.path.isdir(data_dir):
+        places["database data"] = data_dir
+    memory = psutil.virtual_memory().available / 2**20
+    load = os.getloadavg()[0] / (os.cpu_count() or 1)
+    need = size * cfg.disk_multiple
+    rows, problems = [], []
+    for what, place in places.items():
+        free = shutil.disk_usage(place).free
+        rows.append((what, str(place), f"{free / 2**30:.1f} GiB", f"{need / 2**20:.1f} MiB"))
+        if free < need:
+            problems.append(f"{what} disk: {free / 2**20:.0f} MiB free < {need / 2**20:.0f} MiB")
+    evidence.table("Disk", ["for", "path", "free", f"needed ({cfg.disk_multiple:g} x database size)"], rows)
+    evidence.kv("Host and database", {"database size": f"{size / 2**20:.1f} MiB",
+                                      "memory available": f"{memory:.0f} MiB (minimum {cfg.min_memory_mb:g})",
+                                      "load per core (1 min)": f"{load:.2f} (maximum {cfg.max_load_per_core:g})",
+                                      "connections": f"{used} of {max_conn} (headroom needed {cfg.min_connection_headroom})",
+                                      "measured on": "this host (relcheck's); the database server via SQL"})
+    if memory < cfg.min_memory_mb:
+        problems.append(f"memory {memory:.0f} MiB < {cfg.min_memory_mb:g} MiB")
+    if load > cfg.max_load_per_core:
+        problems.append(f"load per core {load:.2f} > {cfg.max_load_per_core:g}")
+    if max_conn - used < cfg.min_connection_headroom:
+        problems.append(f"connection headroom {max_conn - used} < {cfg.min_connection_headroom}")
+    assert not problems, "; ".join(problems)
+
+
+@pytest.mark.item("Pre-Deployment", "Prepare monitoring")
+def test_prepare_monitoring(relcheck_config, metrics_scrape, smoke_run, evidence):
+    required = relcheck_config.deploy.required_metrics
+    require(required, "no required metric families configured (deploy.required_metrics)")
+    missing = [family for family in required if not metrics_scrape.has(family)]
+    assert not smoke_run.error, f"the smoke load failed: {smoke_run.error}"
+    snapshot = records.monitoring_snapshot_path(relcheck_config)
+    write_json(snapshot, {"families": metrics_scrape.families,
+                          "smoke": {name: {"count": s.count, "p95_ms": s.p(95)} for name, s in smoke_run.routes.items()}})
+    evidence.table("Required metric families", ["family", "present"],
+                   [(f, "NO" if f in missing else "yes") for f in required])
+    evidence.table("Smoke load before the deploy", ["route", "requests", "p95 ms"],
+                   [(name, s.count, f"{s.p(95):.1f}") for name, s in sorted(smoke_run.routes.items())])
+    evidence.kv("Snapshot", {"saved": snapshot, "families scraped": len(metrics_scrape.families)})
+    assert not missing, f"metric families missing from {relcheck_config.target.routes.metrics}: {', '.join(missing)}"
+    require(smoke_run.routes, "the smoke load measured nothing")

@@ -1,0 +1,215 @@
+"""The seed's Deployment and Rollback Procedures, executed step by step through a service manager: each step timed
+and logged, the first failure stops the procedure and says how to roll back; a dry run prints the plan.
+
+    Deployment: stop services, back up data (proven by a restore), deploy the new code (checkout + install),
+                run migrations, start services.
+    Rollback:   stop services, restore the backup, deploy the previous version, start services.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+from urllib.parse import urlsplit
+
+from . import backup, postgres
+from .config import Config
+from .errors import RelcheckError, ToolError
+from .files import write_json
+from .secrets import redact
+from .service import wait_until
+from .target import Target, fill
+
+
+@dataclass
+class Step:
+    name: str
+    plan: str                         # what the step does, for dry runs and logs
+    action: Callable[[], str]         # returns a detail line; raises RelcheckError on failure
+
+
+@dataclass
+class StepResult:
+    name: str
+    plan: str
+    seconds: float
+    ok: bool
+    detail: str
+
+
+@dataclass
+class Record:
+    kind: str                         # "deploy" or "rollback"
+    product: str
+    version: str
+    ref: str
+    started: str = ""
+    finished: str = ""
+    ok: bool = False
+    failed_step: str = ""
+    steps: list[StepResult] = field(default_factory=list)
+    backup: dict = field(default_factory=dict)
+    next_action: str = ""
+
+    def save(self, path: Path) -> Path:
+        write_json(path, asdict(self))
+        return path
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class Host:
+    """Where deployment commands run: this machine, or the service host through a command prefix (ssh)."""
+
+    def __init__(self, checkout: Path, prefix: list[str], env: dict[str, str], timeout: float = 900) -> None:
+        self.checkout, self.prefix, self.env, self.timeout = checkout, prefix, env, timeout
+
+    def describe(self, command: list[str]) -> str:
+        return redact(f"(cd {self.checkout} && {shlex.join(command)})")
+
+    def run(self, command: list[str], what: str) -> str:
+        if self.prefix:
+            exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in self.env.items())
+            full, env, cwd = [*self.prefix, f"cd {shlex.quote(str(self.checkout))} && env {exports} "
+                                            f"{shlex.join(command)}"], None, None
+        else:
+            full, env, cwd = command, {**os.environ, **self.env}, self.checkout
+        try:
+            result = subprocess.run(full, cwd=cwd, env=env, capture_output=True, text=True, timeout=self.timeout)
+        except FileNotFoundError:
+            raise ToolError(f"{what}: command not found: {full[0]}") from None
+        except subprocess.TimeoutExpired:
+            raise ToolError(f"{what}: did not finish within {self.timeout:g}s") from None
+        if result.returncode != 0:
+            lines = [line for line in (result.stderr or result.stdout).strip().splitlines() if line.strip()]
+            raise ToolError(f"{what} failed (exit {result.returncode}): {redact(lines[-1]) if lines else 'no output'}")
+        return redact(result.stdout.strip().splitlines()[-1]) if result.stdout.strip() else "ok"
+
+
+def run(procedure: list[Step], record: Record, log=print, dry_run: bool = False) -> Record:
+    """Run the steps in order; stop at the first failure."""
+    record.started = now()
+    for number, step in enumerate(procedure, 1):
+        if dry_run:
+            log(f"{number}. {step.name}: {step.plan}")
+            continue
+        log(f"[{now()}] {number}. {step.name} ...")
+        started = time.monotonic()
+        try:
+            detail, ok = step.action(), True
+        except RelcheckError as exc:
+            detail, ok = str(exc), False
+        result = StepResult(step.name, step.plan, round(time.monotonic() - started, 3), ok, detail)
+        record.steps.append(result)
+        log(f"[{now()}] {number}. {step.name}: {'done' if ok else 'FAILED'} in {result.seconds:.1f} s — {detail}")
+        if not ok:
+            record.failed_step = step.name
+            record.next_action = next_action(procedure, step)
+            log(f"next: {record.next_action}")
+            break
+    record.ok = not dry_run and not record.failed_step
+    record.finished = now()
+    return record
+
+
+def next_action(procedure: list[Step], failed: Step) -> str:
+    """What to do after a failed step: nothing changed before the code did, so restart; after, roll back."""
+    names = [s.name for s in procedure]
+    if "Deploy code" in names and names.index(failed.name) < names.index("Deploy code"):
+        return "nothing was changed yet: start the service again (the old release is still installed)"
+    return "roll back: relcheck rollback (restores the backup and the previous release)"
+
+
+def database_name(dsn: str) -> str:
+    return urlsplit(dsn).path.lstrip("/")
+
+
+def wait_healthy(target: Target, timeout: float) -> str:
+    if not wait_until(lambda: target.health().status == 200, timeout, interval=0.2):
+        raise ToolError(f"service not healthy within {timeout:g}s ({target.health().describe()})")
+    return f"healthy: {target.health().describe()}"
+
+
+class Procedures:
+    """The two procedures for one target, host and backup location."""
+
+    def __init__(self, cfg: Config, target: Target, host: Host, pg_dump: str, pg_restore: str, backups: Path) -> None:
+        self.cfg, self.target, self.host = cfg, target, host
+        self.pg_dump, self.pg_restore, self.backups = pg_dump, pg_restore, backups
+        self.values = {"python": cfg.deploy.python or sys.executable}
+
+    def command(self, template: list[str], **extra) -> list[str]:
+        return [fill(a, {**self.values, **extra}, "deploy") for a in template]
+
+    def deploy_code(self, ref: str) -> list[Step]:
+        d = self.cfg.deploy
+        fetch, checkout, install = self.command(d.fetch), self.command(d.checkout_ref, ref=ref), self.command(d.install)
+        return [Step("Deploy code", f"{self.host.describe(fetch)}; {self.host.describe(checkout)}; "
+                                    f"{self.host.describe(install)}",
+                     lambda: " / ".join(self.host.run(c, n) for c, n in
+                                        ((fetch, "git fetch"), (checkout, "git checkout"), (install, "pip install"))))]
+
+    def stop(self) -> Step:
+        return Step("Stop application services", f"stop {self.target.service.manager} service",
+                    lambda: (self.target.service.stop(), "stopped")[1])
+
+    def start(self) -> Step:
+        def start_and_wait() -> str:
+            self.target.service.start()
+            return wait_healthy(self.target, self.cfg.deploy.health_timeout_s)
+        return Step("Start services", f"start {self.target.service.manager} service and wait for health",
+                    start_and_wait)
+
+    def deploy(self, ref: str, record: Record) -> list[Step]:
+        dump = self.backups / f"{database_name(self.target.dsn)}-before-{record.version}-{int(time.time())}.dump"
+        migrate = self.command(self.cfg.deploy.migrate)
+
+        def back_up() -> str:
+            scratch = self.target.scratch_database(f"{database_name(self.target.dsn)}_backup_proof")
+            if self.cfg.deploy.backup_command:
+                self.host.run(self.command(self.cfg.deploy.backup_command, pg_dump=self.pg_dump, dsn=self.target.dsn,
+                                           dump=str(dump)), "backup")
+            proof = backup.prove(dump, self.target.dsn, scratch, self.pg_dump, self.pg_restore,
+                                 make=not self.cfg.deploy.backup_command)
+            record.backup = {"path": str(proof.path), "sha256": proof.sha256, "size": proof.size,
+                             "tables": {t: asdict(f) for t, f in proof.source.items()}}
+            if not proof.proven:
+                raise ToolError(f"backup not proven by a restore: {proof.error or 'restored data differs'}")
+            return f"{dump.name}: {proof.size} bytes, sha256 {proof.sha256[:16]}…, restore matched " \
+                   f"{len(proof.comparisons)} tables"
+        return [self.stop(), Step("Backup data", f"pg_dump -Fc to {dump}, proven by pg_restore into a scratch "
+                                                 f"database", back_up),
+                *self.deploy_code(ref),
+                Step("Run migrations", self.host.describe(migrate), lambda: self.host.run(migrate, "migrate")),
+                self.start()]
+
+    def rollback(self, previous_ref: str, deployed: dict) -> list[Step]:
+        dump = Path(deployed["backup"]["path"]) if deployed.get("backup") else None
+
+        def restore() -> str:
+            if dump is None or not dump.is_file():
+                raise ToolError(f"no backup to restore ({dump})")
+            if backup.sha256(dump) != deployed["backup"]["sha256"]:
+                raise ToolError(f"backup {dump.name} changed since it was taken (sha256 differs)")
+            name = database_name(self.target.dsn)
+            owner = postgres.query(self.target.admin_dsn,
+                                   "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = %s", (name,))[0][0]
+            backup.recreate_database(self.target.admin_dsn, name, owner)
+            backup.restore(dump, self.target.dsn, self.pg_restore)
+            return f"{name} recreated and restored from {dump.name}"
+        return [self.stop(), Step("Restore backup", f"recreate the database, pg_restore --single-transaction {dump}",
+                                  restore),
+                *self.deploy_code(previous_ref), self.start()]
+
+
+def rollback_hint(cfg: Config, record_path: Path) -> str:
+    return f"relcheck rollback --record {record_path}  (restores {cfg.release.previous_git_ref or 'the previous release'})"

@@ -1,0 +1,45 @@
+"""Rollback triggers: each trigger of the checklist fires from concrete check results (config rollback.triggers),
+taken from this run or, failing that, the newest earlier run of the same release."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class Evidence:
+    check: str
+    status: str          # the check's status, or "no result"
+    reason: str
+    where: str
+
+
+def test_name(nodeid: str) -> str:
+    return nodeid.split("::")[-1]
+
+
+def evaluate(mapped: list[str], this_run: dict[str, tuple[str, str]], history: list[dict]) -> list[Evidence]:
+    """this_run: test name -> (status, reason); history: manifests of the release, newest first."""
+    found = []
+    for check in mapped:
+        if check in this_run:
+            status, reason = this_run[check]
+            found.append(Evidence(check, status, reason, "this run"))
+            continue
+        earlier = next(((m, c) for m in history for item in m["items"] for c in item["checks"]
+                        if test_name(c["test"]) == check), None)
+        if earlier:
+            manifest, result = earlier
+            found.append(Evidence(check, result["status"], result["reason"],
+                                  f"{manifest['run']['label']} run of {manifest['run']['finished']}"))
+        else:
+            found.append(Evidence(check, "no result", "", "not run for this release"))
+    return found
+
+
+def fired(evidence: list[Evidence]) -> list[Evidence]:
+    return [e for e in evidence if e.status == "fail"]
+
+
+def evaluated(evidence: list[Evidence]) -> list[Evidence]:
+    return [e for e in evidence if e.status in ("pass", "warn", "waived", "fail")]
