@@ -5,7 +5,7 @@ import json
 import pytest
 
 from relcheck.docs import completeness, diff_openapi, json_pointer, release_notes, scan_tree, words_in
-from relcheck.target import fill
+from relcheck.templates import fill
 from relcheck.verdict import require
 
 pytestmark = pytest.mark.documentation

@@ -13,7 +13,7 @@ from relcheck import advisories, contacts, dependencies, notify, postgres, recor
 from relcheck.errors import RelcheckError
 from relcheck.deploy import Host, Procedures, database_name
 from relcheck.files import write_json
-from relcheck.target import fill
+from relcheck.templates import fill
 from relcheck.verdict import NotVerified, require
 
 pytestmark = pytest.mark.pre_deploy
@@ -85,31 +85,22 @@ def test_verify_dependencies(relcheck_config, target, migration_head, evidence):
         more, loose = advisories.read_requirements(path)
         pins, unpinned = pins + more, unpinned + loose
     consistent = dependencies.consistency(pins)
-    install = [dependencies.installable(path) for path in paths]
     server = target.database().execute("SHOW server_version").fetchone()[0]
     supported = SpecifierSet(relcheck_config.deploy.supported_postgres)
     major_minor = ".".join(server.split()[0].split(".")[:2])
     evidence.kv("Requirements", {"files": ", ".join(p.name for p in paths), "pinned": len(pins),
                                  "not pinned": ", ".join(unpinned) or "none",
-                                 "consistency checked": len(consistent.checked),
-                                 "installable": "; ".join(i.detail for i in install)})
+                                 "consistency checked": len(consistent.checked)})
     evidence.table("Conflicts", ["conflict"], [(c,) for c in consistent.conflicts])
     evidence.kv("Platform", {"PostgreSQL server": server, "supported": str(supported),
                              "migration heads": migration_head})
     assert not unpinned, f"not pinned to one version: {', '.join(unpinned)}"
     assert not consistent.conflicts, "; ".join(consistent.conflicts)
+    assert supported.contains(major_minor), f"PostgreSQL {major_minor} is outside the supported range {supported}"
+    install = [dependencies.installable(path) for path in paths]          # the slow part, last
+    evidence.kv("Installable", {p.name: i.detail for p, i in zip(paths, install)})
     failed = [i.detail for i in install if not i.ok]
     assert not failed, "; ".join(failed)
-    assert supported.contains(major_minor), f"PostgreSQL {major_minor} is outside the supported range {supported}"
-
-
-def data_directory(target) -> str:
-    """The server's data directory, when the admin role may see it (and the server is on this host)."""
-    try:
-        with postgres.connect(target.admin_dsn, "admin database") as conn:
-            return conn.execute("SHOW data_directory").fetchone()[0]
-    except (psycopg.Error, RelcheckError):
-        return ""
 
 
 @pytest.mark.item("Pre-Deployment", "Check system resources")

@@ -93,7 +93,8 @@ def cmd_rehearse(args) -> int:
 def procedures_for(cfg):
     """The deploy/rollback procedures of a real (remote) target."""
     from .deploy import Host, Procedures
-    from .target import connect_remote, fill
+    from .target import connect_remote
+    from .templates import fill
     if cfg.target.mode != "remote":
         raise RelcheckError("deploy and rollback run against a remote target; for the embedded one use "
                             "`relcheck rehearse`")

@@ -25,7 +25,8 @@ from .errors import RelcheckError, ToolError
 from .files import write_json
 from .secrets import redact
 from .service import wait_until
-from .target import Target, fill
+from .target import Target
+from .templates import fill
 
 
 @dataclass
@@ -175,6 +176,7 @@ class Procedures:
 
         def back_up() -> str:
             scratch = self.target.scratch_database(f"{database_name(self.target.dsn)}_backup_proof")
+            dump.parent.mkdir(parents=True, exist_ok=True)
             if self.cfg.deploy.backup_command:
                 self.host.run(self.command(self.cfg.deploy.backup_command, pg_dump=self.pg_dump, dsn=self.target.dsn,
                                            dump=str(dump)), "backup")

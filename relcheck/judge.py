@@ -8,8 +8,6 @@ import re
 from dataclasses import dataclass
 from statistics import median
 
-from scipy.stats import mannwhitneyu
-
 from .load import RouteStats
 
 _THRESHOLD = re.compile(r"^\s*(?:p\((?P<pct>\d+(?:\.\d+)?)\)|(?P<stat>max|avg))\s*(?P<op><=|<)\s*"
@@ -68,6 +66,7 @@ def compare(route: str, baseline: list[float], current: list[float], confidence:
             critical_increase: float) -> Comparison:
     """Higher latency is worse. pass: no significant increase, or one within allowed_increase (a ratio of medians);
     warn: significant and above allowed_increase; fail: significant and above critical_increase."""
+    from scipy.stats import mannwhitneyu        # imported when needed: scipy.stats costs a second to load
     p_value = float(mannwhitneyu(current, baseline, alternative="greater").pvalue)
     comparison = Comparison(route, len(baseline), len(current), median(baseline), median(current), p_value, "pass")
     if p_value < 1 - confidence:

@@ -4,12 +4,7 @@ from __future__ import annotations
 
 import io
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from .load import LoadResult  # noqa: E402
+from .load import LoadResult
 
 
 def timeline(result: LoadResult, title: str) -> bytes:
@@ -17,6 +12,9 @@ def timeline(result: LoadResult, title: str) -> bytes:
     series = [s for s in result.series if s.count]
     if not series:
         return b""
+    import matplotlib                           # imported when drawing: matplotlib is slow to load
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
     t0 = series[0].at
     xs = [s.at - t0 for s in series]
     figure, (top, bottom) = plt.subplots(2, 1, figsize=(8, 4.2), dpi=80, sharex=True)

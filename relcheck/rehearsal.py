@@ -14,7 +14,8 @@ from . import backup, incident, postgres, records, runner
 from .config import Config, load
 from .deploy import Host, Procedures, Record, run as run_procedure
 from .files import write_json
-from .target import EmbeddedRuntime, Target, fill
+from .target import EmbeddedRuntime, Target
+from .templates import fill
 
 
 @dataclass

@@ -6,30 +6,11 @@
 
 from __future__ import annotations
 
-import re
 import time
 
 from .errors import TargetError
 from .target import Answer, Target
-
-_PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
-
-
-def fill(value, values: dict):
-    """Fill {name} placeholders in strings inside value (dicts and lists too); unknown names are an error."""
-    if isinstance(value, str):
-        def substitute(match):
-            name = match.group(1)
-            if name not in values:
-                raise TargetError(f"unknown placeholder {{{name}}} in {value!r}")
-            return str(values[name])
-        return _PLACEHOLDER.sub(substitute, value)
-    if isinstance(value, dict):
-        return {k: fill(v, values) for k, v in value.items()}
-    if isinstance(value, list):
-        return [fill(v, values) for v in value]
-    return value
-
+from .templates import fill
 
 def base_values() -> dict:
     """Placeholders always available: {unique} differs on every run (for names that must be new)."""

@@ -35,6 +35,20 @@ class Outcome:
         return {c["test"].split("::")[-1]: (c["status"], c["reason"])
                 for item in self.manifest.get("items", []) for c in item["checks"]}
 
+    def status(self, test_name: str) -> str:
+        return self.statuses()[test_name][0]
+
+    def reason(self, test_name: str) -> str:
+        return self.statuses()[test_name][1]
+
+    def evidence(self, test_name: str) -> list[dict]:
+        """The evidence blocks a check recorded."""
+        evidence = json.loads((self.run_dir / "evidence.json").read_text())
+        return next(blocks for nodeid, blocks in evidence.items() if nodeid.split("::")[-1] == test_name)
+
+    def facts(self, test_name: str, title: str) -> dict:
+        return dict(next(b for b in self.evidence(test_name) if b["title"] == title)["facts"])
+
 
 def read_config(path: Path) -> dict:
     return tomllib.loads(Path(path).read_text())
@@ -73,10 +87,12 @@ def pointing_at(target: Target, env: dict) -> dict:
 def run_checks(config: Path, markexpr: str = "", args: list[str] = (), env: dict | None = None,
                timeout: float = 1800) -> Outcome:
     """pytest over checks/ with this config; the manifest is read from the run's directory if this run wrote it."""
-    from .config import load
+    from .config import Release
     from .plugin import run_label
-    cfg = load(config)
-    run_dir = cfg.reports_dir / cfg.release.release_id / run_label(markexpr)
+    data = read_config(config)          # only where the run writes; secrets stay unresolved here
+    reports = Path(data.get("reports", "reports"))
+    reports = reports if reports.is_absolute() else Path(config).resolve().parent / reports
+    run_dir = reports / Release(**data["release"]).release_id / run_label(markexpr)
     command = [sys.executable, "-m", "pytest", str(REPO / "checks"), "--relcheck-config", str(config), "-q",
                *(["-m", markexpr] if markexpr else []), *args]
     started, wall = time.monotonic(), time.time()

@@ -28,6 +28,7 @@ from . import postgres
 from .config import Config
 from .errors import TargetError
 from .secrets import redact, register, register_dsn, safe_url
+from .templates import fill
 from .service import ProcessService, SystemdService, UnmanagedService, wait_until
 
 
@@ -158,13 +159,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def fill(template: str, values: dict, where: str) -> str:
-    try:
-        return template.format_map(values)
-    except KeyError as exc:
-        raise TargetError(f"{where}: unknown placeholder {{{exc.args[0]}}} in {template!r}") from None
 
 
 def run_step(command: list[str], env: dict, cwd: Path, what: str, timeout: float) -> str:

@@ -4,19 +4,15 @@ reference service, healthy and with fault switches on, and must pass or fail acc
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
-import time
 import tomllib
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import tomli_w
 
 from relcheck import config as config_module
+from relcheck import runner
+from relcheck.runner import merge
 from relcheck.target import EmbeddedRuntime, Target
 
 REPO = Path(__file__).resolve().parents[1]
@@ -26,7 +22,8 @@ DEFAULT_CONFIG = REPO / "relcheck.toml"
 
 # Short load scenarios for the suite's own tests (the real ones run longer; see bench/ for the numbers).
 SHORT_PERFORMANCE = {"load": {"users": 10, "spawn_rate": 10, "duration_s": 8, "warmup_s": 1, "min_requests": 50},
-                     "stress": {"steps": [2, 8, 32], "step_s": 2}, "baseline": {"min_samples": 20}}
+                     "stress": {"steps": [2, 8, 32], "step_s": 2}, "baseline": {"min_samples": 20},
+                     "smoke": {"duration_s": 3}}
 
 
 def default_config_data() -> dict:
@@ -41,84 +38,26 @@ def default_config_data() -> dict:
     return data
 
 
-def merge(base: dict, changes: dict) -> dict:
-    """base with changes applied, recursively for tables."""
-    merged = dict(base)
-    for key, value in changes.items():
-        merged[key] = merge(merged.get(key, {}), value) if isinstance(value, dict) and key in merged else value
-    return merged
-
-
-@dataclass
-class Checked:
-    """Outcome of one run of the checklist: exit status, output, and each check's (status, reason)."""
-    returncode: int
-    output: str
-    manifest: dict
-    seconds: float
-    reports: Path
-
-    def evidence(self, test_name: str) -> list[dict]:
-        """The evidence blocks a check recorded."""
-        evidence = json.loads((self.reports / "evidence.json").read_text())
-        return next(blocks for nodeid, blocks in evidence.items() if nodeid.endswith("::" + test_name))
-
-    def facts(self, test_name: str, title: str) -> dict:
-        block = next(b for b in self.evidence(test_name) if b["title"] == title)
-        return dict(block["facts"])
-
-    def checks(self) -> dict[str, tuple[str, str]]:
-        return {c["test"].split("::")[-1]: (c["status"], c["reason"])
-                for item in self.manifest.get("items", []) for c in item["checks"]}
-
-    def status(self, test_name: str) -> str:
-        return self.checks()[test_name][0]
-
-    def reason(self, test_name: str) -> str:
-        return self.checks()[test_name][1]
-
-
 class Workbench:
-    """Writes configs and runs the checklist against them in a subprocess."""
+    """Writes configs (reports kept in its own directory) and runs the checklist against them in a subprocess."""
 
     def __init__(self, tmp_path: Path, env: dict) -> None:
         self.tmp = tmp_path
         self.env = env
 
     def config(self, changes: dict | None = None, target: Target | None = None, name: str = "relcheck.toml") -> Path:
-        data = default_config_data()
+        data = merge(default_config_data(), {"reports": str(self.tmp / "reports")})
         if target is not None:
-            data = merge(data, remote(target, self.env))
-            data["performance"]["baseline"]["mode"] = "history"      # a remote target has no previous release beside it
-        data = merge(data, changes or {})
-        path = self.tmp / name
-        path.write_text(tomli_w.dumps(data))
-        return path
+            data = merge(data, runner.pointing_at(target, self.env))
+        return runner.write_config(merge(data, changes or {}), self.tmp / name)
 
-    def run(self, config: Path, *args: str, timeout: float = 600) -> Checked:
-        reports = self.tmp / f"reports-{time.monotonic_ns()}"
-        started = time.monotonic()
-        result = subprocess.run([sys.executable, "-m", "pytest", str(REPO / "checks"), "--relcheck-config", str(config),
-                                 "--relcheck-reports", str(reports), "-p", "no:randomly", *args],
-                                cwd=REPO, env={**os.environ, **self.env}, capture_output=True, text=True,
-                                timeout=timeout)
-        manifest_path = reports / "manifest.json"
-        manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
-        return Checked(result.returncode, result.stdout + result.stderr, manifest, time.monotonic() - started, reports)
-
-
-def remote(target: Target, env: dict) -> dict:
-    """Config changes that point relcheck at an already running target, as it would a real deployment."""
-    env["RELCHECK_TEST_DSN"] = target.dsn
-    env["RELCHECK_TEST_ADMIN_DSN"] = target.admin_dsn
-    tokens = {}
-    for role, token in target.http.tokens.items():
-        env[f"RELCHECK_TEST_TOKEN_{role.upper()}"] = token
-        tokens[role] = f"env:RELCHECK_TEST_TOKEN_{role.upper()}"
-    return {"target": {"mode": "remote", "base_url": target.base_url, "dsn": "env:RELCHECK_TEST_DSN",
-                       "admin_dsn": "env:RELCHECK_TEST_ADMIN_DSN",
-                       "service": {"manager": "none", "log_file": str(target.log_file)},
-                       "auth": {"tokens": tokens}}}
+    def run(self, config: Path, *args: str, timeout: float = 600) -> runner.Outcome:
+        args = list(args)
+        markexpr = ""
+        if "-m" in args:
+            markexpr = args.pop(args.index("-m") + 1)
+            args.remove("-m")
+        return runner.run_checks(config, markexpr, ["-p", "no:randomly", *args], self.env, timeout)
 
 
 @pytest.fixture(scope="session")
@@ -167,7 +106,7 @@ def scratch_source(tmp_path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def healthy_run(tmp_path_factory) -> Checked:
+def healthy_run(tmp_path_factory) -> runner.Outcome:
     """Every check of every phase, once, against the healthy reference service on the embedded default (short
     load scenarios): the README's main job."""
     bench = Workbench(tmp_path_factory.mktemp("healthy"), {})

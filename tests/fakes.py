@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
@@ -97,3 +98,58 @@ class FakeGitHub:
         if "milestone" in query:
             found = [i for i in found if i["milestone"] and str(i["milestone"]["number"]) == query["milestone"]]
         return found
+
+
+class WebhookSink:
+    """A Slack-compatible incoming webhook: accepts JSON with a "text" field (answering "ok"), or a set status."""
+
+    def __init__(self, status: int = 200) -> None:
+        self.status, self.messages = status, []
+        sink = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+                ok = sink.status == 200 and "text" in body
+                if ok:
+                    sink.messages.append(body["text"])
+                payload = b"ok" if ok else b"invalid_payload"
+                self.send_response(200 if ok else (sink.status if sink.status != 200 else 400))
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/services/T000/B000/XXXX"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class MailSink:
+    """A real SMTP server (aiosmtpd) keeping what it accepts."""
+
+    def __init__(self) -> None:
+        from aiosmtpd.controller import Controller
+        sink = self
+        self.messages = []
+
+        class Handler:
+            async def handle_DATA(self, server, session, envelope):
+                sink.messages.append((envelope.mail_from, envelope.rcpt_tos, envelope.content.decode()))
+                return "250 Message accepted for delivery"
+
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    def close(self) -> None:
+        self.controller.stop()

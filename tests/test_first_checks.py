@@ -13,16 +13,16 @@ from conftest import REPO
 
 
 def test_health_and_status_pass_on_the_healthy_service(healthy_run):
-    assert healthy_run.status("test_service_is_running") == "pass"
-    assert healthy_run.status("test_health_checks") == "pass"
+    assert healthy_run.status("test_service_is_running[post_deploy]") == "pass"
+    assert healthy_run.status("test_health_checks[post_deploy]") == "pass"
 
 
 def test_health_check_fails_when_the_service_is_unhealthy(bench, faulty):
     target = faulty(healthy=False, unhealthy=True)
     checked = bench.run(bench.config(target=target), "-m", "post_deploy", "-k", "health or running")
-    assert checked.status("test_health_checks") == "fail"
-    assert "HTTP 503" in checked.reason("test_health_checks")
-    assert checked.status("test_service_is_running") == "pass"      # it runs, it is just unhealthy
+    assert checked.status("test_health_checks[post_deploy]") == "fail"
+    assert "HTTP 503" in checked.reason("test_health_checks[post_deploy]")
+    assert checked.status("test_service_is_running[post_deploy]") == "pass"      # it runs, it is just unhealthy
     assert checked.returncode == 1
 
 
@@ -30,8 +30,8 @@ def test_service_status_fails_when_the_service_is_down(bench, runtime):
     target = runtime.spawn({})
     target.service.stop()
     checked = bench.run(bench.config(target=target), "-m", "post_deploy", "-k", "running")
-    assert checked.status("test_service_is_running") == "fail"
-    assert "unreachable" in checked.reason("test_service_is_running")
+    assert checked.status("test_service_is_running[post_deploy]") == "fail"
+    assert "unreachable" in checked.reason("test_service_is_running[post_deploy]")
 
 
 def test_all_tests_passing_and_coverage_pass_on_the_reference_service(healthy_run):
@@ -106,8 +106,8 @@ def test_post_deploy_on_the_embedded_default_and_nothing_left_running(bench):
     before = {p.pid for p in psutil.process_iter()}
     checked = bench.run(REPO / "relcheck.toml", "-m", "post_deploy")
     print(f"pytest -m post_deploy on the embedded target: {checked.seconds:.1f} s")
-    assert checked.status("test_service_is_running") == "pass"
-    assert checked.status("test_health_checks") == "pass"
+    assert checked.status("test_service_is_running[post_deploy]") == "pass"
+    assert checked.status("test_health_checks[post_deploy]") == "pass"
     leftovers = [p for p in psutil.process_iter(["pid", "cmdline"]) if p.pid not in before
                  and any("relcheck-embedded-" in part for part in (p.info["cmdline"] or []))]
     assert not leftovers, leftovers

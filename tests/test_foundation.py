@@ -41,7 +41,10 @@ def test_checklist_json_lists_every_item_with_its_checks():
     assert len(rows) == 100 and set(rows[0]) == {"section", "item", "kind", "phases", "tests"}
     by_item = {(r["section"].split(" / ")[-1], r["item"]): r for r in rows}
     health = by_item[("Post-Deployment", "Run health checks")]
-    assert health["tests"] == ["checks/test_post_deploy.py::test_health_checks"] and health["phases"] == ["post_deploy"]
+    assert health["tests"] == ["checks/test_post_deploy.py::test_health_checks[post_deploy]"]
+    assert health["phases"] == ["post_deploy"]
+    assert by_item[("Post-Rollback", "Run health checks")]["tests"] == \
+        ["checks/test_post_deploy.py::test_health_checks[post_rollback]"]
     assert by_item[("Code Quality", "All tests passing")]["phases"] == ["code_quality", "pre_release"]
 
 
@@ -52,7 +55,8 @@ def test_phase_markers_select_their_checks(tmp_path):
         return {line.split("::")[0] for line in out.splitlines() if "::" in line}
     assert "checks/test_code_quality.py" in selected("pre_release")
     assert "checks/test_post_deploy.py" not in selected("pre_release")
-    assert selected("post_deploy") == {"checks/test_post_deploy.py"}
+    assert selected("post_deploy") == {"checks/test_post_deploy.py", "checks/test_rollback_triggers.py"}
+    assert "checks/test_post_rollback.py" in selected("post_rollback")
 
 
 # --- config --------------------------------------------------------------------------------------------------
@@ -157,9 +161,9 @@ def test_unreachable_remote_target_gives_one_line(bench):
     path = bench.config({"target": {"mode": "remote", "base_url": url, "service": {"manager": "none"}}})
     checked = bench.run(path, "-m", "post_deploy")
     assert checked.seconds < 60
-    reason = checked.reason("test_health_checks")
+    reason = checked.reason("test_health_checks[post_deploy]")
     assert reason == f"could not set up: target {url}: unreachable (connection refused)"
-    assert checked.returncode == 1
+    assert checked.verdict == "ROLLBACK" and checked.returncode == 3       # a critical service failure
 
 
 @pytest.fixture
@@ -193,7 +197,7 @@ def test_a_target_that_never_answers_times_out(bench, silent_server):
                                     "service": {"manager": "none"}}})
     checked = bench.run(path, "-m", "post_deploy")
     assert checked.seconds < 60
-    assert checked.reason("test_health_checks") == f"could not set up: target {silent_server}: no answer within 1s"
+    assert checked.reason("test_health_checks[post_deploy]") == f"could not set up: target {silent_server}: no answer within 1s"
 
 
 def test_database_authentication_failure_gives_one_line(bench, healthy):
@@ -202,6 +206,6 @@ def test_database_authentication_failure_gives_one_line(bench, healthy):
     path = bench.config({"target": {"dsn": "env:RELCHECK_WRONG_DSN"}}, target=healthy)
     path.write_text(path.read_text().replace('"env:RELCHECK_TEST_DSN"', '"env:RELCHECK_WRONG_DSN"'))
     checked = bench.run(path, "-m", "post_deploy")
-    reason = checked.reason("test_health_checks")
+    reason = checked.reason("test_health_checks[post_deploy]")
     assert "target database: authentication failed" in reason and "wrong-" not in checked.output
     assert "\n" not in reason

@@ -1,0 +1,163 @@
+"""Pre-Deployment, Post-Deployment, Rollback Triggers and Post-Rollback: each check passes on the healthy service
+and fails with the matching fault; the rehearsal deploys and rolls back with zero rows lost."""
+
+import json
+
+import pytest
+
+from fakes import MailSink, WebhookSink
+from relcheck import config as config_module
+from relcheck.rehearsal import rehearse
+from relcheck.runner import merge, write_config
+
+PRE_DEPLOY = ["test_backup_current_system", "test_prepare_rollback_plan", "test_verify_dependencies",
+              "test_check_system_resources", "test_prepare_monitoring"]
+POST_DEPLOY = ["test_service_is_running[post_deploy]", "test_health_checks[post_deploy]",
+               "test_check_logs_for_errors", "test_verify_metrics_collection", "test_critical_paths"]
+
+
+@pytest.mark.parametrize("check", PRE_DEPLOY + POST_DEPLOY)
+def test_passes_on_the_healthy_reference_service(healthy_run, check):
+    assert healthy_run.status(check) == "pass", healthy_run.reason(check)
+
+
+def test_monitor_performance_without_a_pre_deploy_snapshot_only_warns(healthy_run):
+    """In one run of every phase, post-deploy checks run before pre-deploy ones: no snapshot yet. (With the
+    snapshot it passes: see the rehearsal.)"""
+    assert healthy_run.status("test_monitor_performance") == "warn"
+    assert healthy_run.reason("test_monitor_performance").startswith("no pre-deploy smoke snapshot")
+
+
+def test_emergency_contacts_pass_and_a_placeholder_fails(healthy_run, bench, scratch_source):
+    contacts = [c for c in healthy_run.statuses() if c.startswith("test_emergency_contact[")]
+    assert len(contacts) == 10 and all(healthy_run.status(c) == "pass" for c in contacts)
+    path = scratch_source / "CONTACTS.md"
+    path.write_text(path.read_text().replace("- Database Admin: Meera Nair <meera.nair@kundli.example>, +91 80 5555 0103",
+                                             "- Database Admin: [Contact]"))
+    checked = bench.run(bench.config({"target": {"source": str(scratch_source)}}), "-k", "emergency_contact")
+    assert checked.status("test_emergency_contact[Technical Team: Database Admin]") == "fail"
+    assert checked.status("test_emergency_contact[Technical Team: Lead Developer]") == "pass"
+
+
+# --- Pre-Deployment ------------------------------------------------------------------------------------------
+@pytest.fixture
+def channels():
+    webhook, mail = WebhookSink(), MailSink()
+    yield webhook, mail
+    webhook.close()
+    mail.close()
+
+
+def notify_config(webhook, mail) -> dict:
+    return {"notify": {"window": "2026-11-26 10:00-11:00 IST", "rollback_owner": "Operations Team Lead",
+                       "webhook": {"url": webhook.url},
+                       "smtp": {"host": "127.0.0.1", "port": mail.port, "sender": "releases@kundli.example",
+                                "recipients": ["stakeholders@kundli.example"]}}}
+
+
+def test_stakeholders_are_notified_through_webhook_and_mail(bench, healthy, channels):
+    webhook, mail = channels
+    checked = bench.run(bench.config(notify_config(webhook, mail), target=healthy), "-k", "notify_stakeholders")
+    assert checked.status("test_notify_stakeholders") == "pass", checked.reason("test_notify_stakeholders")
+    assert "kundli-service 1.1.0" in webhook.messages[0] and "Rollback owner: Operations Team Lead" in webhook.messages[0]
+    assert mail.messages[0][1] == ["stakeholders@kundli.example"] and "Database Admin: Meera Nair" in mail.messages[0][2]
+    webhook.status = 500
+    checked = bench.run(bench.config(notify_config(webhook, mail), target=healthy), "-k", "notify_stakeholders")
+    assert checked.status("test_notify_stakeholders") == "fail"
+    assert checked.reason("test_notify_stakeholders").startswith("notice not accepted by webhook: HTTP 500")
+
+
+def test_notify_without_a_channel_is_not_verified(healthy_run):
+    assert healthy_run.status("test_notify_stakeholders") == "not verified"
+
+
+def test_a_truncated_backup_fails_its_proof(bench, healthy):
+    truncate = ["sh", "-c", "{pg_dump} -Fc --dbname '{dsn}' | head -c 4000 > '{dump}'"]
+    checked = bench.run(bench.config({"deploy": {"backup_command": truncate}}, target=healthy), "-k", "backup_current")
+    assert checked.status("test_backup_current_system") == "fail"
+    assert "pg_restore failed" in checked.reason("test_backup_current_system")
+
+
+BROKEN_DOWNGRADE = {"KUNDLI_DATABASE_URL": "{dsn}", "KUNDLI_TEST_MODE": "1",
+                    "KUNDLI_FAULTS": json.dumps({"broken_downgrade": True})}
+
+
+def test_rollback_plan_fails_when_the_down_migration_is_broken(bench, healthy):
+    checked = bench.run(bench.config({"deploy": {"env": BROKEN_DOWNGRADE}}, target=healthy), "-k", "rollback_plan")
+    assert checked.status("test_prepare_rollback_plan") == "fail"
+    reason = checked.reason("test_prepare_rollback_plan")
+    assert reason.startswith("down-migration rehearsal failed: downgrade to 0001 failed")
+
+
+def test_dependencies_pinned_consistent_and_supported(bench, healthy, scratch_source):
+    requirements = scratch_source / "requirements.txt"
+    requirements.write_text(requirements.read_text().replace("starlette==1.10.0", "starlette==0.20.0"))
+    checked = bench.run(bench.config({"target": {"source": str(scratch_source)}}, target=healthy), "-k", "dependencies")
+    assert "fastapi==0.165.0 needs starlette" in checked.reason("test_verify_dependencies")
+    requirements.write_text(requirements.read_text().replace("starlette==0.20.0", "starlette>=1.0"))
+    checked = bench.run(bench.config({"target": {"source": str(scratch_source)}}, target=healthy), "-k", "dependencies")
+    assert checked.reason("test_verify_dependencies") == "not pinned to one version: requirements.txt: starlette>=1.0"
+    checked = bench.run(bench.config({"deploy": {"supported_postgres": ">=17"}}, target=healthy), "-k", "dependencies")
+    assert checked.reason("test_verify_dependencies") == "PostgreSQL 16.2 is outside the supported range >=17"
+
+
+def test_system_resources_and_monitoring_fail_when_short(bench, faulty):
+    target = faulty(missing_metric="kundli_job_queue_length")
+    checked = bench.run(bench.config({"deploy": {"min_memory_mb": 10**9, "min_connection_headroom": 10**6}},
+                                     target=target), "-k", "system_resources or prepare_monitoring")
+    reason = checked.reason("test_check_system_resources")
+    assert "memory" in reason and "connection headroom" in reason
+    assert checked.reason("test_prepare_monitoring").endswith("missing from /metrics: kundli_job_queue_length")
+
+
+# --- Post-Deployment and the decision ------------------------------------------------------------------------
+def test_post_deploy_checks_fail_on_their_faults_and_decide_rollback(bench, faulty):
+    target = faulty(wrong_version=True, log_errors=True, missing_metric="kundli_cache_hits", broken_read=True)
+    checked = bench.run(bench.config(target=target), "-m", "post_deploy")
+    assert checked.reason("test_service_is_running[post_deploy]") == "/version reports '0.0.0-wrong', expected '1.1.0'"
+    assert checked.reason("test_check_logs_for_errors").startswith("error line(s) in the log", 2) or \
+        "error line(s) in the log" in checked.reason("test_check_logs_for_errors")
+    assert checked.reason("test_verify_metrics_collection") == "metric families missing: kundli_cache_hits_total"
+    assert checked.reason("test_critical_paths").startswith("read it back: expected 200, got GET")
+    assert checked.status("test_rollback_trigger[Critical service failure]") == "fail"
+    assert checked.verdict == "ROLLBACK" and checked.returncode == 3
+
+
+def test_an_unhealthy_service_fails_health_and_monitoring_compares_with_the_pre_deploy_smoke(bench, faulty, healthy):
+    config = bench.config(target=healthy)
+    assert bench.run(config, "-k", "prepare_monitoring").status("test_prepare_monitoring") == "pass"
+    slow = faulty(latency={"route": "GET /v1/kundli/{chart_id}", "ms": 60})
+    checked = bench.run(bench.config(target=slow), "-k", "monitor_performance")
+    assert checked.status("test_monitor_performance") == "fail"
+    assert "GET /v1/kundli/{chart_id} p95" in checked.reason("test_monitor_performance")
+    sick = faulty(healthy=False, unhealthy=True)
+    checked = bench.run(bench.config(target=sick), "-k", "health_checks")
+    assert checked.reason("test_health_checks[post_deploy]").startswith("health check failed")
+
+
+# --- the rehearsal -------------------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_rehearsal_deploys_and_rolls_back_with_zero_rows_lost(tmp_path, default_config):
+    result = rehearse(default_config, tmp_path, log=lambda message: None)
+    phases = {p.name: p for p in result.phases}
+    assert result.ok, [(p.name, p.detail) for p in result.phases if not p.ok]
+    assert result.rows_lost == 0 and phases["zero rows lost"].ok
+    assert [p.name for p in result.phases] == ["start 1.0.0 with data", "pre-deploy checks", "deploy 1.1.0",
+                                                "post-deploy checks", "roll back to 1.0.0", "post-rollback checks",
+                                                "zero rows lost"]
+    incident = json.loads((tmp_path / "reports/kundli-service-1.1.0/rollback/incident.json").read_text())
+    assert incident["timeline"] and incident["triggers"] == ["rehearsal"]
+    assert (tmp_path / "rehearsal.json").exists()
+
+
+@pytest.mark.parametrize("changes, phase, reason", [
+    ({"deploy": {"env": BROKEN_DOWNGRADE}}, "pre-deploy checks", "Prepare rollback plan: fail"),
+    ({"deploy": {"backup_command": ["sh", "-c", "{pg_dump} -Fc --dbname '{dsn}' | head -c 4000 > '{dump}'"]}},
+     "pre-deploy checks", "Backup current system: fail"),
+])
+def test_rehearsal_stops_on_a_broken_down_migration_or_a_corrupt_backup(tmp_path, default_config, changes, phase,
+                                                                      reason):
+    result = rehearse(default_config, tmp_path, log=lambda message: None, changes=changes)
+    assert not result.ok
+    failed = next(p for p in result.phases if not p.ok)
+    assert failed.name == phase and reason in failed.detail
