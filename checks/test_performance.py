@@ -146,7 +146,7 @@ def test_error_rates_acceptable(load_run, performance, evidence):
     assert not load_run.error, load_run.error
     sla, total = performance.sla, load_run.total()
     assert total.count > 0, "the load run made no requests: no error rate to judge"
-    evidence.table("Error ratio per route", ["route", "requests", "failures", "ratio", f"budget"],
+    evidence.table("Error ratio per route", ["route", "requests", "failures", "ratio", "budget"],
                    [(name, s.count, s.failures, f"{s.error_ratio:.2%}", f"{sla.route_error_budget:.1%}")
                     for name, s in sorted(load_run.routes.items())] +
                    [("total", total.count, total.failures, f"{total.error_ratio:.2%}", f"{sla.error_budget:.1%}")])

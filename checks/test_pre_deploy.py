@@ -2,7 +2,6 @@
 
 import os
 import shutil
-import sys
 
 import psutil
 import psycopg
@@ -11,10 +10,9 @@ from packaging.specifiers import SpecifierSet
 
 from relcheck import advisories, contacts, dependencies, notify, postgres, records
 from relcheck.errors import RelcheckError
-from relcheck.deploy import Host, Procedures, database_name
+from relcheck.deploy import Host, Procedures
 from relcheck.files import write_json
-from relcheck.templates import fill
-from relcheck.verdict import NotVerified, require
+from relcheck.verdict import require
 
 pytestmark = pytest.mark.pre_deploy
 
@@ -101,6 +99,15 @@ def test_verify_dependencies(relcheck_config, target, migration_head, evidence):
     evidence.kv("Installable", {p.name: i.detail for p, i in zip(paths, install)})
     failed = [i.detail for i in install if not i.ok]
     assert not failed, "; ".join(failed)
+
+
+def data_directory(target) -> str:
+    """The server's data directory, when the admin role may see it (and the server is on this host)."""
+    try:
+        with postgres.connect(target.admin_dsn, "admin database") as conn:
+            return conn.execute("SHOW data_directory").fetchone()[0]
+    except (psycopg.Error, RelcheckError):
+        return ""
 
 
 @pytest.mark.item("Pre-Deployment", "Check system resources")

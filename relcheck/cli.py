@@ -109,7 +109,6 @@ def procedures_for(cfg):
 
 
 def cmd_deploy(args) -> int:
-    from dataclasses import asdict
     from . import records
     from .deploy import Record, rollback_hint, run
     cfg = load(args.config)

@@ -5,10 +5,10 @@ import json
 
 import pytest
 
+from conftest import LATENCY_FAULT_MS, TEST_CHANGES
 from fakes import MailSink, WebhookSink
-from relcheck import config as config_module
 from relcheck.rehearsal import rehearse
-from relcheck.runner import merge, write_config
+from relcheck.runner import merge
 
 PRE_DEPLOY = ["test_backup_current_system", "test_prepare_rollback_plan", "test_verify_dependencies",
               "test_check_system_resources", "test_prepare_monitoring"]
@@ -126,7 +126,7 @@ def test_post_deploy_checks_fail_on_their_faults_and_decide_rollback(bench, faul
 def test_an_unhealthy_service_fails_health_and_monitoring_compares_with_the_pre_deploy_smoke(bench, faulty, healthy):
     config = bench.config(target=healthy)
     assert bench.run(config, "-k", "prepare_monitoring").status("test_prepare_monitoring") == "pass"
-    slow = faulty(latency={"route": "GET /v1/kundli/{chart_id}", "ms": 60})
+    slow = faulty(latency={"route": "GET /v1/kundli/{chart_id}", "ms": LATENCY_FAULT_MS})
     checked = bench.run(bench.config(target=slow), "-k", "monitor_performance")
     assert checked.status("test_monitor_performance") == "fail"
     assert "GET /v1/kundli/{chart_id} p95" in checked.reason("test_monitor_performance")
@@ -138,7 +138,7 @@ def test_an_unhealthy_service_fails_health_and_monitoring_compares_with_the_pre_
 # --- the rehearsal -------------------------------------------------------------------------------------------
 @pytest.mark.slow
 def test_rehearsal_deploys_and_rolls_back_with_zero_rows_lost(tmp_path, default_config):
-    result = rehearse(default_config, tmp_path, log=lambda message: None)
+    result = rehearse(default_config, tmp_path, log=lambda message: None, changes=TEST_CHANGES)
     phases = {p.name: p for p in result.phases}
     assert result.ok, [(p.name, p.detail) for p in result.phases if not p.ok]
     assert result.rows_lost == 0 and phases["zero rows lost"].ok
@@ -157,7 +157,7 @@ def test_rehearsal_deploys_and_rolls_back_with_zero_rows_lost(tmp_path, default_
 ])
 def test_rehearsal_stops_on_a_broken_down_migration_or_a_corrupt_backup(tmp_path, default_config, changes, phase,
                                                                       reason):
-    result = rehearse(default_config, tmp_path, log=lambda message: None, changes=changes)
+    result = rehearse(default_config, tmp_path, log=lambda message: None, changes=merge(TEST_CHANGES, changes))
     assert not result.ok
     failed = next(p for p in result.phases if not p.ok)
     assert failed.name == phase and reason in failed.detail

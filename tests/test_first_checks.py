@@ -1,6 +1,7 @@
 """The first checks, end to end: each passes on the healthy reference service and fails on a broken one."""
 
 import signal
+from pathlib import Path
 import subprocess
 import sys
 import textwrap
@@ -103,13 +104,13 @@ def test_missing_coverage_data_fails(bench, healthy, tmp_path):
 @pytest.mark.slow
 def test_post_deploy_on_the_embedded_default_and_nothing_left_running(bench):
     """The README's ops smoke against the embedded default: passes, reports, and leaves no process behind."""
-    before = {p.pid for p in psutil.process_iter()}
     checked = bench.run(REPO / "relcheck.toml", "-m", "post_deploy")
     print(f"pytest -m post_deploy on the embedded target: {checked.seconds:.1f} s")
     assert checked.status("test_service_is_running[post_deploy]") == "pass"
     assert checked.status("test_health_checks[post_deploy]") == "pass"
-    leftovers = [p for p in psutil.process_iter(["pid", "cmdline"]) if p.pid not in before
-                 and any("relcheck-embedded-" in part for part in (p.info["cmdline"] or []))]
+    workdir = str(Path(checked.manifest["run"]["target"]["log"]).parent)
+    assert workdir.split("/")[-1].startswith("relcheck-embedded-")
+    leftovers = [p for p in psutil.process_iter(["cmdline"]) if workdir in " ".join(p.info["cmdline"] or [])]
     assert not leftovers, leftovers
 
 
@@ -124,7 +125,6 @@ def is_service(process) -> bool:
 def test_interrupted_run_stops_the_embedded_target(tmp_path):
     """SIGTERM mid-run: fixtures tear down, so neither the service nor PostgreSQL survives, and the run's
     manifest is still written."""
-    before = {p.pid for p in psutil.process_iter()}
     process = subprocess.Popen([sys.executable, "-m", "pytest", str(REPO / "checks"), "-m", "post_deploy",
                                 "--relcheck-reports", str(tmp_path), "-p", "no:randomly"],
                                cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -134,10 +134,10 @@ def test_interrupted_run_stops_the_embedded_target(tmp_path):
         service = next((c for c in psutil.Process(process.pid).children(recursive=True) if is_service(c)), None)
         time.sleep(0.05)
     assert service is not None, "the embedded service never started"
+    workdir = str(Path(service.environ()["KUNDLI_LOG_FILE"]).parent)
     process.send_signal(signal.SIGTERM)
     process.wait(60)
     assert not service.is_running()
-    survivors = [p for p in psutil.process_iter(["cmdline"]) if p.pid not in before
-                 and "relcheck-embedded-" in " ".join(p.info["cmdline"] or [])]
+    survivors = [p for p in psutil.process_iter(["cmdline"]) if workdir in " ".join(p.info["cmdline"] or [])]
     assert not survivors, survivors
     assert (tmp_path / "manifest.json").exists()

@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from conftest import EXAMPLE, REPO
+from conftest import REPO
 from fakes import FakeGitHub
 from gitrepo import REVIEWED, Repo, release_history
 
