@@ -2,8 +2,8 @@
 
 import pytest
 
-from relcheck import backup, contacts, notify, records
-from relcheck.verdict import Pending, require
+from relcheck import attest, backup, notify, records
+from relcheck.verdict import require
 
 pytestmark = pytest.mark.post_rollback
 
@@ -26,19 +26,12 @@ def test_data_integrity(target, relcheck_config, evidence):
 
 @pytest.mark.item("Post-Rollback", "Notify stakeholders")
 def test_notify_rollback(relcheck_config, evidence):
-    release, cfg = relcheck_config.release, relcheck_config.notify
     incident = records.read(records.incident_path(relcheck_config)) or {}
-    subject, body = notify.compose("rolled back", release.product, release.version, cfg,
-                                   contacts.of_release(relcheck_config),
-                                   [f"Running again: {release.previous_version}",
-                                    f"Triggers: {', '.join(incident.get('triggers', [])) or 'see the incident record'}"])
-    deliveries = notify.send(cfg, subject, body)
-    evidence.text("Notice", f"{subject}\n\n{body}")
-    evidence.table("Deliveries", ["channel", "accepted", "detail"],
-                   [(d.channel, "yes" if d.accepted else "NO", d.detail) for d in deliveries])
-    require(deliveries, "no notification channel configured (notify.webhook / notify.smtp)")
-    refused = [f"{d.channel}: {d.detail}" for d in deliveries if not d.accepted]
-    assert not refused, f"notice not accepted by {'; '.join(refused)}"
+    triggers = ", ".join(incident.get("triggers", [])) or "see the incident record"
+    deliveries = notify.deliver(relcheck_config, "rolled back", [
+        f"Running again: {relcheck_config.release.previous_version}", f"Triggers: {triggers}"], evidence)
+    require(deliveries, notify.NO_CHANNEL)
+    assert not notify.refused(deliveries), f"notice not accepted by {notify.refused(deliveries)}"
 
 
 @pytest.mark.item("Post-Rollback", "Document issues")
@@ -55,8 +48,5 @@ def test_document_issues(relcheck_config, evidence):
 
 
 @pytest.mark.item("Post-Rollback", "Plan resolution")
-def test_plan_resolution(relcheck_config, attestations):
-    attested = attestations.get("Post-Rollback :: Plan resolution")
-    if not attested:
-        raise Pending("a person must attest the resolution plan (relcheck attest --item 'Post-Rollback :: "
-                      "Plan resolution' --role ... --note ...)")
+def test_plan_resolution(attestations, evidence):
+    attest.confirmed(attestations.get("Rollback Procedure / Post-Rollback :: Plan resolution", []), evidence)

@@ -34,17 +34,11 @@ def test_backup_current_system(verified_backup, evidence):
 
 @pytest.mark.item("Pre-Deployment", "Notify stakeholders")
 def test_notify_stakeholders(relcheck_config, evidence):
-    cfg, release = relcheck_config.notify, relcheck_config.release
-    subject, body = notify.compose("release notice", release.product, release.version, cfg,
-                                   contacts.of_release(relcheck_config),
-                                   [f"Previous version (rollback target): {release.previous_version or 'none'}"])
-    deliveries = notify.send(cfg, subject, body)
-    evidence.text("Notice", f"{subject}\n\n{body}")
-    evidence.table("Deliveries", ["channel", "accepted", "detail"],
-                   [(d.channel, "yes" if d.accepted else "NO", d.detail) for d in deliveries])
-    require(deliveries, "no notification channel configured (notify.webhook / notify.smtp)")
-    refused = [f"{d.channel}: {d.detail}" for d in deliveries if not d.accepted]
-    assert not refused, f"notice not accepted by {'; '.join(refused)}"
+    previous = relcheck_config.release.previous_version or "none"
+    deliveries = notify.deliver(relcheck_config, "release notice",
+                                [f"Previous version (rollback target): {previous}"], evidence)
+    require(deliveries, notify.NO_CHANNEL)
+    assert not notify.refused(deliveries), f"notice not accepted by {notify.refused(deliveries)}"
 
 
 @pytest.mark.item("Pre-Deployment", "Prepare rollback plan")

@@ -151,6 +151,46 @@ def cmd_rollback(args) -> int:
     return 0 if record.ok else 1
 
 
+def cmd_sign(args) -> int:
+    from .signoff import sign
+    signed = sign(load(args.config), Path(args.report), args.role, Path(args.key))
+    print(f"signed {args.report} as {signed.role}: {signed.principal} ({signed.fingerprint}) at {signed.signed_at}")
+    return 0
+
+
+def cmd_verify(args) -> int:
+    from .signoff import verify
+    check = verify(load(args.config), Path(args.report))
+    manifest = check.manifest
+    if manifest:
+        print(f"{manifest['product']} {manifest['release_version']} ({manifest['release_id']}), "
+              f"run {manifest['run']['label']} finished {manifest['run']['finished']}: {manifest['verdict']}")
+    for s in check.signoffs:
+        print(f"  {'signed' if s.ok else 'INVALID'}  {s.role}: {s.principal} ({s.fingerprint or '-'}) {s.signed_at}")
+    if not check.signoffs:
+        print("  no signatures")
+    for problem in check.problems:
+        print(f"  PROBLEM: {problem}")
+    print("verified" if check.ok else f"NOT verified: {len(check.problems)} problem(s)")
+    return 0 if check.ok else 1
+
+
+def cmd_attest(args) -> int:
+    from .attest import attest
+    path = attest(load(args.config), args.item, args.role, args.note, Path(args.key))
+    print(f"attested {args.item} as {args.role}: {path}")
+    return 0
+
+
+def cmd_waive(args) -> int:
+    from .waivers import waive
+    cfg = load(args.config)
+    waiver = waive(cfg, args.id, args.finding or "", args.item or "", args.reason, args.role, args.expires,
+                   Path(args.key))
+    print(f"waiver {waiver.id} ({waiver.finding or waiver.item}) signed as {waiver.approver}, expires {waiver.expires}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="relcheck", description=__doc__)
     parser.add_argument("--config", help="config file (default: $RELCHECK_CONFIG or relcheck.toml)")
@@ -175,6 +215,30 @@ def main(argv: list[str] | None = None) -> int:
     rollback.add_argument("--ref", help="git ref to go back to (default: release.previous_ref)")
     rollback.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
     rollback.set_defaults(func=cmd_rollback)
+    sign = sub.add_parser("sign", help="sign a report's manifest as a release role (SSH key)")
+    sign.add_argument("report", help="report.html of a run (or its directory)")
+    sign.add_argument("--role", required=True, help="a role of signoff.roles, e.g. 'QA Team Lead'")
+    sign.add_argument("--key", required=True, help="your SSH private key (ssh-keygen -Y sign)")
+    sign.set_defaults(func=cmd_sign)
+    verify = sub.add_parser("verify", help="check a report against its manifest, evidence and signatures")
+    verify.add_argument("report", help="report.html of a run (or its directory)")
+    verify.set_defaults(func=cmd_verify)
+    attest = sub.add_parser("attest", help="attest an item only a person can confirm (signed statement)")
+    attest.add_argument("--item", required=True, help="'<section> :: <item>', e.g. 'Post-Rollback :: Plan resolution'")
+    attest.add_argument("--role", required=True)
+    attest.add_argument("--note", required=True, help="what was done and where to find it")
+    attest.add_argument("--key", required=True)
+    attest.set_defaults(func=cmd_attest)
+    waive = sub.add_parser("waive", help="accept a finding or an item until a date (signed by the approver)")
+    target = waive.add_mutually_exclusive_group(required=True)
+    target.add_argument("--finding", help="a finding id or alias (PYSEC-..., CVE-..., bandit:B602:path)")
+    target.add_argument("--item", help="'<section> :: <item>'")
+    waive.add_argument("--id", required=True, help="the waiver's id, e.g. WVR-2026-004")
+    waive.add_argument("--reason", required=True)
+    waive.add_argument("--expires", required=True, help="YYYY-MM-DD")
+    waive.add_argument("--role", required=True, help="the approving role")
+    waive.add_argument("--key", required=True)
+    waive.set_defaults(func=cmd_waive)
     args = parser.parse_args(argv)
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)      # `relcheck checklist | head` ends quietly
     try:

@@ -251,6 +251,7 @@ class Scenario(Model):
     warmup_s: float = Field(2, ge=0)  # left out of the route statistics
     rate: float = Field(0, ge=0)      # >0: constant-rate mode, requests per second per user
     min_requests: int = Field(1, ge=1)
+    min_duration_ratio: float = Field(0.9, gt=0, le=1)   # of duration_s the load must have run
 
 
 class Stress(Model):
@@ -354,6 +355,7 @@ class Notify(Model):
     rollback_owner: str = ""          # a role or a person
     webhook: Webhook | None = None
     smtp: Smtp | None = None
+    status_board: Webhook | None = None   # a webhook that takes the release status (Slack-compatible JSON)
 
 
 class CriticalPath(RequestSpec):
@@ -375,6 +377,25 @@ class PostDeploy(Model):
 
 class Rollback(Model):
     triggers: dict[str, list[str]] = {}   # trigger (as in the checklist) -> checks whose failure fires it
+
+
+class PostRelease(Model):
+    """Post-release monitoring from the service's own metrics, and the post-release documents."""
+    request_counter: str = ""         # requests by status, e.g. "kundli_http_requests_total"
+    status_label: str = "status"
+    route_labels: list[str] = ["method", "route"]
+    latency_histogram: str = ""       # e.g. "kundli_http_request_duration_seconds"
+    p95_ms: float = Field(250, gt=0)  # per route, from the histogram (bucket resolution)
+    error_budget: float = Field(0.01, ge=0, le=1)   # 5xx share of all requests
+    memory_mb: float = Field(512, gt=0)
+    cpu_percent: float = Field(80, gt=0)
+    sample_s: float = Field(2, gt=0)  # CPU is the rate of process_cpu_seconds_total over this window
+
+
+class Signoff(Model):
+    allowed_signers: str = ""         # an OpenSSH allowed_signers file (principal, key), relative to this file
+    report: str = "pre_release"       # the run whose report the roles sign
+    roles: dict[str, list[str]] = {}  # role (as in the checklist) -> principals who may sign as it
 
 
 class Docs(Model):
@@ -405,6 +426,8 @@ class Config(Model):
     notify: Notify = Notify()
     post_deploy: PostDeploy = PostDeploy()
     rollback: Rollback = Rollback()
+    signoff: Signoff = Signoff()
+    post_release: PostRelease = PostRelease()
     checklist: str = ""               # another checklist file; default: the shipped seed
     reports: str = "reports"
     path: Path = Path("relcheck.toml")

@@ -35,3 +35,37 @@ def load_samples(reports: Path, product: str, version: str) -> dict[str, list[fl
         return None
     data = json.loads(path.read_text())
     return {name: route["samples"] for name, route in data.get("routes", {}).items()}
+
+
+def trend(reports: Path, product: str, previous_version: str, version: str, label: str,
+          counts: dict[str, int]) -> dict | None:
+    """This run against the same run of the previous release: item counts, and p95 per route from the history."""
+    if not previous_version:
+        return None
+    before = reports / f"{product}-{previous_version}" / label / "manifest.json"
+    old_counts = json.loads(before.read_text())["counts"] if before.is_file() else None
+    p95 = {}
+    old, new = (release_dir(reports, product, v) / "load.json" for v in (previous_version, version))
+    if old.is_file() and new.is_file():
+        old_routes, new_routes = json.loads(old.read_text())["routes"], json.loads(new.read_text())["routes"]
+        p95 = {route: [old_routes.get(route, {}).get("p95_ms"), new_routes.get(route, {}).get("p95_ms")]
+               for route in sorted(set(old_routes) | set(new_routes))}
+    if old_counts is None and not p95:
+        return None
+    return {"previous": previous_version,
+            "counts": {status: [(old_counts or {}).get(status, 0), n] for status, n in counts.items()},
+            "p95_ms": p95}
+
+
+def archive_run(run_dir: Path) -> Path | None:
+    """Move a finished run's files aside (with their sign-offs) before a new run of the same phase replaces them."""
+    manifest = run_dir / "manifest.json"
+    if not manifest.is_file():
+        return None
+    finished = json.loads(manifest.read_text())["run"]["finished"].replace(":", "")
+    target = run_dir / "history" / finished
+    target.mkdir(parents=True, exist_ok=True)
+    for name in ("manifest.json", "evidence.json", "report.html", "junit.xml", "signoffs"):
+        if (run_dir / name).exists():
+            (run_dir / name).rename(target / name)
+    return target

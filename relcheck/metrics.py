@@ -27,3 +27,29 @@ def parse(text: str) -> Scrape:
         families[family.name] = [(s.name, dict(s.labels), s.value) for s in family.samples]
     return Scrape(families)
 
+
+
+def histogram_quantile(scrape: Scrape, family: str, q: float, **labels) -> float | None:
+    """Prometheus' histogram_quantile over the cumulative buckets of the matching series (summed), linear
+    within a bucket; None without observations."""
+    buckets: dict[float, float] = {}
+    for name, lbls, value in scrape.families.get(family, []):
+        if name == f"{family}_bucket" and all(lbls.get(k) == str(v) for k, v in labels.items()):
+            buckets[float(lbls["le"])] = buckets.get(float(lbls["le"]), 0.0) + value
+    ordered = sorted(buckets.items())
+    if not ordered or ordered[-1][1] == 0:
+        return None
+    rank = q * ordered[-1][1]
+    lower_bound = lower_count = 0.0
+    for bound, count in ordered:
+        if count >= rank:
+            if bound == float("inf"):
+                return lower_bound
+            return lower_bound + (bound - lower_bound) * (rank - lower_count) / max(count - lower_count, 1e-12)
+        lower_bound, lower_count = bound, count
+    return lower_bound
+
+
+def label_values(scrape: Scrape, sample: str, label: str) -> set[str]:
+    return {lbls[label] for family in scrape.families.values() for name, lbls, _ in family
+            if name == sample and label in lbls}

@@ -66,3 +66,22 @@ def send(cfg: Notify, subject: str, body: str) -> list[Delivery]:
     if cfg.smtp:
         deliveries.append(send_mail(cfg.smtp, subject, body))
     return deliveries
+
+
+NO_CHANNEL = "no notification channel configured (notify.webhook / notify.smtp)"
+
+
+def deliver(config, kind: str, extra: list[str], evidence) -> list[Delivery]:
+    """Compose a notice of this release, send it through every channel, and show both as evidence."""
+    from .contacts import of_release
+    release = config.release
+    subject, body = compose(kind, release.product, release.version, config.notify, of_release(config), extra)
+    deliveries = send(config.notify, subject, body)
+    evidence.text("Notice", f"{subject}\n\n{body}")
+    evidence.table("Deliveries", ["channel", "accepted", "detail"],
+                   [(d.channel, "yes" if d.accepted else "NO", d.detail) for d in deliveries])
+    return deliveries
+
+
+def refused(deliveries: list[Delivery]) -> str:
+    return "; ".join(f"{d.channel}: {d.detail}" for d in deliveries if not d.accepted)

@@ -4,7 +4,9 @@ outputs of a run (HTML report, results manifest, evidence, JUnit XML), written a
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+from datetime import date
 import re
 import signal
 from pathlib import Path
@@ -14,6 +16,7 @@ from _pytest.mark.expression import Expression
 
 from . import checklist as checklist_module
 from . import config as config_module
+from . import contacts, history, waivers
 from . import results as results_module
 from .errors import RelcheckError
 from .evidence import Evidence, digest
@@ -101,6 +104,10 @@ class Run:
         self.label = run_label(self.markexpr)
         self.checks: dict[str, list[CheckResult]] = {}
         self.covered: set[str] = set()
+        try:
+            self.item_waivers = [w for w in waivers.load_for(cfg) if w.item]
+        except (RelcheckError, NotVerified):
+            self.item_waivers = []          # the Vulnerabilities addressed check reports the waivers file's problem
         if outputs:
             self._prepare_outputs(pytest_config, cfg)
 
@@ -121,7 +128,6 @@ class Run:
         self.verdict = ""
         self.reasons: list[str] = []
         self.target_facts: dict = {"mode": cfg.target.mode}
-        self.contacts: list[tuple[str, str]] = []
 
     # --- collection ---------------------------------------------------------------------------------------
     @pytest.hookimpl(tryfirst=True)
@@ -149,6 +155,8 @@ class Run:
         if not items or not decisive:
             return
         status, reason = self.status_of(report, call, item.stash.get(EVIDENCE_KEY, None))
+        if status == Status.FAIL:
+            status, reason = self.waived(items, reason, report)
         if call.excinfo is not None and call.excinfo.errisinstance((RelcheckError, NotVerified, Pending)):
             report.longrepr = f"{status.value.upper()}: {reason}"
         evidence = item.stash[EVIDENCE_KEY].as_json() if EVIDENCE_KEY in item.stash else []
@@ -161,6 +169,21 @@ class Run:
             from pytest_html import extras
             from .evidence import render as render_evidence
             report.extras = getattr(report, "extras", []) + [extras.html(render_evidence(evidence))]
+
+    def waived(self, items, reason: str, report) -> tuple[Status, str]:
+        """A failed item with a valid, signed waiver is WAIVED (and does not fail the run); an expired or
+        unapproved waiver is named in the failure."""
+        for checklist_item in items:
+            waiver = waivers.for_item(self.item_waivers, checklist_item.key)
+            if waiver is None:
+                continue
+            state = waiver.state(date.today())
+            if state == "valid":
+                report.outcome = "passed"
+                return Status.WAIVED, f"waived by {waiver.id} ({waiver.approver}, until {waiver.expires}): " \
+                                      f"{waiver.reason}; the check said: {reason}"
+            reason = f"{reason} (waiver {waiver.id}: {state})"
+        return Status.FAIL, reason
 
     @staticmethod
     def status_of(report, call, evidence: Evidence | None) -> tuple[Status, str]:
@@ -233,13 +256,20 @@ class Run:
                     "config_sha256": hashlib.sha256(config_bytes).hexdigest(),
                     "relcheck_sha": results_module.git_sha(config_module.REPO),
                     "tools": results_module.tool_versions()},
+            "contacts": [list(pair) for pair in contacts.of_release(cfg)],
             "files": {"html": self.html_final.name, "evidence": "evidence.json", "junit": self.junit_final.name},
         }
         manifest = results_module.manifest(header, results, self.verdict, self.reasons)
+        manifest["trend"] = history.trend(cfg.reports_dir, cfg.release.product, cfg.release.previous_version,
+                                          cfg.release.version, self.label, manifest["counts"])
         evidence = {c.nodeid: c.evidence for checks in self.checks.values() for c in checks}
+        history.archive_run(self.dir)
         write_json(self.dir / "evidence.json", evidence)
         manifest_sha = write_json(self.dir / "manifest.json", manifest)
-        self.summary_html = render(manifest, results, self.verdict, self.reasons, manifest_sha, self.contacts)
+        # Rendered from the files as written, exactly as `relcheck verify` re-renders them.
+        manifest = json.loads((self.dir / "manifest.json").read_text(encoding="utf-8"))
+        evidence = json.loads((self.dir / "evidence.json").read_text(encoding="utf-8"))
+        self.summary_html = render(manifest, results_module.from_manifest(manifest, evidence), manifest_sha)
 
     def results_by_test(self) -> dict[str, tuple[str, str]]:
         """This run's results so far: test name (with parameters) -> (status, reason)."""

@@ -37,8 +37,23 @@ def _row(label: str, value: str, raw: bool = False, ident: str = "") -> str:
     return f"<tr><th>{escape(label)}</th><td{ident_attr}>{value if raw else escape(value)}</td></tr>"
 
 
-def render(header: dict, results: list[ItemResult], verdict: str, reasons: list[str], manifest_sha256: str,
-           contacts: list[tuple[str, str]]) -> str:
+SIGNOFF_START, SIGNOFF_END = "<!-- relcheck:signoffs -->", "<!-- /relcheck:signoffs -->"
+
+
+def signoff_table(signoffs: list[tuple[str, str, str, str]]) -> str:
+    """(role, principal, key fingerprint, signed at) rows, as the report shows them."""
+    if not signoffs:
+        return f'{SIGNOFF_START}<h3>Sign-off</h3><p id="rc-signoffs">No signatures yet.</p>{SIGNOFF_END}'
+    rows = "".join(f"<tr><td>{escape(role)}</td><td>{escape(principal)}</td><td>{escape(fp)}</td>"
+                   f"<td>{escape(at)}</td></tr>" for role, principal, fp, at in signoffs)
+    return (f'{SIGNOFF_START}<h3>Sign-off</h3><table id="rc-signoffs"><thead><tr><th>Role</th><th>Principal</th>'
+            f"<th>Key</th><th>Signed at</th></tr></thead><tbody>{rows}</tbody></table>{SIGNOFF_END}")
+
+
+def render(manifest: dict, results: list[ItemResult], manifest_sha256: str, signoffs: str = "") -> str:
+    """The checklist section of the report, from the manifest alone (so anyone can re-render and compare it)."""
+    header, verdict, reasons = manifest, manifest["verdict"], manifest["verdict_reasons"]
+    contacts = manifest.get("contacts", [])
     run = header["run"]
     rows = [
         _row("Verdict", f'<span class="rc-verdict {escape(verdict)}" id="rc-verdict">{escape(verdict)}</span>',
@@ -59,8 +74,8 @@ def render(header: dict, results: list[ItemResult], verdict: str, reasons: list[
                                                               for role, who in contacts), raw=True))
     parts = [f"<style>{CSS}</style>", '<div class="rc" id="relcheck-checklist">',
              f'<h2>{escape(header["product"])} {escape(header["release_version"])} — release checklist</h2>',
-             f'<table class="rc-header">{"".join(rows)}</table>',
-             '<!-- relcheck:signoffs --><!-- /relcheck:signoffs -->']
+             f'<table class="rc-header">{"".join(rows)}</table>', _trend(manifest.get("trend")),
+             signoffs or signoff_table([])]
     part = None
     for section in dict.fromkeys(r.item.section for r in results):
         top, name = section.split(" / ", 1)
@@ -74,6 +89,25 @@ def render(header: dict, results: list[ItemResult], verdict: str, reasons: list[
         parts.append("</tbody></table>")
     parts.append("</div>")
     return "".join(parts)
+
+
+def _trend(trend: dict | None) -> str:
+    if not trend:
+        return ""
+    counts = "".join(f"<tr><td>{escape(status)}</td><td>{before}</td><td>{now}</td></tr>"
+                     for status, (before, now) in trend["counts"].items() if before or now)
+    p95 = "".join(f"<tr><td>{escape(route)}</td><td>{_ms(before)}</td><td>{_ms(now)}</td></tr>"
+                  for route, (before, now) in trend.get("p95_ms", {}).items())
+    table = f'<table class="rc-trend"><thead><tr><th>Items</th><th>{escape(trend["previous"])}</th><th>this release' \
+            f"</th></tr></thead><tbody>{counts}</tbody></table>"
+    if p95:
+        table += f'<table class="rc-trend"><thead><tr><th>p95 per route (ms)</th><th>{escape(trend["previous"])}' \
+                 f"</th><th>this release</th></tr></thead><tbody>{p95}</tbody></table>"
+    return f"<h3>Trend against {escape(trend['previous'])}</h3>{table}"
+
+
+def _ms(value) -> str:
+    return "-" if value is None else f"{value:.1f}"
 
 
 def _item_row(result: ItemResult) -> str:

@@ -127,6 +127,17 @@ def manifest(header: dict, results: list[ItemResult], verdict_name: str, reasons
     }
 
 
+def from_manifest(manifest: dict, evidence: dict[str, list[dict]]) -> list[ItemResult]:
+    """The item results a manifest records (with their evidence): what the report is rendered from."""
+    results = []
+    for entry in manifest["items"]:
+        checks = [CheckResult(c["test"], Status(c["status"]), c["reason"], c["duration_s"], c["phases"],
+                              evidence.get(c["test"], []), c["evidence_sha256"]) for c in entry["checks"]]
+        results.append(ItemResult(Item(entry["section"], entry["item"], entry["kind"]), Status(entry["status"]),
+                                  checks))
+    return results
+
+
 def as_dict(result: CheckResult) -> dict:
     data = asdict(result)
     data["status"] = result.status.value

@@ -27,7 +27,8 @@ DEFAULT_CONFIG = REPO / "relcheck.toml"
 # Short load scenarios for the suite's own tests (the real ones run longer; see bench/ for the numbers). The tests
 # run in parallel on a small shared machine, so thresholds are generous and the faults that must break them are
 # far beyond them: a test proves a check passes and fails, not how fast this machine is.
-SHORT_PERFORMANCE = {"load": {"users": 10, "spawn_rate": 10, "duration_s": 8, "warmup_s": 1, "min_requests": 50},
+SHORT_PERFORMANCE = {"load": {"users": 10, "spawn_rate": 10, "duration_s": 8, "warmup_s": 1, "min_requests": 50,
+                              "min_duration_ratio": 0.6},
                      "stress": {"steps": [2, 8, 32], "step_s": 2, "required_rps": 50},
                      "baseline": {"min_samples": 20, "allowed_increase": 1.5, "critical_increase": 2.0},
                      "sla": {"default": ["p(95) < 1000ms", "p(99) < 2000ms"], "routes": {}},
