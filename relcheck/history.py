@@ -53,7 +53,7 @@ def trend(reports: Path, product: str, previous_version: str, version: str, labe
     if old_counts is None and not p95:
         return None
     return {"previous": previous_version,
-            "counts": {status: [(old_counts or {}).get(status, 0), n] for status, n in counts.items()},
+            "counts": {status: [old_counts.get(status, 0) if old_counts else None, n] for status, n in counts.items()},
             "p95_ms": p95}
 
 

@@ -35,6 +35,7 @@ CONFIG_KEY = pytest.StashKey[config_module.Config]()
 RUN_KEY = pytest.StashKey["Run"]()
 ITEMS_KEY = pytest.StashKey[list]()
 EVIDENCE_KEY = pytest.StashKey[Evidence]()
+SETUP_KEY = pytest.StashKey[float]()
 
 
 def pytest_addoption(parser):
@@ -151,6 +152,8 @@ class Run:
         outcome = yield
         report = outcome.get_result()
         items = item.stash.get(ITEMS_KEY, None)
+        if report.when == "setup":
+            item.stash[SETUP_KEY] = report.duration     # fixtures (tools, load runs) are part of a check's time
         decisive = report.when == "call" or (report.when == "setup" and not report.passed)
         if not items or not decisive:
             return
@@ -161,7 +164,8 @@ class Run:
             report.longrepr = f"{status.value.upper()}: {reason}"
         evidence = item.stash[EVIDENCE_KEY].as_json() if EVIDENCE_KEY in item.stash else []
         phases = sorted(m.name for m in item.iter_markers() if m.name in PHASES)
-        result = CheckResult(item.nodeid, status, reason, report.duration, phases, evidence, digest(evidence))
+        duration = report.duration + (item.stash.get(SETUP_KEY, 0.0) if report.when == "call" else 0.0)
+        result = CheckResult(item.nodeid, status, reason, duration, phases, evidence, digest(evidence))
         for checklist_item in items:
             self.checks.setdefault(checklist_item.key, []).append(result)
         report.user_properties.append(("relcheck_status", status.value))

@@ -94,7 +94,7 @@ def render(manifest: dict, results: list[ItemResult], manifest_sha256: str, sign
 def _trend(trend: dict | None) -> str:
     if not trend:
         return ""
-    counts = "".join(f"<tr><td>{escape(status)}</td><td>{before}</td><td>{now}</td></tr>"
+    counts = "".join(f"<tr><td>{escape(status)}</td><td>{'-' if before is None else before}</td><td>{now}</td></tr>"
                      for status, (before, now) in trend["counts"].items() if before or now)
     p95 = "".join(f"<tr><td>{escape(route)}</td><td>{_ms(before)}</td><td>{_ms(now)}</td></tr>"
                   for route, (before, now) in trend.get("p95_ms", {}).items())

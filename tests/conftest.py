@@ -171,8 +171,9 @@ def healthy_run(healthy_run_started, tmp_path_factory) -> runner.Outcome:
     return outcome
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config, items):
-    """Tests reading the healthy run go last: it runs in the background meanwhile."""
+    """Tests reading the healthy run go last: it runs in the background meanwhile (after -k/-m deselection)."""
     needs = [item for item in items if "healthy_run" in getattr(item, "fixturenames", ())]
     config.stash[NEEDS_HEALTHY_RUN] = bool(needs)
     items[:] = [item for item in items if item not in needs] + needs

@@ -1,0 +1,87 @@
+"""Post-Release Tasks: monitoring from the live service's metrics and database, the documents software writes,
+notices and the status board."""
+
+from dataclasses import asdict
+
+import pytest
+
+from conftest import LATENCY_FAULT_MS
+from fakes import WebhookSink
+from relcheck import backup, config as config_module, records
+from relcheck.deploy import Record
+from relcheck.target import EmbeddedRuntime
+
+MONITORING = ["test_monitor_system_health", "test_track_performance_metrics", "test_watch_error_rates",
+              "test_check_resource_usage"]
+
+
+@pytest.mark.parametrize("check", MONITORING)
+def test_monitoring_passes_on_the_healthy_service(healthy_run, check):
+    assert healthy_run.status(check) == "pass", healthy_run.reason(check)
+
+
+def test_without_records_or_channels_the_documents_and_notices_are_not_verified(healthy_run):
+    for check in ("test_verify_data_integrity", "test_record_deployment_notes", "test_notify_release_done",
+                  "test_update_status_board"):
+        assert healthy_run.status(check) == "not verified", check
+
+
+def traffic(target, requests: int = 40) -> None:
+    for n in range(requests):
+        target.http.get(f"/v1/kundli/{n + 1}", role="viewer")
+        target.version()
+
+
+def test_monitoring_fails_on_latency_errors_and_memory(bench, faulty):
+    target = faulty(latency={"route": "GET /v1/kundli/{chart_id}", "ms": LATENCY_FAULT_MS}, error_rate=0.2,
+                    memory_hog_mb=450)
+    traffic(target, 6)
+    checked = bench.run(bench.config(target=target), "-m", "post_release", "-k", "track or watch or resource")
+    assert checked.reason("test_track_performance_metrics").startswith("slower than 250 ms at p95: GET /v1/kundli")
+    assert "answered 5xx (budget 1.0%)" in checked.reason("test_watch_error_rates")
+    assert checked.reason("test_check_resource_usage").startswith("memory")
+
+
+def test_deployment_notes_status_report_and_data_integrity(bench, default_config, monkeypatch):
+    runtime = EmbeddedRuntime(default_config, faults={})
+    try:
+        target = runtime.start()
+        traffic(target, 3)
+        config = bench.config(target=target)
+        for name, value in bench.env.items():
+            monkeypatch.setenv(name, value)
+        cfg = config_module.load(config)
+        with target.database() as conn:
+            tables = {t: asdict(f) for t, f in backup.fingerprints(conn).items()}
+        record = Record("deploy", "kundli-service", "1.1.0", "v1.1.0", "2026-11-25T10:00:00+00:00",
+                        "2026-11-25T10:01:00+00:00", True, backup={"path": "x.dump", "sha256": "0" * 64,
+                                                                   "tables": tables})
+        record.save(records.deploy_record_path(cfg))
+        checked = bench.run(config, "-m", "post_release", "-k", "notes or integrity")
+        for check in ("test_record_deployment_notes", "test_verify_data_integrity"):
+            assert checked.status(check) == "pass", (check, checked.reason(check))
+        assert "# Deployment notes: kundli-service 1.1.0" in (records.release_dir(cfg) / "deployment-notes.md").read_text()
+        with target.database() as conn:
+            conn.execute("DELETE FROM audit_log")
+        checked = bench.run(config, "-m", "post_release", "-k", "integrity or status_report")
+        assert checked.reason("test_verify_data_integrity").startswith(
+            "rows that existed before the deploy are gone: public.audit_log")
+        assert checked.status("test_prepare_status_report") == "pass"          # reports the earlier run
+        assert "| post_release |" in (records.release_dir(cfg) / "status-report.md").read_text()
+    finally:
+        runtime.stop()
+
+
+def test_release_notice_and_status_board_through_webhooks(bench):
+    sink = WebhookSink()
+    try:
+        config = bench.config({"notify": {"webhook": {"url": sink.url}, "status_board": {"url": sink.url}}})
+        checked = bench.run(config, "-m", "post_release", "-k", "notify or status_board")
+        assert checked.status("test_notify_release_done") == "pass"
+        assert checked.status("test_update_status_board") == "pass"
+        assert any("released" in m for m in sink.messages) and any(m.startswith("*status*") for m in sink.messages)
+        sink.status = 503
+        checked = bench.run(config, "-m", "post_release", "-k", "status_board")
+        assert checked.reason("test_update_status_board").startswith("status board did not accept the update: HTTP 503")
+    finally:
+        sink.close()
