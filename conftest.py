@@ -11,4 +11,5 @@ pytest_plugins = [
     "fixtures.performance",
     "fixtures.deployment",
     "fixtures.signoff",
+    "fixtures.monitoring",
 ]

@@ -6,30 +6,27 @@ from datetime import datetime
 import pytest
 
 from relcheck import judge, logs, metrics, records
+from relcheck.marks import for_items
 from relcheck.requests_spec import base_values, fill, send
 from relcheck.verdict import require
 
 
-def after(section: str, item: str):
+def after(item: str):
     """The same check for Post-Deployment and Post-Rollback, as two parametrized cases."""
-    return pytest.mark.parametrize("after", [
-        pytest.param("deploy", marks=[pytest.mark.post_deploy, pytest.mark.item("Post-Deployment", item)],
-                     id="post_deploy"),
-        pytest.param("rollback", marks=[pytest.mark.post_rollback, pytest.mark.item("Post-Rollback", item)],
-                     id="post_rollback")])
+    return for_items(("post_deploy", "Post-Deployment", item), ("post_rollback", "Post-Rollback", item))
 
 
-def expected_version(relcheck_config, after: str) -> str:
+def expected_version(relcheck_config, phase: str) -> str:
     release = relcheck_config.release
-    return release.version if after == "deploy" else release.previous_version
+    return release.version if phase == "post_deploy" else release.previous_version
 
 
-@after("Post-Deployment", "Verify service status")
-def test_service_is_running(target, relcheck_config, after, evidence):
+@after("Verify service status")
+def test_service_is_running(target, relcheck_config, phase, evidence):
     status = target.service.status()
     answer = target.version()
     version = (answer.json or {}).get("version") if isinstance(answer.json, dict) else None
-    wanted = expected_version(relcheck_config, after)
+    wanted = expected_version(relcheck_config, phase)
     evidence.kv("Service", {"manager": status.manager, "state": status.detail, **status.facts,
                             "version endpoint": answer.describe(), "version": version, "expected": wanted})
     assert status.running, f"service is not running: {status.detail}"
@@ -37,8 +34,8 @@ def test_service_is_running(target, relcheck_config, after, evidence):
     assert version == wanted, f"{relcheck_config.target.routes.version} reports {version!r}, expected {wanted!r}"
 
 
-@after("Post-Deployment", "Run health checks")
-def test_health_checks(target, after, evidence):
+@after("Run health checks")
+def test_health_checks(target, phase, evidence):
     answer = target.health()
     evidence.kv("Health endpoint", {"request": answer.describe(), "time": f"{answer.elapsed_ms:.1f} ms"})
     evidence.text("Health response", answer.text)

@@ -1,21 +1,13 @@
-"""Post-Release Tasks. Monitoring from the live service's metrics and database; the documents software can write
-(deployment notes, status report) are written; notices go through the configured channels; the rest is attested
-by a person in a release role."""
-
-import time
+"""Post-Release Tasks. Monitoring from the live service (error rates and performance metrics: see
+test_monitoring.py); the documents software can write (deployment notes, status report) are written; notices go
+through the configured channels; the rest is attested by a person in a release role."""
 
 import pytest
 
-from relcheck import attest, backup, metrics, notify, postrelease, records
+from relcheck import attest, backup, monitor, notify, postrelease, records
 from relcheck.verdict import require
 
 pytestmark = pytest.mark.post_release
-
-
-def scrape(target, relcheck_config) -> metrics.Scrape:
-    answer = target.http.get(relcheck_config.target.routes.metrics)
-    require(answer.status == 200, f"metrics endpoint: {answer.describe()}")
-    return metrics.parse(answer.text)
 
 
 @pytest.mark.item("Post-Release Tasks / Monitoring", "Monitor system health")
@@ -26,58 +18,18 @@ def test_monitor_system_health(target, evidence):
     assert health.status == 200, f"health check failed: {health.describe()}"
 
 
-@pytest.mark.item("Post-Release Tasks / Monitoring", "Track performance metrics")
-def test_track_performance_metrics(target, relcheck_config, evidence):
-    cfg = relcheck_config.post_release
-    require(cfg.latency_histogram, "no latency histogram configured (post_release.latency_histogram)")
-    now = scrape(target, relcheck_config)
-    labels = cfg.route_labels
-    series = {tuple(lbls.get(l, "") for l in labels) for name, lbls, _ in now.families.get(cfg.latency_histogram, [])
-              if name == f"{cfg.latency_histogram}_count"}
-    rows, slow = [], []
-    for key in sorted(series):
-        p95 = metrics.histogram_quantile(now, cfg.latency_histogram, 0.95, **dict(zip(labels, key)))
-        if p95 is None:
-            continue
-        rows.append((" ".join(key), f"{p95 * 1000:.1f}"))
-        if p95 * 1000 > cfg.p95_ms:
-            slow.append(f"{' '.join(key)} p95 {p95 * 1000:.0f} ms")
-    evidence.table(f"p95 per route since the service started ({cfg.latency_histogram}, bucket resolution)",
-                   ["route", "p95 ms"], rows)
-    require(rows, f"{cfg.latency_histogram} has no observations")
-    assert not slow, f"slower than {cfg.p95_ms:g} ms at p95: {', '.join(slow)}"
-
-
-@pytest.mark.item("Post-Release Tasks / Monitoring", "Watch error rates")
-def test_watch_error_rates(target, relcheck_config, evidence):
-    cfg = relcheck_config.post_release
-    require(cfg.request_counter, "no request counter configured (post_release.request_counter)")
-    now = scrape(target, relcheck_config)
-    statuses = metrics.label_values(now, cfg.request_counter, cfg.status_label)
-    counts = {s: now.value(cfg.request_counter, **{cfg.status_label: s}) or 0 for s in statuses}
-    total, errors = sum(counts.values()), sum(n for s, n in counts.items() if s.startswith("5"))
-    evidence.table("Requests by status", ["status", "requests"], sorted(counts.items()))
-    require(total, f"{cfg.request_counter} counts no requests yet")
-    assert errors / total <= cfg.error_budget, \
-        f"{errors / total:.2%} of {total:.0f} requests answered 5xx (budget {cfg.error_budget:.1%})"
-
-
 @pytest.mark.item("Post-Release Tasks / Monitoring", "Check resource usage")
-def test_check_resource_usage(target, relcheck_config, evidence):
-    cfg = relcheck_config.post_release
-    first = scrape(target, relcheck_config)
-    time.sleep(cfg.sample_s)
-    second = scrape(target, relcheck_config)
-    cpu = [s.value("process_cpu_seconds_total") for s in (first, second)]
-    rss = second.value("process_resident_memory_bytes")
-    require(None not in cpu and rss is not None, "the service exports no process_cpu_seconds_total / "
-                                                 "process_resident_memory_bytes")
-    cpu_percent = 100 * (cpu[1] - cpu[0]) / cfg.sample_s
-    evidence.kv("Service process", {"CPU": f"{cpu_percent:.1f} % of a core over {cfg.sample_s:g} s "
+def test_check_resource_usage(observation, relcheck_config, evidence):
+    cfg = relcheck_config.monitoring
+    cpu, memory = monitor.cpu_percent(observation.first, observation.second, observation.seconds), \
+        monitor.memory_mb(observation.second)
+    require(cpu is not None and memory is not None,
+            "the service exports no process_cpu_seconds_total / process_resident_memory_bytes")
+    evidence.kv("Service process", {"CPU": f"{cpu:.1f} % of a core over {observation.seconds:.1f} s "
                                            f"(limit {cfg.cpu_percent:g})",
-                                    "memory": f"{rss / 2**20:.0f} MB (limit {cfg.memory_mb:g})"})
-    assert rss / 2**20 <= cfg.memory_mb, f"memory {rss / 2**20:.0f} MB > {cfg.memory_mb:g} MB"
-    assert cpu_percent <= cfg.cpu_percent, f"CPU {cpu_percent:.0f} % > {cfg.cpu_percent:g} %"
+                                    "memory": f"{memory:.0f} MB (limit {cfg.memory_mb:g})"})
+    assert memory <= cfg.memory_mb, f"memory {memory:.0f} MB > {cfg.memory_mb:g} MB"
+    assert cpu <= cfg.cpu_percent, f"CPU {cpu:.0f} % > {cfg.cpu_percent:g} %"
 
 
 @pytest.mark.item("Post-Release Tasks / Monitoring", "Verify data integrity")

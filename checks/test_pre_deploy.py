@@ -4,12 +4,10 @@ import os
 import shutil
 
 import psutil
-import psycopg
 import pytest
 from packaging.specifiers import SpecifierSet
 
-from relcheck import advisories, contacts, dependencies, notify, postgres, records
-from relcheck.errors import RelcheckError
+from relcheck import advisories, dependencies, notify, postgres, records
 from relcheck.deploy import Host, Procedures
 from relcheck.files import write_json
 from relcheck.verdict import require
@@ -95,15 +93,6 @@ def test_verify_dependencies(relcheck_config, target, migration_head, evidence):
     assert not failed, "; ".join(failed)
 
 
-def data_directory(target) -> str:
-    """The server's data directory, when the admin role may see it (and the server is on this host)."""
-    try:
-        with postgres.connect(target.admin_dsn, "admin database") as conn:
-            return conn.execute("SHOW data_directory").fetchone()[0]
-    except (psycopg.Error, RelcheckError):
-        return ""
-
-
 @pytest.mark.item("Pre-Deployment", "Check system resources")
 def test_check_system_resources(relcheck_config, target, evidence):
     cfg = relcheck_config.deploy
@@ -111,7 +100,7 @@ def test_check_system_resources(relcheck_config, target, evidence):
         size = conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]
         max_conn = int(conn.execute("SHOW max_connections").fetchone()[0])
         used = conn.execute("SELECT count(*) FROM pg_stat_activity").fetchone()[0]
-    data_dir = data_directory(target)
+    data_dir = postgres.data_directory(target)
     backups = relcheck_config.resolve(cfg.backup_dir) if cfg.backup_dir else records.release_dir(relcheck_config)
     backups.mkdir(parents=True, exist_ok=True)
     places = {"backups": backups}

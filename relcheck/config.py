@@ -379,17 +379,57 @@ class Rollback(Model):
     triggers: dict[str, list[str]] = {}   # trigger (as in the checklist) -> checks whose failure fires it
 
 
-class PostRelease(Model):
-    """Post-release monitoring from the service's own metrics, and the post-release documents."""
-    request_counter: str = ""         # requests by status, e.g. "kundli_http_requests_total"
+class Ratio(Model):
+    """A success ratio from a counter with an outcome label: good / (good + bad)."""
+    counter: str                      # e.g. "kundli_calculations_total"
+    label: str = "result"
+    good: str = "ok"
+    minimum: float = Field(0.99, ge=0, le=1)
+
+
+class GoldenCase(Model):
+    """A known input whose detected patterns are known (pattern-detection accuracy)."""
+    create: RequestSpec               # makes the object (answer has object_field)
+    detect: RequestSpec               # reads the patterns; {id} is the created object
+    object_field: str = "id"
+    list_field: str = "yogas"
+    name_field: str = "name"
+    expect: list[str]
+
+
+class Monitoring(Model):
+    """The Monitoring section (and the post-release monitoring tasks): the live service's own metrics, read after a
+    little synthetic traffic."""
+    request_counter: str = ""         # requests by route and status, e.g. "kundli_http_requests_total"
     status_label: str = "status"
     route_labels: list[str] = ["method", "route"]
     latency_histogram: str = ""       # e.g. "kundli_http_request_duration_seconds"
-    p95_ms: float = Field(250, gt=0)  # per route, from the histogram (bucket resolution)
-    error_budget: float = Field(0.01, ge=0, le=1)   # 5xx share of all requests
-    memory_mb: float = Field(512, gt=0)
+    probe_rounds: int = Field(3, ge=0)        # rounds of the critical paths run as synthetic traffic first
+    sample_s: float = Field(2, gt=0)          # CPU is a rate over this window
     cpu_percent: float = Field(80, gt=0)
-    sample_s: float = Field(2, gt=0)  # CPU is the rate of process_cpu_seconds_total over this window
+    memory_mb: float = Field(512, gt=0)
+    min_free_disk_percent: float = Field(10, ge=0, le=100)
+    max_health_rtt_ms: float = Field(500, gt=0)
+    min_rps: float = Field(0, ge=0)           # request rate bounds over the window (0 = no lower bound)
+    max_rps: float = Field(100000, gt=0)
+    error_budget: float = Field(0.01, ge=0, le=1)        # 5xx share
+    route_error_budget: float = Field(0.05, ge=0, le=1)  # 5xx share per route
+    p95_ms: float = Field(250, gt=0)
+    route_p95_ms: dict[str, float] = {}       # "METHOD route" -> limit
+    cache_hits: str = ""                      # counters for the cache hit rate
+    cache_misses: str = ""
+    min_cache_hit_rate: float = Field(0.0, ge=0, le=1)
+    queue_gauges: list[str] = []
+    max_queue: float = Field(100, ge=0)
+    connection_gauges: list[str] = []
+    max_connections: float = Field(50, ge=0)
+    calculations: Ratio | None = None
+    validations: Ratio | None = None
+    contract_violations: str = ""             # a counter that must stay at zero
+    correlation_route: str = ""               # "METHOD route" whose p95 is the correlation analysis performance
+    correlation_p95_ms: float = Field(250, gt=0)
+    golden: list[GoldenCase] = []
+    min_detection_accuracy: float = Field(1.0, ge=0, le=1)
 
 
 class Signoff(Model):
@@ -427,7 +467,7 @@ class Config(Model):
     post_deploy: PostDeploy = PostDeploy()
     rollback: Rollback = Rollback()
     signoff: Signoff = Signoff()
-    post_release: PostRelease = PostRelease()
+    monitoring: Monitoring = Monitoring()
     checklist: str = ""               # another checklist file; default: the shipped seed
     reports: str = "reports"
     path: Path = Path("relcheck.toml")

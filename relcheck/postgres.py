@@ -39,6 +39,15 @@ def describe_connect_error(exc: Exception) -> str:
     return text.splitlines()[-1] if text else type(exc).__name__
 
 
+def data_directory(target) -> str:
+    """The server's data directory, when the admin role may see it; "" otherwise."""
+    try:
+        with connect(target.admin_dsn, "admin database") as conn:
+            return conn.execute("SHOW data_directory").fetchone()[0]
+    except (psycopg.Error, TargetError):
+        return ""
+
+
 def query(dsn: str, sql: str, params=None) -> list[tuple]:
     with connect(dsn) as conn:
         return conn.execute(sql, params).fetchall()

@@ -1,0 +1,57 @@
+"""Monitoring: every System Health, Application Metrics and Business Metrics check passes on the healthy
+service and fails when its metric shows trouble (fault switches, bad traffic, or limits it cannot meet)."""
+
+import pytest
+
+from conftest import LATENCY_FAULT_MS
+
+MONITORING = ["test_cpu_usage", "test_memory_usage", "test_disk_usage", "test_network_traffic", "test_error_rates",
+              "test_response_times", "test_request_rates", "test_cache_hit_rates", "test_queue_lengths",
+              "test_active_connections", "test_calculation_success_rate", "test_data_validation_success",
+              "test_contract_enforcement", "test_correlation_analysis_performance",
+              "test_pattern_detection_accuracy"]
+
+
+@pytest.mark.parametrize("check", MONITORING)
+def test_passes_on_the_healthy_reference_service(healthy_run, check):
+    for name, (status, reason) in healthy_run.statuses().items():
+        if name.startswith(check + "[monitoring"):
+            assert status == "pass", (name, reason)
+
+
+def test_every_monitoring_item_is_covered(healthy_run):
+    items = [i for i in healthy_run.manifest["items"] if i["section"].startswith("Monitoring /")]
+    assert len(items) == 17 and all(i["checks"] for i in items)
+
+
+def test_service_faults_and_bad_traffic_show_in_the_metrics(bench, faulty):
+    target = faulty(error_rate=0.2, memory_hog_mb=450, missing_metric="kundli_job_queue_length",
+                    latency={"route": "POST /v1/compatibility", "ms": LATENCY_FAULT_MS})
+    for _ in range(12):                     # clients sending the wrong API version, and invalid birth data
+        target.http.request("GET", "/v1/kundli/1", "viewer", headers={"X-API-Version": "2"})
+        target.http.request("POST", "/v1/kundli", "operator", json_body={"name": "x", "birth": {"latitude": 99}})
+    checked = bench.run(bench.config(target=target), "-m", "monitoring")
+    reason = checked.reason
+    assert "answered 5xx (budget 1.0%)" in reason("test_error_rates[monitoring: Error rates normal]")
+    assert reason("test_memory_usage[monitoring]").startswith("memory")
+    assert reason("test_queue_lengths[monitoring]") == "not exported: kundli_job_queue_length"
+    assert "contract violation(s) since the service started" in reason("test_contract_enforcement[monitoring]")
+    assert reason("test_data_validation_success[monitoring]").startswith("validation success:")
+    assert reason("test_correlation_analysis_performance[monitoring]").startswith("POST /v1/compatibility p95")
+    assert "POST /v1/compatibility" in reason("test_response_times[monitoring: Response times]")
+
+
+def test_limits_the_service_cannot_meet_fail(bench, healthy):
+    golden = [{"create": {"method": "POST", "path": "/v1/kundli", "role": "operator",
+                          "body": {"name": "golden", "birth": {"datetime": "1990-08-15T10:00:00+05:30",
+                                                               "latitude": 28.61, "longitude": 77.21}}},
+               "detect": {"method": "GET", "path": "/v1/kundli/{id}/yogas", "role": "viewer"},
+               "expect": ["Gajakesari"]}]
+    limits = {"cpu_percent": 0.001, "min_free_disk_percent": 100, "max_rps": 0.001, "min_cache_hit_rate": 0.999,
+              "max_connections": 0, "golden": golden}
+    checked = bench.run(bench.config({"monitoring": limits}, target=healthy), "-m", "monitoring")
+    for check in ("test_cpu_usage", "test_disk_usage", "test_network_traffic", "test_cache_hit_rates",
+                  "test_active_connections", "test_pattern_detection_accuracy"):
+        assert checked.status(f"{check}[monitoring]") == "fail", check
+    assert checked.reason("test_pattern_detection_accuracy[monitoring]") == \
+        "pattern detection accuracy 0% < 100% (0 of 1)"
