@@ -7,6 +7,8 @@ import fcntl
 import json
 import os
 import shutil
+import subprocess
+import sys
 import threading
 import time
 import tomllib
@@ -45,6 +47,7 @@ def default_config_data() -> dict:
     data["target"]["source"] = str(EXAMPLE)
     data["target"]["repository"] = str(REPO / data["target"]["repository"])
     data["security"]["dependencies"]["advisories"] = [str(REPO / d) for d in data["security"]["dependencies"]["advisories"]]
+    data["signoff"]["allowed_signers"] = str(REPO / data["signoff"]["allowed_signers"])
     for scenario in ("load", "smoke", "stress", "soak"):
         if scenario in data.get("performance", {}):
             data["performance"][scenario]["locustfile"] = str(REPO / data["performance"][scenario]["locustfile"])
@@ -177,3 +180,29 @@ def pytest_collection_modifyitems(config, items):
     needs = [item for item in items if "healthy_run" in getattr(item, "fixturenames", ())]
     config.stash[NEEDS_HEALTHY_RUN] = bool(needs)
     items[:] = [item for item in items if item not in needs] + needs
+
+
+ROLES = {"QA Team Lead": "priya.menon@kundli.example", "Release Manager": "meera.nair@kundli.example"}
+
+
+def keygen(path: Path) -> Path:
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", path.name, "-f", str(path)], check=True)
+    return path
+
+
+@pytest.fixture
+def keys(tmp_path):
+    """A key per role, one stranger's key, and the allowed signers file naming the role holders."""
+    made = {role: keygen(tmp_path / f"key-{n}") for n, role in enumerate(ROLES)}
+    made["stranger"] = keygen(tmp_path / "key-stranger")
+    allowed = tmp_path / "allowed_signers"
+    allowed.write_text("".join(f"{ROLES[role]} {' '.join(Path(f'{made[role]}.pub').read_text().split()[:2])}\n"
+                               for role in ROLES))
+    return made, allowed
+
+
+def relcheck_cli(config: Path, *args: str, env=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "relcheck.cli", "--config", str(config), *args], cwd=REPO,
+                          capture_output=True, text=True, timeout=120, env={**os.environ, **(env or {})})
+
+

@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, relcheck_cli
 from fakes import FakeGitHub
 from gitrepo import REVIEWED, Repo, release_history
 
@@ -170,30 +170,39 @@ def test_dependency_audit_without_any_source_is_not_verified(bench):
     assert checked.status("test_security_scan_and_dependency_audit") == "not verified"
 
 
-WAIVER = """
+UNSIGNED = """
 [[waiver]]
 id = "WVR-7"
-finding = "{finding}"
+finding = "PYSEC-2023-83"
 reason = "StaticFiles is not mounted"
 approver = "{approver}"
-expires = {expires}
+expires = 2099-01-31
 """
 
 
-@pytest.mark.parametrize("finding, approver, expires, status, reason", [
-    (None, None, None, "fail", "1 finding(s) neither fixed nor validly waived: PYSEC-2023-83 (no waiver)"),
-    ("CVE-2023-29159", "Security Team Lead", "2099-01-31", "waived", "1 finding(s) accepted by waiver: PYSEC-2023-83"),
-    ("PYSEC-2023-83", "Security Team Lead", "2020-01-31", "fail",
+@pytest.mark.parametrize("waiver, status, reason", [
+    (None, "fail", "1 finding(s) neither fixed nor validly waived: PYSEC-2023-83 (no waiver)"),
+    (("CVE-2023-29159", "2099-01-31"), "waived", "1 finding(s) accepted by waiver: PYSEC-2023-83"),
+    (("PYSEC-2023-83", "2020-01-31"), "fail",
      "1 finding(s) neither fixed nor validly waived: PYSEC-2023-83 (expired on 2020-01-31)"),
-    ("PYSEC-2023-83", "The Intern", "2099-01-31", "fail",
+    ("Security Team Lead", "fail",
+     "1 finding(s) neither fixed nor validly waived: PYSEC-2023-83 (not signed by its approver)"),
+    ("The Intern", "fail",
      "1 finding(s) neither fixed nor validly waived: PYSEC-2023-83 (approver 'The Intern' is not a release role)"),
 ])
-def test_vulnerabilities_need_a_fix_or_a_valid_waiver(bench, scratch_source, finding, approver, expires, status, reason):
+def test_vulnerabilities_need_a_fix_or_a_valid_signed_waiver(bench, keys, scratch_source, waiver, status, reason):
+    made, allowed = keys
     pin(scratch_source, "starlette==1.10.0", "starlette==0.26.1")
-    if finding:
-        (scratch_source / "release" / "waivers.toml").write_text(
-            WAIVER.format(finding=finding, approver=approver, expires=expires))
-    checked = bench.run(bench.config({"target": {"source": str(scratch_source)}}), "-k", "vulnerabilities")
+    config = bench.config({"target": {"source": str(scratch_source)}, "signoff": {"allowed_signers": str(allowed)}})
+    if isinstance(waiver, tuple):                       # signed by the Release Manager, a release role
+        finding, expires = waiver
+        signed = relcheck_cli(config, "waive", "--finding", finding, "--id", "WVR-7", "--reason",
+                              "StaticFiles is not mounted", "--expires", expires, "--role", "Release Manager",
+                              "--key", str(made["Release Manager"]))
+        assert signed.returncode == 0, signed.stderr
+    elif waiver:
+        (scratch_source / "release" / "waivers.toml").write_text(UNSIGNED.format(approver=waiver))
+    checked = bench.run(config, "-k", "vulnerabilities")
     assert (checked.status("test_vulnerabilities_addressed"), checked.reason("test_vulnerabilities_addressed")) == \
         (status, reason)
 

@@ -6,40 +6,15 @@ import os
 import random
 import shutil
 import subprocess
-import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
-from conftest import REPO
+from conftest import ROLES, relcheck_cli
 from relcheck import config as config_module
 from relcheck import signoff
-
-ROLES = {"QA Team Lead": "priya.menon@kundli.example", "Release Manager": "meera.nair@kundli.example"}
-
-
-def keygen(path: Path) -> Path:
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", path.name, "-f", str(path)], check=True)
-    return path
-
-
-@pytest.fixture
-def keys(tmp_path):
-    """A key per role, one stranger's key, and the allowed signers file naming the role holders."""
-    made = {role: keygen(tmp_path / f"key-{n}") for n, role in enumerate(ROLES)}
-    made["stranger"] = keygen(tmp_path / "key-stranger")
-    allowed = tmp_path / "allowed_signers"
-    allowed.write_text("".join(f"{ROLES[role]} {' '.join(Path(f'{made[role]}.pub').read_text().split()[:2])}\n"
-                               for role in ROLES))
-    return made, allowed
-
-
-def relcheck_cli(config: Path, *args: str, env=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "relcheck.cli", "--config", str(config), *args], cwd=REPO,
-                          capture_output=True, text=True, timeout=120, env={**os.environ, **(env or {})})
-
 
 @pytest.fixture
 def signed_run(bench, keys):
@@ -231,4 +206,4 @@ def test_the_report_in_a_real_browser_keeps_target_content_inert(bench, tmp_path
     for heading in ("Pre-Release Verification", "Deployment Procedure", "Post-Deployment", "Release Sign-off",
                     "Emergency Contacts"):
         assert f">{heading}<" in dom
-    assert 'data-status="fail"' in dom and ">FAIL<" in dom and ">NOT COVERED<" in dom and "results-table" in dom
+    assert 'data-status="fail"' in dom and ">FAIL<" in dom and ">NOT RUN<" in dom and "results-table" in dom
