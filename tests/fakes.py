@@ -9,7 +9,34 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 
-class FakeGitHub:
+class QuietHandler(BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+    def reply(self, status: int, payload: bytes, content_type: str, headers: dict | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(payload)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(payload)
+
+
+class LocalServer:
+    """An HTTP server on a free loopback port, serving from a thread until closed."""
+
+    def serve(self, handler: type[BaseHTTPRequestHandler]) -> str:
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class FakeGitHub(LocalServer):
     """GitHub's REST API for issues, milestones and pull-request reviews: real response shapes, label and
     milestone filters, Link-header pagination (1 per page, to exercise it) and bearer-token auth."""
 
@@ -23,10 +50,7 @@ class FakeGitHub:
         self.requests: list[str] = []
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
+        class Handler(QuietHandler):
             def do_GET(self):
                 fake.requests.append(self.path)
                 if fake.token and self.headers.get("Authorization") != f"Bearer {fake.token}":
@@ -56,22 +80,9 @@ class FakeGitHub:
                 self.reply(200, chunk, headers)
 
             def reply(self, status, body, headers=None):
-                payload = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json; charset=utf-8")
-                self.send_header("Content-Length", str(len(payload)))
-                for name, value in (headers or {}).items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(payload)
+                super().reply(status, json.dumps(body).encode(), "application/json; charset=utf-8", headers)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.url = self.serve(Handler)
 
     def milestone(self, title: str) -> dict:
         found = next((m for m in self.milestones if m["title"] == title), None)
@@ -100,36 +111,23 @@ class FakeGitHub:
         return found
 
 
-class WebhookSink:
+class WebhookSink(LocalServer):
     """A Slack-compatible incoming webhook: accepts JSON with a "text" field (answering "ok"), or a set status."""
 
     def __init__(self, status: int = 200) -> None:
         self.status, self.messages = status, []
         sink = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
+        class Handler(QuietHandler):
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
                 ok = sink.status == 200 and "text" in body
                 if ok:
                     sink.messages.append(body["text"])
-                payload = b"ok" if ok else b"invalid_payload"
-                self.send_response(200 if ok else (sink.status if sink.status != 200 else 400))
-                self.send_header("Content-Type", "text/plain")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                self.reply(200 if ok else (sink.status if sink.status != 200 else 400),
+                           b"ok" if ok else b"invalid_payload", "text/plain")
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/services/T000/B000/XXXX"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.url = self.serve(Handler) + "/services/T000/B000/XXXX"
 
 
 class MailSink:
@@ -153,3 +151,17 @@ class MailSink:
 
     def close(self) -> None:
         self.controller.stop()
+
+
+class HostileTarget(LocalServer):
+    """A remote target whose answers carry markup and script, to prove the report keeps them inert."""
+    PAYLOAD = "<script>document.title='PWNED'</script><img src=x onerror=\"document.title='PWNED'\">"
+
+    def __init__(self) -> None:
+        payload = json.dumps({"status": self.PAYLOAD, "version": self.PAYLOAD}).encode()
+
+        class Handler(QuietHandler):
+            def do_GET(self):
+                self.reply(503 if self.path == "/health" else 200, payload, "application/json")
+
+        self.url = self.serve(Handler)

@@ -1,18 +1,16 @@
 """The signed checklist: sign-offs by role, verification against tampering, attestations, signed waivers, and
 the report in a real browser."""
 
-import json
 import os
 import random
 import shutil
 import subprocess
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from conftest import ROLES, relcheck_cli
+from fakes import HostileTarget
 from relcheck import config as config_module
 from relcheck import signoff
 
@@ -157,30 +155,6 @@ def test_an_unsigned_waiver_does_not_count(bench, keys, scratch_source):
     assert "(waiver WVR-1: not signed by its approver)" in checked.reason("test_technical_documentation")
 
 
-class HostileTarget:
-    """A remote target whose answers carry markup and script, to prove the report keeps them inert."""
-    PAYLOAD = "<script>document.title='PWNED'</script><img src=x onerror=\"document.title='PWNED'\">"
-
-    def __init__(self):
-        payload = self.PAYLOAD
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_GET(self):
-                body = json.dumps({"status": payload, "version": payload}).encode()
-                self.send_response(503 if self.path == "/health" else 200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-
 def chromium() -> str:
     found = shutil.which("chromium") or shutil.which("chromium-browser")
     if not found and os.environ.get("RELCHECK_REQUIRE_CHROMIUM") != "1":
@@ -200,7 +174,7 @@ def test_the_report_in_a_real_browser_keeps_target_content_inert(bench, tmp_path
                           "--disable-background-networking", "--disable-component-update", "--disable-sync",
                           f"--user-data-dir={tmp_path / 'chromium'}", "--virtual-time-budget=3000", "--dump-dom",
                           report.as_uri()], capture_output=True, text=True, timeout=120).stdout
-    hostile.server.shutdown()
+    hostile.close()
     assert "PWNED" not in dom.split("<title", 1)[1].split("</title>", 1)[0]
     assert "&lt;script&gt;document.title='PWNED'&lt;/script&gt;" in dom
     for heading in ("Pre-Release Verification", "Deployment Procedure", "Post-Deployment", "Release Sign-off",
