@@ -145,6 +145,9 @@ class Run:
             self.covered.update(item.key for item in resolved)
             if any(test.get_closest_marker(p) for p in PRE_RELEASE_PARTS) and not test.get_closest_marker("pre_release"):
                 test.add_marker("pre_release")
+        # Rollback triggers judge the other checks' results: they run last.
+        triggers = [t for t in items if any(i.kind == "trigger" for i in t.stash.get(ITEMS_KEY, []))]
+        items[:] = [t for t in items if t not in triggers] + triggers
 
     # --- each check ---------------------------------------------------------------------------------------
     @pytest.hookimpl(hookwrapper=True)

@@ -71,6 +71,12 @@ def test_notify_without_a_channel_is_not_verified(healthy_run):
     assert healthy_run.status("test_notify_stakeholders") == "not verified"
 
 
+def test_no_trigger_fires_on_the_healthy_service(healthy_run):
+    triggers = {name: status for name, (status, _) in healthy_run.statuses().items()
+                if name.startswith("test_rollback_trigger[")}
+    assert len(triggers) == 5 and set(triggers.values()) == {"pass"}, triggers
+
+
 def test_a_truncated_backup_fails_its_proof(bench, healthy):
     truncate = ["sh", "-c", "{pg_dump} -Fc --dbname '{dsn}' | head -c 4000 > '{dump}'"]
     checked = bench.run(bench.config({"deploy": {"backup_command": truncate}}, target=healthy), "-k", "backup_current")

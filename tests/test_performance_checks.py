@@ -84,9 +84,10 @@ def test_zero_samples_fail_the_error_rate(bench, healthy, tmp_path):
     idle.write_text("from locust import User, constant, task\nimport relcheck.locustrec\n\n\n"
                     "class Idle(User):\n    wait_time = constant(1)\n\n    @task\n    def nothing(self):\n        pass\n")
     config = bench.config({"performance": {"load": {"locustfile": str(idle)}}}, target=healthy)
-    checked = bench.run(config, "-k", "error_rates")
+    checked = bench.run(config, "-k", "error_rates or load_testing")
     assert checked.status("test_error_rates_acceptable") == "fail"
     assert checked.reason("test_error_rates_acceptable") == "the load run made no requests: no error rate to judge"
+    assert checked.reason("test_load_testing_completed") == "0 requests, fewer than 50"
 
 
 def test_benchmark_needs_a_baseline(bench, healthy):

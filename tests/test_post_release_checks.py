@@ -57,17 +57,18 @@ def test_deployment_notes_status_report_and_data_integrity(bench, default_config
                         "2026-11-25T10:01:00+00:00", True, backup={"path": "x.dump", "sha256": "0" * 64,
                                                                    "tables": tables})
         record.save(records.deploy_record_path(cfg))
-        checked = bench.run(config, "-m", "post_release", "-k", "notes or integrity")
-        for check in ("test_record_deployment_notes", "test_verify_data_integrity"):
+        checked = bench.run(config, "-m", "post_release or post_rollback", "-k", "notes or integrity")
+        for check in ("test_record_deployment_notes", "test_verify_data_integrity", "test_data_integrity"):
             assert checked.status(check) == "pass", (check, checked.reason(check))
         assert "# Deployment notes: kundli-service 1.1.0" in (records.release_dir(cfg) / "deployment-notes.md").read_text()
         with target.database() as conn:
             conn.execute("DELETE FROM audit_log")
-        checked = bench.run(config, "-m", "post_release", "-k", "integrity or status_report")
+        checked = bench.run(config, "-m", "post_release or post_rollback", "-k", "integrity or status_report")
         assert checked.reason("test_verify_data_integrity").startswith(
             "rows that existed before the deploy are gone: public.audit_log")
+        assert checked.reason("test_data_integrity") == "the database differs from the backup in: public.audit_log"
         assert checked.status("test_prepare_status_report") == "pass"          # reports the earlier run
-        assert "| post_release |" in (records.release_dir(cfg) / "status-report.md").read_text()
+        assert "| post_release-or-post_rollback |" in (records.release_dir(cfg) / "status-report.md").read_text()
     finally:
         runtime.stop()
 
@@ -76,8 +77,9 @@ def test_release_notice_and_status_board_through_webhooks(bench):
     sink = WebhookSink()
     try:
         config = bench.config({"notify": {"webhook": {"url": sink.url}, "status_board": {"url": sink.url}}})
-        checked = bench.run(config, "-m", "post_release", "-k", "notify or status_board")
+        checked = bench.run(config, "-m", "post_release or post_rollback", "-k", "notify or status_board")
         assert checked.status("test_notify_release_done") == "pass"
+        assert checked.status("test_notify_rollback") == "pass"
         assert checked.status("test_update_status_board") == "pass"
         assert any("released" in m for m in sink.messages) and any(m.startswith("*status*") for m in sink.messages)
         sink.status = 503
