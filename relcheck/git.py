@@ -20,10 +20,6 @@ class Commit:
     subject: str
     body: str
 
-    @property
-    def is_merge(self) -> bool:
-        return len(self.parents) > 1
-
     def trailers(self, names: list[str]) -> list[str]:
         wanted = tuple(f"{name.lower()}:" for name in names)
         return [line.strip() for line in self.body.splitlines() if line.strip().lower().startswith(wanted)]

@@ -6,9 +6,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from datetime import date
 import re
 import signal
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -24,6 +24,7 @@ from .files import write_json
 from .git import GitRepo
 from .report import render
 from .results import CheckResult
+from .secrets import redact
 from .verdict import NotVerified, Pending, Status
 
 PRE_RELEASE_PARTS = ("code_quality", "performance", "security", "documentation")
@@ -154,6 +155,7 @@ class Run:
     def pytest_runtest_makereport(self, item, call):
         outcome = yield
         report = outcome.get_result()
+        self.redact_report(report)
         items = item.stash.get(ITEMS_KEY, None)
         if report.when == "setup":
             item.stash[SETUP_KEY] = report.duration     # fixtures (tools, load runs) are part of a check's time
@@ -161,6 +163,7 @@ class Run:
         if not items or not decisive:
             return
         status, reason = self.status_of(report, call, item.stash.get(EVIDENCE_KEY, None))
+        reason = redact(reason)
         if status == Status.FAIL:
             status, reason = self.waived(items, reason, report)
         if call.excinfo is not None and call.excinfo.errisinstance((RelcheckError, NotVerified, Pending)):
@@ -176,6 +179,13 @@ class Run:
             from pytest_html import extras
             from .evidence import render as render_evidence
             report.extras = getattr(report, "extras", []) + [extras.html(render_evidence(evidence))]
+
+    @staticmethod
+    def redact_report(report) -> None:
+        """Tracebacks, assertion details and captured output can carry a target's secrets: mask them."""
+        if report.longrepr is not None and not isinstance(report.longrepr, tuple):
+            report.longrepr = redact(str(report.longrepr))
+        report.sections = [(title, redact(text)) for title, text in report.sections]
 
     def waived(self, items, reason: str, report) -> tuple[Status, str]:
         """A failed item with a valid, signed waiver is WAIVED (and does not fail the run); an expired or
@@ -340,7 +350,3 @@ def relcheck_config(pytestconfig) -> config_module.Config:
 def relcheck_run(pytestconfig) -> Run:
     return pytestconfig.stash[RUN_KEY]
 
-
-@pytest.fixture(scope="session")
-def relcheck_checklist(relcheck_run):
-    return relcheck_run.checklist

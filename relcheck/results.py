@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import platform
 import subprocess
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
 
@@ -136,9 +136,3 @@ def from_manifest(manifest: dict, evidence: dict[str, list[dict]]) -> list[ItemR
         results.append(ItemResult(Item(entry["section"], entry["item"], entry["kind"]), Status(entry["status"]),
                                   checks))
     return results
-
-
-def as_dict(result: CheckResult) -> dict:
-    data = asdict(result)
-    data["status"] = result.status.value
-    return data

@@ -44,9 +44,6 @@ class Verification:
     def ok(self) -> bool:
         return not self.problems
 
-    def signed_roles(self) -> set[str]:
-        return {s.role for s in self.signoffs if s.ok}
-
 
 def run_dir_of(report: Path) -> Path:
     report = Path(report)
