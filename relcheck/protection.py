@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import socket
 import ssl
+import warnings
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -98,8 +99,10 @@ def tls_findings(base_url: str, minimum: str, timeout: float, cafile: str | None
         legacy = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         legacy.check_hostname, legacy.verify_mode = False, ssl.CERT_NONE
         try:
-            legacy.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
-            legacy.maximum_version = getattr(ssl.TLSVersion, weaker.replace(".", "_"))
+            with warnings.catch_warnings():         # asking for an old protocol is the point here
+                warnings.simplefilter("ignore", DeprecationWarning)
+                legacy.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
+                legacy.maximum_version = getattr(ssl.TLSVersion, weaker.replace(".", "_"))
             with socket.create_connection((host, port), timeout=timeout) as raw, \
                     legacy.wrap_socket(raw, server_hostname=host) as tls:
                 found.append(Finding(base_url, f"accepts {tls.version()}"))

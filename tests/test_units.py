@@ -1,0 +1,85 @@
+"""Small pieces with exact answers: OSV version ranges, SLA thresholds, secret masking, TLS checks."""
+
+import ssl
+import subprocess
+import threading
+import socket
+
+import pytest
+
+from relcheck import advisories, judge, protection, secrets
+
+
+@pytest.mark.parametrize("version, affected", [("0.13.4", False), ("0.13.5", True), ("0.26.1", True),
+                                               ("0.27.0", False), ("1.10.0", False)])
+def test_osv_ecosystem_ranges(version, affected):
+    entry = {"ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0.13.5"}, {"fixed": "0.27.0"}]}]}
+    assert advisories.affects(entry, version) is affected
+
+
+def test_osv_last_affected_and_explicit_versions():
+    entry = {"ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"last_affected": "2.0"}]}],
+             "versions": ["3.1"]}
+    assert advisories.affects(entry, "2.0") and not advisories.affects(entry, "2.1") and advisories.affects(entry, "3.1")
+
+
+@pytest.mark.parametrize("text, limit, percentile", [("p(95) < 300ms", 300, 95), ("p(99.9) <= 1s", 1000, 99.9),
+                                                     ("max < 2s", 2000, None)])
+def test_k6_style_thresholds(text, limit, percentile):
+    rule = judge.threshold(text)
+    assert (rule.limit_ms, rule.percentile) == (limit, percentile)
+    assert rule.holds(limit - 1) and not rule.holds(float("nan"))
+
+
+def test_a_bad_threshold_is_named():
+    with pytest.raises(judge.ThresholdError, match="not a latency threshold: 'fast please'"):
+        judge.threshold("fast please")
+
+
+def test_secrets_are_masked_in_dsns_and_bearer_tokens():
+    secrets.register("tok-123456")
+    assert secrets.redact("postgresql://u:pw@db/x and tok-123456") == "postgresql://u:***@db/x and ***"
+    assert secrets.safe_url("postgresql://u:pw@db/x") == "postgresql://u:***@db/x"
+
+
+@pytest.fixture
+def tls_server(tmp_path):
+    """A TLS 1.2+ server with a certificate from a throwaway CA."""
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=DNS:localhost", "-keyout", str(tmp_path / "key.pem"),
+                    "-out", str(tmp_path / "cert.pem")], check=True, capture_output=True)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    stop = threading.Event()
+
+    def serve():
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                continue
+            try:
+                with context.wrap_socket(conn, server_side=True) as tls:
+                    tls.recv(1)
+            except (ssl.SSLError, OSError):
+                pass
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield f"https://localhost:{server.getsockname()[1]}", str(tmp_path / "cert.pem")
+    stop.set()
+    thread.join()
+    server.close()
+
+
+def test_tls_certificate_and_protocol(tls_server):
+    url, ca = tls_server
+    findings, _ = protection.tls_findings(url, "TLSv1.2", 5)
+    assert findings and "certificate does not verify" in findings[0].problem
+    findings, facts = protection.tls_findings(url, "TLSv1.2", 5, cafile=ca)
+    assert not findings and facts["protocol"] in ("TLSv1.2", "TLSv1.3")
+    assert protection.tls_findings("http://localhost:1", "TLSv1.2", 5) == ([], {"TLS": "not applicable (plain http target)"})
