@@ -130,6 +130,15 @@ def next_action(procedure: list[Step], failed: Step) -> str:
     return "roll back: relcheck rollback (restores the backup and the previous release)"
 
 
+def migration_heads(cfg: Config, source: Path) -> list[str]:
+    """The schema heads a service tree ships, as its migration tool prints them (docs.migration_head)."""
+    from .target import run_step
+    python = cfg.deploy.python or sys.executable
+    output = run_step([fill(a, {"python": python}, "docs.migration_head") for a in cfg.docs.migration_head],
+                      dict(os.environ), source, "migration head", 120)
+    return [line.split()[0] for line in output.splitlines() if line.strip()]
+
+
 def database_name(dsn: str) -> str:
     return urlsplit(dsn).path.lstrip("/")
 
