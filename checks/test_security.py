@@ -1,4 +1,5 @@
-"""Pre-Release Verification / Security Checks."""
+"""Pre-Release Verification / Security Checks. The live ones (access controls, data protection, audit logging)
+also run in the post-deploy smoke, against the deployed service: the security and compliance triggers need them."""
 
 import re
 from datetime import date, datetime, timezone
@@ -85,6 +86,7 @@ def test_vulnerabilities_addressed(bandit_scan, dependency_audit, release_waiver
         evidence.waived(f"{len(waived)} finding(s) accepted by waiver: {', '.join(waived)}")
 
 
+@pytest.mark.post_deploy  # re-verified live on the deployed service
 @pytest.mark.item("Security Checks", "Access controls verified")
 def test_access_controls(target, relcheck_config, evidence):
     cfg = relcheck_config.security.access
@@ -98,6 +100,7 @@ def test_access_controls(target, relcheck_config, evidence):
         "; ".join(f"{p.method} {p.path} as {p.role}: expected {p.expected}, got {p.got}" for p in deviations[:5])
 
 
+@pytest.mark.post_deploy  # re-verified live on the deployed service
 @pytest.mark.item("Security Checks", "Data protection confirmed")
 def test_data_protection(target, relcheck_config, evidence):
     cfg = relcheck_config.security.data_protection
@@ -132,6 +135,7 @@ def test_data_protection(target, relcheck_config, evidence):
         "; ".join(f"{f.where}: {f.problem}" for f in findings[:4])
 
 
+@pytest.mark.post_deploy  # re-verified live on the deployed service
 @pytest.mark.item("Security Checks", "Audit logging enabled")
 def test_audit_logging(target, relcheck_config, evidence):
     cfg = relcheck_config.security.audit_trail

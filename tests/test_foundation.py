@@ -55,7 +55,8 @@ def test_phase_markers_select_their_checks(tmp_path):
         return {line.split("::")[0] for line in out.splitlines() if "::" in line}
     assert "checks/test_code_quality.py" in selected("pre_release")
     assert "checks/test_post_deploy.py" not in selected("pre_release")
-    assert selected("post_deploy") == {"checks/test_post_deploy.py", "checks/test_rollback_triggers.py"}
+    assert selected("post_deploy") == {"checks/test_post_deploy.py", "checks/test_rollback_triggers.py",
+                                      "checks/test_security.py"}
     assert "checks/test_post_rollback.py" in selected("post_rollback")
 
 
