@@ -169,14 +169,14 @@ class Procedures:
                                         ((fetch, "git fetch"), (checkout, "git checkout"), (install, "pip install"))))]
 
     def stop(self) -> Step:
-        return Step("Stop application services", f"stop {self.target.service.manager} service",
+        return Step("Stop application services", self.target.service.describe("stop"),
                     lambda: (self.target.service.stop(), "stopped")[1])
 
     def start(self) -> Step:
         def start_and_wait() -> str:
             self.target.service.start()
             return wait_healthy(self.target, self.cfg.deploy.health_timeout_s)
-        return Step("Start services", f"start {self.target.service.manager} service and wait for health",
+        return Step("Start services", f"{self.target.service.describe('start')}, then wait for health",
                     start_and_wait)
 
     def deploy(self, ref: str, record: Record) -> list[Step]:

@@ -31,7 +31,7 @@ def file_lines(path: Path, since: datetime | None) -> list[str]:
 
 
 def journal_lines(unit: str, since: datetime | None, prefix: list[str], timeout: float = 60) -> list[str]:
-    command = [*prefix, "journalctl", "-u", unit, "--no-pager", "-o", "short-iso"]
+    command = [*prefix, "journalctl", "-u", unit, "--no-pager", "--quiet", "-o", "short-iso"]
     if since:
         command += ["--since", f"@{int(since.timestamp())}"]
     try:
@@ -40,7 +40,7 @@ def journal_lines(unit: str, since: datetime | None, prefix: list[str], timeout:
         raise ToolError(f"journalctl for {unit}: {type(exc).__name__}") from None
     if result.returncode != 0:
         raise ToolError(f"journalctl -u {unit} failed: {result.stderr.strip()[:200]}")
-    return result.stdout.splitlines()
+    return [line for line in result.stdout.splitlines() if not line.startswith("-- ")]  # "-- No entries --"
 
 
 @dataclass

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -74,6 +75,9 @@ class ProcessService:
             except subprocess.TimeoutExpired:
                 continue
 
+    def describe(self, action: str) -> str:
+        return f"{action} the service process ({shlex.join(self.command)})"
+
     @property
     def pid(self) -> int | None:
         return self.process.pid if self.process else None
@@ -119,7 +123,12 @@ class SystemdService:
         running = facts.get("ActiveState") == "active" and facts.get("SubState") == "running"
         detail = f"{facts.get('ActiveState', '?')} ({facts.get('SubState', '?')})" if facts else \
             (result.stderr.strip() or "no status")
+        if facts.get("LoadState") == "not-found":
+            detail = f"unit {self.unit} not found"
         return ServiceStatus(running, self.manager, detail, facts)
+
+    def describe(self, action: str) -> str:
+        return shlex.join([*self.prefix, "systemctl", action, self.unit])
 
     def start(self) -> None:
         self._checked("start")
@@ -130,7 +139,8 @@ class SystemdService:
     def _checked(self, action: str) -> None:
         result = self._systemctl(action, self.unit)
         if result.returncode != 0:
-            raise TargetError(f"systemctl {action} {self.unit} failed: {result.stderr.strip().splitlines()[-1:]}")
+            last = (result.stderr.strip().splitlines() or [f"exit status {result.returncode}"])[-1]
+            raise TargetError(f"systemctl {action} {self.unit} failed: {last}")
 
 
 class UnmanagedService:
@@ -145,6 +155,9 @@ class UnmanagedService:
         up = port_open(self.base_url)
         return ServiceStatus(up, self.manager, "port accepts connections" if up else "port closed",
                              {"note": "no service manager configured; status from the port only"})
+
+    def describe(self, action: str) -> str:
+        return f"cannot {action}: no service manager (target.service.manager = 'none')"
 
     def start(self) -> None:
         raise TargetError("cannot start or stop the service: target.service.manager is 'none'")

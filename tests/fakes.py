@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
@@ -165,3 +167,58 @@ class HostileTarget(LocalServer):
                 self.reply(503 if self.path == "/health" else 200, payload, "application/json")
 
         self.url = self.serve(Handler)
+
+
+SYSTEMCTL = '''
+import json, sys
+state_file, args = sys.argv[1], sys.argv[2:]
+units = json.load(open(state_file))
+verb, unit = args[0], args[1]
+if verb == "show":
+    wanted = args[2].split("=", 1)[1].split(",")
+    known = units.get(unit, {"LoadState": "not-found", "ActiveState": "inactive", "SubState": "dead", "MainPID": "0"})
+    print("\\n".join(f"{name}={known[name]}" for name in wanted if name in known))
+elif unit not in units:
+    sys.exit(print(f"Failed to {verb} {unit}: Unit {unit} not found.", file=sys.stderr) or 5)
+else:
+    running = verb in ("start", "restart")
+    units[unit].update(ActiveState="active" if running else "inactive", SubState="running" if running else "dead")
+    json.dump(units, open(state_file, "w"))
+'''
+
+JOURNALCTL = '''
+import argparse, datetime, sys
+parser = argparse.ArgumentParser()
+parser.add_argument("-u", dest="unit", required=True)
+parser.add_argument("-o", dest="output", choices=["short-iso"], required=True)
+parser.add_argument("--since")
+parser.add_argument("--no-pager", action="store_true")
+parser.add_argument("-q", "--quiet", action="store_true")
+journal, options = sys.argv[1], parser.parse_args(sys.argv[2:])
+since = datetime.datetime.fromtimestamp(int(options.since.lstrip("@")), datetime.timezone.utc) if options.since else None
+lines = [line for line in open(journal).read().splitlines() if f" {options.unit.split('.')[0]}[" in line
+         and (since is None or datetime.datetime.strptime(line.split()[0], "%Y-%m-%dT%H:%M:%S%z") >= since)]
+print("\\n".join(lines) if lines else ("" if options.quiet else "-- No entries --"))
+'''
+
+
+class SystemdHost:
+    """systemctl and journalctl of a host running the service as a systemd unit (systemd cannot run here): the
+    real command lines and output formats (`show` properties, `short-iso` journal lines), over a state file."""
+
+    def __init__(self, root, units: dict[str, bool]) -> None:
+        self.bin, self.state, self.journal = root / "bin", root / "units.json", root / "journal"
+        self.bin.mkdir(parents=True)
+        self.journal.write_text("")
+        self.state.write_text(json.dumps({unit: {"LoadState": "loaded", "ActiveState": "active" if up else "failed",
+                                                 "SubState": "running" if up else "failed", "MainPID": "4242"}
+                                          for unit, up in units.items()}))
+        for name, script, data in (("systemctl", SYSTEMCTL, self.state), ("journalctl", JOURNALCTL, self.journal)):
+            (self.bin / f"{name}.py").write_text(script)
+            (self.bin / name).write_text(f'#!/bin/sh\nexec {sys.executable} {self.bin / name}.py {data} "$@"\n')
+            (self.bin / name).chmod(0o755)
+        self.prefix = ["env", f"PATH={self.bin}:{os.environ['PATH']}"]     # target.service.command_prefix
+
+    def log(self, when, unit: str, message: str) -> None:
+        with self.journal.open("a") as journal:
+            journal.write(f"{when.strftime('%Y-%m-%dT%H:%M:%S%z')} app1 {unit.split('.')[0]}[4242]: {message}\n")

@@ -1,6 +1,8 @@
 """The first checks, end to end: each passes on the healthy reference service and fails on a broken one."""
 
+import json
 import signal
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 import subprocess
 import sys
@@ -10,7 +12,12 @@ import time
 import psutil
 import pytest
 
-from conftest import REPO
+from conftest import REPO, relcheck_cli
+from fakes import SystemdHost
+from relcheck.config import Release
+from relcheck.runner import read_config
+from relcheck.errors import TargetError
+from relcheck.service import SystemdService
 
 
 def test_health_and_status_pass_on_the_healthy_service(healthy_run):
@@ -33,6 +40,51 @@ def test_service_status_fails_when_the_service_is_down(bench, runtime):
     checked = bench.run(bench.config(target=target), "-m", "post_deploy", "-k", "running")
     assert checked.status("test_service_is_running[post_deploy]") == "fail"
     assert "unreachable" in checked.reason("test_service_is_running[post_deploy]")
+
+
+def test_a_systemd_unit_and_its_journal_since_the_deploy(bench, healthy, tmp_path):
+    """A real host: status from `systemctl show`, errors from the unit's journal since the deploy started."""
+    host = SystemdHost(tmp_path / "app1", {"kundli.service": True})
+    deployed = datetime.now(timezone.utc) - timedelta(minutes=5)
+    host.log(deployed - timedelta(hours=1), "kundli.service", "ERROR database unavailable (before the deploy)")
+    host.log(deployed + timedelta(minutes=1), "kundli.service", "INFO GET /health 200")
+    unit = {"manager": "systemd", "unit": "kundli.service", "journal_unit": "kundli.service",
+            "command_prefix": host.prefix}
+    config = bench.config({"target": {"service": unit}}, target=healthy)
+    record = bench.tmp / "reports" / Release(**read_config(config)["release"]).release_id / "deploy" / "record.json"
+    record.parent.mkdir(parents=True)
+    record.write_text(json.dumps({"started": deployed.isoformat()}))
+    checks = ("-m", "post_deploy", "-k", "service_is_running or logs_for_errors")
+    checked = bench.run(config, *checks)
+    assert checked.status("test_service_is_running[post_deploy]") == "pass"
+    assert checked.facts("test_service_is_running[post_deploy]", "Service")["MainPID"] == "4242"
+    assert checked.status("test_check_logs_for_errors") == "pass"
+    assert checked.facts("test_check_logs_for_errors", "Log")["lines read"] == "1"
+
+    SystemdService("kundli.service", host.prefix).stop()
+    host.log(deployed + timedelta(minutes=2), "kundli.service", "ERROR worker crashed")
+    checked = bench.run(config, *checks)
+    assert checked.reason("test_service_is_running[post_deploy]") == "service is not running: inactive (dead)"
+    assert checked.reason("test_check_logs_for_errors").endswith("kundli[4242]: ERROR worker crashed")
+    with pytest.raises(TargetError, match="systemctl start kundli-typo.service failed: Failed to start "
+                                          "kundli-typo.service: Unit kundli-typo.service not found."):
+        SystemdService("kundli-typo.service", host.prefix).start()
+    assert SystemdService("kundli-typo.service", host.prefix).status().detail == "unit kundli-typo.service not found"
+
+
+def test_deploy_dry_run_names_the_exact_commands_and_changes_nothing(bench, healthy, tmp_path):
+    host = SystemdHost(tmp_path / "app1", {"kundli.service": True})
+    unit = {"manager": "systemd", "unit": "kundli.service", "command_prefix": host.prefix}
+    config = bench.config({"target": {"service": unit}}, target=healthy)
+    result = relcheck_cli(config, "deploy", "--dry-run", env=bench.env)
+    assert result.returncode == 0, result.stderr
+    plan = result.stdout.splitlines()
+    assert [line.split(":")[0] for line in plan] == ["1. Stop application services", "2. Backup data",
+                                                      "3. Deploy code", "4. Run migrations", "5. Start services"]
+    assert plan[0].endswith(" systemctl stop kundli.service") and "systemctl start kundli.service" in plan[4]
+    assert "git checkout" in plan[2] and "alembic upgrade head" in plan[3]
+    assert SystemdService("kundli.service", host.prefix).status().running
+    assert not (bench.tmp / "reports").exists()
 
 
 def test_all_tests_passing_and_coverage_pass_on_the_reference_service(healthy_run):
