@@ -50,12 +50,7 @@ def test_health_checks(target, phase, evidence):
 def test_check_logs_for_errors(target, relcheck_config, deploy_record, evidence):
     cfg = relcheck_config.post_deploy
     since = datetime.fromisoformat(deploy_record["started"]) if deploy_record else None
-    unit = cfg.journal_unit or relcheck_config.target.service.journal_unit
-    if unit:
-        lines, source = logs.journal_lines(unit, since, relcheck_config.target.service.command_prefix), f"journal {unit}"
-    else:
-        require(target.log_file and target.log_file.is_file(), "no service log (target.service.log_file or journal_unit)")
-        lines, source = logs.file_lines(target.log_file, since), str(target.log_file)
+    lines, source = target.log.lines(since), target.log.describe()
     found = logs.problems(lines, cfg.log_patterns, cfg.log_allow)
     evidence.kv("Log", {"source": source, "since": since.isoformat() if since else "the start of the log (no deploy "
                                                                                   "record)", "lines read": len(lines),

@@ -121,8 +121,7 @@ def test_data_protection(target, relcheck_config, evidence):
             hashed, checked_values = protection.unhashed_values(conn, cfg.hashed_columns, cfg.hash_formats, secrets)
         findings += hashed
     if cfg.scan_log:
-        require(target.log_file and target.log_file.is_file(), "no service log to scan (target.service.log_file)")
-        findings += protection.leaks(f"service log {target.log_file.name}", target.log_file.read_text(errors="replace"),
+        findings += protection.leaks(f"service log ({target.log.describe()})", "\n".join(target.log.lines()),
                                      secrets, cfg.pii_patterns)
     tls, tls_facts = protection.tls_findings(target.base_url, cfg.min_tls, relcheck_config.target.request_timeout_s,
                                              cfg.ca_file or None)
@@ -141,7 +140,7 @@ def test_audit_logging(target, relcheck_config, evidence):
     cfg = relcheck_config.security.audit_trail
     require(cfg is not None, "no audit trail configured (security.audit_trail)")
     values = run_setup(target, cfg.setup, base_values())
-    log_offset = target.log_file.stat().st_size if cfg.source == "log" and target.log_file else 0
+    log_position = target.log.position() if cfg.source == "log" else None
     with target.database() as conn:
         started = conn.execute("SELECT now()").fetchone()[0] if cfg.source == "table" else datetime.now(timezone.utc)
     answer = send(target, cfg.action, values)
@@ -153,9 +152,7 @@ def test_audit_logging(target, relcheck_config, evidence):
         with target.database() as conn:
             records = auditlog.from_table(conn, cfg.table, cfg.columns, object_id)
     else:
-        with target.log_file.open(errors="replace") as log:
-            log.seek(log_offset)
-            records = auditlog.from_log(log.read().splitlines(), cfg.log_pattern, object_id)
+        records = auditlog.from_log(target.log.lines_after(log_position), cfg.log_pattern, object_id)
     found = auditlog.matching(records, cfg.actor, cfg.expect_action, started, cfg.window_s)
     evidence.table(f"Audit records for {object_id}", ["actor", "action", "object", "time"],
                    [(r.actor, r.action, r.object, r.time) for r in records])

@@ -59,8 +59,8 @@ class Service(Model):
     manager: Literal["process", "systemd", "none"] = "process"
     unit: str = ""
     command_prefix: list[str] = []    # e.g. ["ssh", "ops@app1"] to run systemctl/journalctl on the service host
-    log_file: str = ""
-    journal_unit: str = ""
+    log_file: str = ""                # the service log, readable from here ...
+    journal_unit: str = ""            # ... or the unit whose journal is the service log (journalctl -u)
 
 
 class Auth(Model):
@@ -368,7 +368,6 @@ class CriticalPath(RequestSpec):
 class PostDeploy(Model):
     log_patterns: list[str] = [r"\bERROR\b", r"\bCRITICAL\b", r"Traceback \(most recent call last\)"]
     log_allow: list[str] = []         # regexes of error lines that are known and accepted
-    journal_unit: str = ""            # read the log with journalctl -u UNIT instead of a file
     critical_paths: list[CriticalPath] = []
     advancing_counters: list[str] = []   # counters that must grow after the check's own traffic
     smoke_allowed_increase: float = Field(1.5, ge=1)   # smoke p95 vs the pre-deploy smoke's p95, per route ...

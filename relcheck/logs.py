@@ -1,15 +1,16 @@
 """The service log since a moment: a file (lines carry a leading ISO-8601 timestamp; continuation lines such as
-traceback frames belong to the line before) or the systemd journal of a unit."""
+traceback frames belong to the line before) or the systemd journal of a unit. One interface, two backends."""
 
 from __future__ import annotations
 
 import re
 import subprocess
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from .errors import ToolError
+from .verdict import NotVerified
 
 _STAMP = re.compile(r"^(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})?)")
 
@@ -41,6 +42,73 @@ def journal_lines(unit: str, since: datetime | None, prefix: list[str], timeout:
     if result.returncode != 0:
         raise ToolError(f"journalctl -u {unit} failed: {result.stderr.strip()[:200]}")
     return [line for line in result.stdout.splitlines() if not line.startswith("-- ")]  # "-- No entries --"
+
+
+class FileLog:
+    """The service logs to a file readable from here.
+
+        lines = target.log.lines(since=deploy_started)
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def describe(self) -> str:
+        return str(self.path)
+
+    def _readable(self) -> Path:
+        if not self.path.is_file():
+            raise NotVerified(f"no service log at {self.path}")
+        return self.path
+
+    def lines(self, since: datetime | None = None) -> list[str]:
+        return file_lines(self._readable(), since)
+
+    def position(self) -> int:
+        return self._readable().stat().st_size
+
+    def lines_after(self, position: int) -> list[str]:
+        with self._readable().open(encoding="utf-8", errors="replace") as log:
+            log.seek(position)
+            return log.read().splitlines()
+
+
+class JournalLog:
+    """The service logs to the systemd journal of its unit (journalctl, optionally on the service host)."""
+
+    def __init__(self, unit: str, prefix: list[str]) -> None:
+        self.unit, self.prefix = unit, prefix
+
+    def describe(self) -> str:
+        return f"journal of {self.unit}"
+
+    def lines(self, since: datetime | None = None) -> list[str]:
+        return journal_lines(self.unit, since, self.prefix)
+
+    def position(self) -> datetime:
+        return datetime.now(timezone.utc) - timedelta(seconds=5)    # allow for clock skew with the service host
+
+    def lines_after(self, position: datetime) -> list[str]:
+        return self.lines(since=position)
+
+
+class NoLog:
+    """No log configured: every read is not verified, never an empty (clean) log."""
+
+    def describe(self) -> str:
+        return "none"
+
+    def lines(self, since: datetime | None = None) -> list[str]:
+        raise NotVerified("no service log configured (target.service.log_file or journal_unit)")
+
+    position = lines_after = lines
+
+
+def service_log(service, log_file: Path | None):
+    """The log of the service: its unit's journal when target.service.journal_unit is set, else its log file."""
+    if service.journal_unit:
+        return JournalLog(service.journal_unit, service.command_prefix)
+    return FileLog(log_file) if log_file else NoLog()
 
 
 @dataclass

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from . import postgres
+from . import logs, postgres
 from .config import Config
 from .errors import TargetError
 from .secrets import redact, register, register_dsn, safe_url
@@ -112,6 +112,7 @@ class Target:
         self.dsn, self.admin_dsn = dsn, admin_dsn or dsn
         self.service = service
         self.log_file = log_file
+        self.log = logs.service_log(config.target.service, log_file)
         self.mode = mode
         self.runtime: EmbeddedRuntime | None = None
         self.routes = config.target.routes
@@ -127,7 +128,7 @@ class Target:
 
     def describe(self) -> dict:
         return {"mode": self.mode, "base URL": self.base_url, "database": safe_url(self.dsn) if self.dsn else "none",
-                "service manager": self.service.manager, "log": str(self.log_file or "none")}
+                "service manager": self.service.manager, "log": self.log.describe()}
 
     def known_secrets(self) -> set[str]:
         """Values that must never show up in answers or logs: the API tokens and database passwords."""

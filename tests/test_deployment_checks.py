@@ -129,18 +129,6 @@ def test_post_deploy_checks_fail_on_their_faults_and_decide_rollback(bench, faul
     assert checked.verdict == "ROLLBACK" and checked.returncode == 3
 
 
-def test_the_post_deploy_smoke_alone_proceeds_on_the_live_security_checks(bench, healthy):
-    """No pre-release run of this release yet: the live security checks (run again by the smoke) decide the
-    security and compliance triggers, which name the pre-release scans they had to do without."""
-    checked = bench.run(bench.config(target=healthy), "-m", "post_deploy")
-    assert checked.verdict == "PROCEED" and checked.returncode == 0, checked.output[-3000:]
-    assert {checked.status(c) for c in ("test_access_controls", "test_data_protection", "test_audit_logging")} == {"pass"}
-    assert checked.status("test_rollback_trigger[Compliance violations]") == "pass"
-    assert checked.status("test_rollback_trigger[Security vulnerabilities]") == "warn"
-    assert checked.reason("test_rollback_trigger[Security vulnerabilities]") == "decided without " \
-        "test_vulnerabilities_addressed (no result), test_security_scan_and_dependency_audit (no result)"
-
-
 def test_an_unhealthy_service_fails_health_and_monitoring_compares_with_the_pre_deploy_smoke(bench, faulty, healthy):
     config = bench.config(target=healthy)
     assert bench.run(config, "-k", "prepare_monitoring").status("test_prepare_monitoring") == "pass"

@@ -43,7 +43,7 @@ def test_service_status_fails_when_the_service_is_down(bench, runtime):
 
 
 def test_a_systemd_unit_and_its_journal_since_the_deploy(bench, healthy, tmp_path):
-    """A real host: status from `systemctl show`, errors from the unit's journal since the deploy started."""
+    """A real host: status from `systemctl show`; errors since the deploy and leaked secrets from the unit's journal."""
     host = SystemdHost(tmp_path / "app1", {"kundli.service": True})
     deployed = datetime.now(timezone.utc) - timedelta(minutes=5)
     host.log(deployed - timedelta(hours=1), "kundli.service", "ERROR database unavailable (before the deploy)")
@@ -54,18 +54,22 @@ def test_a_systemd_unit_and_its_journal_since_the_deploy(bench, healthy, tmp_pat
     record = bench.tmp / "reports" / Release(**read_config(config)["release"]).release_id / "deploy" / "record.json"
     record.parent.mkdir(parents=True)
     record.write_text(json.dumps({"started": deployed.isoformat()}))
-    checks = ("-m", "post_deploy", "-k", "service_is_running or logs_for_errors")
+    checks = ("-m", "post_deploy", "-k", "service_is_running or logs_for_errors or data_protection")
     checked = bench.run(config, *checks)
     assert checked.status("test_service_is_running[post_deploy]") == "pass"
     assert checked.facts("test_service_is_running[post_deploy]", "Service")["MainPID"] == "4242"
     assert checked.status("test_check_logs_for_errors") == "pass"
     assert checked.facts("test_check_logs_for_errors", "Log")["lines read"] == "1"
+    assert checked.status("test_data_protection") == "pass"
 
     SystemdService("kundli.service", host.prefix).stop()
     host.log(deployed + timedelta(minutes=2), "kundli.service", "ERROR worker crashed")
+    host.log(deployed + timedelta(minutes=3), "kundli.service", f"DEBUG auth header {healthy.http.tokens['admin']}")
     checked = bench.run(config, *checks)
     assert checked.reason("test_service_is_running[post_deploy]") == "service is not running: inactive (dead)"
     assert checked.reason("test_check_logs_for_errors").endswith("kundli[4242]: ERROR worker crashed")
+    assert checked.reason("test_data_protection").startswith("1 data-protection finding(s): service log (journal "
+                                                             "of kundli.service)")
     with pytest.raises(TargetError, match="systemctl start kundli-typo.service failed: Failed to start "
                                           "kundli-typo.service: Unit kundli-typo.service not found."):
         SystemdService("kundli-typo.service", host.prefix).start()
@@ -155,11 +159,17 @@ def test_missing_coverage_data_fails(bench, healthy, tmp_path):
 
 @pytest.mark.slow
 def test_post_deploy_on_the_embedded_default_and_nothing_left_running(bench):
-    """The README's ops smoke against the embedded default: passes, reports, and leaves no process behind."""
-    checked = bench.run(REPO / "relcheck.toml", "-m", "post_deploy")
+    """The README's ops smoke against the embedded default, alone (no pre-release run of the release yet): it
+    proceeds, reports, and leaves no process behind. The live security checks it re-runs decide the security and
+    compliance triggers, which name the pre-release scans they did without."""
+    checked = bench.run(bench.config(), "-m", "post_deploy")
     print(f"pytest -m post_deploy on the embedded target: {checked.seconds:.1f} s")
-    assert checked.status("test_service_is_running[post_deploy]") == "pass"
-    assert checked.status("test_health_checks[post_deploy]") == "pass"
+    assert checked.verdict == "PROCEED" and checked.returncode == 0, checked.output[-3000:]
+    assert {checked.status(c) for c in ("test_service_is_running[post_deploy]", "test_health_checks[post_deploy]",
+                                        "test_access_controls", "test_data_protection", "test_audit_logging",
+                                        "test_rollback_trigger[Compliance violations]")} == {"pass"}
+    assert checked.reason("test_rollback_trigger[Security vulnerabilities]") == "decided without " \
+        "test_vulnerabilities_addressed (no result), test_security_scan_and_dependency_audit (no result)"
     workdir = str(Path(checked.manifest["run"]["target"]["log"]).parent)
     assert workdir.split("/")[-1].startswith("relcheck-embedded-")
     leftovers = [p for p in psutil.process_iter(["cmdline"]) if workdir in " ".join(p.info["cmdline"] or [])]

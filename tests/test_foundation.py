@@ -6,6 +6,7 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import psutil
 import pytest
@@ -49,15 +50,19 @@ def test_checklist_json_lists_every_item_with_its_checks():
 
 
 def test_phase_markers_select_their_checks(tmp_path):
-    def selected(expression):
+    def collect(expression):
         out = subprocess.run([sys.executable, "-m", "pytest", str(REPO / "checks"), "--collect-only", "-q",
                               "-m", expression], cwd=REPO, capture_output=True, text=True, timeout=60).stdout
         return {line.split("::")[0] for line in out.splitlines() if "::" in line}
-    assert "checks/test_code_quality.py" in selected("pre_release")
-    assert "checks/test_post_deploy.py" not in selected("pre_release")
-    assert selected("post_deploy") == {"checks/test_post_deploy.py", "checks/test_rollback_triggers.py",
-                                      "checks/test_security.py"}
-    assert "checks/test_post_rollback.py" in selected("post_rollback")
+    phases = ("pre_release", "security", "post_deploy", "post_rollback")
+    with ThreadPoolExecutor() as pool:
+        selected = dict(zip(phases, pool.map(collect, phases)))
+    assert "checks/test_code_quality.py" in selected["pre_release"]
+    assert "checks/test_post_deploy.py" not in selected["pre_release"]
+    assert selected["post_deploy"] == {"checks/test_post_deploy.py", "checks/test_rollback_triggers.py",
+                                       "checks/test_security.py"}
+    assert "checks/test_post_rollback.py" in selected["post_rollback"]
+    assert selected["security"] == {"checks/test_security.py"}
 
 
 # --- config --------------------------------------------------------------------------------------------------

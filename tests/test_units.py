@@ -1,13 +1,18 @@
-"""Small pieces with exact answers: OSV version ranges, SLA thresholds, secret masking, TLS checks."""
+"""Small pieces with exact answers: OSV version ranges, SLA thresholds, secret masking, TLS checks, log sources."""
 
 import ssl
 import subprocess
 import threading
 import socket
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from relcheck import advisories, judge, protection, secrets
+from fakes import SystemdHost
+
+from relcheck import advisories, auditlog, judge, logs, protection, secrets
+from relcheck.config import Service
+from relcheck.verdict import NotVerified
 
 
 @pytest.mark.parametrize("version, affected", [("0.13.4", False), ("0.13.5", True), ("0.26.1", True),
@@ -83,3 +88,29 @@ def test_tls_certificate_and_protocol(tls_server):
     findings, facts = protection.tls_findings(url, "TLSv1.2", 5, cafile=ca)
     assert not findings and facts["protocol"] in ("TLSv1.2", "TLSv1.3")
     assert protection.tls_findings("http://localhost:1", "TLSv1.2", 5) == ([], {"TLS": "not applicable (plain http target)"})
+
+
+def test_audit_records_after_a_position_in_a_log_file_and_in_a_journal(tmp_path):
+    pattern = r"audit actor=(?P<actor>\S+) action=(?P<action>\S+) object=(?P<object>\S+)"
+    line = "audit actor=ops action=chart.create object=7"
+    path = tmp_path / "service.log"
+    path.write_text(f"2026-11-25T10:00:00Z INFO {line.replace('ops', 'earlier')}\n")
+    log = logs.FileLog(path)
+    position = log.position()
+    with path.open("a") as out:
+        out.write(f"2026-11-25T10:00:05Z INFO {line}\n")
+    assert [(r.actor, r.object) for r in auditlog.from_log(log.lines_after(position), pattern, "7")] == [("ops", "7")]
+
+    host = SystemdHost(tmp_path / "app1", {"kundli.service": True})
+    journal = logs.service_log(Service(journal_unit="kundli.service", command_prefix=host.prefix), path)
+    host.log(datetime.now(timezone.utc) - timedelta(minutes=10), "kundli.service", line.replace("ops", "earlier"))
+    position = journal.position()
+    host.log(datetime.now(timezone.utc), "kundli.service", line)
+    assert journal.describe() == "journal of kundli.service"
+    assert [r.actor for r in auditlog.from_log(journal.lines_after(position), pattern, "7")] == ["ops"]
+
+
+def test_a_missing_log_is_not_verified_never_a_clean_log(tmp_path):
+    for log in (logs.service_log(Service(), None), logs.service_log(Service(), tmp_path / "nowhere.log")):
+        with pytest.raises(NotVerified, match="no service log"):
+            log.lines()
