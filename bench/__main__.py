@@ -107,8 +107,8 @@ def judge_rates(samples: list[float], trials: int, n: int, shift: float = 1.2) -
     detected = sum(verdict(rng.choices(samples, k=n), [x * shift for x in rng.choices(samples, k=n)]) != "pass"
                    for _ in range(trials))
     alarms = sum(verdict(rng.choices(samples, k=n), rng.choices(samples, k=n)) != "pass" for _ in range(trials))
-    return {"judge_detection_rate": detected / trials, "judge_false_alarm_rate": alarms / trials, "judge_trials": trials,
-            "judge_samples_per_side": n}
+    return {"judge_detection_rate": detected / trials, "judge_false_alarm_rate": alarms / trials,
+            "judge_trials": trials, "judge_samples_per_side": n}
 
 
 def main(argv=None) -> int:

@@ -30,7 +30,8 @@ def test_memory_usage(phase, observation, relcheck_config, evidence):
     require(memory is not None, "the service exports no process_resident_memory_bytes")
     evidence.kv("Service process", {"resident memory": f"{memory:.0f} MB",
                                     "limit": f"{limits(relcheck_config).memory_mb:g} MB"})
-    assert memory <= limits(relcheck_config).memory_mb, f"memory {memory:.0f} MB > {limits(relcheck_config).memory_mb:g} MB"
+    limit = limits(relcheck_config).memory_mb
+    assert memory <= limit, f"memory {memory:.0f} MB > {limit:g} MB"
 
 
 @for_items(("monitoring", "System Health", "Disk usage normal"))
@@ -65,7 +66,8 @@ def test_network_traffic(phase, observation, relcheck_config, evidence):
     rate = request_rate(observation, counter)
     require(rate is not None, f"{counter} counts no requests")
     evidence.kv("Traffic", {"requests/s over the window": f"{rate:.1f} (bounds {cfg.min_rps:g}..{cfg.max_rps:g})",
-                            "health round trip": f"{observation.health_rtt_ms:.1f} ms (limit {cfg.max_health_rtt_ms:g})",
+                            "health round trip":
+                                f"{observation.health_rtt_ms:.1f} ms (limit {cfg.max_health_rtt_ms:g})",
                             "synthetic traffic failures": "; ".join(observation.probe_failures) or "none"})
     assert cfg.min_rps <= rate <= cfg.max_rps, f"{rate:.1f} requests/s outside {cfg.min_rps:g}..{cfg.max_rps:g}"
     assert observation.health_rtt_ms <= cfg.max_health_rtt_ms, \

@@ -41,7 +41,8 @@ def test_load_testing_completed(load_run, performance, evidence):
     run, plan = load_run, performance.load
     evidence.kv("Plan and outcome", {
         "users (planned / reached)": f"{plan.users} / {run.max_users}",
-        "duration (planned / measured)": f"{plan.duration_s:g} s / {run.duration_s:.1f} s (warm-up {plan.warmup_s:g} s)",
+        "duration (planned / measured)":
+            f"{plan.duration_s:g} s / {run.duration_s:.1f} s (warm-up {plan.warmup_s:g} s)",
         "requests (minimum / made)": f"{plan.min_requests} / {run.total().count}",
         "mode": f"constant rate {plan.rate:g}/s per user" if plan.rate else CLOSED_LOOP})
     trustworthy(run, performance, evidence)
@@ -69,7 +70,8 @@ def test_stress_testing_completed(stress_run, performance, evidence):
         "capacity (highest req/s with SLA held)": f"{capacity:.1f}",
         "broke at": f"{broke.users} users ({broke.rps:.1f} req/s, p95 {broke.p95_ms:.1f} ms)" if broke else
         f"not reached up to {steps[-1].users} users",
-        "SLA": f"p95 <= {plan.p95_ms:g} ms, errors <= {plan.error_budget:.1%}", "required": f"{plan.required_rps:g} req/s"})
+        "SLA": f"p95 <= {plan.p95_ms:g} ms, errors <= {plan.error_budget:.1%}",
+        "required": f"{plan.required_rps:g} req/s"})
     plot = plots.timeline(stress_run, "stress ramp")
     if plot:
         evidence.image("Stress ramp", plot)

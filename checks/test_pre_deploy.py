@@ -54,7 +54,8 @@ def test_prepare_rollback_plan(relcheck_config, target, target_repo, verified_ba
                    [(t, before, "dropped" if after is None else after) for t, before, after in rehearsal.rows])
     host = Host(relcheck_config.resolve(relcheck_config.deploy.checkout or str(relcheck_config.source)),
                 relcheck_config.deploy.command_prefix, {})
-    plan = Procedures(relcheck_config, target, host, pg_tools["pg_dump"], pg_tools["pg_restore"], verified_backup.path.parent)
+    plan = Procedures(relcheck_config, target, host, pg_tools["pg_dump"], pg_tools["pg_restore"],
+                      verified_backup.path.parent)
     steps = plan.rollback(previous, {"backup": {"path": str(verified_backup.path), "sha256": verified_backup.sha256}})
     evidence.text("Rollback commands for this release",
                   "\n".join(f"{n}. {s.name}: {s.plan}" for n, s in enumerate(steps, 1)) +
@@ -119,7 +120,8 @@ def test_check_system_resources(relcheck_config, target, evidence):
     evidence.kv("Host and database", {"database size": f"{size / 2**20:.1f} MiB",
                                       "memory available": f"{memory:.0f} MiB (minimum {cfg.min_memory_mb:g})",
                                       "load per core (1 min)": f"{load:.2f} (maximum {cfg.max_load_per_core:g})",
-                                      "connections": f"{used} of {max_conn} (headroom needed {cfg.min_connection_headroom})",
+                                      "connections":
+                                          f"{used} of {max_conn} (headroom needed {cfg.min_connection_headroom})",
                                       "measured on": "this host (relcheck's); the database server via SQL"})
     if memory < cfg.min_memory_mb:
         problems.append(f"memory {memory:.0f} MiB < {cfg.min_memory_mb:g} MiB")
@@ -138,7 +140,8 @@ def test_prepare_monitoring(relcheck_config, metrics_scrape, smoke_run, evidence
     assert not smoke_run.error, f"the smoke load failed: {smoke_run.error}"
     snapshot = records.monitoring_snapshot_path(relcheck_config)
     write_json(snapshot, {"families": metrics_scrape.families,
-                          "smoke": {name: {"count": s.count, "p95_ms": s.p(95)} for name, s in smoke_run.routes.items()}})
+                          "smoke": {name: {"count": s.count, "p95_ms": s.p(95)}
+                                    for name, s in smoke_run.routes.items()}})
     evidence.table("Required metric families", ["family", "present"],
                    [(f, "NO" if f in missing else "yes") for f in required])
     evidence.table("Smoke load before the deploy", ["route", "requests", "p95 ms"],

@@ -15,7 +15,8 @@ ROLES = [item for item in checklist.load().items if item.section.startswith("Rel
 def test_role_signed_off(role, signed_report, evidence):
     mine = [s for s in signed_report.signoffs if s.role == role]
     evidence.kv("Signed report", {"run": signed_report.run_dir, "verdict": signed_report.manifest.get("verdict"),
-                                  "integrity": "; ".join(signed_report.integrity) or "report, manifest and evidence agree"})
+                                  "integrity": "; ".join(signed_report.integrity) or
+                                               "report, manifest and evidence agree"})
     evidence.table("Signatures", ["principal", "key", "signed at", "valid"],
                    [(s.principal, s.fingerprint, s.signed_at, "yes" if s.ok else f"NO: {s.problem}") for s in mine])
     assert not signed_report.integrity, f"the signed report does not verify: {signed_report.integrity[0]}"

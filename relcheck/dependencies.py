@@ -71,5 +71,6 @@ def installable(requirements: Path, timeout: float = 120) -> Installability:
         if result.returncode != 0 or not report.is_file():
             lines = [line for line in result.stderr.splitlines() if line.strip() and not line.startswith("WARNING")]
             return Installability(False, f"pip install --dry-run failed: {lines[-1] if lines else result.returncode}")
-        resolved = [f"{i['metadata']['name']}=={i['metadata']['version']}" for i in json.loads(report.read_text())["install"]]
+        resolved = [f"{i['metadata']['name']}=={i['metadata']['version']}"
+                    for i in json.loads(report.read_text())["install"]]
         return Installability(True, f"pip resolved {len(resolved)} pinned distributions", resolved)

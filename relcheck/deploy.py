@@ -223,4 +223,5 @@ class Procedures:
 
 
 def rollback_hint(cfg: Config, record_path: Path) -> str:
-    return f"relcheck rollback --record {record_path}  (restores {cfg.release.previous_git_ref or 'the previous release'})"
+    previous = cfg.release.previous_git_ref or "the previous release"
+    return f"relcheck rollback --record {record_path}  (restores {previous})"

@@ -21,7 +21,8 @@ def operations(spec: dict) -> dict[str, dict]:
             if method not in item:
                 continue
             op = item[method]
-            params = {f"{p.get('in')}:{p.get('name')}": bool(p.get("required")) for p in shared + op.get("parameters", [])}
+            params = {f"{p.get('in')}:{p.get('name')}": bool(p.get("required"))
+                      for p in shared + op.get("parameters", [])}
             if "requestBody" in op:
                 params["body"] = bool(op["requestBody"].get("required"))
             ops[f"{method.upper()} {path}"] = {"parameters": params, "responses": sorted(op.get("responses", {}))}

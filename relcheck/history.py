@@ -24,7 +24,8 @@ def save_load(reports: Path, product: str, version: str, result: LoadResult, rou
     write_json(path, {"format": "relcheck-load-history/1", "version": version, "note": note,
                       "finished": result.finished, "routes": {
                           name: {"count": s.count, "failures": s.failures, "p50_ms": s.p(50), "p95_ms": s.p(95),
-                                 "p99_ms": s.p(99), "samples": random.sample(s.samples, min(len(s.samples), KEEP_SAMPLES))}
+                                 "p99_ms": s.p(99),
+                                 "samples": random.sample(s.samples, min(len(s.samples), KEEP_SAMPLES))}
                           for name, s in routes.items()}})
     return path
 

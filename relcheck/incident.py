@@ -18,7 +18,8 @@ def write(path: Path, release: str, deployed: dict | None, rolled_back: dict, po
         timeline.append([record["finished"], f"{record['kind']} {'completed' if record['ok'] else 'stopped'}"])
     failed = [[f"{i['section'].split(' / ')[-1]}: {i['item']}", i["status"],
                next((c["reason"] for c in i["checks"] if c["reason"]), "")]
-              for i in (post_deploy or {}).get("items", []) if i["checks"] and i["status"] not in ("pass", "warn", "waived")]
+              for i in (post_deploy or {}).get("items", [])
+              if i["checks"] and i["status"] not in ("pass", "warn", "waived")]
     if post_deploy:
         timeline.append([post_deploy["run"]["finished"], f"post-deploy decision: {post_deploy['verdict']}"])
     write_json(path, {"release": release, "opened": rolled_back["finished"], "triggers": triggers,

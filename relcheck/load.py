@@ -164,7 +164,8 @@ def parse(data: dict, warmup_s: float) -> dict:
             hdr.add(second.hdr)
         count = sum(s.count for s in inside)
         steps.append(Step(step["users"], inside[0].at if inside else start, inside[-1].at + 1 if inside else start,
-                          count, sum(s.failures for s in inside), hdr.get_value_at_percentile(95) / 1000 if count else 0.0))
+                          count, sum(s.failures for s in inside),
+                          hdr.get_value_at_percentile(95) / 1000 if count else 0.0))
     return {"routes": routes, "baseline": baseline, "series": series, "steps": steps,
             "errors": data.get("errors", {}), "generator_cpu": data.get("generator_cpu", []),
             "started": data.get("started", 0.0), "measured_from": data.get("measured_from", 0.0),

@@ -144,7 +144,8 @@ class Run:
                 raise pytest.UsageError(f"{test.nodeid}: {exc}") from None
             test.stash[ITEMS_KEY] = resolved
             self.covered.update(item.key for item in resolved)
-            if any(test.get_closest_marker(p) for p in PRE_RELEASE_PARTS) and not test.get_closest_marker("pre_release"):
+            sub_phase = any(test.get_closest_marker(p) for p in PRE_RELEASE_PARTS)
+            if sub_phase and not test.get_closest_marker("pre_release"):
                 test.add_marker("pre_release")
         # Rollback triggers judge the other checks' results: they run last.
         triggers = [t for t in items if any(i.kind == "trigger" for i in t.stash.get(ITEMS_KEY, []))]

@@ -104,7 +104,8 @@ def rehearse(cfg: Config, workdir: Path, log=print, seed_charts: int = 20, chang
             return rehearsal
         pg_dump, pg_restore = postgres.client_tool("pg_dump"), postgres.client_tool("pg_restore")
         host = Host(checkout, [], {k: fill(v, {"dsn": target.dsn}, "deploy.env") for k, v in cfg.deploy.env.items()})
-        procedures = Procedures(checks_cfg, target, host, pg_dump, pg_restore, records.release_dir(checks_cfg) / "backups")
+        procedures = Procedures(checks_cfg, target, host, pg_dump, pg_restore,
+                                records.release_dir(checks_cfg) / "backups")
 
         def deploy() -> str:
             record = Record("deploy", release.product, release.version, release.git_ref)
@@ -121,7 +122,8 @@ def rehearse(cfg: Config, workdir: Path, log=print, seed_charts: int = 20, chang
 
         def rollback() -> str:
             record = Record("rollback", release.product, release.previous_version, release.previous_git_ref)
-            run_procedure(procedures.rollback(release.previous_git_ref, state["deployed"]), record, log=lambda m: log(f"   {m}"))
+            run_procedure(procedures.rollback(release.previous_git_ref, state["deployed"]), record,
+                          log=lambda m: log(f"   {m}"))
             record.save(records.rollback_record_path(checks_cfg))
             post = next((m for m in records.manifests(checks_cfg) if "post_deploy" in m["run"]["label"]), None)
             incident.write(records.incident_path(checks_cfg), release.release_id, state["deployed"], asdict(record),

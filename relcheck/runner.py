@@ -64,8 +64,8 @@ def merge(base: dict, changes: dict) -> dict:
     """base with changes applied, recursively for tables."""
     merged = dict(base)
     for key, value in changes.items():
-        merged[key] = merge(merged.get(key, {}), value) if isinstance(value, dict) and isinstance(merged.get(key), dict) \
-            else value
+        nested = isinstance(value, dict) and isinstance(merged.get(key), dict)
+        merged[key] = merge(merged[key], value) if nested else value
     return merged
 
 
