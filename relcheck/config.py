@@ -332,6 +332,8 @@ class Deploy(Model):
     min_connection_headroom: int = Field(10, ge=0)
     required_metrics: list[str] = []
     health_timeout_s: float = Field(60, gt=0)
+    rehearsal_seed: RequestSpec | None = None   # a write the rehearsal repeats ({n} = 0, 1, ...) for old data
+    rehearsal_rows: int = Field(20, ge=1, le=10000)
 
 
 class Webhook(Model):

@@ -13,7 +13,9 @@ from pathlib import Path
 from . import backup, incident, postgres, records, runner
 from .config import Config, load
 from .deploy import Host, Procedures, Record, run as run_procedure
+from .errors import RelcheckError
 from .files import write_json
+from .requests_spec import base_values, send
 from .target import EmbeddedRuntime, Target
 from .templates import fill
 
@@ -37,14 +39,14 @@ class Rehearsal:
         return bool(self.phases) and all(p.ok for p in self.phases) and self.rows_lost == 0
 
 
-def seed(target: Target, charts: int) -> None:
-    """Data for the old release, written through its API."""
-    for n in range(charts):
-        body = {"name": f"rehearsal-{n}", "birth": {"datetime": f"19{70 + n % 30}-0{1 + n % 9}-15T10:00:00+05:30",
-                                                   "latitude": 10 + n % 40, "longitude": 70 + n % 20}}
-        answer = target.http.request("POST", "/v1/kundli", "operator", json_body=body)
+def seed(target: Target, spec, rows: int) -> None:
+    """Data for the old release, written through its API (deploy.rehearsal_seed, repeated with {n})."""
+    if spec is None:
+        raise RelcheckError("deploy.rehearsal_seed: required: a write request that gives the old release data")
+    for n in range(rows):
+        answer = send(target, spec, {**base_values(), "n": str(n)})
         if not answer.ok:
-            raise RuntimeError(f"seeding failed: {answer.describe()}")
+            raise RelcheckError(f"seeding failed: {answer.describe()}")
 
 
 def checks_phase(rehearsal: Rehearsal, name: str, config: Path, markexpr: str, env: dict, args=()) -> bool:
@@ -56,7 +58,7 @@ def checks_phase(rehearsal: Rehearsal, name: str, config: Path, markexpr: str, e
     return ok
 
 
-def rehearse(cfg: Config, workdir: Path, log=print, seed_charts: int = 20, changes: dict | None = None) -> Rehearsal:
+def rehearse(cfg: Config, workdir: Path, log=print, changes: dict | None = None) -> Rehearsal:
     rehearsal, release = Rehearsal(), cfg.release
     runtime = EmbeddedRuntime(cfg, faults={})
     started = time.monotonic()
@@ -82,8 +84,9 @@ def rehearse(cfg: Config, workdir: Path, log=print, seed_charts: int = 20, chang
         def old_release() -> str:
             runtime.dsn, runtime.tokens = runtime.prepare_database(checkout, cfg.embedded.database)
             state["target"] = runtime.spawn({}, source=checkout)
-            seed(state["target"], seed_charts)
-            return f"{release.previous_version} running at {state['target'].base_url} with {seed_charts} charts"
+            seed(state["target"], cfg.deploy.rehearsal_seed, cfg.deploy.rehearsal_rows)
+            return f"{release.previous_version} running at {state['target'].base_url} with " \
+                   f"{cfg.deploy.rehearsal_rows} writes of {cfg.deploy.rehearsal_seed.path}"
         if not phase(f"start {release.previous_version} with data", old_release):
             return rehearsal
         target: Target = state["target"]
