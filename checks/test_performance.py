@@ -44,7 +44,8 @@ def test_load_testing_completed(load_run, performance, evidence):
         "duration (planned / measured)":
             f"{plan.duration_s:g} s / {run.duration_s:.1f} s (warm-up {plan.warmup_s:g} s)",
         "requests (minimum / made)": f"{plan.min_requests} / {run.total().count}",
-        "mode": f"constant rate {plan.rate:g}/s per user" if plan.rate else CLOSED_LOOP})
+        "mode": f"constant rate {plan.rate:g}/s per user" if plan.rate else CLOSED_LOOP,
+        "generators": f"{run.workers_reporting} locust workers" if run.workers_reporting else "one locust process"})
     trustworthy(run, performance, evidence)
     route_table(evidence, "Per route (exact latencies, HDR histogram)", run)
     plot = plots.timeline(run, f"load: {plan.users} users")

@@ -286,6 +286,17 @@ class Baseline(Model):
     min_samples: int = Field(50, ge=10)
 
 
+class Workers(Model):
+    """Locust master/workers: the master runs here, `count` workers connect to it, on this host or on load hosts
+    through command_prefix (e.g. ["ssh", "loadgen1"], with relcheck installed there)."""
+    count: int = Field(ge=1, le=64)
+    command_prefix: list[str] = []
+    python: str = ""                  # the workers' interpreter; default relcheck's
+    master_host: str = "127.0.0.1"    # the address the workers reach the master at ...
+    master_bind_host: str = "127.0.0.1"   # ... and the one it listens on
+    connect_timeout_s: float = Field(30, gt=0)
+
+
 class Performance(Model):
     load: Scenario
     stress: Stress
@@ -294,7 +305,8 @@ class Performance(Model):
     sla: Sla = Sla()
     resources: Resources = Resources()
     baseline: Baseline = Baseline()
-    processes: int = Field(1, ge=1, le=64)        # locust --processes (scale-out on this host)
+    processes: int = Field(1, ge=1, le=64)        # locust --processes (scale-out on this host) ...
+    workers: Workers | None = None                 # ... or master/workers (scale-out across load hosts)
     generator_cpu_limit: float = Field(90, gt=0, le=100)
     max_users: int = Field(500, ge=1)             # safety bounds on every run
     max_duration_s: float = Field(1800, gt=0)
@@ -308,6 +320,8 @@ class Performance(Model):
                                  f"({self.max_duration_s:g})")
         if max(self.stress.steps) > self.max_users or len(self.stress.steps) * self.stress.step_s > self.max_duration_s:
             raise ValueError("stress: steps exceed max_users or max_duration_s")
+        if self.workers and self.processes > 1:
+            raise ValueError("processes and workers: choose one way to scale out")
         return self
 
 

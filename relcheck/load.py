@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -98,6 +101,7 @@ class LoadResult:
     steps: list[Step] = field(default_factory=list)
     errors: dict[str, int] = field(default_factory=dict)
     generator_cpu: list[float] = field(default_factory=list)
+    workers_reporting: int = 0        # master/worker runs: the workers whose data was merged
     resources: ResourceSamples = field(default_factory=ResourceSamples)
     error: str = ""
 
@@ -169,7 +173,7 @@ def parse(data: dict, warmup_s: float) -> dict:
     return {"routes": routes, "baseline": baseline, "series": series, "steps": steps,
             "errors": data.get("errors", {}), "generator_cpu": data.get("generator_cpu", []),
             "started": data.get("started", 0.0), "measured_from": data.get("measured_from", 0.0),
-            "finished": data.get("finished", 0.0)}
+            "finished": data.get("finished", 0.0), "workers_reporting": data.get("workers_reporting", 0)}
 
 
 def check_allowed(base_url: str, allowed_hosts: list[str]) -> None:
@@ -203,10 +207,46 @@ class Sampler(threading.Thread):
         return self.samples
 
 
+def free_port(host: str) -> int:
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
+
+
+def start_workers(workers, locustfile: Path, port: int, env: dict) -> list[subprocess.Popen]:
+    """Locust workers for a master on this host: here, or on load hosts through workers.command_prefix (with
+    relcheck installed there); the scenario's RELCHECK_* settings travel on the command line."""
+    python = workers.python or sys.executable
+    command = [python, "-m", "locust", "-f", str(locustfile), "--worker", "--master-host", workers.master_host,
+               "--master-port", str(port), "--loglevel", "WARNING"]
+    if workers.command_prefix:     # one shell command line, as ssh runs it (like deploy.command_prefix)
+        settings = [f"{k}={v}" for k, v in env.items() if k.startswith("RELCHECK_")]
+        command, env = [*workers.command_prefix, shlex.join(["env", *settings, *command])], None
+    return [subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             stdin=subprocess.DEVNULL, start_new_session=True) for _ in range(workers.count)]
+
+
+def stop_all(processes: list[subprocess.Popen]) -> None:
+    """Stop the process groups of still running locust processes: TERM, then KILL."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        running = [process for process in processes if process.poll() is None]
+        for process in running:
+            try:
+                os.killpg(process.pid, sig)
+            except ProcessLookupError:
+                pass
+        for process in running:
+            try:
+                process.wait(5)
+            except subprocess.TimeoutExpired:
+                pass
+
+
 def run(scenario: str, locustfile: Path, host: str | None, users: int, spawn_rate: float, run_time_s: float | None,
         env: dict, allowed_hosts: list[str], processes: int = 1, warmup_s: float = 0.0, probe=None,
-        extra_args: list[str] | None = None) -> LoadResult:
-    """One bounded locust run; never raises for a failing run, only for a refused host."""
+        extra_args: list[str] | None = None, workers=None) -> LoadResult:
+    """One bounded locust run; never raises for a failing run, only for a refused host. `processes` forks workers
+    on this host; `workers` (config performance.workers) runs a master here and workers that connect to it."""
     for h in [host] + [env[k] for k in ("RELCHECK_BASELINE_HOST", "RELCHECK_CANDIDATE_HOST") if env.get(k)]:
         if h:
             check_allowed(h, allowed_hosts)
@@ -220,18 +260,31 @@ def run(scenario: str, locustfile: Path, host: str | None, users: int, spawn_rat
             command += ["-u", str(users), "-r", str(spawn_rate), "-t", f"{int(run_time_s)}s"]
         if processes > 1:
             command += ["--processes", str(processes)]
+        port = free_port(workers.master_bind_host) if workers else 0
+        if workers:
+            command += ["--master", "--expect-workers", str(workers.count), "--expect-workers-max-wait",
+                        f"{workers.connect_timeout_s:g}", "--master-bind-host", workers.master_bind_host,
+                        "--master-bind-port", str(port)]
         command += extra_args or []
         child_env = {**os.environ, **env, "RELCHECK_LOAD_RESULT": str(result_path),
                      "RELCHECK_ALLOWED_HOSTS": ",".join(allowed_hosts)}
         sampler = Sampler(probe) if probe else None
         if sampler:
             sampler.start()
-        bound = (run_time_s or 600) + 60
+        bound = (run_time_s or 600) + 60 + (workers.connect_timeout_s if workers else 0)
+        master = subprocess.Popen(command, env=child_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                  start_new_session=True)
+        started_workers = start_workers(workers, locustfile, port, {
+            **env, "RELCHECK_ALLOWED_HOSTS": child_env["RELCHECK_ALLOWED_HOSTS"]}) if workers else []
         try:
-            process = subprocess.run(command, env=child_env, capture_output=True, text=True, timeout=bound)
-            returncode, output = process.returncode, process.stdout + process.stderr
+            output, _ = master.communicate(timeout=bound)
+            returncode = master.returncode
         except subprocess.TimeoutExpired:
-            returncode, output = None, f"locust did not stop within {bound:g}s and was killed"
+            stop_all([master])
+            output = master.communicate()[0] + f"\nlocust did not stop within {bound:g}s and was killed"
+            returncode = None
+        finally:
+            stop_all([master, *started_workers])     # also on Ctrl-C: no locust outlives the run
         resources = sampler.stop() if sampler else ResourceSamples()
         result = LoadResult(scenario, command, returncode, redact(output[-3000:]), planned_users=users,
                             planned_s=run_time_s or 0.0, resources=resources)

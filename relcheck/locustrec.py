@@ -37,6 +37,7 @@ class Recorder:
         self.errors: dict[str, int] = {}
         self.steps: list[dict] = []
         self.cpu: list[float] = []
+        self.workers: set[str] = set()          # the master: client ids of the workers that reported
         self.started = time.time()
         self.measure_from = 0.0
 
@@ -83,7 +84,9 @@ class Recorder:
         self.routes, self.series, self.errors, self.cpu = {}, {}, {}, []
         return data
 
-    def absorb(self, data: dict) -> None:
+    def absorb(self, data: dict, worker: str = "") -> None:
+        if data.get("routes"):
+            self.workers.add(worker)
         for key, value in data.get("routes", {}).items():
             entry = self.route(key)
             entry["count"] += value["count"]
@@ -110,6 +113,7 @@ class Recorder:
                 "host": environment.host, "planned": {"users": getattr(options, "num_users", None),
                                                       "run_time_s": getattr(options, "run_time", None)},
                 "processes": getattr(options, "processes", None), "steps": self.steps,
+                "workers_reporting": len(self.workers),
                 "generator_cpu": data["cpu"], **{k: data[k] for k in ("routes", "series", "errors")}}
 
 
@@ -137,7 +141,7 @@ def on_init(environment, **kwargs) -> None:
         raise SystemExit(f"relcheck: load refused: {', '.join(refused)} not in RELCHECK_ALLOWED_HOSTS "
                          f"({os.environ.get('RELCHECK_ALLOWED_HOSTS', 'loopback')})")
     if isinstance(environment.runner, MasterRunner):
-        environment.events.worker_report.add_listener(lambda client_id, data: recorder.absorb(data.get("relcheck", {})))
+        environment.events.worker_report.add_listener(lambda client_id, data: recorder.absorb(data.get("relcheck", {}), client_id))
     else:
         gevent.spawn(sample_cpu)
     if isinstance(environment.runner, WorkerRunner):

@@ -8,6 +8,7 @@ import pytest
 
 from conftest import LATENCY_FAULT_MS, REPO
 from relcheck import history, load
+from relcheck.config import Workers
 
 PERFORMANCE = ["test_load_testing_completed", "test_stress_testing_completed", "test_performance_benchmarks",
                "test_resource_utilization", "test_response_times_within_sla", "test_error_rates_acceptable"]
@@ -31,6 +32,18 @@ def seed_history(bench, target, version="1.0.0"):
                       {"RELCHECK_TOKENS": json.dumps(target.http.tokens), "RELCHECK_WARMUP_S": "1"}, ["127.0.0.1"])
     assert result.routes, result.error
     history.save_load(bench.tmp / "reports", "kundli-service", version, result)
+
+
+@pytest.mark.parametrize("scale", [{"processes": 2}, {"workers": Workers(count=2)},
+                                   {"workers": Workers(count=2, command_prefix=["sh", "-c"])}],
+                         ids=["--processes 2", "master and 2 workers", "workers through a command prefix"])
+def test_scaled_out_runs_merge_every_worker_into_one_exact_result(healthy, scale):
+    tokens = {"RELCHECK_TOKENS": json.dumps(healthy.http.tokens)}
+    result = load.run("smoke", REPO / "load" / "smoke.py", healthy.base_url, 4, 4, 3, tokens, ["127.0.0.1"], **scale)
+    assert not result.error and result.returncode == 0, result.output_tail
+    assert result.workers_reporting == 2 and result.max_users == 4
+    assert result.total().count == sum(r.count for r in result.routes.values()) > 0
+    assert len(result.generator_cpu) >= 4          # a CPU sample per second from each worker
 
 
 def test_latency_errors_and_memory_break_their_checks(bench, faulty, healthy):
