@@ -20,6 +20,7 @@ from hdrh.histogram import HdrHistogram
 
 from .errors import ToolError
 from .secrets import redact
+from .service import die_with_parent
 
 
 def decode(encoded: str) -> HdrHistogram:
@@ -223,7 +224,8 @@ def start_workers(workers, locustfile: Path, port: int, env: dict) -> list[subpr
         settings = [f"{k}={v}" for k, v in env.items() if k.startswith("RELCHECK_")]
         command, env = [*workers.command_prefix, shlex.join(["env", *settings, *command])], None
     return [subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                             stdin=subprocess.DEVNULL, start_new_session=True) for _ in range(workers.count)]
+                             stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=die_with_parent)
+            for _ in range(workers.count)]
 
 
 def stop_all(processes: list[subprocess.Popen]) -> None:
@@ -273,7 +275,7 @@ def run(scenario: str, locustfile: Path, host: str | None, users: int, spawn_rat
             sampler.start()
         bound = (run_time_s or 600) + 60 + (workers.connect_timeout_s if workers else 0)
         master = subprocess.Popen(command, env=child_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                  start_new_session=True)
+                                  start_new_session=True, preexec_fn=die_with_parent)
         started_workers = start_workers(workers, locustfile, port, {
             **env, "RELCHECK_ALLOWED_HOSTS": child_env["RELCHECK_ALLOWED_HOSTS"]}) if workers else []
         try:

@@ -37,7 +37,7 @@ def port_open(base_url: str, timeout: float = 2.0) -> bool:
         return False
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+def die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
     """Linux: the child gets SIGTERM if relcheck dies, so no service outlives the suite."""
     try:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
@@ -58,7 +58,7 @@ class ProcessService:
         with open(self.output, "ab") as out:
             self.process = subprocess.Popen(self.command, env=self.env, cwd=self.cwd, stdout=out,
                                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                            start_new_session=True, preexec_fn=_die_with_parent)
+                                            start_new_session=True, preexec_fn=die_with_parent)
 
     def stop(self, timeout: float = 10.0) -> None:
         process, self.process = self.process, None
