@@ -26,10 +26,12 @@ def test_every_monitoring_item_is_covered(healthy_run):
 
 def test_service_faults_and_bad_traffic_show_in_the_metrics(bench, faulty):
     target = faulty(error_rate=0.2, memory_hog_mb=450, missing_metric="kundli_job_queue_length",
-                    latency={"route": "POST /v1/compatibility", "ms": LATENCY_FAULT_MS})
-    for _ in range(12):                     # clients sending the wrong API version, and invalid birth data
+                    latency={"route": "POST /v1/compatibility", "ms": LATENCY_FAULT_MS}, broken_contract=0.5)
+    for n in range(12):     # the wrong API version, invalid birth data, and fresh charts (half break the contract)
         target.http.request("GET", "/v1/kundli/1", "viewer", headers={"X-API-Version": "2"})
         target.http.request("POST", "/v1/kundli", "operator", json_body={"name": "x", "birth": {"latitude": 99}})
+        birth = {"datetime": "1990-08-15T10:00:00+05:30", "latitude": 10 + n, "longitude": 77.21}
+        target.http.request("POST", "/v1/kundli", "operator", json_body={"name": f"fresh-{n}", "birth": birth})
     checked = bench.run(bench.config(target=target), "-m", "monitoring")
     reason = checked.reason
     assert "answered 5xx (budget 1.0%)" in reason("test_error_rates[monitoring: Error rates normal]")
@@ -37,6 +39,7 @@ def test_service_faults_and_bad_traffic_show_in_the_metrics(bench, faulty):
     assert reason("test_queue_lengths[monitoring]") == "not exported: kundli_job_queue_length"
     assert "contract violation(s) since the service started" in reason("test_contract_enforcement[monitoring]")
     assert reason("test_data_validation_success[monitoring]").startswith("validation success:")
+    assert reason("test_calculation_success_rate[monitoring]").startswith("calculation success:")
     assert reason("test_correlation_analysis_performance[monitoring]").startswith("POST /v1/compatibility p95")
     assert "POST /v1/compatibility" in reason("test_response_times[monitoring: Response times]")
 

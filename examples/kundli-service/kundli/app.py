@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from contextlib import asynccontextmanager
+from dataclasses import replace
 
 import psycopg
 from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request
@@ -73,6 +74,8 @@ class Service:
             return chart
         self.metrics.cache_misses.inc()
         chart = astro.calculate(moment, birth.latitude, birth.longitude, system)
+        if self.faults.should_break_contract():
+            chart = replace(chart, ascendant=chart.ascendant + 360)
         self.enforce_contract(chart)
         self.metrics.calculations.labels("ok").inc()
         self.charts.put(key, chart)

@@ -29,6 +29,7 @@ KNOWN = {
     "broken_read": "reading a chart back answers 500",
     "cpu_burn_ms": "CPU-bound busy work per /v1 request, in milliseconds: 20",
     "memory_hog_mb": "memory held for the life of the process, in MB: 200",
+    "broken_contract": "fraction of chart calculations whose result breaks the output contract, spread evenly: 0.5",
 }
 
 
@@ -40,7 +41,7 @@ class Faults:
         unknown = sorted(set(self.switches) - set(KNOWN))
         if unknown:
             raise SettingsError(f"KUNDLI_FAULTS: unknown fault switch(es) {', '.join(unknown)}")
-        self._error_counter = itertools.count(1)
+        self._counters = {name: itertools.count(1) for name in ("error_rate", "broken_contract")}
         self._lock = threading.Lock()
 
     def on(self, name: str) -> bool:
@@ -56,10 +57,16 @@ class Faults:
         return 0.0
 
     def should_error(self) -> bool:
-        """True for an evenly spread fraction of calls (request n fails when floor(n*rate) steps up)."""
-        rate = float(self.switches.get("error_rate", 0) or 0)
+        return self._spread("error_rate")
+
+    def should_break_contract(self) -> bool:
+        return self._spread("broken_contract")
+
+    def _spread(self, name: str) -> bool:
+        """True for an evenly spread fraction of calls (call n is hit when floor(n*rate) steps up)."""
+        rate = float(self.switches.get(name, 0) or 0)
         if rate <= 0:
             return False
         with self._lock:
-            n = next(self._error_counter)
+            n = next(self._counters[name])
         return int(n * rate) != int((n - 1) * rate)

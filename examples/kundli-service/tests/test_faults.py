@@ -26,6 +26,16 @@ def test_error_rate_is_spread_evenly():
     assert not Faults({}).should_error()
 
 
+def test_broken_contract_fails_calculations_and_counts_violations(make_client, tokens):
+    client = make_client(broken_contract=0.5)
+    births = [{**BIRTH, "latitude": 10 + n} for n in range(4)]
+    answers = [client.post("/v1/kundli", json={"name": "c", "birth": b}, headers=tokens["operator"]) for b in births]
+    assert [a.status_code for a in answers] == [201, 500, 201, 500]
+    assert answers[1].json()["error"]["code"] == "CONTRACT_VIOLATION"
+    text = client.get("/metrics").text
+    assert 'kundli_calculations_total{result="failed"} 2.0' in text and "kundli_contract_violations_total 2.0" in text
+
+
 def test_unhealthy_wrong_version_and_missing_metric(make_client):
     client = make_client(unhealthy=True, wrong_version=True, missing_metric="kundli_cache_hits")
     assert client.get("/health").status_code == 503
