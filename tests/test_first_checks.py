@@ -27,8 +27,9 @@ def test_health_and_status_pass_on_the_healthy_service(healthy_run):
 
 def test_health_check_fails_when_the_service_is_unhealthy(bench, faulty):
     target = faulty(healthy=False, unhealthy=True)
-    checked = bench.run(bench.config(target=target), "-m", "post_deploy", "-k", "health or running")
+    checked = bench.run(bench.config(target=target), "-m", "post_deploy or post_release", "-k", "health or running")
     assert checked.status("test_health_checks[post_deploy]") == "fail"
+    assert checked.reason("test_monitor_system_health").endswith("/health -> HTTP 503")
     assert "HTTP 503" in checked.reason("test_health_checks[post_deploy]")
     assert checked.status("test_service_is_running[post_deploy]") == "pass"      # it runs, it is just unhealthy
     assert checked.returncode == 1

@@ -58,3 +58,9 @@ def test_limits_the_service_cannot_meet_fail(bench, healthy):
         assert checked.status(f"{check}[monitoring]") == "fail", check
     assert checked.reason("test_pattern_detection_accuracy[monitoring]") == \
         "pattern detection accuracy 0% < 100% (0 of 1)"
+
+
+def test_request_rates_fail_when_the_request_counter_is_not_exported(bench, faulty):
+    checked = bench.run(bench.config(target=faulty(missing_metric="kundli_http_requests")), "-m", "monitoring",
+                        "-k", "request_rates")
+    assert checked.reason("test_request_rates[monitoring]") == "kundli_http_requests_total is not exported"

@@ -22,8 +22,9 @@ def test_monitoring_passes_on_the_healthy_service(healthy_run, check):
 
 def test_without_records_or_channels_the_documents_and_notices_are_not_verified(healthy_run):
     for check in ("test_verify_data_integrity", "test_record_deployment_notes", "test_notify_release_done",
-                  "test_update_status_board"):
+                  "test_update_status_board", "test_notify_rollback", "test_document_issues"):
         assert healthy_run.status(check) == "not verified", check
+    assert healthy_run.status("test_plan_resolution") == "pending attestation"
 
 
 def traffic(target, requests: int = 40) -> None:
@@ -83,7 +84,9 @@ def test_release_notice_and_status_board_through_webhooks(bench):
         assert checked.status("test_update_status_board") == "pass"
         assert any("released" in m for m in sink.messages) and any(m.startswith("*status*") for m in sink.messages)
         sink.status = 503
-        checked = bench.run(config, "-m", "post_release", "-k", "status_board")
+        checked = bench.run(config, "-m", "post_release or post_rollback", "-k", "notify or status_board")
         assert checked.reason("test_update_status_board").startswith("status board did not accept the update: HTTP 503")
+        for check in ("test_notify_release_done", "test_notify_rollback"):
+            assert checked.reason(check).startswith("notice not accepted by webhook: HTTP 503"), check
     finally:
         sink.close()
