@@ -59,6 +59,9 @@ class Answer:
         return f"{self.method} {self.url} -> {outcome}"
 
 
+IDEMPOTENT = {"GET", "HEAD", "OPTIONS", "PUT", "DELETE"}
+
+
 class Http:
     """HTTP to the target with a token per role; never raises for HTTP or network errors."""
 
@@ -80,15 +83,21 @@ class Http:
                 headers: dict | None = None) -> Answer:
         url = self.base_url + path
         started = time.perf_counter()
-        try:
-            response = self.session.request(method, url, json=json_body, timeout=self.timeout,
-                                            headers={**self.auth_headers(role), **(headers or {})})
-        except requests.Timeout:
-            return Answer(method, url, None, error=f"no answer within {self.timeout:g}s",
-                          elapsed_ms=(time.perf_counter() - started) * 1000)
-        except requests.RequestException as exc:
-            return Answer(method, url, None, error=f"unreachable ({_reason(exc)})",
-                          elapsed_ms=(time.perf_counter() - started) * 1000)
+        for attempt in (1, 2):
+            try:
+                response = self.session.request(method, url, json=json_body, timeout=self.timeout,
+                                                headers={**self.auth_headers(role), **(headers or {})})
+                break
+            except requests.Timeout:
+                return Answer(method, url, None, error=f"no answer within {self.timeout:g}s",
+                              elapsed_ms=(time.perf_counter() - started) * 1000)
+            except requests.RequestException as exc:
+                if attempt == 1 and method in IDEMPOTENT and "Connection aborted" in str(exc):
+                    continue        # a kept-alive connection the server had closed: once more on a new one
+                return Answer(method, url, None, error=f"unreachable ({_reason(exc)})",
+                              elapsed_ms=(time.perf_counter() - started) * 1000)
+        if response.status_code >= 500:
+            self.session.close()    # servers often drop the connection after a failure: start the next one fresh
         return Answer(method, url, response.status_code, dict(response.headers), response.text,
                       response.elapsed.total_seconds() * 1000)
 

@@ -12,6 +12,8 @@ from relcheck.runner import merge
 
 PRE_DEPLOY = ["test_backup_current_system", "test_prepare_rollback_plan", "test_verify_dependencies",
               "test_check_system_resources", "test_prepare_monitoring"]
+TRIGGERS = ["Critical service failure", "Unacceptable performance", "Data integrity issues",
+            "Security vulnerabilities", "Compliance violations"]
 POST_DEPLOY = ["test_service_is_running[post_deploy]", "test_health_checks[post_deploy]",
                "test_check_logs_for_errors", "test_verify_metrics_collection", "test_critical_paths"]
 
@@ -118,14 +120,21 @@ def test_system_resources_and_monitoring_fail_when_short(bench, faulty):
 
 # --- Post-Deployment and the decision ------------------------------------------------------------------------
 def test_post_deploy_checks_fail_on_their_faults_and_decide_rollback(bench, faulty):
-    target = faulty(wrong_version=True, log_errors=True, missing_metric="kundli_cache_hits", broken_read=True)
+    target = faulty(wrong_version=True, log_errors=True, missing_metric="kundli_cache_hits", broken_read=True,
+                    admin_open_to_viewers=True, no_audit=True)
     checked = bench.run(bench.config(target=target), "-m", "post_deploy")
     assert checked.reason("test_service_is_running[post_deploy]") == "/version reports '0.0.0-wrong', expected '1.1.0'"
     assert checked.reason("test_check_logs_for_errors").startswith("error line(s) in the log", 2) or \
         "error line(s) in the log" in checked.reason("test_check_logs_for_errors")
     assert checked.reason("test_verify_metrics_collection") == "metric families missing: kundli_cache_hits_total"
     assert checked.reason("test_critical_paths").startswith("read it back: expected 200, got GET")
-    assert checked.status("test_rollback_trigger[Critical service failure]") == "fail"
+    fired = {trigger: checked.reason(f"test_rollback_trigger[{trigger}]") for trigger in TRIGGERS}
+    assert fired["Critical service failure"].startswith("fired: test_service_is_running[post_deploy] fail")
+    assert "test_verify_metrics_collection fail (metric families missing" in fired["Unacceptable performance"]
+    assert fired["Data integrity issues"].startswith("fired: test_critical_paths fail (read it back")
+    assert fired["Security vulnerabilities"].startswith("fired: test_access_controls fail") and \
+        "GET /v1/admin/audit as viewer: expected 403, got 200" in fired["Security vulnerabilities"]
+    assert fired["Compliance violations"].startswith("fired: test_audit_logging fail (no audit record")
     assert checked.verdict == "ROLLBACK" and checked.returncode == 3
 
 

@@ -12,6 +12,7 @@ from fakes import SystemdHost
 
 from relcheck import advisories, auditlog, judge, logs, protection, secrets
 from relcheck.config import Service
+from relcheck.target import Http
 from relcheck.verdict import NotVerified
 
 
@@ -114,3 +115,44 @@ def test_a_missing_log_is_not_verified_never_a_clean_log(tmp_path):
     for log in (logs.service_log(Service(), None), logs.service_log(Service(), tmp_path / "nowhere.log")):
         with pytest.raises(NotVerified, match="no service log"):
             log.lines()
+
+
+@pytest.fixture
+def one_request_per_connection():
+    """An HTTP/1.1 server that answers one request per connection (the given statuses in turn) and drops the
+    connection when the next request arrives on it, without having said `Connection: close` (as uvicorn does
+    after an unhandled error)."""
+    statuses = []
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve():
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                continue
+            with conn:
+                conn.recv(65536)
+                status = statuses.pop(0) if statuses else 200
+                conn.sendall(f"HTTP/1.1 {status} X\r\nContent-Length: 2\r\n\r\nok".encode())
+                conn.settimeout(1)
+                try:
+                    conn.recv(65536)        # the next request on this connection: dropped unanswered
+                except OSError:
+                    pass
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.getsockname()[1]}", statuses
+    stop.set()
+    thread.join()
+    server.close()
+
+
+def test_a_connection_the_server_dropped_is_not_an_unreachable_target(one_request_per_connection):
+    url, statuses = one_request_per_connection
+    http = Http(url, 5, {}, "Authorization", "Bearer")
+    statuses += [500, 200]
+    assert [http.get("/a").status, http.request("POST", "/b").status] == [500, 200]   # after a 5xx: a new connection
+    assert [http.get("/c").status, http.get("/d").status] == [200, 200]     # an idempotent request is retried once
