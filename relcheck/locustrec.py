@@ -141,7 +141,8 @@ def on_init(environment, **kwargs) -> None:
         raise SystemExit(f"relcheck: load refused: {', '.join(refused)} not in RELCHECK_ALLOWED_HOSTS "
                          f"({os.environ.get('RELCHECK_ALLOWED_HOSTS', 'loopback')})")
     if isinstance(environment.runner, MasterRunner):
-        environment.events.worker_report.add_listener(lambda client_id, data: recorder.absorb(data.get("relcheck", {}), client_id))
+        environment.events.worker_report.add_listener(
+            lambda client_id, data: recorder.absorb(data.get("relcheck", {}), client_id))
     else:
         gevent.spawn(sample_cpu)
     if isinstance(environment.runner, WorkerRunner):
