@@ -1,8 +1,6 @@
 """Deployment Procedure / Post-Deployment: the ops smoke after a deploy. The service-status and health checks
 also prove the same Post-Rollback items after a rollback (then the previous version must be running)."""
 
-from datetime import datetime
-
 import pytest
 
 from relcheck import judge, logs, metrics, records
@@ -47,9 +45,8 @@ def test_health_checks(target, phase, evidence):
 
 @pytest.mark.post_deploy
 @pytest.mark.item("Post-Deployment", "Check logs for errors")
-def test_check_logs_for_errors(target, relcheck_config, deploy_record, evidence):
-    cfg = relcheck_config.post_deploy
-    since = datetime.fromisoformat(deploy_record["started"]) if deploy_record else None
+def test_check_logs_for_errors(target, relcheck_config, deploy_started, evidence):
+    cfg, since = relcheck_config.post_deploy, deploy_started
     lines, source = target.log.lines(since), target.log.describe()
     found = logs.problems(lines, cfg.log_patterns, cfg.log_allow)
     evidence.kv("Log", {"source": source, "since": since.isoformat() if since else "the start of the log (no deploy "

@@ -102,7 +102,7 @@ def test_access_controls(target, relcheck_config, evidence):
 
 @pytest.mark.post_deploy  # re-verified live on the deployed service
 @pytest.mark.item("Security Checks", "Data protection confirmed")
-def test_data_protection(target, relcheck_config, evidence):
+def test_data_protection(target, relcheck_config, deploy_started, evidence):
     cfg = relcheck_config.security.data_protection
     https = target.base_url.startswith("https://")
     secrets = target.known_secrets()
@@ -121,13 +121,15 @@ def test_data_protection(target, relcheck_config, evidence):
             hashed, checked_values = protection.unhashed_values(conn, cfg.hashed_columns, cfg.hash_formats, secrets)
         findings += hashed
     if cfg.scan_log:
-        findings += protection.leaks(f"service log ({target.log.describe()})", "\n".join(target.log.lines()),
-                                     secrets, cfg.pii_patterns)
+        findings += protection.leaks(f"service log ({target.log.describe()})",
+                                     "\n".join(target.log.lines(since=deploy_started)), secrets, cfg.pii_patterns)
     tls, tls_facts = protection.tls_findings(target.base_url, cfg.min_tls, relcheck_config.target.request_timeout_s,
                                              cfg.ca_file or None)
     findings += tls
     evidence.kv("Scope", {"probes": len(cfg.probes), "credential columns": ", ".join(cfg.hashed_columns) or "none",
-                          "credential values checked": checked_values, "service log scanned": cfg.scan_log,
+                          "credential values checked": checked_values,
+                          "service log scanned": (f"since {deploy_started:%Y-%m-%d %H:%M:%S %Z} (the deploy)"
+                                                  if deploy_started else "yes") if cfg.scan_log else "no",
                           **tls_facts})
     evidence.table("Findings", ["where", "problem"], [(f.where, f.problem) for f in findings])
     assert not findings, f"{len(findings)} data-protection finding(s): " + \

@@ -20,9 +20,24 @@ def _moment(text: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
+MAX_BYTES = 64 * 2**20          # a log is read from at most its last 64 MiB ...
+MAX_JOURNAL_LINES = 500_000     # ... a journal from at most its last 500,000 entries
+
+
+def tail(path: Path, max_bytes: int = MAX_BYTES) -> str:
+    """The end of a file, from its first whole line within the last max_bytes."""
+    with path.open("rb") as log:
+        size = log.seek(0, 2)
+        log.seek(max(0, size - max_bytes))
+        data = log.read()
+    if size > max_bytes:
+        data = data.split(b"\n", 1)[-1]
+    return data.decode("utf-8", errors="replace")
+
+
 def file_lines(path: Path, since: datetime | None) -> list[str]:
     lines, keep = [], since is None
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+    for line in tail(path).splitlines():
         stamp = _STAMP.match(line)
         if stamp:
             keep = since is None or _moment(stamp.group(1)) >= since
@@ -32,7 +47,8 @@ def file_lines(path: Path, since: datetime | None) -> list[str]:
 
 
 def journal_lines(unit: str, since: datetime | None, prefix: list[str], timeout: float = 60) -> list[str]:
-    command = [*prefix, "journalctl", "-u", unit, "--no-pager", "--quiet", "-o", "short-iso"]
+    command = [*prefix, "journalctl", "-u", unit, "--no-pager", "--quiet", "-o", "short-iso",
+               "-n", str(MAX_JOURNAL_LINES)]
     if since:
         command += ["--since", f"@{int(since.timestamp())}"]
     try:

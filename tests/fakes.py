@@ -194,10 +194,12 @@ parser.add_argument("-o", dest="output", choices=["short-iso"], required=True)
 parser.add_argument("--since")
 parser.add_argument("--no-pager", action="store_true")
 parser.add_argument("-q", "--quiet", action="store_true")
+parser.add_argument("-n", "--lines", type=int)
 journal, options = sys.argv[1], parser.parse_args(sys.argv[2:])
 since = datetime.datetime.fromtimestamp(int(options.since.lstrip("@")), datetime.timezone.utc) if options.since else None
 lines = [line for line in open(journal).read().splitlines() if f" {options.unit.split('.')[0]}[" in line
          and (since is None or datetime.datetime.strptime(line.split()[0], "%Y-%m-%dT%H:%M:%S%z") >= since)]
+lines = lines[-options.lines:] if options.lines else lines
 print("\\n".join(lines) if lines else ("" if options.quiet else "-- No entries --"))
 '''
 

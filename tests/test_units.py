@@ -111,6 +111,14 @@ def test_audit_records_after_a_position_in_a_log_file_and_in_a_journal(tmp_path)
     assert [r.actor for r in auditlog.from_log(journal.lines_after(position), pattern, "7")] == ["ops"]
 
 
+def test_a_big_log_is_read_from_its_last_whole_lines(tmp_path):
+    path = tmp_path / "service.log"
+    path.write_text("2026-11-25T10:00:00Z ERROR old\n" + "2026-11-25T10:00:01Z INFO filler\n" * 100 +
+                    "2026-11-25T10:00:02Z INFO new\n")
+    assert logs.tail(path, 64) == "2026-11-25T10:00:01Z INFO filler\n2026-11-25T10:00:02Z INFO new\n"
+    assert logs.tail(path).startswith("2026-11-25T10:00:00Z ERROR old")
+
+
 def test_a_missing_log_is_not_verified_never_a_clean_log(tmp_path):
     for log in (logs.service_log(Service(), None), logs.service_log(Service(), tmp_path / "nowhere.log")):
         with pytest.raises(NotVerified, match="no service log"):
