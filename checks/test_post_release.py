@@ -10,6 +10,7 @@ from relcheck.verdict import require
 pytestmark = pytest.mark.post_release
 
 
+@pytest.mark.monitoring  # also in every monitoring run: the critical-service-failure trigger reads it
 @pytest.mark.item("Post-Release Tasks / Monitoring", "Monitor system health")
 def test_monitor_system_health(target, evidence):
     status, health = target.service.status(), target.health()

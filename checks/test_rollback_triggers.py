@@ -1,4 +1,5 @@
-"""Rollback Procedure / Rollback Triggers: evaluated at the end of the post-deploy smoke (and of monitoring runs).
+"""Rollback Procedure / Rollback Triggers: evaluated at the end of the post-deploy smoke and of monitoring runs,
+from the mapped checks that are due by then (this run's result, else the newest earlier run of the release).
 A trigger that fires fails its item, and the run's decision becomes ROLLBACK."""
 
 import pytest
@@ -6,7 +7,7 @@ import pytest
 from relcheck import checklist, records, triggers
 from relcheck.verdict import require
 
-pytestmark = [pytest.mark.rollback, pytest.mark.post_deploy]
+pytestmark = [pytest.mark.rollback, pytest.mark.post_deploy, pytest.mark.monitoring]
 TRIGGERS = [item for item in checklist.load().items if item.kind == "trigger"]
 
 
@@ -15,9 +16,13 @@ TRIGGERS = [item for item in checklist.load().items if item.kind == "trigger"]
 def test_rollback_trigger(trigger, relcheck_config, relcheck_run, evidence):
     mapped = relcheck_config.rollback.triggers.get(trigger, [])
     require(mapped, f"no checks mapped to {trigger!r} (rollback.triggers)")
-    found = triggers.evaluate(mapped, relcheck_run.results_by_test(), records.manifests(relcheck_config))
+    unknown = [check for check in mapped if check not in relcheck_run.phases_of]
+    require(not unknown, f"rollback.triggers names no such check: {', '.join(unknown)}")
+    due = [check for check in mapped if relcheck_run.due(check)]
+    found = triggers.evaluate(due, relcheck_run.results_by_test(), records.manifests(relcheck_config))
     evidence.table(f"{trigger}: the checks that fire it", ["check", "status", "reason", "from"],
-                   [(e.check, e.status, e.reason, e.where) for e in found])
+                   [(e.check, e.status, e.reason, e.where) for e in found] +
+                   [(check, "not yet due", "", "a later phase") for check in mapped if check not in due])
     hits = triggers.fired(found)
     assert not hits, "fired: " + "; ".join(f"{e.check} {e.status}" + (f" ({e.reason})" if e.reason else "")
                                           for e in hits)

@@ -30,6 +30,8 @@ from .verdict import NotVerified, Pending, Status
 PRE_RELEASE_PARTS = ("code_quality", "performance", "security", "documentation")
 PHASES = ("pre_release",) + PRE_RELEASE_PARTS + ("pre_deploy", "deploy", "post_deploy", "rollback", "post_rollback",
                                                  "monitoring", "signoff", "post_release")
+# When each phase's checks run in a release's life: a rollback trigger only waits for checks already due.
+LIFECYCLE = ("pre_release", "pre_deploy", "post_deploy", "post_rollback", "monitoring", "post_release")
 CHECKS_DIR = config_module.REPO / "checks"
 ROLLBACK_EXIT = 3        # the post-deploy decision is ROLLBACK
 CONFIG_KEY = pytest.StashKey[config_module.Config]()
@@ -106,6 +108,7 @@ class Run:
         self.label = run_label(self.markexpr)
         self.checks: dict[str, list[CheckResult]] = {}
         self.covered: set[str] = set()
+        self.phases_of: dict[str, set[str]] = {}     # every collected check (selected or not) -> its phases
         try:
             self.item_waivers = [w for w in waivers.load_for(cfg) if w.item]
         except (RelcheckError, NotVerified):
@@ -147,9 +150,19 @@ class Run:
             sub_phase = any(test.get_closest_marker(p) for p in PRE_RELEASE_PARTS)
             if sub_phase and not test.get_closest_marker("pre_release"):
                 test.add_marker("pre_release")
-        # Rollback triggers judge the other checks' results: they run last.
+            self.phases_of[test.nodeid.split("::")[-1]] = {m.name for m in test.iter_markers() if m.name in PHASES}
+        # Rollback triggers judge the other checks' results: they run last, and only those this run observes (one
+        # of their checks belongs to its phases: a monitoring run does not re-decide on the pre-release scans).
         triggers = [t for t in items if any(i.kind == "trigger" for i in t.stash.get(ITEMS_KEY, []))]
-        items[:] = [t for t in items if t not in triggers] + triggers
+        observed = run_phases(self.markexpr)
+        unobserved = [t for t in triggers if not self.observes(t.stash[ITEMS_KEY][0].text, observed)]
+        if unobserved:
+            config.hook.pytest_deselected(items=unobserved)
+        items[:] = [t for t in items if t not in triggers] + [t for t in triggers if t not in unobserved]
+
+    def observes(self, trigger: str, observed: set[str]) -> bool:
+        checks = self.cfg.rollback.triggers.get(trigger, [])
+        return not checks or any(c not in self.phases_of or self.phases_of[c] & observed for c in checks)
 
     # --- each check ---------------------------------------------------------------------------------------
     @pytest.hookimpl(hookwrapper=True)
@@ -288,6 +301,12 @@ class Run:
         manifest = json.loads((self.dir / "manifest.json").read_text(encoding="utf-8"))
         evidence = json.loads((self.dir / "evidence.json").read_text(encoding="utf-8"))
         self.summary_html = render(manifest, results_module.from_manifest(manifest, evidence), manifest_sha)
+
+    def due(self, test_name: str) -> bool:
+        """Whether a check's phase comes no later in the release than this run's: a post-deploy decision does not
+        wait for monitoring checks, a monitoring decision counts everything before it."""
+        now = max((LIFECYCLE.index(p) for p in run_phases(self.markexpr) if p in LIFECYCLE), default=0)
+        return min((LIFECYCLE.index(p) for p in self.phases_of[test_name] if p in LIFECYCLE), default=0) <= now
 
     def results_by_test(self) -> dict[str, tuple[str, str]]:
         """This run's results so far: test name (with parameters) -> (status, reason)."""
