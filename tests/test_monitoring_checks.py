@@ -42,6 +42,13 @@ def test_service_faults_and_bad_traffic_show_in_the_metrics(bench, faulty):
     assert reason("test_calculation_success_rate[monitoring]").startswith("calculation success:")
     assert reason("test_correlation_analysis_performance[monitoring]").startswith("POST /v1/compatibility p95")
     assert "POST /v1/compatibility" in reason("test_response_times[monitoring: Response times]")
+    # the monitoring run decides on the triggers it observes; the pre-release scans are not re-decided here
+    assert checked.verdict == "ROLLBACK" and checked.returncode == 3
+    for trigger, check in (("Critical service failure", "test_error_rates[monitoring: Error rates normal]"),
+                           ("Unacceptable performance", "test_memory_usage[monitoring]"),
+                           ("Data integrity issues", "test_contract_enforcement[monitoring]")):
+        assert f"{check} fail" in reason(f"test_rollback_trigger[{trigger}]"), trigger
+    assert "test_rollback_trigger[Security vulnerabilities]" not in checked.statuses()
 
 
 def test_limits_the_service_cannot_meet_fail(bench, healthy):
@@ -52,7 +59,11 @@ def test_limits_the_service_cannot_meet_fail(bench, healthy):
                "expect": ["Gajakesari"]}]
     limits = {"cpu_percent": 0.001, "min_free_disk_percent": 100, "max_rps": 0.001, "min_cache_hit_rate": 0.999,
               "max_connections": 0, "golden": golden}
-    checked = bench.run(bench.config({"monitoring": limits}, target=healthy), "-m", "monitoring")
+    typo = {"Unacceptable performance": ["test_cpu_usage[monitoring]", "test_cpu_usage"]}
+    checked = bench.run(bench.config({"monitoring": limits, "rollback": {"triggers": typo}}, target=healthy),
+                        "-m", "monitoring")
+    assert checked.reason("test_rollback_trigger[Unacceptable performance]") == \
+        "rollback.triggers names no such check: test_cpu_usage"
     for check in ("test_cpu_usage", "test_disk_usage", "test_network_traffic", "test_cache_hit_rates",
                   "test_active_connections", "test_pattern_detection_accuracy"):
         assert checked.status(f"{check}[monitoring]") == "fail", check
