@@ -46,7 +46,8 @@ def default_config_data() -> dict:
     data = merge(data, TEST_CHANGES)
     data["target"]["source"] = str(EXAMPLE)
     data["target"]["repository"] = str(REPO / data["target"]["repository"])
-    data["security"]["dependencies"]["advisories"] = [str(REPO / d) for d in data["security"]["dependencies"]["advisories"]]
+    dependencies = data["security"]["dependencies"]
+    dependencies["advisories"] = [str(REPO / d) for d in dependencies["advisories"]]
     data["signoff"]["allowed_signers"] = str(REPO / data["signoff"]["allowed_signers"])
     for scenario in ("load", "smoke", "stress", "soak"):
         if scenario in data.get("performance", {}):

@@ -83,7 +83,8 @@ BASE = (REPO / "relcheck.toml").read_text()
     (lambda t: t.replace('mode = "embedded"', 'mode = "staging"'), "relcheck.toml: target.mode: Input should be"),
     (lambda t: t.replace('mode = "embedded"', 'mode = "remote"'),
      "relcheck.toml: target: base_url: required when mode is 'remote'"),
-    (lambda t: t.replace('product = "kundli-service"\n', ""), "relcheck.toml: release.product: required key is missing"),
+    (lambda t: t.replace('product = "kundli-service"\n', ""),
+     "relcheck.toml: release.product: required key is missing"),
     (lambda t: t + "\n[target.auth]\ntokens = { admin = \"env:NO_SUCH_VARIABLE_X\" }\n",
      "relcheck.toml: target.auth.tokens.admin: environment variable NO_SUCH_VARIABLE_X is not set"),
     (lambda t: t + "\n[[[broken", "relcheck.toml: not valid TOML"),
@@ -203,7 +204,8 @@ def test_a_target_that_never_answers_times_out(bench, silent_server):
                                     "service": {"manager": "none"}}})
     checked = bench.run(path, "-m", "post_deploy")
     assert checked.seconds < 60
-    assert checked.reason("test_health_checks[post_deploy]") == f"could not set up: target {silent_server}: no answer within 1s"
+    assert checked.reason("test_health_checks[post_deploy]") == \
+        f"could not set up: target {silent_server}: no answer within 1s"
 
 
 def test_database_authentication_failure_gives_one_line(bench, healthy):

@@ -95,7 +95,8 @@ def test_load_is_refused_outside_the_allow_list(bench, healthy):
 def test_zero_samples_fail_the_error_rate(bench, healthy, tmp_path):
     idle = tmp_path / "idle.py"
     idle.write_text("from locust import User, constant, task\nimport relcheck.locustrec\n\n\n"
-                    "class Idle(User):\n    wait_time = constant(1)\n\n    @task\n    def nothing(self):\n        pass\n")
+                    "class Idle(User):\n    wait_time = constant(1)\n\n"
+                    "    @task\n    def nothing(self):\n        pass\n")
     config = bench.config({"performance": {"load": {"locustfile": str(idle)}}}, target=healthy)
     checked = bench.run(config, "-k", "error_rates or load_testing")
     assert checked.status("test_error_rates_acceptable") == "fail"

@@ -37,7 +37,8 @@ def test_monitoring_fails_on_latency_errors_and_memory(bench, faulty):
     target = faulty(latency={"route": "GET /v1/kundli/{chart_id}", "ms": LATENCY_FAULT_MS}, error_rate=0.2,
                     memory_hog_mb=450)
     traffic(target, 6)
-    checked = bench.run(bench.config(target=target), "-m", "post_release", "-k", "response_times or error_rates or resource")
+    checked = bench.run(bench.config(target=target), "-m", "post_release",
+                        "-k", "response_times or error_rates or resource")
     assert checked.reason("test_response_times[post_release]").startswith("p95 over the limit: GET /v1/kundli")
     assert "answered 5xx (budget 1.0%)" in checked.reason("test_error_rates[post_release]")
     assert checked.reason("test_check_resource_usage").startswith("memory")
@@ -61,7 +62,8 @@ def test_deployment_notes_status_report_and_data_integrity(bench, default_config
         checked = bench.run(config, "-m", "post_release or post_rollback", "-k", "notes or integrity")
         for check in ("test_record_deployment_notes", "test_verify_data_integrity", "test_data_integrity"):
             assert checked.status(check) == "pass", (check, checked.reason(check))
-        assert "# Deployment notes: kundli-service 1.1.0" in (records.release_dir(cfg) / "deployment-notes.md").read_text()
+        notes = (records.release_dir(cfg) / "deployment-notes.md").read_text()
+        assert "# Deployment notes: kundli-service 1.1.0" in notes
         with target.database() as conn:
             conn.execute("DELETE FROM audit_log")
         checked = bench.run(config, "-m", "post_release or post_rollback", "-k", "integrity or status_report")

@@ -59,7 +59,8 @@ def test_no_critical_bugs_is_not_verified_without_a_tracker_or_with_bad_credenti
     checked = bench.run(bench.config({"quality": {"tracker": {"kind": "github", "github": github_config(github)}}}),
                         "-k", "critical_bugs")
     assert checked.status("test_no_critical_bugs") == "not verified"
-    assert "401" in checked.reason("test_no_critical_bugs") and "Bad credentials" in checked.reason("test_no_critical_bugs")
+    reason = checked.reason("test_no_critical_bugs")
+    assert "401" in reason and "Bad credentials" in reason
 
 
 def test_no_critical_bugs_reads_an_export_file(bench, scratch_source):
@@ -71,7 +72,8 @@ def test_no_critical_bugs_reads_an_export_file(bench, scratch_source):
     assert checked.status("test_no_critical_bugs") == "fail" and "#99 Health check lies" in \
         checked.reason("test_no_critical_bugs")
     (scratch_source / "release/issues.csv").write_text("number,title,state,labels,milestone\n"
-                                                        "5,Data loss,open,bug;blocker,1.1.0\n7,Old,closed,critical,1.1.0\n")
+                                                        "5,Data loss,open,bug;blocker,1.1.0\n"
+                                                        "7,Old,closed,critical,1.1.0\n")
     checked = bench.run(bench.config({"target": {"source": str(scratch_source)},
                                       "quality": {"tracker": {"file": "release/issues.csv"}}}), "-k", "critical_bugs")
     assert checked.reason("test_no_critical_bugs") == "1 open critical issue(s): #5 Data loss"
@@ -128,7 +130,8 @@ def test_documentation_updated_needs_docs_with_code_and_a_changelog_entry(bench,
     assert "CHANGELOG.md has no entry for 1.1.0" in checked.reason("test_documentation_updated")
     (source / "CHANGELOG.md").write_text("# Changelog\n\n## [1.1.0] - 2026-11-20\n- faster\n")
     checked = bench.run(bench.config(changes), "-k", "documentation_updated")
-    assert checked.reason("test_documentation_updated") == "1 code file(s) changed since v1.0.0 but no documentation did"
+    assert checked.reason("test_documentation_updated") == \
+        "1 code file(s) changed since v1.0.0 but no documentation did"
 
 
 def test_history_checks_are_not_verified_without_the_previous_release(bench, tmp_path):

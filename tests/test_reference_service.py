@@ -15,7 +15,8 @@ def test_examples_tree_is_the_release_tag_of_the_bundle(tmp_path, default_config
                            text=True).stdout.split()
     for name in files:
         committed = subprocess.run(["git", "show", f"{tag}:{name}"], cwd=clone, check=True, capture_output=True).stdout
-        assert (EXAMPLE / name).read_bytes() == committed, f"{name} differs from {tag} (run examples/sync-kundli-service.sh)"
+        assert (EXAMPLE / name).read_bytes() == committed, \
+            f"{name} differs from {tag} (run examples/sync-kundli-service.sh)"
     present = {str(p.relative_to(EXAMPLE)) for p in EXAMPLE.rglob("*")
                if p.is_file() and not any(part in IGNORED or part.startswith(".coverage.") for part in p.parts)}
     assert present == set(files)
