@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import socket
+import ssl
+import subprocess
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -224,3 +227,55 @@ class SystemdHost:
     def log(self, when, unit: str, message: str) -> None:
         with self.journal.open("a") as journal:
             journal.write(f"{when.strftime('%Y-%m-%dT%H:%M:%S%z')} app1 {unit.split('.')[0]}[4242]: {message}\n")
+
+
+def self_signed_certificate(directory) -> tuple[str, str]:
+    """A throwaway certificate for localhost (it is its own CA): (cert.pem, key.pem)."""
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=DNS:localhost", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    return str(cert), str(key)
+
+
+class TlsProxy(LocalServer):
+    """A TLS-terminating reverse proxy (what nginx or a load balancer does in front of a real deployment):
+    TLS 1.2+ with the given certificate, each request passed to the backend with X-Forwarded-Proto: https
+    unless told to forget it."""
+
+    HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length"}
+
+    def __init__(self, backend: str, cert: str, key: str, forwarded_proto: bool = True) -> None:
+        backend_parts = urlsplit(backend)
+
+        class Handler(QuietHandler):
+            protocol_version = "HTTP/1.1"
+
+            def relay(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in self.HOP_BY_HOP}
+                if forwarded_proto:
+                    headers["X-Forwarded-Proto"] = "https"
+                upstream = http.client.HTTPConnection(backend_parts.hostname, backend_parts.port, timeout=30)
+                try:
+                    upstream.request(self.command, self.path, body or None, headers)
+                    answer = upstream.getresponse()
+                    payload = answer.read()
+                finally:
+                    upstream.close()
+                own = self.HOP_BY_HOP | {"content-type", "date", "server"}     # reply() and send_response() set these
+                self.reply(answer.status, payload, answer.getheader("Content-Type", ""),
+                           {k: v for k, v in answer.getheaders() if k.lower() not in own})
+
+            def version_string(self):
+                return "proxy"
+
+            HOP_BY_HOP = TlsProxy.HOP_BY_HOP
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = relay
+
+        url = self.serve(Handler)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.load_cert_chain(cert, key)
+        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+        self.url = url.replace("http://127.0.0.1", "https://localhost")

@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 from conftest import REPO, relcheck_cli
-from fakes import FakeGitHub
+from fakes import FakeGitHub, TlsProxy, self_signed_certificate
 from gitrepo import REVIEWED, Repo, release_history
 
 PRE_RELEASE = ["test_no_critical_bugs", "test_security_scan", "test_code_review", "test_documentation_updated",
@@ -320,3 +320,23 @@ def test_configuration_guide_must_not_document_removed_settings(bench, scratch_s
     checked = bench.run(bench.config({"target": {"source": str(scratch_source)}}), "-k", "configuration_guide")
     assert checked.reason("test_configuration_guide") == \
         "setting(s) documented but no longer read by the code: KUNDLI_LEGACY_MODE"
+
+
+def test_an_https_target_behind_a_tls_proxy(bench, healthy, tmp_path):
+    """A real deployment's shape: TLS terminated in front of the service. Certificate, protocol and HSTS are
+    checked over https; a proxy that does not tell the service the request was https loses HSTS."""
+    cert, key = self_signed_certificate(tmp_path)
+    bench.env["REQUESTS_CA_BUNDLE"] = cert          # the organisation's CA, for every request the suite makes
+    for forwarded, expected in ((True, "pass"), (False, "fail")):
+        proxy = TlsProxy(healthy.base_url, cert, key, forwarded_proto=forwarded)
+        try:
+            config = bench.config({"target": {"base_url": proxy.url},
+                                   "security": {"data_protection": {"ca_file": cert}}}, target=healthy)
+            checked = bench.run(config, "-k", "data_protection or health_checks")
+        finally:
+            proxy.close()
+        assert checked.status("test_health_checks[post_deploy]") == "pass"
+        assert checked.status("test_data_protection") == expected, checked.reason("test_data_protection")
+    scope = checked.facts("test_data_protection", "Scope")
+    assert scope["protocol"] in ("TLSv1.2", "TLSv1.3") and scope["TLSv1.1 refused"] == "yes"
+    assert "missing header Strict-Transport-Security on https" in checked.reason("test_data_protection")

@@ -1,14 +1,13 @@
 """Small pieces with exact answers: OSV version ranges, SLA thresholds, secret masking, TLS checks, log sources."""
 
 import ssl
-import subprocess
 import threading
 import socket
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from fakes import SystemdHost
+from fakes import SystemdHost, self_signed_certificate
 
 from relcheck import advisories, auditlog, judge, logs, protection, secrets
 from relcheck.config import Service
@@ -52,12 +51,10 @@ def test_secrets_are_masked_in_dsns_and_bearer_tokens():
 @pytest.fixture
 def tls_server(tmp_path):
     """A TLS 1.2+ server with a certificate from a throwaway CA."""
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost",
-                    "-addext", "subjectAltName=DNS:localhost", "-keyout", str(tmp_path / "key.pem"),
-                    "-out", str(tmp_path / "cert.pem")], check=True, capture_output=True)
+    cert, key = self_signed_certificate(tmp_path)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    context.load_cert_chain(cert, key)
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen(8)
@@ -77,7 +74,7 @@ def tls_server(tmp_path):
                 pass
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
-    yield f"https://localhost:{server.getsockname()[1]}", str(tmp_path / "cert.pem")
+    yield f"https://localhost:{server.getsockname()[1]}", cert
     stop.set()
     thread.join()
     server.close()
