@@ -15,10 +15,12 @@ from relcheck import config as config_module
 from relcheck import signoff
 
 @pytest.fixture
-def signed_run(bench, keys):
-    """A real run (the documentation checks) as the report the roles sign."""
+def signed_run(bench, keys, healthy, monkeypatch):
+    """A real run (the documentation checks, against the shared healthy service) as the report the roles sign."""
     made, allowed = keys
-    config = bench.config({"signoff": {"allowed_signers": str(allowed), "report": "documentation"}})
+    config = bench.config({"signoff": {"allowed_signers": str(allowed), "report": "documentation"}}, target=healthy)
+    for name, value in bench.env.items():       # the run's secrets, for the CLI and in-process loads of its config
+        monkeypatch.setenv(name, value)
     checked = bench.run(config, "-m", "documentation")
     assert checked.run_dir and (checked.run_dir / "report.html").is_file()
     return config, checked.run_dir, made
