@@ -10,6 +10,7 @@ import ssl
 import subprocess
 import sys
 import threading
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
@@ -227,6 +228,32 @@ class SystemdHost:
     def log(self, when, unit: str, message: str) -> None:
         with self.journal.open("a") as journal:
             journal.write(f"{when.strftime('%Y-%m-%dT%H:%M:%S%z')} app1 {unit.split('.')[0]}[4242]: {message}\n")
+
+
+@contextmanager
+def socket_server(handle):
+    """A loopback TCP server calling handle(connection) for each connection, from a thread, until the block ends;
+    yields its port."""
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve():
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                continue
+            with conn:
+                handle(conn)
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield server.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join()
+        server.close()
 
 
 def self_signed_certificate(directory) -> tuple[str, str]:

@@ -1,13 +1,11 @@
 """Small pieces with exact answers: OSV version ranges, SLA thresholds, secret masking, TLS checks, log sources."""
 
 import ssl
-import threading
-import socket
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from fakes import SystemdHost, self_signed_certificate
+from fakes import SystemdHost, self_signed_certificate, socket_server
 
 from relcheck import advisories, auditlog, judge, logs, protection, secrets
 from relcheck.config import Service
@@ -55,29 +53,15 @@ def tls_server(tmp_path):
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.load_cert_chain(cert, key)
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(8)
-    stop = threading.Event()
 
-    def serve():
-        server.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                conn, _ = server.accept()
-            except OSError:
-                continue
-            try:
-                with context.wrap_socket(conn, server_side=True) as tls:
-                    tls.recv(1)
-            except (ssl.SSLError, OSError):
-                pass
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield f"https://localhost:{server.getsockname()[1]}", cert
-    stop.set()
-    thread.join()
-    server.close()
+    def handshake(conn):
+        try:
+            with context.wrap_socket(conn, server_side=True) as tls:
+                tls.recv(1)
+        except (ssl.SSLError, OSError):
+            pass
+    with socket_server(handshake) as port:
+        yield f"https://localhost:{port}", cert
 
 
 def test_tls_certificate_and_protocol(tls_server):
@@ -130,31 +114,18 @@ def one_request_per_connection():
     connection when the next request arrives on it, without having said `Connection: close` (as uvicorn does
     after an unhandled error)."""
     statuses = []
-    server = socket.create_server(("127.0.0.1", 0))
-    server.settimeout(0.2)
-    stop = threading.Event()
 
-    def serve():
-        while not stop.is_set():
-            try:
-                conn, _ = server.accept()
-            except OSError:
-                continue
-            with conn:
-                conn.recv(65536)
-                status = statuses.pop(0) if statuses else 200
-                conn.sendall(f"HTTP/1.1 {status} X\r\nContent-Length: 2\r\n\r\nok".encode())
-                conn.settimeout(1)
-                try:
-                    conn.recv(65536)        # the next request on this connection: dropped unanswered
-                except OSError:
-                    pass
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.getsockname()[1]}", statuses
-    stop.set()
-    thread.join()
-    server.close()
+    def answer_once(conn):
+        conn.recv(65536)
+        status = statuses.pop(0) if statuses else 200
+        conn.sendall(f"HTTP/1.1 {status} X\r\nContent-Length: 2\r\n\r\nok".encode())
+        conn.settimeout(1)
+        try:
+            conn.recv(65536)        # the next request on this connection: dropped unanswered
+        except OSError:
+            pass
+    with socket_server(answer_once) as port:
+        yield f"http://127.0.0.1:{port}", statuses
 
 
 def test_a_connection_the_server_dropped_is_not_an_unreachable_target(one_request_per_connection):
