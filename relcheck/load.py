@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -20,7 +18,7 @@ from hdrh.histogram import HdrHistogram
 
 from .errors import ToolError
 from .secrets import redact
-from .service import die_with_parent
+from .service import die_with_parent, free_port, stop_groups
 
 
 def decode(encoded: str) -> HdrHistogram:
@@ -208,12 +206,6 @@ class Sampler(threading.Thread):
         return self.samples
 
 
-def free_port(host: str) -> int:
-    with socket.socket() as probe:
-        probe.bind((host, 0))
-        return probe.getsockname()[1]
-
-
 def start_workers(workers, locustfile: Path, port: int, env: dict) -> list[subprocess.Popen]:
     """Locust workers for a master on this host: here, or on load hosts through workers.command_prefix (with
     relcheck installed there); the scenario's RELCHECK_* settings travel on the command line."""
@@ -226,22 +218,6 @@ def start_workers(workers, locustfile: Path, port: int, env: dict) -> list[subpr
     return [subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                              stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=die_with_parent)
             for _ in range(workers.count)]
-
-
-def stop_all(processes: list[subprocess.Popen]) -> None:
-    """Stop the process groups of still running locust processes: TERM, then KILL."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        running = [process for process in processes if process.poll() is None]
-        for process in running:
-            try:
-                os.killpg(process.pid, sig)
-            except ProcessLookupError:
-                pass
-        for process in running:
-            try:
-                process.wait(5)
-            except subprocess.TimeoutExpired:
-                pass
 
 
 def run(scenario: str, locustfile: Path, host: str | None, users: int, spawn_rate: float, run_time_s: float | None,
@@ -282,11 +258,11 @@ def run(scenario: str, locustfile: Path, host: str | None, users: int, spawn_rat
             output, _ = master.communicate(timeout=bound)
             returncode = master.returncode
         except subprocess.TimeoutExpired:
-            stop_all([master])
+            stop_groups([master])
             output = master.communicate()[0] + f"\nlocust did not stop within {bound:g}s and was killed"
             returncode = None
         finally:
-            stop_all([master, *started_workers])     # also on Ctrl-C: no locust outlives the run
+            stop_groups([master, *started_workers])     # also on Ctrl-C: no locust outlives the run
         resources = sampler.stop() if sampler else ResourceSamples()
         result = LoadResult(scenario, command, returncode, redact(output[-3000:]), planned_users=users,
                             planned_s=run_time_s or 0.0, resources=resources)

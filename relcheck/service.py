@@ -37,6 +37,29 @@ def port_open(base_url: str, timeout: float = 2.0) -> bool:
         return False
 
 
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def stop_groups(processes: list[subprocess.Popen], grace: float = 5.0) -> None:
+    """Stop the process groups of the still running processes (started with start_new_session): TERM, up to
+    `grace` seconds each to exit, then KILL."""
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+        running = [process for process in processes if process.poll() is None]
+        for process in running:
+            try:
+                os.killpg(process.pid, sig)
+            except ProcessLookupError:
+                pass
+        for process in running:
+            try:
+                process.wait(wait)
+            except subprocess.TimeoutExpired:
+                pass
+
+
 def die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
     """Linux: the child gets SIGTERM if relcheck dies, so no service outlives the suite."""
     try:
@@ -62,18 +85,8 @@ class ProcessService:
 
     def stop(self, timeout: float = 10.0) -> None:
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
-            try:
-                os.killpg(process.pid, sig)
-            except ProcessLookupError:
-                return
-            try:
-                process.wait(wait)
-                return
-            except subprocess.TimeoutExpired:
-                continue
+        if process is not None:
+            stop_groups([process], grace=timeout)
 
     def describe(self, action: str) -> str:
         return f"{action} the service process ({shlex.join(self.command)})"

@@ -10,7 +10,6 @@ import json
 import os
 import secrets as random_secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -29,7 +28,7 @@ from .config import Config
 from .errors import TargetError
 from .secrets import redact, register, register_dsn, safe_url
 from .templates import fill
-from .service import ProcessService, SystemdService, UnmanagedService, wait_until
+from .service import ProcessService, SystemdService, UnmanagedService, free_port, wait_until
 
 
 @dataclass
@@ -163,12 +162,6 @@ class Target:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
             conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(name), sql.Identifier(owner)))
         return postgres.with_database(self.dsn, name)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def run_step(command: list[str], env: dict, cwd: Path, what: str, timeout: float) -> str:
