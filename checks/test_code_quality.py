@@ -22,11 +22,20 @@ def test_all_tests_passing(target_tests, relcheck_config, evidence):
                        [(f.name, f.kind, f.message) for f in junit.failed])
     if run.error or junit is None:
         evidence.text("Output (tail)", run.output_tail)
+    evidence.kv("Isolation", {"scratch database": run.scratch or "none configured",
+                              "left there by the tests": run.scratch_effect or "nothing",
+                              "live schema": "; ".join(run.live_changes) or "unchanged",
+                              "live writes meanwhile (service traffic included)": run.live_writes or "not measured"})
+    assert not run.live_changes, f"the live database changed during the test run: {'; '.join(run.live_changes)}"
+    unused = f"the tests did not use the scratch database {run.scratch} (no tables or rows there)" \
+        if run.scratch and not run.scratch_effect else ""
     assert not run.error, run.error
     assert junit is not None, f"the test run produced no JUnit results (exit status {run.returncode})"
     assert junit.tests > 0, "no tests ran"
     assert not junit.failed and junit.failures == junit.errors == 0, \
-        f"{junit.failures + junit.errors} test(s) failing: {', '.join(f.name for f in junit.failed[:5])}"
+        f"{junit.failures + junit.errors} test(s) failing: {', '.join(f.name for f in junit.failed[:5])}" + \
+        (f"; {unused}" if unused else "")
+    assert not unused, unused
     max_skipped = relcheck_config.quality.tests.max_skipped
     assert junit.skipped <= max_skipped, f"{junit.skipped} test(s) skipped (at most {max_skipped} allowed)"
     assert run.returncode == 0, f"the test command exited with status {run.returncode}"

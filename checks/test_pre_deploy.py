@@ -7,7 +7,7 @@ import psutil
 import pytest
 from packaging.specifiers import SpecifierSet
 
-from relcheck import advisories, dependencies, notify, postgres, records
+from relcheck import advisories, backup, dependencies, notify, postgres, records
 from relcheck.deploy import Host, Procedures
 from relcheck.files import write_json
 from relcheck.verdict import require
@@ -40,16 +40,18 @@ def test_notify_stakeholders(relcheck_config, evidence):
 
 
 @pytest.mark.item("Pre-Deployment", "Prepare rollback plan")
-def test_prepare_rollback_plan(relcheck_config, target, target_repo, verified_backup, downgrade_rehearsal, pg_tools,
-                               evidence):
+def test_prepare_rollback_plan(relcheck_config, target, target_repo, verified_backup, downgrade_rehearsal,
+                               rollback_plan_problems, pg_tools, evidence):
     release = relcheck_config.release
     previous = release.previous_git_ref
     rehearsal = downgrade_rehearsal
     evidence.kv("Rollback target", {"previous release": f"{release.previous_version} ({previous})",
                                     "available": target_repo.has_ref(previous),
                                     "backup": f"{verified_backup.path.name} (proven: {verified_backup.proven})",
-                                    "previous schema head": rehearsal.previous_head})
-    evidence.table("Down-migration rehearsal (scratch copy)", ["step", "outcome"], rehearsal.steps)
+                                    "schema heads": f"{rehearsal.release_head} -> {rehearsal.previous_head}"})
+    evidence.table("Down-migration rehearsal (scratch copy)", ["step", "outcome", "checked after the step"],
+                   rehearsal.steps)
+    evidence.table("What the down-migration destroys", ["what", "name", "values lost"], rehearsal.destroyed)
     evidence.table("Rows through the down-migration", ["table", "rows", "after downgrade"],
                    [(t, before, "dropped" if after is None else after) for t, before, after in rehearsal.rows])
     host = Host(relcheck_config.resolve(relcheck_config.deploy.checkout or str(relcheck_config.source)),
@@ -60,9 +62,10 @@ def test_prepare_rollback_plan(relcheck_config, target, target_repo, verified_ba
     evidence.text("Rollback commands for this release",
                   "\n".join(f"{n}. {s.name}: {s.plan}" for n, s in enumerate(steps, 1)) +
                   f"\n\nor: relcheck rollback --record {records.deploy_record_path(relcheck_config)}")
-    assert target_repo.has_ref(previous), f"previous release {previous} is not available in the history"
+    problems = ([f"down-migration rehearsal failed: {rehearsal.error}"] if rehearsal.error else []) + \
+        ([f"the rollback cannot run: {'; '.join(rollback_plan_problems)}"] if rollback_plan_problems else [])
+    assert not problems, "; ".join(problems)
     assert verified_backup.proven, "no proven backup to roll back to"
-    assert not rehearsal.error, f"down-migration rehearsal failed: {rehearsal.error}"
     lost = [t for t, before, after in rehearsal.rows if after is not None and after != before]
     assert not lost, f"rows lost by the down-migration in: {', '.join(lost)}"
 
@@ -102,9 +105,7 @@ def test_check_system_resources(relcheck_config, target, evidence):
         max_conn = int(conn.execute("SHOW max_connections").fetchone()[0])
         used = conn.execute("SELECT count(*) FROM pg_stat_activity").fetchone()[0]
     data_dir = postgres.data_directory(target)
-    backups = relcheck_config.resolve(cfg.backup_dir) if cfg.backup_dir else records.release_dir(relcheck_config)
-    backups.mkdir(parents=True, exist_ok=True)
-    places = {"backups": backups}
+    places = {"backups": backup.private_dir(records.backups_dir(relcheck_config))}
     if data_dir and os.path.isdir(data_dir):
         places["database data"] = data_dir
     memory = psutil.virtual_memory().available / 2**20

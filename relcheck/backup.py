@@ -4,7 +4,9 @@ counts and content checksums compared with the source."""
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,8 +60,34 @@ def run_tool(command: list[str], what: str, timeout: float = 600) -> None:
         raise ToolError(f"{what} failed (exit {result.returncode}): {redact(lines[-1]) if lines else 'no output'}")
 
 
+def private_dir(path: Path) -> Path:
+    """A directory only relcheck's user can enter (0700): backups hold the whole database."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.chmod(0o700)
+    return path
+
+
+def new_dump_file(directory: Path, stem: str) -> Path:
+    """An empty 0600 file in a 0700 directory for pg_dump (or a backup command) to write into: never readable by
+    others, not even while it is written."""
+    path = private_dir(directory) / f"{stem}.dump"
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600))
+    path.chmod(0o600)
+    return path
+
+
+def prune(directory: Path, keep: int, protect: set[Path] = frozenset()) -> list[Path]:
+    """Delete all but the newest `keep` dumps (never a protected one, e.g. the one a deploy record names)."""
+    dumps = sorted(directory.glob("*.dump"), key=lambda p: p.stat().st_mtime, reverse=True)
+    removed = [p for p in dumps[keep:] if p.resolve() not in {q.resolve() for q in protect}]
+    for path in removed:
+        path.unlink(missing_ok=True)
+    return removed
+
+
 def dump(dsn: str, path: Path, pg_dump: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        new_dump_file(path.parent, path.stem)
     run_tool([pg_dump, "-Fc", "--no-owner", "-f", str(path), "--dbname", dsn], "pg_dump")
 
 
@@ -118,7 +146,7 @@ def prove(path: Path, source_dsn: str, scratch_dsn: str, pg_dump: str | None, pg
         if not path.is_file():
             raise ToolError(f"backup file {path} does not exist")
         proof.sha256, proof.size = sha256(path), path.stat().st_size
-        with postgres.connect(source_dsn, "source database") as conn:
+        with postgres.connect(source_dsn, "source database", read_only=True) as conn:
             proof.source = fingerprints(conn)
         restore(path, scratch_dsn, pg_restore)
         with postgres.connect(scratch_dsn, "scratch database") as conn:
@@ -126,6 +154,42 @@ def prove(path: Path, source_dsn: str, scratch_dsn: str, pg_dump: str | None, pg
     except ToolError as exc:
         proof.error = str(exc)
     return proof
+
+
+def row_digests(conn, table: str, columns: list[str]) -> Counter:
+    """The multiset of a table's rows over the given columns, as md5 digests."""
+    schema_name, table_name = table.split(".", 1)
+    query = sql.SQL("SELECT md5(ROW({})::text) FROM {}").format(
+        sql.SQL(", ").join(sql.Identifier(c) for c in columns), sql.Identifier(schema_name, table_name))
+    return Counter(row[0] for row in conn.execute(query))
+
+
+@dataclass
+class Discard:
+    """What restoring a backup over a table throws away: rows that are new or changed since the backup, and the
+    values of columns the backup does not have."""
+    table: str
+    rows: int
+    columns: dict[str, int] = field(default_factory=dict)     # column -> non-null values lost
+
+
+def discarded(current_conn, backup_conn) -> list[Discard]:
+    """Compare the current database with the backup restored elsewhere, table by table."""
+    from . import dbstate
+    now, then = dbstate.schema(current_conn, ""), dbstate.schema(backup_conn, "")
+    counts = dbstate.non_null_counts(current_conn, now.columns)
+    found = []
+    for table, columns in now.columns.items():
+        kept = [c for c in columns if c in then.columns.get(table, {})]
+        if table not in then.columns or not kept:
+            lost_rows = counts[table]["*"]
+        else:
+            lost_rows = sum((row_digests(current_conn, table, kept) - row_digests(backup_conn, table, kept)).values())
+        lost_columns = {c: counts[table][c] for c in columns if table in then.columns and c not in kept and
+                        counts[table][c]}
+        if lost_rows or lost_columns:
+            found.append(Discard(dbstate.short(table), lost_rows, lost_columns))
+    return found
 
 
 def recreate_database(admin_dsn: str, name: str, owner: str) -> None:

@@ -91,21 +91,41 @@ def cmd_rehearse(args) -> int:
 
 
 def procedures_for(cfg):
-    """The deploy/rollback procedures of a real (remote) target."""
+    """The deploy/rollback procedures of a real (remote) target; scratch databases a crashed run left are dropped."""
+    from . import records, scratch
     from .deploy import Host, Procedures
+    from .postgres import client_tool
     from .target import connect_remote
     from .templates import fill
     if cfg.target.mode != "remote":
         raise RelcheckError("deploy and rollback run against a remote target; for the embedded one use "
                             "`relcheck rehearse`")
     target = connect_remote(cfg)
-    from . import records
-    from .postgres import client_tool
+    for name in scratch.sweep(target) if target.dsn else []:
+        print(f"dropped {name}, a scratch database a crashed relcheck run left behind", file=sys.stderr)
     bin_dir = Path(cfg.deploy.pg_bin_dir) if cfg.deploy.pg_bin_dir else None
+    values = scratch.DsnParts.of(target.dsn).placeholders("dsn") if target.dsn else {}
     host = Host(Path(cfg.deploy.checkout or cfg.source), cfg.deploy.command_prefix,
-                {k: fill(v, {"dsn": target.dsn}, "deploy.env") for k, v in cfg.deploy.env.items()})
-    backups = cfg.resolve(cfg.deploy.backup_dir) if cfg.deploy.backup_dir else records.release_dir(cfg) / "backups"
-    return Procedures(cfg, target, host, client_tool("pg_dump", bin_dir), client_tool("pg_restore", bin_dir), backups)
+                {k: fill(v, values, "deploy.env") for k, v in cfg.deploy.env.items()})
+    return Procedures(cfg, target, host, client_tool("pg_dump", bin_dir), client_tool("pg_restore", bin_dir),
+                      records.backups_dir(cfg))
+
+
+def refuse_unrunnable(cfg, procedures, kind: str, ref: str) -> bool:
+    """Print the steps that cannot run here; True when there are any (the procedure must not start)."""
+    from .deploy import plan_problems
+    from .git import GitRepo
+    from .errors import ToolError
+    try:
+        repo = GitRepo(cfg.repository)
+    except ToolError:
+        repo = None
+    problems = plan_problems(cfg, procedures.target, repo, kind, ref)
+    if repo:
+        repo.close()
+    for problem in problems:
+        print(f"relcheck: cannot {kind}: {problem}", file=sys.stderr)
+    return bool(problems)
 
 
 def cmd_deploy(args) -> int:
@@ -115,6 +135,10 @@ def cmd_deploy(args) -> int:
     release = cfg.release
     procedures = procedures_for(cfg)
     record = Record("deploy", release.product, release.version, args.ref or release.git_ref)
+    if refuse_unrunnable(cfg, procedures, "deploy", record.ref):
+        if args.dry_run:
+            run(procedures.deploy(record.ref, record), record, dry_run=True)
+        return 1
     run(procedures.deploy(record.ref, record), record, dry_run=args.dry_run)
     if args.dry_run:
         return 0
@@ -137,7 +161,12 @@ def cmd_rollback(args) -> int:
         raise RelcheckError("no deploy record to roll back (see --record)")
     procedures = procedures_for(cfg)
     record = Record("rollback", release.product, release.previous_version, args.ref or release.previous_git_ref)
-    run(procedures.rollback(record.ref, deployed), record, dry_run=args.dry_run)
+    steps = procedures.rollback(record.ref, deployed, record, accept_data_loss=args.accept_data_loss)
+    if refuse_unrunnable(cfg, procedures, "rollback", record.ref):
+        if args.dry_run:
+            run(steps, record, dry_run=True)
+        return 1
+    run(steps, record, dry_run=args.dry_run)
     if args.dry_run:
         return 0
     record.save(records.rollback_record_path(cfg))
@@ -148,6 +177,8 @@ def cmd_rollback(args) -> int:
                           fired or ["manual rollback"])
     print(f"rolled back to {record.ref}: {'ok' if record.ok else 'FAILED at ' + record.failed_step}; "
           f"incident record {path}. Next: pytest -m post_rollback")
+    if record.safety_dump:
+        print(f"the data as it was before the restore: {record.safety_dump['path']}")
     return 0 if record.ok else 1
 
 
@@ -214,6 +245,9 @@ def main(argv: list[str] | None = None) -> int:
     rollback.add_argument("--record", help="the deploy record (default: the release's last deploy)")
     rollback.add_argument("--ref", help="git ref to go back to (default: release.previous_ref)")
     rollback.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    rollback.add_argument("--accept-data-loss", action="store_true",
+                          help="restore even when writes made since the backup would be discarded (they are kept "
+                               "in a proven dump first)")
     rollback.set_defaults(func=cmd_rollback)
     sign = sub.add_parser("sign", help="sign a report's manifest as a release role (SSH key)")
     sign.add_argument("report", help="report.html of a run (or its directory)")

@@ -105,13 +105,21 @@ class Embedded(Model):
 
 
 class TargetTests(Model):
-    command: list[str]                # [PYTHON, "-m", MODULE, ...]; templates over {python} and {scratch_dsn}
+    command: list[str]                # [PYTHON, "-m", MODULE, ...]; templates over {python}, {scratch_dsn} and
+    #                                   its parts {scratch_host} {scratch_port} {scratch_db} {scratch_user} ...
     python: str = ""                  # interpreter with the target's test dependencies; default: relcheck's
     env: dict[str, str] = {}
     junit_option: str = "--junitxml={junit}"
     timeout_s: float = Field(600, gt=0)
     max_skipped: int = Field(0, ge=0)
-    scratch_database: str = "relcheck_target_tests"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_scratch_name(cls, data):
+        if isinstance(data, dict) and "scratch_database" in data:
+            raise ValueError("scratch_database: no longer configurable: relcheck names its scratch databases "
+                             "(relcheck_scratch_<run id>_tests); remove the key")
+        return data
 
 
 class Coverage(Model):
@@ -335,8 +343,13 @@ class Deploy(Model):
     install: list[str] = ["{python}", "-m", "pip", "install", "--quiet", "-r", "requirements.txt"]
     migrate: list[str] = ["{python}", "-m", "alembic", "upgrade", "head"]
     downgrade: list[str] = ["{python}", "-m", "alembic", "downgrade", "{previous_head}"]
-    env: dict[str, str] = {}          # environment of install/migrate commands; {dsn} is the target database
-    backup_dir: str = ""              # default: <reports>/<release id>/backups
+    env: dict[str, str] = {}          # install/migrate environment: {dsn} {dsn_host} {dsn_port} {dsn_db} {dsn_user}
+    #                                   {dsn_password} are the database the step works on (a scratch copy when
+    #                                   rehearsed); nothing else is inherited but PATH, HOME and the locale
+    backup_dir: str = ""              # default: <reports>/<release id>/backups (0700; dumps 0600)
+    backups_keep: int = Field(5, ge=1)    # dumps kept in backup_dir; older ones are deleted
+    schema_version_query: str = "SELECT version_num FROM alembic_version"   # "" when the service has none
+    accept_data_loss: bool = False    # relcheck rollback may discard writes made since the backup
     pg_bin_dir: str = ""              # pg_dump/pg_restore matching the server; default: pgserver's, then PATH
     backup_command: list[str] = []    # replaces pg_dump: templates over {pg_dump} {dsn} {dump}
     supported_postgres: str = ">=13"  # PEP 440 specifier over the server's major.minor

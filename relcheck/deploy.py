@@ -8,7 +8,6 @@ and logged, the first failure stops the procedure and says how to roll back; a d
 
 from __future__ import annotations
 
-import os
 import shlex
 import subprocess
 import sys
@@ -17,10 +16,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
-from urllib.parse import urlsplit
 
-from . import backup, postgres
+from . import backup, postgres, records, scratch
 from .config import Config
+from .environment import command_env
 from .errors import RelcheckError, ToolError
 from .files import write_json
 from .secrets import redact
@@ -57,6 +56,8 @@ class Record:
     failed_step: str = ""
     steps: list[StepResult] = field(default_factory=list)
     backup: dict = field(default_factory=dict)
+    safety_dump: dict = field(default_factory=dict)    # rollback: the data as it was before the restore
+    discarded: list[dict] = field(default_factory=list)   # rollback: what the restore threw away
     next_action: str = ""
 
     def save(self, path: Path) -> Path:
@@ -83,7 +84,7 @@ class Host:
             full, env, cwd = [*self.prefix, f"cd {shlex.quote(str(self.checkout))} && env {exports} "
                                             f"{shlex.join(command)}"], None, None
         else:
-            full, env, cwd = command, {**os.environ, **self.env}, self.checkout
+            full, env, cwd = command, command_env(self.env), self.checkout
         try:
             result = subprocess.run(full, cwd=cwd, env=env, capture_output=True, text=True, timeout=self.timeout)
         except FileNotFoundError:
@@ -135,12 +136,8 @@ def migration_heads(cfg: Config, source: Path) -> list[str]:
     from .target import run_step
     python = cfg.deploy.python or sys.executable
     output = run_step([fill(a, {"python": python}, "docs.migration_head") for a in cfg.docs.migration_head],
-                      dict(os.environ), source, "migration head", 120)
+                      command_env({}), source, "migration head", 120)
     return [line.split()[0] for line in output.splitlines() if line.strip()]
-
-
-def database_name(dsn: str) -> str:
-    return urlsplit(dsn).path.lstrip("/")
 
 
 def wait_healthy(target: Target, timeout: float) -> str:
@@ -179,47 +176,115 @@ class Procedures:
         return Step("Start services", f"{self.target.service.describe('start')}, then wait for health",
                     start_and_wait)
 
+    def dump_and_prove(self, stem: str) -> backup.Proof:
+        """pg_dump (or the backup command) of the live database into a new 0600 file, proven by a restore into a
+        scratch database that is dropped right after; old dumps beyond deploy.backups_keep are pruned."""
+        dump = backup.new_dump_file(self.backups, stem)
+        custom = self.cfg.deploy.backup_command
+        if custom:
+            self.host.run(self.command(custom, pg_dump=self.pg_dump, dsn=self.target.dsn, dump=str(dump)), "backup")
+        with scratch.scratch_database(self.target, "backup_proof") as copy:
+            proof = backup.prove(dump, self.target.dsn, copy.dsn, self.pg_dump, self.pg_restore, make=not custom)
+        deployed = records.read(records.deploy_record_path(self.cfg)) or {}
+        kept = {dump} | ({Path(deployed["backup"]["path"])} if deployed.get("backup") else set())
+        backup.prune(self.backups, self.cfg.deploy.backups_keep, kept)
+        return proof
+
     def deploy(self, ref: str, record: Record) -> list[Step]:
-        dump = self.backups / f"{database_name(self.target.dsn)}-before-{record.version}-{int(time.time())}.dump"
+        live = postgres.database_name(self.target.dsn)
         migrate = self.command(self.cfg.deploy.migrate)
 
         def back_up() -> str:
-            scratch = self.target.scratch_database(f"{database_name(self.target.dsn)}_backup_proof")
-            dump.parent.mkdir(parents=True, exist_ok=True)
-            if self.cfg.deploy.backup_command:
-                self.host.run(self.command(self.cfg.deploy.backup_command, pg_dump=self.pg_dump, dsn=self.target.dsn,
-                                           dump=str(dump)), "backup")
-            proof = backup.prove(dump, self.target.dsn, scratch, self.pg_dump, self.pg_restore,
-                                 make=not self.cfg.deploy.backup_command)
+            proof = self.dump_and_prove(f"{live}-before-{record.version}-{int(time.time())}")
             record.backup = {"path": str(proof.path), "sha256": proof.sha256, "size": proof.size,
                              "tables": {t: asdict(f) for t, f in proof.source.items()}}
             if not proof.proven:
                 raise ToolError(f"backup not proven by a restore: {proof.error or 'restored data differs'}")
-            return f"{dump.name}: {proof.size} bytes, sha256 {proof.sha256[:16]}…, restore matched " \
+            return f"{proof.path.name}: {proof.size} bytes, sha256 {proof.sha256[:16]}…, restore matched " \
                    f"{len(proof.comparisons)} tables"
-        return [self.stop(), Step("Backup data", f"pg_dump -Fc to {dump}, proven by pg_restore into a scratch "
-                                                 f"database", back_up),
+        return [self.stop(), Step("Backup data", f"pg_dump -Fc of {live} into {self.backups} (0600), proven by "
+                                                 f"pg_restore into a scratch database", back_up),
                 *self.deploy_code(ref),
                 Step("Run migrations", self.host.describe(migrate), lambda: self.host.run(migrate, "migrate")),
                 self.start()]
 
-    def rollback(self, previous_ref: str, deployed: dict) -> list[Step]:
+    def discarded_by_restore(self, dump: Path) -> list[backup.Discard]:
+        """What restoring dump over the live database would throw away (the backup restored into a scratch copy
+        and compared with the live data, read-only)."""
+        with scratch.scratch_database(self.target, "rollback_check") as copy:
+            backup.restore(dump, copy.dsn, self.pg_restore)
+            with self.target.database() as live, postgres.connect(copy.dsn, "scratch database") as restored:
+                return backup.discarded(live, restored)
+
+    def rollback(self, previous_ref: str, deployed: dict, record: Record | None = None,
+                 accept_data_loss: bool = False) -> list[Step]:
         dump = Path(deployed["backup"]["path"]) if deployed.get("backup") else None
+        record = record or Record("rollback", "", "", previous_ref)
+        live = postgres.database_name(self.target.dsn)
 
         def restore() -> str:
             if dump is None or not dump.is_file():
                 raise ToolError(f"no backup to restore ({dump})")
             if backup.sha256(dump) != deployed["backup"]["sha256"]:
                 raise ToolError(f"backup {dump.name} changed since it was taken (sha256 differs)")
-            name = database_name(self.target.dsn)
+            safety = self.dump_and_prove(f"{live}-before-rollback-{int(time.time())}")
+            record.safety_dump = {"path": str(safety.path), "sha256": safety.sha256, "size": safety.size,
+                                  "proven": safety.proven}
+            if not safety.proven:
+                raise ToolError(f"the current data could not be kept before the restore: "
+                                f"{safety.error or 'restored data differs'}; nothing was changed")
+            lost = self.discarded_by_restore(dump)
+            record.discarded = [asdict(d) for d in lost]
+            if lost and not (accept_data_loss or self.cfg.deploy.accept_data_loss):
+                raise ToolError(f"restoring {dump.name} would discard {describe_discards(lost)}; the current data "
+                                f"is kept in {safety.path}; nothing was changed (--accept-data-loss to go on)")
             owner = postgres.query(self.target.admin_dsn,
-                                   "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = %s", (name,))[0][0]
-            backup.recreate_database(self.target.admin_dsn, name, owner)
+                                   "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = %s", (live,))[0][0]
+            backup.recreate_database(self.target.admin_dsn, live, owner)
             backup.restore(dump, self.target.dsn, self.pg_restore)
-            return f"{name} recreated and restored from {dump.name}"
-        return [self.stop(), Step("Restore backup", f"recreate the database, pg_restore --single-transaction {dump}",
-                                  restore),
+            return f"{live} recreated and restored from {dump.name}; before it: {safety.path.name}" + \
+                (f" (discarded {describe_discards(lost)})" if lost else "")
+        return [self.stop(), Step("Restore backup", f"keep the current data (pg_dump, proven), compare it with "
+                                                    f"{dump}, then recreate {live} and pg_restore "
+                                                    f"--single-transaction the backup", restore),
                 *self.deploy_code(previous_ref), self.start()]
+
+
+def requirements_files(install: list[str]) -> list[str]:
+    """The files an install command reads with -r/--requirement."""
+    named = [install[i + 1] for i, arg in enumerate(install[:-1]) if arg in ("-r", "--requirement")]
+    return named + [arg.split("=", 1)[1] for arg in install if arg.startswith("--requirement=")]
+
+
+def plan_problems(cfg: Config, target: Target, repo, kind: str, ref: str) -> list[str]:
+    """The steps of a deploy or rollback that cannot run on this target, each naming its step; [] when the plan
+    can run. Checked before anything is changed, and by --dry-run."""
+    found = []
+    if target.service.manager == "none":
+        found.append("Stop application services: no service manager to stop and start the service "
+                     "(target.service.manager = 'none')")
+    if not target.dsn:
+        found.append(f"{'Backup data' if kind == 'deploy' else 'Restore backup'}: no database configured (target.dsn)")
+    release = "the release" if kind == "deploy" else "the previous release (release.previous_version)"
+    if not ref:
+        found.append(f"Deploy code: no git ref for {release}")
+    elif repo is None or not repo.has_ref(ref):
+        found.append(f"Deploy code: {ref} is not in the service's history ({cfg.repository})")
+    else:
+        for name in requirements_files(cfg.deploy.install):
+            try:
+                repo.show(ref, name)
+            except ToolError:
+                found.append(f"Deploy code: {name} (deploy.install) is not in {ref}")
+    if kind == "deploy" and not cfg.deploy.migrate:
+        found.append("Run migrations: no migrate command (deploy.migrate)")
+    return found
+
+
+def describe_discards(lost: list[backup.Discard]) -> str:
+    parts = [f"{d.table}: {d.rows} rows" + (f" and values of {', '.join(d.columns)}" if d.columns else "")
+             for d in lost]
+    return f"{sum(d.rows for d in lost)} rows written since the backup ({'; '.join(parts)})"
 
 
 def rollback_hint(cfg: Config, record_path: Path) -> str:

@@ -24,5 +24,9 @@ def write(path: Path, release: str, deployed: dict | None, rolled_back: dict, po
         timeline.append([post_deploy["run"]["finished"], f"post-deploy decision: {post_deploy['verdict']}"])
     write_json(path, {"release": release, "opened": rolled_back["finished"], "triggers": triggers,
                       "failed_items": failed or [["none", "", "rolled back without failed post-deploy items"]],
-                      "timeline": sorted(timeline)})
+                      "timeline": sorted(timeline),
+                      "rollback_steps": [[st["name"], "ok" if st["ok"] else "FAILED", st["detail"]]
+                                         for st in rolled_back["steps"]],
+                      "data_before_restore": rolled_back.get("safety_dump", {}),
+                      "discarded_by_restore": rolled_back.get("discarded", [])})
     return path

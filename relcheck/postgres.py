@@ -10,6 +10,7 @@ from urllib.parse import quote, urlsplit
 
 import psycopg
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from .errors import TargetError
 from .secrets import register, safe_url
@@ -17,10 +18,16 @@ from .secrets import register, safe_url
 CONNECT_TIMEOUT_S = 5
 
 
-def connect(dsn: str, what: str = "database", autocommit: bool = True, timeout: float = CONNECT_TIMEOUT_S):
-    """A psycopg connection, or TargetError with one line saying why not (auth, unreachable, timeout)."""
+READ_ONLY = "-c default_transaction_read_only=on"
+
+
+def connect(dsn: str, what: str = "database", autocommit: bool = True, timeout: float = CONNECT_TIMEOUT_S,
+            read_only: bool = False):
+    """A psycopg connection, or TargetError with one line saying why not (auth, unreachable, timeout). read_only:
+    the server refuses any write in the session (relcheck's sessions on a live database are all read-only)."""
+    extra = {"options": READ_ONLY} if read_only else {}
     try:
-        return psycopg.connect(dsn, autocommit=autocommit, connect_timeout=max(1, int(timeout)))
+        return psycopg.connect(dsn, autocommit=autocommit, connect_timeout=max(1, int(timeout)), **extra)
     except psycopg.OperationalError as exc:
         raise TargetError(f"{what}: {describe_connect_error(exc)} ({safe_url(dsn)})") from None
 
@@ -49,14 +56,21 @@ def data_directory(target) -> str:
 
 
 def query(dsn: str, sql: str, params=None) -> list[tuple]:
-    with connect(dsn) as conn:
+    """Rows of one read-only query."""
+    with connect(dsn, read_only=True) as conn:
         return conn.execute(sql, params).fetchall()
 
 
+def database_name(dsn: str) -> str:
+    """The database a DSN (URL or key=value) names."""
+    return conninfo_to_dict(dsn).get("dbname") or ""
+
+
 def with_database(dsn: str, database: str) -> str:
-    """The same server and credentials, another database."""
-    parts = urlsplit(dsn)
-    return parts._replace(path="/" + database).geturl()
+    """The same server and credentials, another database (a URL stays a URL)."""
+    if "://" not in dsn:
+        return make_conninfo(dsn, dbname=database)
+    return urlsplit(dsn)._replace(path="/" + database).geturl()
 
 
 def client_tool(name: str, bin_dir: Path | None = None) -> str:

@@ -12,6 +12,11 @@ def release_dir(cfg: Config) -> Path:
     return cfg.reports_dir / cfg.release.release_id
 
 
+def backups_dir(cfg: Config) -> Path:
+    """Where backups are written (and measured for free disk): deploy.backup_dir, else the release's backups/."""
+    return cfg.resolve(cfg.deploy.backup_dir) if cfg.deploy.backup_dir else release_dir(cfg) / "backups"
+
+
 def deploy_record_path(cfg: Config) -> Path:
     return release_dir(cfg) / "deploy" / "record.json"
 

@@ -10,12 +10,13 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from . import backup, incident, postgres, records, runner
+from . import backup, downgrade, incident, postgres, records, runner
 from .config import Config, load
-from .deploy import Host, Procedures, Record, run as run_procedure
+from .deploy import Host, Procedures, Record, migration_heads, run as run_procedure
 from .errors import RelcheckError
 from .files import write_json
 from .requests_spec import base_values, send
+from .scratch import DsnParts
 from .target import EmbeddedRuntime, Target
 from .templates import fill
 
@@ -103,12 +104,26 @@ def rehearse(cfg: Config, workdir: Path, log=print, changes: dict | None = None)
         config_path = runner.write_config(data, workdir / "relcheck.toml")
         os.environ.update(env)                 # the secrets the written config names as "env:..."
         checks_cfg = load(config_path)
-        if not checks_phase(rehearsal, "pre-deploy checks", config_path, "pre_deploy", env, ["-k", "not notify"]):
+        # the plan check wants a service manager it can drive; here the rehearsal drives the process it started and
+        # runs the plan's parts itself: the down-migration below, the rollback after the deploy
+        if not checks_phase(rehearsal, "pre-deploy checks", config_path, "pre_deploy", env,
+                            ["-k", "not notify and not prepare_rollback_plan"]):
             return rehearsal
         pg_dump, pg_restore = postgres.client_tool("pg_dump"), postgres.client_tool("pg_restore")
-        host = Host(checkout, [], {k: fill(v, {"dsn": target.dsn}, "deploy.env") for k, v in cfg.deploy.env.items()})
-        procedures = Procedures(checks_cfg, target, host, pg_dump, pg_restore,
-                                records.release_dir(checks_cfg) / "backups")
+        host = Host(checkout, [], {k: fill(v, DsnParts.of(target.dsn).placeholders("dsn"), "deploy.env")
+                                   for k, v in cfg.deploy.env.items()})
+        procedures = Procedures(checks_cfg, target, host, pg_dump, pg_restore, records.backups_dir(checks_cfg))
+
+        def down_migration() -> str:
+            proof = procedures.dump_and_prove(f"rehearsal-{int(time.time())}")
+            (previous_head,), (release_head,) = migration_heads(cfg, checkout), migration_heads(cfg, cfg.source)
+            result = downgrade.rehearse(checks_cfg, target, proof, {"pg_dump": pg_dump, "pg_restore": pg_restore},
+                                        previous_head, release_head)
+            if result.error:
+                raise RelcheckError(result.error)
+            return "; ".join(f"{step.split(':')[0]}: {checked}" for step, _, checked in result.steps)
+        if not phase("rehearse the down-migration on a scratch copy", down_migration):
+            return rehearsal
 
         def deploy() -> str:
             record = Record("deploy", release.product, release.version, release.git_ref)
@@ -125,8 +140,9 @@ def rehearse(cfg: Config, workdir: Path, log=print, changes: dict | None = None)
 
         def rollback() -> str:
             record = Record("rollback", release.product, release.previous_version, release.previous_git_ref)
-            run_procedure(procedures.rollback(release.previous_git_ref, state["deployed"]), record,
-                          log=lambda m: log(f"   {m}"))
+            # a rehearsal discards the post-deploy checks' writes on purpose (kept in a proven dump first)
+            run_procedure(procedures.rollback(release.previous_git_ref, state["deployed"], record,
+                                              accept_data_loss=True), record, log=lambda m: log(f"   {m}"))
             record.save(records.rollback_record_path(checks_cfg))
             post = next((m for m in records.manifests(checks_cfg) if "post_deploy" in m["run"]["label"]), None)
             incident.write(records.incident_path(checks_cfg), release.release_id, state["deployed"], asdict(record),

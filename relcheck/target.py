@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import json
-import os
 import secrets as random_secrets
 import shutil
 import subprocess
@@ -25,6 +24,7 @@ import requests
 
 from . import logs, postgres
 from .config import Config
+from .environment import command_env
 from .errors import TargetError
 from .secrets import redact, register, register_dsn, safe_url
 from .templates import fill
@@ -150,18 +150,10 @@ class Target:
         return self.http.get(self.routes.version)
 
     def database(self, autocommit: bool = True):
+        """A read-only session on the live database: the server refuses any write relcheck might attempt."""
         if not self.dsn:
             raise TargetError("no database configured (target.dsn)")
-        return postgres.connect(self.dsn, "target database", autocommit=autocommit)
-
-    def scratch_database(self, name: str) -> str:
-        """A fresh, empty database on the target's server, owned by the application's role; its DSN."""
-        from psycopg import sql
-        owner = postgres.query(self.dsn, "SELECT current_user")[0][0]
-        with postgres.connect(self.admin_dsn, "admin database") as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-            conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(name), sql.Identifier(owner)))
-        return postgres.with_database(self.dsn, name)
+        return postgres.connect(self.dsn, "target database", autocommit=autocommit, read_only=True)
 
 
 def run_step(command: list[str], env: dict, cwd: Path, what: str, timeout: float) -> str:
@@ -197,12 +189,10 @@ class EmbeddedRuntime:
                 **extra}
 
     def env(self, values: dict, faults: dict) -> dict:
-        env = dict(os.environ)
         extra = dict(self.recipe.env)
         if faults:
             extra.update(self.recipe.fault_env)
-        env.update({k: fill(v, values, f"embedded.env.{k}") for k, v in extra.items()})
-        return env
+        return command_env({k: fill(v, values, f"embedded.env.{k}") for k, v in extra.items()})
 
     def start(self) -> Target:
         """Database, schema, API tokens, then the service; on any failure everything started is stopped."""

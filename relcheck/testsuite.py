@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import time
 import xml.etree.ElementTree as ET
@@ -58,6 +57,10 @@ class TestRun:
     junit: JUnitSummary | None = None
     coverage: CoverageSummary | None = None
     error: str = ""
+    scratch: str = ""                 # the scratch database the tests were given ("" when none)
+    scratch_effect: str = ""          # what they left there ("" when nothing: they did not use it)
+    live_changes: list[str] = field(default_factory=list)     # how the live schema moved meanwhile
+    live_writes: str = ""             # rows written to the live database meanwhile (its traffic included)
 
 
 def read_junit(path: Path) -> JUnitSummary | None:
@@ -109,7 +112,8 @@ def under_coverage(command: list[str], data_file: Path, branch: bool, source: li
 
 def run(command: list[str], cwd: Path, env: dict, workdir: Path, timeout: float, junit_option: str,
         coverage: bool, branch: bool, source: list[str]) -> TestRun:
-    """Run the suite; never raises for a failing suite, only records what happened."""
+    """Run the suite with exactly env (see environment.command_env); never raises for a failing suite, only records
+    what happened."""
     workdir.mkdir(parents=True, exist_ok=True)
     junit, data_file, cov_json = workdir / "junit.xml", workdir / ".coverage", workdir / "coverage.json"
     for stale in (junit, data_file, cov_json):
@@ -118,7 +122,7 @@ def run(command: list[str], cwd: Path, env: dict, workdir: Path, timeout: float,
     full.append(junit_option.format(junit=junit))
     started = time.monotonic()
     try:
-        result = subprocess.run(full, cwd=cwd, env={**os.environ, **env}, capture_output=True, text=True,
+        result = subprocess.run(full, cwd=cwd, env=env, capture_output=True, text=True,
                                 timeout=timeout)
     except FileNotFoundError:
         return TestRun(full, None, 0.0, "", error=f"command not found: {full[0]}")
@@ -131,6 +135,6 @@ def run(command: list[str], cwd: Path, env: dict, workdir: Path, timeout: float,
     run_result = TestRun(full, result.returncode, duration, output, junit=read_junit(junit))
     if coverage and data_file.exists():
         subprocess.run([command[0], "-m", "coverage", "json", f"--data-file={data_file}", "-o", str(cov_json)],
-                       cwd=cwd, env={**os.environ, **env}, capture_output=True, text=True, timeout=120)
+                       cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
         run_result.coverage = read_coverage(cov_json, branch)
     return run_result

@@ -159,7 +159,8 @@ def test_rehearsal_deploys_and_rolls_back_with_zero_rows_lost(tmp_path, default_
     phases = {p.name: p for p in result.phases}
     assert result.ok, [(p.name, p.detail) for p in result.phases if not p.ok]
     assert result.rows_lost == 0 and phases["zero rows lost"].ok
-    assert [p.name for p in result.phases] == ["start 1.0.0 with data", "pre-deploy checks", "deploy 1.1.0",
+    assert [p.name for p in result.phases] == ["start 1.0.0 with data", "pre-deploy checks",
+                                                "rehearse the down-migration on a scratch copy", "deploy 1.1.0",
                                                 "post-deploy checks", "roll back to 1.0.0", "post-rollback checks",
                                                 "zero rows lost"]
     incident = json.loads((tmp_path / "reports/kundli-service-1.1.0/rollback/incident.json").read_text())
@@ -168,7 +169,8 @@ def test_rehearsal_deploys_and_rolls_back_with_zero_rows_lost(tmp_path, default_
 
 
 @pytest.mark.parametrize("changes, phase, reason", [
-    ({"deploy": {"env": BROKEN_DOWNGRADE}}, "pre-deploy checks", "Prepare rollback plan: fail"),
+    ({"deploy": {"env": BROKEN_DOWNGRADE}}, "rehearse the down-migration on a scratch copy",
+     "downgrade to 0001 failed"),
     ({"deploy": {"backup_command": ["sh", "-c", "{pg_dump} -Fc --dbname '{dsn}' | head -c 4000 > '{dump}'"]}},
      "pre-deploy checks", "Backup current system: fail"),
 ])

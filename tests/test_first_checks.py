@@ -15,7 +15,7 @@ import pytest
 from conftest import REPO, relcheck_cli
 from fakes import SystemdHost
 from relcheck.config import Release
-from relcheck.runner import read_config
+from relcheck.runner import merge, read_config
 from relcheck.errors import TargetError
 from relcheck.service import SystemdService
 
@@ -97,6 +97,9 @@ def test_all_tests_passing_and_coverage_pass_on_the_reference_service(healthy_ru
     assert healthy_run.status("test_code_coverage") == "pass"
 
 
+NO_DATABASE = {"quality": {"tests": {"env": {"KUNDLI_TEST_DATABASE_URL": ""}}}}     # these projects have none
+
+
 def write_suite(root, tests: str, module: str = "def double(x):\n    return 2 * x\n"):
     """A tiny target project: a module and its tests."""
     (root / "tests").mkdir(parents=True)
@@ -113,7 +116,8 @@ def test_all_tests_passing_fails_on_a_failing_test(bench, healthy, tmp_path):
         def test_regression():
             assert double(3) == 5, "double(3) should be 5"
     """)
-    checked = bench.run(bench.config({"target": {"source": str(source)}}, target=healthy), "-k", "all_tests")
+    checked = bench.run(bench.config({"target": {"source": str(source)}, **NO_DATABASE}, target=healthy),
+                        "-k", "all_tests")
     assert checked.status("test_all_tests_passing") == "fail"
     assert "tests.test_app::test_regression" in checked.reason("test_all_tests_passing")
 
@@ -128,7 +132,8 @@ def test_skipped_tests_count_against_the_gate(bench, healthy, tmp_path):
         def test_skipped():
             pass
     """)
-    checked = bench.run(bench.config({"target": {"source": str(source)}}, target=healthy), "-k", "all_tests")
+    checked = bench.run(bench.config({"target": {"source": str(source)}, **NO_DATABASE}, target=healthy),
+                        "-k", "all_tests")
     assert checked.status("test_all_tests_passing") == "fail"
     assert "1 test(s) skipped" in checked.reason("test_all_tests_passing")
 
@@ -141,8 +146,8 @@ def test_coverage_fails_below_the_threshold(bench, healthy, tmp_path):
         def test_double():
             assert double(2) == 4
     """, module=untested)
-    checked = bench.run(bench.config({"target": {"source": str(source)}, "quality": {"coverage": {"source": ["app"]}}},
-                                     target=healthy), "-k", "coverage or all_tests")
+    changes = merge(NO_DATABASE, {"target": {"source": str(source)}, "quality": {"coverage": {"source": ["app"]}}})
+    checked = bench.run(bench.config(changes, target=healthy), "-k", "coverage or all_tests")
     assert checked.status("test_all_tests_passing") == "pass"
     assert checked.status("test_code_coverage") == "fail"
     assert "does not exceed 95.0 %" in checked.reason("test_code_coverage")

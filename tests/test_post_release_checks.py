@@ -3,6 +3,7 @@ notices and the status board."""
 
 from dataclasses import asdict
 
+import psycopg
 import pytest
 
 from conftest import LATENCY_FAULT_MS
@@ -64,7 +65,7 @@ def test_deployment_notes_status_report_and_data_integrity(bench, default_config
             assert checked.status(check) == "pass", (check, checked.reason(check))
         notes = (records.release_dir(cfg) / "deployment-notes.md").read_text()
         assert "# Deployment notes: kundli-service 1.1.0" in notes
-        with target.database() as conn:
+        with psycopg.connect(target.dsn, autocommit=True) as conn:      # relcheck's own sessions are read-only
             conn.execute("DELETE FROM audit_log")
         checked = bench.run(config, "-m", "post_release or post_rollback", "-k", "integrity or status_report")
         assert checked.reason("test_verify_data_integrity").startswith(
