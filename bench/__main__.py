@@ -25,9 +25,10 @@ import time
 from pathlib import Path
 from statistics import mean, median
 
-from relcheck import config, judge, load
-from relcheck.files import write_json
-from relcheck.target import EmbeddedRuntime
+from relcheck.core import config
+from relcheck.core.files import write_json
+from relcheck.probes import judge, loadtest
+from relcheck.target.embedded import EmbeddedRuntime
 
 ROOT = Path(__file__).resolve().parent.parent
 VERSION = ROOT / "bench" / "scenarios" / "version.py"
@@ -49,14 +50,14 @@ def plain_locust_rps(host: str, users: int, seconds: int) -> float:
     return sum(s["num_requests"] for s in stats) / seconds
 
 
-def suite_run(host: str, users: int, seconds: int, env: dict | None = None) -> load.LoadResult:
-    result = load.run("bench", VERSION, host, users, users, seconds, env or {}, LOOPBACK)
+def suite_run(host: str, users: int, seconds: int, env: dict | None = None) -> loadtest.LoadResult:
+    result = loadtest.run("bench", VERSION, host, users, users, seconds, env or {}, LOOPBACK)
     if result.error:
         raise SystemExit(f"bench: {result.error}")
     return result
 
 
-def harness(healthy, users: int, seconds: int, rounds: int) -> tuple[dict, load.LoadResult]:
+def harness(healthy, users: int, seconds: int, rounds: int) -> tuple[dict, loadtest.LoadResult]:
     """Alternating rounds (plain, suite, plain, ...) so drift hits both; the ratio of the medians."""
     plain, suite, last = [], [], None
     for _ in range(rounds):
@@ -65,7 +66,7 @@ def harness(healthy, users: int, seconds: int, rounds: int) -> tuple[dict, load.
         suite.append(sum(s.count for s in last.series) / seconds)
     cpu = mean(last.generator_cpu) if last.generator_cpu else float("nan")
     return {"harness_rps_ratio": median(suite) / median(plain), "suite_rps_rounds": suite, "plain_rps_rounds": plain,
-            "round_ratios": [s / p for s, p in zip(suite, plain)],
+            "round_ratios": [s / p for s, p in zip(suite, plain, strict=True)],
             "rps_per_core": last.rps() / (cpu / 100) if cpu else float("nan"), "generator_cpu_pct": cpu}, last
 
 
@@ -82,7 +83,7 @@ def recorder_cost(samples: int = 100_000) -> dict:
 def latency_error(healthy, delayed, seconds: int) -> dict:
     env = {"RELCHECK_BASELINE_HOST": healthy.base_url, "RELCHECK_CANDIDATE_HOST": delayed.base_url,
            "BENCH_WAIT_S": "0.05", "RELCHECK_WARMUP_S": "1"}
-    result = load.run("latency", VERSION, None, 4, 4, seconds, env, LOOPBACK)
+    result = loadtest.run("latency", VERSION, None, 4, 4, seconds, env, LOOPBACK)
     base, cand = result.baseline["GET /version"], result.routes["GET /version"]
     return {"p50_error_ms": cand.p(50) - base.p(50) - 50, "p95_error_ms": cand.p(95) - base.p(95) - 50,
             "delayed_p50_ms": cand.p(50), "undelayed_p50_ms": base.p(50), "samples": min(base.count, cand.count)}
@@ -92,8 +93,8 @@ def stress_capacity(limited, concurrency: int, service_ms: float, step_s: float)
     ceiling = concurrency / (service_ms / 1000)
     env = {"RELCHECK_TOKENS": json.dumps(limited.http.tokens), "RELCHECK_STRESS_STEPS": "1,2,4,8,16,32",
            "RELCHECK_STRESS_STEP_S": str(step_s), "RELCHECK_STRESS_WARMUP_S": "1", "RELCHECK_STRESS_P95_MS": "250"}
-    result = load.run("stress", STRESS, limited.base_url, 0, 0, None, env, LOOPBACK, warmup_s=1)
-    capacity, _, broke = load.breaking_point(result.steps, 250, 0.01)
+    result = loadtest.run("stress", STRESS, limited.base_url, 0, 0, None, env, LOOPBACK, warmup_s=1)
+    capacity, _, broke = loadtest.breaking_point(result.steps, 250, 0.01)
     return {"stress_capacity_error_pct": abs(capacity - ceiling) / ceiling * 100, "designed_ceiling_rps": ceiling,
             "found_capacity_rps": capacity, "broke_at_users": broke.users if broke else None,
             "steps": [(s.users, round(s.rps, 1), round(s.p95_ms, 1)) for s in result.steps]}

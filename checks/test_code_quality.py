@@ -2,9 +2,9 @@
 
 import pytest
 
-from relcheck.docs import release_notes
-from relcheck.review import matching
-from relcheck.verdict import require
+from relcheck.core.statuses import require
+from relcheck.probes.docs import release_notes
+from relcheck.probes.review import matching
 
 pytestmark = pytest.mark.code_quality
 

@@ -4,9 +4,16 @@ import json
 
 import pytest
 
-from relcheck.docs import completeness, diff_openapi, json_pointer, release_notes, scan_tree, words_in
-from relcheck.templates import fill
-from relcheck.verdict import require
+from relcheck.core.statuses import require
+from relcheck.core.templates import fill
+from relcheck.probes.docs import (
+    completeness,
+    diff_openapi,
+    json_pointer,
+    release_notes,
+    scan_tree,
+    words_in,
+)
 
 pytestmark = pytest.mark.documentation
 

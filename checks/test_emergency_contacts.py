@@ -3,8 +3,9 @@ target's contacts document, not a placeholder."""
 
 import pytest
 
-from relcheck import checklist, contacts
-from relcheck.verdict import require
+from relcheck.core import checklist
+from relcheck.core.statuses import require
+from relcheck.probes import contacts
 
 pytestmark = pytest.mark.pre_deploy
 CONTACT_ITEMS = [item for item in checklist.load().items if item.kind == "contact"]

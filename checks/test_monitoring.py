@@ -5,10 +5,11 @@ little synthetic traffic (its critical paths); metric names and limits come from
 import os
 import shutil
 
-
-from relcheck import monitor, postgres, records
-from relcheck.marks import for_items
-from relcheck.verdict import require
+from relcheck.core import records
+from relcheck.core.marks import for_items
+from relcheck.core.statuses import require
+from relcheck.probes import monitor
+from relcheck.target import postgres
 
 
 def limits(relcheck_config):

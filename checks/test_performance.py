@@ -5,9 +5,9 @@ from statistics import mean
 
 import pytest
 
-from relcheck import judge, plots
-from relcheck.load import breaking_point
-from relcheck.verdict import Inconclusive, require
+from relcheck.core.statuses import Inconclusive, require
+from relcheck.probes import judge, plots
+from relcheck.probes.loadtest import breaking_point
 
 pytestmark = pytest.mark.performance
 CLOSED_LOOP = ("closed-loop generator: a slow answer delays that user's next request, so latencies under "

@@ -3,10 +3,12 @@ also prove the same Post-Rollback items after a rollback (then the previous vers
 
 import pytest
 
-from relcheck import judge, logs, metrics, records
-from relcheck.marks import for_items
-from relcheck.requests_spec import base_values, fill, send
-from relcheck.verdict import require
+from relcheck.core import records
+from relcheck.core.marks import for_items
+from relcheck.core.statuses import require
+from relcheck.probes import judge, metrics
+from relcheck.target import logs
+from relcheck.target.request_specs import base_values, fill, send
 
 
 def after(item: str):

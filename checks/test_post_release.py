@@ -4,8 +4,11 @@ through the configured channels; the rest is attested by a person in a release r
 
 import pytest
 
-from relcheck import attest, backup, monitor, notify, postrelease, records
-from relcheck.verdict import require
+from relcheck.core import records
+from relcheck.core.statuses import require
+from relcheck.probes import backup, monitor, notify
+from relcheck.run import postrelease
+from relcheck.signing.attestations import confirmed
 
 pytestmark = pytest.mark.post_release
 
@@ -70,7 +73,7 @@ HUMAN = [("Post-Release Tasks / Documentation", "Update system documentation"),
 
 @pytest.mark.parametrize("section, item", [pytest.param(s, i, marks=pytest.mark.item(s, i), id=i) for s, i in HUMAN])
 def test_attested_task(section, item, attestations, evidence):
-    attest.confirmed(attestations.get(f"{section} :: {item}", []), evidence)
+    confirmed(attestations.get(f"{section} :: {item}", []), evidence)
 
 
 @pytest.mark.item("Post-Release Tasks / Communication", "Notify stakeholders")

@@ -2,8 +2,10 @@
 
 import pytest
 
-from relcheck import attest, backup, notify, records
-from relcheck.verdict import require
+from relcheck.core import records
+from relcheck.core.statuses import require
+from relcheck.probes import backup, notify
+from relcheck.signing.attestations import confirmed
 
 pytestmark = pytest.mark.post_rollback
 
@@ -49,4 +51,4 @@ def test_document_issues(relcheck_config, evidence):
 
 @pytest.mark.item("Post-Rollback", "Plan resolution")
 def test_plan_resolution(attestations, evidence):
-    attest.confirmed(attestations.get("Rollback Procedure / Post-Rollback :: Plan resolution", []), evidence)
+    confirmed(attestations.get("Rollback Procedure / Post-Rollback :: Plan resolution", []), evidence)

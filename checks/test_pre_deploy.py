@@ -7,10 +7,12 @@ import psutil
 import pytest
 from packaging.specifiers import SpecifierSet
 
-from relcheck import advisories, backup, dependencies, notify, postgres, records
-from relcheck.deploy import Host, Procedures
-from relcheck.files import write_json
-from relcheck.verdict import require
+from relcheck.core import records
+from relcheck.core.files import write_json
+from relcheck.core.statuses import require
+from relcheck.ops.deploy import Host, Procedures
+from relcheck.probes import advisories, backup, dependencies, notify
+from relcheck.target import postgres
 
 pytestmark = pytest.mark.pre_deploy
 
@@ -92,7 +94,7 @@ def test_verify_dependencies(relcheck_config, target, migration_head, evidence):
     assert not consistent.conflicts, "; ".join(consistent.conflicts)
     assert supported.contains(major_minor), f"PostgreSQL {major_minor} is outside the supported range {supported}"
     install = [dependencies.installable(path) for path in paths]          # the slow part, last
-    evidence.kv("Installable", {p.name: i.detail for p, i in zip(paths, install)})
+    evidence.kv("Installable", {p.name: i.detail for p, i in zip(paths, install, strict=True)})
     failed = [i.detail for i in install if not i.ok]
     assert not failed, "; ".join(failed)
 

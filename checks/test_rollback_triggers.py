@@ -4,8 +4,9 @@ A trigger that fires fails its item, and the run's decision becomes ROLLBACK."""
 
 import pytest
 
-from relcheck import checklist, records, triggers
-from relcheck.verdict import require
+from relcheck.core import checklist, records
+from relcheck.core.statuses import require
+from relcheck.run import triggers
 
 pytestmark = [pytest.mark.rollback, pytest.mark.post_deploy, pytest.mark.monitoring]
 TRIGGERS = [item for item in checklist.load().items if item.kind == "trigger"]

@@ -6,13 +6,13 @@ from datetime import date, datetime, timezone
 
 import pytest
 
-from relcheck import auditlog, protection
-from relcheck.access import exercise
-from relcheck.requests_spec import base_values, run_setup, send
-from relcheck.review import matching
-from relcheck.docs import completeness
-from relcheck.verdict import require
-from relcheck.waivers import for_finding
+from relcheck.core.statuses import require
+from relcheck.probes import auditlog, protection
+from relcheck.probes.access import exercise
+from relcheck.probes.docs import completeness
+from relcheck.probes.review import matching
+from relcheck.signing.waivers import for_finding
+from relcheck.target.request_specs import base_values, run_setup, send
 
 pytestmark = pytest.mark.security
 

@@ -3,8 +3,8 @@ that exact manifest. Until it has, the item is pending."""
 
 import pytest
 
-from relcheck import checklist
-from relcheck.verdict import Pending
+from relcheck.core import checklist
+from relcheck.core.statuses import Pending
 
 pytestmark = pytest.mark.signoff
 ROLES = [item for item in checklist.load().items if item.section.startswith("Release Sign-off")]

@@ -13,7 +13,7 @@ import random
 
 from locust import FastHttpUser, between, constant_throughput, task
 
-import relcheck.locustrec  # noqa: F401  (records exact latencies; refuses hosts outside the allow-list)
+import relcheck.probes.locustrec  # noqa: F401  (records exact latencies; refuses hosts outside the allow-list)
 
 TOKENS: dict[str, str] = json.loads(os.environ.get("RELCHECK_TOKENS", "{}"))
 BASELINE_TOKENS: dict[str, str] = json.loads(os.environ.get("RELCHECK_BASELINE_TOKENS", "{}"))

@@ -7,7 +7,7 @@
 from common import KundliUser, pacing
 from locust import constant
 
-from relcheck.locustrec import StepLoadShape  # noqa: F401  (the step ramp)
+from relcheck.probes.locustrec import StepLoadShape  # noqa: F401  (the step ramp)
 
 
 class StressUser(KundliUser):

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from . import checklist as checklist_module
-from .config import REPO, ConfigError, load
-from .errors import RelcheckError
+from relcheck.core import checklist as checklist_module
+from relcheck.core.config import REPO, ConfigError, load
+from relcheck.core.errors import RelcheckError
 
 
 class Collector:
@@ -23,7 +23,8 @@ class Collector:
         self.tests: dict[str, list[tuple[str, list[str]]]] = {}
 
     def pytest_collection_finish(self, session):
-        from .plugin import ITEMS_KEY, PHASES
+        from relcheck.run.phases import PHASES
+        from relcheck.run.plugin import ITEMS_KEY
         for test in session.items:
             phases = sorted({m.name for m in test.iter_markers() if m.name in PHASES})
             for item in test.stash.get(ITEMS_KEY, []):
@@ -80,7 +81,8 @@ def cmd_run(args) -> int:
 def cmd_rehearse(args) -> int:
     """Deploy and roll back the release on the embedded target, with the checks in between."""
     import tempfile
-    from .rehearsal import rehearse
+
+    from relcheck.ops.rehearsal import rehearse
     cfg = load(args.config)
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="relcheck-rehearsal-"))
     result = rehearse(cfg, workdir)
@@ -92,11 +94,12 @@ def cmd_rehearse(args) -> int:
 
 def procedures_for(cfg):
     """The deploy/rollback procedures of a real (remote) target; scratch databases a crashed run left are dropped."""
-    from . import records, scratch
-    from .deploy import Host, Procedures
-    from .postgres import client_tool
-    from .target import connect_remote
-    from .templates import fill
+    from relcheck.core import records
+    from relcheck.core.templates import fill
+    from relcheck.ops.deploy import Host, Procedures
+    from relcheck.target import scratch
+    from relcheck.target.postgres import client_tool
+    from relcheck.target.target import connect_remote
     if cfg.target.mode != "remote":
         raise RelcheckError("deploy and rollback run against a remote target; for the embedded one use "
                             "`relcheck rehearse`")
@@ -113,9 +116,9 @@ def procedures_for(cfg):
 
 def refuse_unrunnable(cfg, procedures, kind: str, ref: str) -> bool:
     """Print the steps that cannot run here; True when there are any (the procedure must not start)."""
-    from .deploy import plan_problems
-    from .git import GitRepo
-    from .errors import ToolError
+    from relcheck.core.errors import ToolError
+    from relcheck.ops.deploy import plan_problems
+    from relcheck.target.git import GitRepo
     try:
         repo = GitRepo(cfg.repository)
     except ToolError:
@@ -129,8 +132,8 @@ def refuse_unrunnable(cfg, procedures, kind: str, ref: str) -> bool:
 
 
 def cmd_deploy(args) -> int:
-    from . import records
-    from .deploy import Record, rollback_hint, run
+    from relcheck.core import records
+    from relcheck.ops.deploy import Record, rollback_hint, run
     cfg = load(args.config)
     release = cfg.release
     procedures = procedures_for(cfg)
@@ -152,8 +155,10 @@ def cmd_deploy(args) -> int:
 
 def cmd_rollback(args) -> int:
     from dataclasses import asdict
-    from . import incident, records
-    from .deploy import Record, run
+
+    from relcheck.core import records
+    from relcheck.ops import incident
+    from relcheck.ops.deploy import Record, run
     cfg = load(args.config)
     release = cfg.release
     deployed = records.read(Path(args.record) if args.record else records.deploy_record_path(cfg))
@@ -171,8 +176,7 @@ def cmd_rollback(args) -> int:
         return 0
     record.save(records.rollback_record_path(cfg))
     post = next((m for m in records.manifests(cfg) if "post_deploy" in m["run"]["label"]), None)
-    fired = [r.split(": ", 1)[1].split(" (")[0] for r in (post or {}).get("verdict_reasons", [])
-             if r.startswith("rollback trigger fired")]
+    fired = [f["trigger"] for f in ((post or {}).get("decision") or {}).get("fired", [])]
     path = incident.write(records.incident_path(cfg), release.release_id, deployed, asdict(record), post,
                           fired or ["manual rollback"])
     print(f"rolled back to {record.ref}: {'ok' if record.ok else 'FAILED at ' + record.failed_step}; "
@@ -183,14 +187,14 @@ def cmd_rollback(args) -> int:
 
 
 def cmd_sign(args) -> int:
-    from .signoff import sign
+    from relcheck.run.signoff import sign
     signed = sign(load(args.config), Path(args.report), args.role, Path(args.key))
     print(f"signed {args.report} as {signed.role}: {signed.principal} ({signed.fingerprint}) at {signed.signed_at}")
     return 0
 
 
 def cmd_verify(args) -> int:
-    from .signoff import verify
+    from relcheck.run.signoff import verify
     check = verify(load(args.config), Path(args.report))
     manifest = check.manifest
     if manifest:
@@ -207,14 +211,14 @@ def cmd_verify(args) -> int:
 
 
 def cmd_attest(args) -> int:
-    from .attest import attest
+    from relcheck.signing.attestations import attest
     path = attest(load(args.config), args.item, args.role, args.note, Path(args.key))
     print(f"attested {args.item} as {args.role}: {path}")
     return 0
 
 
 def cmd_waive(args) -> int:
-    from .waivers import waive
+    from relcheck.signing.waivers import waive
     cfg = load(args.config)
     waiver = waive(cfg, args.id, args.finding or "", args.item or "", args.reason, args.role, args.expires,
                    Path(args.key))

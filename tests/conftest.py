@@ -16,10 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from relcheck import config as config_module
-from relcheck import runner
-from relcheck.runner import merge
-from relcheck.target import EmbeddedRuntime, Target
+from relcheck.core import config as config_module
+from relcheck.run import runner
+from relcheck.run.runner import merge
+from relcheck.target.embedded import EmbeddedRuntime
+from relcheck.target.target import Target
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "kundli-service"

@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 import psycopg
-
 from gitrepo import Repo
 
 DB = '''"""Database settings from POSTGRES_* variables, else from a .env file in the working directory."""

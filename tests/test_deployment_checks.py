@@ -4,11 +4,11 @@ and fails with the matching fault; the rehearsal deploys and rolls back with zer
 import json
 
 import pytest
+from fakes import MailSink, WebhookSink
 
 from conftest import LATENCY_FAULT_MS, TEST_CHANGES
-from fakes import MailSink, WebhookSink
-from relcheck.rehearsal import rehearse
-from relcheck.runner import merge
+from relcheck.ops.rehearsal import rehearse
+from relcheck.run.runner import merge
 
 PRE_DEPLOY = ["test_backup_current_system", "test_prepare_rollback_plan", "test_verify_dependencies",
               "test_check_system_resources", "test_prepare_monitoring"]

@@ -2,22 +2,22 @@
 
 import json
 import signal
-from datetime import datetime, timedelta, timezone
-from pathlib import Path
 import subprocess
 import sys
 import textwrap
 import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import psutil
 import pytest
+from fakes import SystemdHost
 
 from conftest import REPO, relcheck_cli
-from fakes import SystemdHost
-from relcheck.config import Release
-from relcheck.runner import merge, read_config
-from relcheck.errors import TargetError
-from relcheck.service import SystemdService
+from relcheck.core.config import Release
+from relcheck.core.errors import TargetError
+from relcheck.run.runner import merge, read_config
+from relcheck.target.service import SystemdService
 
 
 def test_health_and_status_pass_on_the_healthy_service(healthy_run):

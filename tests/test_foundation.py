@@ -12,9 +12,9 @@ import psutil
 import pytest
 
 from conftest import REPO
-from relcheck import checklist, config, secrets
-from relcheck.errors import TargetError
-from relcheck.target import EmbeddedRuntime
+from relcheck.core import checklist, config, secrets
+from relcheck.core.errors import TargetError
+from relcheck.target.embedded import EmbeddedRuntime
 
 
 # --- checklist -----------------------------------------------------------------------------------------------
@@ -56,7 +56,7 @@ def test_phase_markers_select_their_checks(tmp_path):
         return {line.split("::")[0] for line in out.splitlines() if "::" in line}
     phases = ("pre_release", "security", "post_deploy", "post_rollback")
     with ThreadPoolExecutor() as pool:
-        selected = dict(zip(phases, pool.map(collect, phases)))
+        selected = dict(zip(phases, pool.map(collect, phases), strict=True))
     assert "checks/test_code_quality.py" in selected["pre_release"]
     assert "checks/test_post_deploy.py" not in selected["pre_release"]
     assert selected["post_deploy"] == {"checks/test_post_deploy.py", "checks/test_rollback_triggers.py",

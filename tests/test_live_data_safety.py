@@ -14,13 +14,15 @@ import zlib
 
 import psycopg
 import pytest
-
 import shop
-from conftest import REPO, relcheck_cli
 from fakes import SystemdHost
-from relcheck import backup, runner, scratch
-from relcheck.config import ConfigError, load
-from relcheck.runner import write_config
+
+from conftest import REPO, relcheck_cli
+from relcheck.core.config import ConfigError, load
+from relcheck.probes import backup
+from relcheck.run import runner
+from relcheck.run.runner import write_config
+from relcheck.target import scratch
 
 
 @pytest.fixture
@@ -220,7 +222,7 @@ def test_scratch_names_markers_and_refusals(healthy, runtime):
 
 def test_a_configured_scratch_database_name_is_a_config_error(tmp_path):
     from conftest import default_config_data
-    from relcheck.runner import merge
+    from relcheck.run.runner import merge
     path = write_config(merge(default_config_data(), {"quality": {"tests": {"scratch_database": "kundli_db"}}}),
                         tmp_path / "relcheck.toml")
     with pytest.raises(ConfigError, match="scratch_database: no longer configurable") as error:
@@ -244,5 +246,5 @@ def test_relcheck_sessions_on_the_live_database_are_read_only(healthy):
         with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
             conn.execute("CREATE TABLE relcheck_was_here (id int)")
     with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
-        from relcheck import postgres
+        from relcheck.target import postgres
         postgres.query(healthy.dsn, "DELETE FROM users")

@@ -7,8 +7,9 @@ import json
 import pytest
 
 from conftest import LATENCY_FAULT_MS, REPO
-from relcheck import history, load
-from relcheck.config import Workers
+from relcheck.core.config import Workers
+from relcheck.probes import loadtest
+from relcheck.run import history
 
 PERFORMANCE = ["test_load_testing_completed", "test_stress_testing_completed", "test_performance_benchmarks",
                "test_resource_utilization", "test_response_times_within_sla", "test_error_rates_acceptable"]
@@ -28,7 +29,7 @@ def test_the_benchmark_measured_the_previous_release_side_by_side(healthy_run):
 
 def seed_history(bench, target, version="1.0.0"):
     """A real load run against a real service, kept as `version`'s record in the bench's results history."""
-    result = load.run("load", REPO / "load" / "load.py", target.base_url, 10, 10, 8,
+    result = loadtest.run("load", REPO / "load" / "load.py", target.base_url, 10, 10, 8,
                       {"RELCHECK_TOKENS": json.dumps(target.http.tokens), "RELCHECK_WARMUP_S": "1"}, ["127.0.0.1"])
     assert result.routes, result.error
     history.save_load(bench.tmp / "reports", "kundli-service", version, result)
@@ -39,7 +40,8 @@ def seed_history(bench, target, version="1.0.0"):
                          ids=["--processes 2", "master and 2 workers", "workers through a command prefix"])
 def test_scaled_out_runs_merge_every_worker_into_one_exact_result(healthy, scale):
     tokens = {"RELCHECK_TOKENS": json.dumps(healthy.http.tokens)}
-    result = load.run("smoke", REPO / "load" / "smoke.py", healthy.base_url, 4, 4, 3, tokens, ["127.0.0.1"], **scale)
+    result = loadtest.run("smoke", REPO / "load" / "smoke.py", healthy.base_url, 4, 4, 3, tokens, ["127.0.0.1"],
+                          **scale)
     assert not result.error and result.returncode == 0, result.output_tail
     assert result.workers_reporting == 2 and result.max_users == 4
     assert result.total().count == sum(r.count for r in result.routes.values()) > 0
@@ -94,7 +96,7 @@ def test_load_is_refused_outside_the_allow_list(bench, healthy):
 
 def test_zero_samples_fail_the_error_rate(bench, healthy, tmp_path):
     idle = tmp_path / "idle.py"
-    idle.write_text("from locust import User, constant, task\nimport relcheck.locustrec\n\n\n"
+    idle.write_text("from locust import User, constant, task\nimport relcheck.probes.locustrec\n\n\n"
                     "class Idle(User):\n    wait_time = constant(1)\n\n"
                     "    @task\n    def nothing(self):\n        pass\n")
     config = bench.config({"performance": {"load": {"locustfile": str(idle)}}}, target=healthy)

@@ -5,12 +5,14 @@ from dataclasses import asdict
 
 import psycopg
 import pytest
+from fakes import WebhookSink
 
 from conftest import LATENCY_FAULT_MS
-from fakes import WebhookSink
-from relcheck import backup, config as config_module, records
-from relcheck.deploy import Record
-from relcheck.target import EmbeddedRuntime
+from relcheck.core import config as config_module
+from relcheck.core import records
+from relcheck.ops.deploy import Record
+from relcheck.probes import backup
+from relcheck.target.embedded import EmbeddedRuntime
 
 MONITORING = ["test_monitor_system_health", "test_response_times[post_release]", "test_error_rates[post_release]",
               "test_check_resource_usage"]

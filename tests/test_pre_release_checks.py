@@ -5,10 +5,10 @@ import json
 import subprocess
 
 import pytest
-
-from conftest import REPO, relcheck_cli
 from fakes import FakeGitHub, TlsProxy, self_signed_certificate
 from gitrepo import REVIEWED, Repo, release_history
+
+from conftest import REPO, relcheck_cli
 
 PRE_RELEASE = ["test_no_critical_bugs", "test_security_scan", "test_code_review", "test_documentation_updated",
                "test_security_scan_and_dependency_audit", "test_vulnerabilities_addressed", "test_access_controls",
@@ -229,7 +229,7 @@ def test_data_protection_fails_on_missing_headers_and_leaked_secrets(bench, faul
 
 
 def test_data_protection_fails_on_plaintext_credentials(bench, default_config):
-    from relcheck.target import EmbeddedRuntime
+    from relcheck.target.embedded import EmbeddedRuntime
     runtime = EmbeddedRuntime(default_config, faults={"plaintext_tokens": True})
     try:
         target = runtime.start()

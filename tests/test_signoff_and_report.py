@@ -8,11 +8,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from fakes import HostileTarget
 
 from conftest import ROLES, relcheck_cli
-from fakes import HostileTarget
-from relcheck import config as config_module
-from relcheck import signoff
+from relcheck.core import config as config_module
+from relcheck.run import signoff
+
 
 @pytest.fixture
 def signed_run(bench, keys, healthy, monkeypatch):

@@ -4,13 +4,14 @@ import ssl
 from datetime import datetime, timedelta, timezone
 
 import pytest
-
 from fakes import SystemdHost, self_signed_certificate, socket_server
 
-from relcheck import advisories, auditlog, judge, logs, protection, secrets
-from relcheck.config import Service
-from relcheck.target import Http
-from relcheck.verdict import NotVerified
+from relcheck.core import secrets
+from relcheck.core.config import Service
+from relcheck.core.statuses import NotVerified
+from relcheck.probes import advisories, auditlog, judge, protection
+from relcheck.target import logs
+from relcheck.target.http import Http
 
 
 @pytest.mark.parametrize("version, affected", [("0.13.4", False), ("0.13.5", True), ("0.26.1", True),

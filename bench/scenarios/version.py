@@ -7,7 +7,7 @@ import os
 
 from locust import FastHttpUser, constant, task
 
-import relcheck.locustrec  # noqa: F401  (exact latencies, unless RELCHECK_RECORDER=off)
+import relcheck.probes.locustrec  # noqa: F401  (exact latencies, unless RELCHECK_RECORDER=off)
 
 BASELINE, CANDIDATE = os.environ.get("RELCHECK_BASELINE_HOST"), os.environ.get("RELCHECK_CANDIDATE_HOST")
 

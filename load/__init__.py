@@ -1,0 +1,1 @@
+"""Locust scenarios (locustfiles): smoke, load, stress; run by path in a locust subprocess."""

@@ -1,0 +1,43 @@
+"""Where a release's runs and procedures leave their records: reports/<release id>/..."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from relcheck.core.config import Config
+
+
+def release_dir(cfg: Config) -> Path:
+    return cfg.reports_dir / cfg.release.release_id
+
+
+def backups_dir(cfg: Config) -> Path:
+    """Where backups are written (and measured for free disk): deploy.backup_dir, else the release's backups/."""
+    return cfg.resolve(cfg.deploy.backup_dir) if cfg.deploy.backup_dir else release_dir(cfg) / "backups"
+
+
+def deploy_record_path(cfg: Config) -> Path:
+    return release_dir(cfg) / "deploy" / "record.json"
+
+
+def rollback_record_path(cfg: Config) -> Path:
+    return release_dir(cfg) / "rollback" / "record.json"
+
+
+def incident_path(cfg: Config) -> Path:
+    return release_dir(cfg) / "rollback" / "incident.json"
+
+
+def monitoring_snapshot_path(cfg: Config) -> Path:
+    return release_dir(cfg) / "pre-deploy" / "monitoring-snapshot.json"
+
+
+def read(path: Path) -> dict | None:
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def manifests(cfg: Config) -> list[dict]:
+    """Every run manifest of this release, newest first."""
+    found = [json.loads(p.read_text()) for p in release_dir(cfg).glob("*/manifest.json")]
+    return sorted(found, key=lambda m: m["run"]["finished"], reverse=True)

@@ -1,0 +1,199 @@
+"""Backups proven by a restore: pg_dump -Fc, its SHA-256, pg_restore into a scratch database, and per-table row
+counts and content checksums compared with the source."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from psycopg import sql
+
+from relcheck.core.errors import ToolError
+from relcheck.core.secrets import redact
+from relcheck.target import postgres
+
+TABLES = """SELECT table_schema, table_name FROM information_schema.tables
+            WHERE table_type = 'BASE TABLE' AND table_schema NOT IN ('pg_catalog', 'information_schema')
+            ORDER BY 1, 2"""
+
+
+@dataclass
+class TableFingerprint:
+    table: str
+    rows: int
+    checksum: str
+
+
+def fingerprints(conn) -> dict[str, TableFingerprint]:
+    """Row count and an order-independent content checksum (md5 of the sorted row texts) of every table."""
+    found = {}
+    for schema, table in conn.execute(TABLES).fetchall():
+        query = sql.SQL("SELECT count(*), coalesce(md5(string_agg(t::text, E'\\n' ORDER BY t::text)), '') "
+                        "FROM {} AS t").format(sql.Identifier(schema, table))
+        rows, checksum = conn.execute(query).fetchone()
+        name = f"{schema}.{table}"
+        found[name] = TableFingerprint(name, rows, checksum)
+    return found
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def run_tool(command: list[str], what: str, timeout: float = 600) -> None:
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    except FileNotFoundError:
+        raise ToolError(f"{what}: {command[0]} not found") from None
+    except subprocess.TimeoutExpired:
+        raise ToolError(f"{what}: did not finish within {timeout:g}s") from None
+    if result.returncode != 0:
+        lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
+        raise ToolError(f"{what} failed (exit {result.returncode}): {redact(lines[-1]) if lines else 'no output'}")
+
+
+def private_dir(path: Path) -> Path:
+    """A directory only relcheck's user can enter (0700): backups hold the whole database."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.chmod(0o700)
+    return path
+
+
+def new_dump_file(directory: Path, stem: str) -> Path:
+    """An empty 0600 file in a 0700 directory for pg_dump (or a backup command) to write into: never readable by
+    others, not even while it is written."""
+    path = private_dir(directory) / f"{stem}.dump"
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600))
+    path.chmod(0o600)
+    return path
+
+
+def prune(directory: Path, keep: int, protect: set[Path] = frozenset()) -> list[Path]:
+    """Delete all but the newest `keep` dumps (never a protected one, e.g. the one a deploy record names)."""
+    dumps = sorted(directory.glob("*.dump"), key=lambda p: p.stat().st_mtime, reverse=True)
+    removed = [p for p in dumps[keep:] if p.resolve() not in {q.resolve() for q in protect}]
+    for path in removed:
+        path.unlink(missing_ok=True)
+    return removed
+
+
+def dump(dsn: str, path: Path, pg_dump: str) -> None:
+    if not path.exists():
+        new_dump_file(path.parent, path.stem)
+    run_tool([pg_dump, "-Fc", "--no-owner", "-f", str(path), "--dbname", dsn], "pg_dump")
+
+
+def restore(path: Path, dsn: str, pg_restore: str) -> None:
+    """Into an empty database, all or nothing."""
+    run_tool([pg_restore, "--exit-on-error", "--single-transaction", "--no-owner", "--dbname", dsn, str(path)],
+             "pg_restore")
+
+
+@dataclass
+class Comparison:
+    table: str
+    source_rows: int | None
+    restored_rows: int | None
+    source_checksum: str
+    restored_checksum: str
+
+    @property
+    def equal(self) -> bool:
+        return self.source_rows == self.restored_rows and self.source_checksum == self.restored_checksum
+
+
+def compare(source: dict[str, TableFingerprint], restored: dict[str, TableFingerprint]) -> list[Comparison]:
+    rows = []
+    for table in sorted(set(source) | set(restored)):
+        s, r = source.get(table), restored.get(table)
+        rows.append(Comparison(table, s.rows if s else None, r.rows if r else None, s.checksum if s else "",
+                               r.checksum if r else ""))
+    return rows
+
+
+@dataclass
+class Proof:
+    """A backup file and what restoring it showed."""
+    path: Path
+    sha256: str = ""
+    size: int = 0
+    source: dict[str, TableFingerprint] = field(default_factory=dict)
+    comparisons: list[Comparison] = field(default_factory=list)
+    error: str = ""
+
+    @property
+    def proven(self) -> bool:
+        return not self.error and bool(self.comparisons) and all(c.equal for c in self.comparisons)
+
+
+def prove(path: Path, source_dsn: str, scratch_dsn: str, pg_dump: str | None, pg_restore: str,
+          make: bool = True) -> Proof:
+    """Dump (unless make=False: prove an existing file), fingerprint the source, restore into the scratch
+    database, fingerprint it and compare. The source is fingerprinted right after the dump; concurrent writes
+    show up as differences, so back up a quiet database."""
+    proof = Proof(path)
+    try:
+        if make:
+            dump(source_dsn, path, pg_dump)
+        if not path.is_file():
+            raise ToolError(f"backup file {path} does not exist")
+        proof.sha256, proof.size = sha256(path), path.stat().st_size
+        with postgres.connect(source_dsn, "source database", read_only=True) as conn:
+            proof.source = fingerprints(conn)
+        restore(path, scratch_dsn, pg_restore)
+        with postgres.connect(scratch_dsn, "scratch database") as conn:
+            proof.comparisons = compare(proof.source, fingerprints(conn))
+    except ToolError as exc:
+        proof.error = str(exc)
+    return proof
+
+
+def row_digests(conn, table: str, columns: list[str]) -> Counter:
+    """The multiset of a table's rows over the given columns, as md5 digests."""
+    schema_name, table_name = table.split(".", 1)
+    query = sql.SQL("SELECT md5(ROW({})::text) FROM {}").format(
+        sql.SQL(", ").join(sql.Identifier(c) for c in columns), sql.Identifier(schema_name, table_name))
+    return Counter(row[0] for row in conn.execute(query))
+
+
+@dataclass
+class Discard:
+    """What restoring a backup over a table throws away: rows that are new or changed since the backup, and the
+    values of columns the backup does not have."""
+    table: str
+    rows: int
+    columns: dict[str, int] = field(default_factory=dict)     # column -> non-null values lost
+
+
+def discarded(current_conn, backup_conn) -> list[Discard]:
+    """Compare the current database with the backup restored elsewhere, table by table."""
+    from relcheck.target import dbstate
+    now, then = dbstate.schema(current_conn, ""), dbstate.schema(backup_conn, "")
+    counts = dbstate.non_null_counts(current_conn, now.columns)
+    found = []
+    for table, columns in now.columns.items():
+        kept = [c for c in columns if c in then.columns.get(table, {})]
+        if table not in then.columns or not kept:
+            lost_rows = counts[table]["*"]
+        else:
+            lost_rows = sum((row_digests(current_conn, table, kept) - row_digests(backup_conn, table, kept)).values())
+        lost_columns = {c: counts[table][c] for c in columns if table in then.columns and c not in kept and
+                        counts[table][c]}
+        if lost_rows or lost_columns:
+            found.append(Discard(dbstate.short(table), lost_rows, lost_columns))
+    return found
+
+
+def recreate_database(admin_dsn: str, name: str, owner: str) -> None:
+    """Drop and create a database (sessions ended), ready for a restore; from the maintenance database."""
+    with postgres.connect(postgres.with_database(admin_dsn, "postgres"), "admin database") as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(name), sql.Identifier(owner)))

@@ -1,0 +1,54 @@
+"""How a check's outcome becomes its status: plain functions (unit-tested without pytest) that the plugin calls.
+
+    status_of(passed=False, skipped=False, when="call", error=NotVerified("no data")) -> (NOT_VERIFIED, "no data")
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from relcheck.core.evidence import Evidence
+from relcheck.core.statuses import NotVerified, Pending, Status
+from relcheck.signing import waivers
+
+
+def first_line(value) -> str:
+    text = str(value).strip()
+    return text.splitlines()[0] if text else type(value).__name__
+
+
+def status_of(passed: bool, skipped: bool, when: str, error: BaseException | None = None, skip_reason: str = "",
+              evidence: Evidence | None = None) -> tuple[Status, str]:
+    """A passed check with a warning is WARN (with a waiver it relied on, WAIVED); NotVerified and Pending keep their
+    meaning; a failure while setting up (a fixture) is a failure of the check."""
+    if passed:
+        if evidence and evidence.warnings:
+            return Status.WARN, evidence.warnings[0]
+        if evidence and evidence.waivers:
+            return Status.WAIVED, evidence.waivers[0]
+        return Status.PASS, ""
+    if skipped:
+        return Status.NOT_VERIFIED, f"skipped: {skip_reason}"
+    reason = first_line(error) if error is not None else "failed"
+    if isinstance(error, NotVerified):
+        return Status.NOT_VERIFIED, reason
+    if isinstance(error, Pending):
+        return Status.PENDING, reason
+    if when == "setup":
+        return Status.FAIL, f"could not set up: {reason}"
+    return Status.FAIL, reason
+
+
+def waived(item_waivers: list, item_keys: list[str], reason: str, today: date) -> tuple[Status, str]:
+    """A failed item with a valid, signed waiver is WAIVED; an expired or unapproved waiver is named in the
+    failure."""
+    for key in item_keys:
+        waiver = waivers.for_item(item_waivers, key)
+        if waiver is None:
+            continue
+        state = waiver.state(today)
+        if state == "valid":
+            return Status.WAIVED, f"waived by {waiver.id} ({waiver.approver}, until {waiver.expires}): " \
+                                  f"{waiver.reason}; the check said: {reason}"
+        reason = f"{reason} (waiver {waiver.id}: {state})"
+    return Status.FAIL, reason

@@ -1,0 +1,108 @@
+"""What a run writes and where: reports/<release id>/<run label>/ with report.html, manifest.json, evidence.json and
+junit.xml. The HTML and JUnit files are written under partial names and moved into place when the run ends, so a
+crash never leaves half a report where the last good one was."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from relcheck.core import config as config_module
+from relcheck.core.checklist import Checklist
+from relcheck.core.errors import RelcheckError
+from relcheck.core.files import write_json
+from relcheck.probes import contacts
+from relcheck.run import history
+from relcheck.run import results as results_module
+from relcheck.run.phases import run_phases
+from relcheck.run.report import render
+from relcheck.run.results import CheckResult
+from relcheck.target.git import GitRepo
+
+
+@dataclass(frozen=True)
+class OutputPaths:
+    dir: Path
+    html: Path
+    junit: Path
+
+    @property
+    def html_partial(self) -> Path:
+        return self.html.with_name(f".{self.html.name}.partial")
+
+    @property
+    def junit_partial(self) -> Path:
+        return self.junit.with_name(f".{self.junit.name}.partial")
+
+
+def run_dir(cfg: config_module.Config, label: str) -> Path:
+    """The one place a run's directory is derived."""
+    return cfg.reports_dir / cfg.release.release_id / label
+
+
+def output_paths(cfg: config_module.Config, label: str, reports: str | None, htmlpath: str | None,
+                 xmlpath: str | None) -> OutputPaths:
+    """--relcheck-reports DIR, else --html's directory, else the release's run directory."""
+    directory = Path(reports).resolve() if reports else run_dir(cfg, label)
+    html = Path(htmlpath or directory / "report.html").resolve()
+    directory = html.parent if htmlpath else directory
+    return OutputPaths(directory, html, Path(xmlpath or directory / "junit.xml").resolve())
+
+
+def release_sha(cfg: config_module.Config) -> str:
+    try:
+        repo = GitRepo(cfg.repository)
+    except RelcheckError:
+        return ""
+    try:
+        return repo.sha(cfg.release.git_ref) if repo.has_ref(cfg.release.git_ref) else ""
+    finally:
+        repo.close()
+
+
+def header(cfg: config_module.Config, checklist: Checklist, label: str, markexpr: str, started: str,
+           interrupted: bool, target_facts: dict, paths: OutputPaths) -> dict:
+    facts = dict(target_facts)
+    return {
+        "product": cfg.release.product, "release_version": cfg.release.version,
+        "release_id": cfg.release.release_id, "release_ref": cfg.release.git_ref,
+        "release_sha": facts.pop("release_sha", "") or release_sha(cfg),
+        "checklist": {"title": checklist.title, "version": checklist.version},
+        "run": {"label": label, "markexpr": markexpr, "started": started, "finished": results_module.now(),
+                "interrupted": interrupted, "target": facts, "config_file": cfg.path.name,
+                "config_sha256": hashlib.sha256(cfg.path.read_bytes()).hexdigest(),
+                "relcheck_sha": results_module.git_sha(config_module.REPO), "tools": results_module.tool_versions()},
+        "contacts": [list(pair) for pair in contacts.of_release(cfg)],
+        "files": {"html": paths.html.name, "evidence": "evidence.json", "junit": paths.junit.name},
+    }
+
+
+@dataclass
+class Written:
+    verdict: str
+    reasons: list[str]
+    summary_html: str
+
+
+def write(cfg: config_module.Config, checklist: Checklist, checks: dict[str, list[CheckResult]], covered: set[str],
+          markexpr: str, run_header: dict, paths: OutputPaths) -> Written:
+    """Results -> verdict (and the trigger decision) -> manifest and evidence on disk -> the HTML summary, rendered
+    from the files as written, exactly as `relcheck verify` re-renders them."""
+    results = results_module.item_results(checklist, checks, covered)
+    verdict, reasons = results_module.verdict(results, run_phases(markexpr), run_header["run"]["interrupted"])
+    decision = results_module.decision(results)
+    if decision:
+        verdict = "BLOCKED" if decision["name"] == "PROCEED" and verdict == "BLOCKED" else decision["name"]
+        reasons = decision["reasons"] + reasons
+    manifest = results_module.manifest(run_header, results, verdict, reasons, decision)
+    manifest["trend"] = history.trend(cfg.reports_dir, cfg.release.product, cfg.release.previous_version,
+                                      cfg.release.version, run_header["run"]["label"], manifest["counts"])
+    evidence = {c.nodeid: c.evidence for found in checks.values() for c in found}
+    history.archive_run(paths.dir)
+    write_json(paths.dir / "evidence.json", evidence)
+    manifest_sha = write_json(paths.dir / "manifest.json", manifest)
+    manifest = json.loads((paths.dir / "manifest.json").read_text(encoding="utf-8"))
+    evidence = json.loads((paths.dir / "evidence.json").read_text(encoding="utf-8"))
+    return Written(verdict, reasons, render(manifest, results_module.from_manifest(manifest, evidence), manifest_sha))

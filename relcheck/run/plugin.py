@@ -1,0 +1,262 @@
+"""The pytest plugin (pytest11 entry point `relcheck`), wiring only: when a session runs the checklist it loads the
+config, registers the fixtures, ties each check to its checklist item, turns each outcome into a status
+(relcheck.run.outcome) and writes the run's outputs when it ends (relcheck.run.outputs)."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import signal
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from relcheck.core import checklist as checklist_module
+from relcheck.core import config as config_module
+from relcheck.core.errors import RelcheckError
+from relcheck.core.evidence import Evidence, digest
+from relcheck.core.secrets import redact
+from relcheck.core.statuses import NotVerified, Pending, Status
+from relcheck.run import outcome, outputs
+from relcheck.run import results as results_module
+from relcheck.run.phases import PHASES, PRE_RELEASE_PARTS, is_due, observes, run_label, run_phases
+from relcheck.run.results import CheckResult
+from relcheck.signing import waivers
+
+CHECKS_DIR = Path(importlib.import_module("relcheck.checks").__path__[0]).resolve()
+FIXTURES = ("target", "quality", "security", "docs", "performance", "deployment", "signoff", "monitoring")
+ROLLBACK_EXIT = 3        # the decision is ROLLBACK
+CONFIG_KEY = pytest.StashKey[config_module.Config]()
+RUN_KEY = pytest.StashKey["Run"]()
+ITEMS_KEY = pytest.StashKey[list]()
+EVIDENCE_KEY = pytest.StashKey[Evidence]()
+SETUP_KEY = pytest.StashKey[float]()
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("relcheck")
+    group.addoption("--relcheck-config", metavar="PATH", default=None,
+                    help="relcheck config file (default: $RELCHECK_CONFIG or ./relcheck.toml)")
+    group.addoption("--relcheck-reports", metavar="DIR", default=None,
+                    help="write this run's report, manifest and JUnit XML into DIR")
+
+
+def is_checklist_run(config) -> bool:
+    """True when the session runs the checklist (checks/), not some other test suite."""
+    base = Path(config.invocation_params.dir)
+    for arg in config.args:
+        path = (base / arg.split("::", 1)[0]).resolve()
+        if path == CHECKS_DIR or CHECKS_DIR in path.parents:
+            return True
+    return False
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config):
+    if not is_checklist_run(config):
+        return
+    try:
+        cfg = config_module.load(config.getoption("relcheck_config"))
+        checklist = checklist_module.load(cfg.checklist and str(cfg.resolve(cfg.checklist)) or None)
+    except (config_module.ConfigError, checklist_module.ChecklistError, OSError) as exc:
+        raise pytest.UsageError(str(exc)) from None
+    config.stash[CONFIG_KEY] = cfg
+    for name in FIXTURES:
+        config.pluginmanager.import_plugin(f"relcheck.fixtures.{name}")
+    run = Run(config, cfg, checklist, outputs=not config.option.collectonly)
+    config.stash[RUN_KEY] = run
+    config.pluginmanager.register(run, "relcheck-run")
+    signal.signal(signal.SIGTERM, _interrupt)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+class Run:
+    """One checklist run: every check's result as it comes, and the outputs at the end."""
+
+    def __init__(self, pytest_config, cfg: config_module.Config, checklist, outputs: bool = True) -> None:
+        self.cfg, self.checklist, self.outputs = cfg, checklist, outputs
+        self.markexpr = pytest_config.getoption("markexpr") or ""
+        self.label = run_label(self.markexpr)
+        self.checks: dict[str, list[CheckResult]] = {}
+        self.covered: set[str] = set()
+        self.phases_of: dict[str, set[str]] = {}     # every collected check (selected or not) -> its phases
+        self.target_facts: dict = {"mode": cfg.target.mode}
+        self.started = results_module.now()
+        self.verdict, self.summary_html = "", ""
+        self.reasons: list[str] = []
+        try:
+            self.item_waivers = [w for w in waivers.load_for(cfg) if w.item]
+        except (RelcheckError, NotVerified):
+            self.item_waivers = []          # the Vulnerabilities addressed check reports the waivers file's problem
+        if outputs:
+            self.paths = outputs_for(pytest_config, cfg, self.label)
+
+    # --- collection ---------------------------------------------------------------------------------------
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection_modifyitems(self, session, config, items):
+        for test in items:
+            markers = list(test.iter_markers("item"))
+            if not markers and CHECKS_DIR in Path(test.path).parents:
+                raise pytest.UsageError(f"{test.nodeid}: a check must name its checklist item (@pytest.mark.item)")
+            try:
+                resolved = [self.checklist.find(*m.args) for m in markers]
+            except checklist_module.ChecklistError as exc:
+                raise pytest.UsageError(f"{test.nodeid}: {exc}") from None
+            test.stash[ITEMS_KEY] = resolved
+            self.covered.update(item.key for item in resolved)
+            sub_phase = any(test.get_closest_marker(p) for p in PRE_RELEASE_PARTS)
+            if sub_phase and not test.get_closest_marker("pre_release"):
+                test.add_marker("pre_release")
+            self.phases_of[test.nodeid.split("::")[-1]] = {m.name for m in test.iter_markers() if m.name in PHASES}
+        # Rollback triggers judge the other checks' results: they run last, and only those this run observes.
+        triggers = [t for t in items if any(i.kind == "trigger" for i in t.stash.get(ITEMS_KEY, []))]
+        selected = run_phases(self.markexpr)
+        mapped = self.cfg.rollback.triggers
+        unobserved = [t for t in triggers
+                      if not observes(mapped.get(t.stash[ITEMS_KEY][0].text, []), self.phases_of, selected)]
+        if unobserved:
+            config.hook.pytest_deselected(items=unobserved)
+        items[:] = [t for t in items if t not in triggers] + [t for t in triggers if t not in unobserved]
+
+    # --- each check ---------------------------------------------------------------------------------------
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item, call):
+        report = (yield).get_result()
+        redact_report(report)
+        items = item.stash.get(ITEMS_KEY, None)
+        if report.when == "setup":
+            item.stash[SETUP_KEY] = report.duration     # fixtures (tools, load runs) are part of a check's time
+        if not items or not (report.when == "call" or (report.when == "setup" and not report.passed)):
+            return
+        error = call.excinfo.value if call.excinfo is not None else None
+        skip_reason = report.longrepr[2] if report.skipped and isinstance(report.longrepr, tuple) else ""
+        status, reason = outcome.status_of(report.passed, report.skipped, report.when, error, skip_reason,
+                                           item.stash.get(EVIDENCE_KEY, None))
+        reason = redact(reason)
+        if status == Status.FAIL:
+            status, reason = outcome.waived(self.item_waivers, [i.key for i in items], reason, date.today())
+            if status == Status.WAIVED:
+                report.outcome = "passed"
+        if isinstance(error, (RelcheckError, NotVerified, Pending)):
+            report.longrepr = f"{status.value.upper()}: {reason}"
+        evidence = item.stash[EVIDENCE_KEY].as_json() if EVIDENCE_KEY in item.stash else []
+        phases = sorted(m.name for m in item.iter_markers() if m.name in PHASES)
+        duration = report.duration + (item.stash.get(SETUP_KEY, 0.0) if report.when == "call" else 0.0)
+        result = CheckResult(item.nodeid, status, reason, duration, phases, evidence, digest(evidence))
+        for checklist_item in items:
+            self.checks.setdefault(checklist_item.key, []).append(result)
+        report.user_properties.append(("relcheck_status", status.value))
+        if evidence:
+            from pytest_html import extras
+
+            from relcheck.core.evidence import render as render_evidence
+            report.extras = getattr(report, "extras", []) + [extras.html(render_evidence(evidence))]
+
+    # --- what the trigger checks ask of the run ----------------------------------------------------------
+    def due(self, test_name: str) -> bool:
+        return is_due(self.phases_of[test_name], run_phases(self.markexpr))
+
+    def results_by_test(self) -> dict[str, tuple[str, str]]:
+        """This run's results so far: test name (with parameters) -> (status, reason)."""
+        return {c.nodeid.split("::")[-1]: (c.status.value, c.reason) for checks in self.checks.values() for c in checks}
+
+    # --- the run's outputs --------------------------------------------------------------------------------
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_sessionfinish(self, session, exitstatus):
+        if not self.outputs:
+            yield
+            return
+        interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
+        header = outputs.header(self.cfg, self.checklist, self.label, self.markexpr, self.started, interrupted,
+                                self.target_facts, self.paths)
+        written = outputs.write(self.cfg, self.checklist, self.checks, self.covered, self.markexpr, header,
+                                self.paths)
+        self.verdict, self.reasons, self.summary_html = written.verdict, written.reasons, written.summary_html
+        if self.verdict == "ROLLBACK":
+            session.exitstatus = ROLLBACK_EXIT
+        elif self.verdict == "BLOCKED" and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        yield
+        for partial, final in ((self.paths.html_partial, self.paths.html),
+                               (self.paths.junit_partial, self.paths.junit)):
+            if partial.exists():
+                os.replace(partial, final)
+        silence_writers(session.config)
+
+    def pytest_html_report_title(self, report):
+        report.title = f"{self.cfg.release.product} {self.cfg.release.version} release checklist ({self.label})"
+
+    def pytest_html_results_summary(self, prefix, summary, postfix):
+        prefix.append(self.summary_html)
+
+    def pytest_html_results_table_row(self, report, cells):
+        from html import escape
+        cells[1] = f'<td class="col-testId">{escape(report.nodeid)}</td>'
+
+    def pytest_terminal_summary(self, terminalreporter):
+        if not self.outputs:
+            return
+        write = terminalreporter.write_line
+        terminalreporter.section("relcheck")
+        write(f"verdict: {self.verdict}")
+        for reason in self.reasons[:15]:
+            write(f"  - {reason}")
+        if len(self.reasons) > 15:
+            write(f"  ... and {len(self.reasons) - 15} more")
+        write(f"report:   {self.paths.html}")
+        write(f"manifest: {self.paths.dir / 'manifest.json'}")
+
+
+def outputs_for(pytest_config, cfg: config_module.Config, label: str) -> outputs.OutputPaths:
+    """The run's paths; pytest-html and junitxml write to partial names that the run moves into place at the end."""
+    paths = outputs.output_paths(cfg, label, pytest_config.getoption("relcheck_reports"),
+                                 pytest_config.getoption("htmlpath"), pytest_config.option.xmlpath)
+    paths.dir.mkdir(parents=True, exist_ok=True)
+    pytest_config.option.htmlpath = str(paths.html_partial)
+    pytest_config.option.self_contained_html = True
+    pytest_config.option.xmlpath = str(paths.junit_partial)
+    return paths
+
+
+def redact_report(report) -> None:
+    """Tracebacks, assertion details and captured output can carry a target's secrets: mask them."""
+    if report.longrepr is not None and not isinstance(report.longrepr, tuple):
+        report.longrepr = redact(str(report.longrepr))
+    report.sections = [(title, redact(text)) for title, text in report.sections]
+
+
+def silence_writers(config) -> None:
+    """pytest-html and junitxml would announce the partial files; our summary names the final ones."""
+    from _pytest.junitxml import xml_key
+    from pytest_html.basereport import BaseReport
+    for plugin in config.pluginmanager.get_plugins():
+        if isinstance(plugin, BaseReport):
+            config.pluginmanager.unregister(plugin)
+    xml = config.stash.get(xml_key, None)
+    if xml:
+        del config.stash[xml_key]
+        config.pluginmanager.unregister(xml)
+
+
+@pytest.fixture
+def evidence(request) -> Evidence:
+    """Evidence for the current check's item, shown (escaped) in the report."""
+    recorded = Evidence()
+    request.node.stash[EVIDENCE_KEY] = recorded
+    return recorded
+
+
+@pytest.fixture(scope="session")
+def relcheck_config(pytestconfig) -> config_module.Config:
+    if CONFIG_KEY not in pytestconfig.stash:
+        pytest.skip("not a checklist run (no relcheck config loaded)")
+    return pytestconfig.stash[CONFIG_KEY]
+
+
+@pytest.fixture(scope="session")
+def relcheck_run(pytestconfig) -> Run:
+    return pytestconfig.stash[RUN_KEY]

@@ -1,0 +1,148 @@
+"""Results of a run: each checklist item's status from its checks, the overall verdict, the manifest."""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from importlib import metadata
+
+from relcheck.core.checklist import Checklist, Item
+from relcheck.core.statuses import Status, worst
+
+MANIFEST_FORMAT = "relcheck-manifest/1"
+TOOLS = ("relcheck", "pytest", "pytest-html", "requests", "psycopg", "locust", "bandit", "coverage", "pgserver",
+         "scipy", "hdrhistogram", "sshsig")
+
+
+@dataclass
+class CheckResult:
+    nodeid: str
+    status: Status
+    reason: str
+    duration_s: float
+    phases: list[str]
+    evidence: list[dict] = field(default_factory=list)
+    evidence_digest: str = ""
+
+
+@dataclass
+class ItemResult:
+    item: Item
+    status: Status
+    checks: list[CheckResult]
+
+    @property
+    def reason(self) -> str:
+        failing = [c for c in self.checks if c.status == self.status and c.reason]
+        return failing[0].reason if failing else ""
+
+
+def tool_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in TOOLS:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def git_sha(repo) -> str:
+    try:
+        result = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True,
+                                timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return result.stdout.strip() if result.returncode == 0 else ""
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def item_results(checklist: Checklist, checks: dict[str, list[CheckResult]], covered: set[str]) -> list[ItemResult]:
+    """checks: item key -> results of its checks in this run; covered: keys of items that have any check."""
+    results = []
+    for item in checklist.items:
+        ran = checks.get(item.key, [])
+        if ran:
+            status = worst(c.status for c in ran)
+        else:
+            status = Status.NOT_RUN if item.key in covered else Status.NOT_COVERED
+        results.append(ItemResult(item, status, ran))
+    return results
+
+
+def verdict(results: list[ItemResult], run_phases: set[str], interrupted: bool = False) -> tuple[str, list[str]]:
+    """READY when every item this run is responsible for is acceptable; BLOCKED otherwise, with reasons."""
+    considered = [r for r in results if r.status != Status.NOT_RUN and
+                  (r.checks or r.item.phase in run_phases)]
+    blocking = [r for r in considered if not r.status.acceptable]
+    reasons = [f"{r.item.section.split(' / ')[-1]}: {r.item.text}: {r.status.value}" +
+               (f" ({r.reason})" if r.reason else "") for r in blocking]
+    if interrupted:
+        reasons.insert(0, "the run was interrupted before every check ran")
+    if not any(r.checks for r in results):
+        reasons.insert(0, "no check ran")
+    return ("BLOCKED" if reasons else "READY"), reasons
+
+
+def decision(results: list[ItemResult]) -> dict | None:
+    """After post-deploy or monitoring checks: ROLLBACK when a rollback trigger fired, PROCEED when every trigger
+    was evaluated and none fired, BLOCKED when one could not be; None when this run evaluated no trigger. As data:
+    {"name", "fired": [{"trigger", "checks", "reason"}], "not_evaluated": [{"trigger", "reason"}], "reasons"}."""
+    triggers = [r for r in results if r.item.kind == "trigger" and r.checks]
+    if not triggers:
+        return None
+    fired = [{"trigger": r.item.text, "checks": fired_by(r), "reason": r.reason}
+             for r in triggers if r.status == Status.FAIL]
+    unknown = [{"trigger": r.item.text, "reason": r.reason}
+               for r in triggers if r.status != Status.FAIL and not r.status.acceptable]
+    name = "ROLLBACK" if fired else "BLOCKED" if unknown else "PROCEED"
+    reasons = [f"rollback trigger fired: {f['trigger']} ({f['reason']})" for f in fired] if fired else \
+        [f"rollback trigger not evaluated: {u['trigger']} ({u['reason']})" for u in unknown]
+    return {"name": name, "fired": fired, "not_evaluated": unknown, "reasons": reasons}
+
+
+def fired_by(result: ItemResult) -> list[str]:
+    """The mapped checks that failed, from the trigger check's evidence table (check, status, reason, from)."""
+    return [row[0] for c in result.checks for block in c.evidence if block.get("kind") == "table"
+            and block["title"].endswith("the checks that fire it") for row in block["rows"] if row[1] == "fail"]
+
+
+def counts(results: list[ItemResult]) -> dict[str, int]:
+    tally = {status.value: 0 for status in Status}
+    for result in results:
+        tally[result.status.value] += 1
+    return tally
+
+
+def manifest(header: dict, results: list[ItemResult], verdict_name: str, reasons: list[str],
+             trigger_decision: dict | None = None) -> dict:
+    return {
+        "format": MANIFEST_FORMAT,
+        **header,
+        "verdict": verdict_name,
+        "verdict_reasons": reasons,
+        "decision": {k: v for k, v in trigger_decision.items() if k != "reasons"} if trigger_decision else None,
+        "counts": counts(results),
+        "items": [{
+            "section": r.item.section, "item": r.item.text, "kind": r.item.kind, "status": r.status.value,
+            "checks": [{"test": c.nodeid, "status": c.status.value, "reason": c.reason,
+                        "duration_s": round(c.duration_s, 3), "phases": c.phases,
+                        "evidence_sha256": c.evidence_digest} for c in r.checks],
+        } for r in results],
+    }
+
+
+def from_manifest(manifest: dict, evidence: dict[str, list[dict]]) -> list[ItemResult]:
+    """The item results a manifest records (with their evidence): what the report is rendered from."""
+    results = []
+    for entry in manifest["items"]:
+        checks = [CheckResult(c["test"], Status(c["status"]), c["reason"], c["duration_s"], c["phases"],
+                              evidence.get(c["test"], []), c["evidence_sha256"]) for c in entry["checks"]]
+        results.append(ItemResult(Item(entry["section"], entry["item"], entry["kind"]), Status(entry["status"]),
+                                  checks))
+    return results

@@ -1,0 +1,107 @@
+"""Run phases of the checklist in a fresh pytest process against a config (written from data when needed):
+used by the rehearsal, and by the suite's own tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+import tomli_w
+
+from relcheck.core.config import REPO
+from relcheck.run.phases import run_label
+from relcheck.target.target import Target
+
+
+@dataclass
+class Outcome:
+    returncode: int
+    output: str
+    manifest: dict
+    seconds: float
+    run_dir: Path | None
+
+    @property
+    def verdict(self) -> str:
+        return self.manifest.get("verdict", "no result")
+
+    def statuses(self) -> dict[str, tuple[str, str]]:
+        """test name (with parameters) -> (status, reason)."""
+        return {c["test"].split("::")[-1]: (c["status"], c["reason"])
+                for item in self.manifest.get("items", []) for c in item["checks"]}
+
+    def status(self, test_name: str) -> str:
+        return self.statuses()[test_name][0]
+
+    def reason(self, test_name: str) -> str:
+        return self.statuses()[test_name][1]
+
+    def evidence(self, test_name: str) -> list[dict]:
+        """The evidence blocks a check recorded."""
+        if self.run_dir is None:
+            raise ValueError("this run wrote no evidence")
+        evidence = json.loads((self.run_dir / "evidence.json").read_text())
+        return next(blocks for nodeid, blocks in evidence.items() if nodeid.split("::")[-1] == test_name)
+
+    def facts(self, test_name: str, title: str) -> dict:
+        return dict(next(b for b in self.evidence(test_name) if b["title"] == title)["facts"])
+
+
+def read_config(path: Path) -> dict:
+    return tomllib.loads(Path(path).read_text())
+
+
+def write_config(data: dict, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(tomli_w.dumps(data))
+    return path
+
+
+def merge(base: dict, changes: dict) -> dict:
+    """base with changes applied, recursively for tables."""
+    merged = dict(base)
+    for key, value in changes.items():
+        nested = isinstance(value, dict) and isinstance(merged.get(key), dict)
+        merged[key] = merge(merged[key], value) if nested else value
+    return merged
+
+
+def pointing_at(target: Target, env: dict) -> dict:
+    """Config changes that point relcheck at an already running target, as at a real deployment; the secrets go
+    into env (the config names them "env:...")."""
+    env["RELCHECK_TARGET_DSN"] = target.dsn
+    env["RELCHECK_TARGET_ADMIN_DSN"] = target.admin_dsn
+    tokens = {}
+    for role, token in target.http.tokens.items():
+        env[f"RELCHECK_TARGET_TOKEN_{role.upper()}"] = token
+        tokens[role] = f"env:RELCHECK_TARGET_TOKEN_{role.upper()}"
+    return {"target": {"mode": "remote", "base_url": target.base_url, "dsn": "env:RELCHECK_TARGET_DSN",
+                       "admin_dsn": "env:RELCHECK_TARGET_ADMIN_DSN",
+                       "service": {"manager": "none", "log_file": str(target.log_file)}, "auth": {"tokens": tokens}},
+            "performance": {"baseline": {"mode": "history"}}}
+
+
+def run_checks(config: Path, markexpr: str = "", args: list[str] | tuple[str, ...] = (), env: dict | None = None,
+               timeout: float = 1800) -> Outcome:
+    """pytest over checks/ with this config; the manifest is read from the run's directory if this run wrote it."""
+    from relcheck.core.config import Release
+    data = read_config(config)          # only where the run writes; secrets stay unresolved here
+    reports = Path(data.get("reports", "reports"))
+    reports = reports if reports.is_absolute() else Path(config).resolve().parent / reports
+    run_dir = reports / Release(**data["release"]).release_id / run_label(markexpr)
+    command = [sys.executable, "-m", "pytest", str(REPO / "checks"), "--relcheck-config", str(config), "-q",
+               *(["-m", markexpr] if markexpr else []), *args]
+    started, wall = time.monotonic(), time.time()
+    result = subprocess.run(command, cwd=REPO, env={**os.environ, **(env or {})}, capture_output=True, text=True,
+                            timeout=timeout)
+    manifest_path = run_dir / "manifest.json"
+    fresh = manifest_path.is_file() and manifest_path.stat().st_mtime >= wall - 1
+    return Outcome(result.returncode, result.stdout + result.stderr,
+                   json.loads(manifest_path.read_text()) if fresh else {}, time.monotonic() - started,
+                   run_dir if fresh else None)

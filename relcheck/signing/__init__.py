@@ -1,0 +1,2 @@
+"""Statements people sign with their SSH keys: the signature primitive, waivers and attestations (inputs to checks and
+verdicts)."""

@@ -1,0 +1,102 @@
+"""The target's git history: a repository, or a bundle cloned into a temporary directory."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from relcheck.core.errors import ToolError
+
+
+@dataclass
+class Commit:
+    sha: str
+    parents: list[str]
+    author: str
+    date: str
+    subject: str
+    body: str
+
+    def trailers(self, names: list[str]) -> list[str]:
+        wanted = tuple(f"{name.lower()}:" for name in names)
+        return [line.strip() for line in self.body.splitlines() if line.strip().lower().startswith(wanted)]
+
+
+class GitRepo:
+    """Read-only questions about a repository's history: `repo.commits("v1.0.0", "v1.1.0")`."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._clone: Path | None = None
+        if self.path.is_file():                     # a bundle: clone it once
+            self._clone = Path(tempfile.mkdtemp(prefix="relcheck-git-"))
+            self._git_at(self._clone.parent, "clone", "--quiet", "--no-checkout", str(self.path), str(self._clone))
+            self.workdir = self._clone
+        elif (self.path / ".git").exists() or self.path.name.endswith(".git"):
+            self.workdir = self.path
+        else:
+            raise ToolError(f"{self.path} is not a git repository or bundle")
+
+    def close(self) -> None:
+        if self._clone:
+            shutil.rmtree(self._clone, ignore_errors=True)
+            self._clone = None
+
+    def _git_at(self, cwd: Path, *args: str) -> str:
+        try:
+            result = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=60)
+        except FileNotFoundError:
+            raise ToolError("git is not installed") from None
+        if result.returncode != 0:
+            raise ToolError(f"git {args[0]} failed: {result.stderr.strip().splitlines()[-1:] or ['no output']}")
+        return result.stdout
+
+    def git(self, *args: str) -> str:
+        return self._git_at(self.workdir, *args)
+
+    def has_ref(self, ref: str) -> bool:
+        try:
+            self.git("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+            return True
+        except ToolError:
+            return False
+
+    def sha(self, ref: str) -> str:
+        return self.git("rev-parse", f"{ref}^{{commit}}").strip()
+
+    def tags(self) -> list[str]:
+        return self.git("tag", "--list").split()
+
+    def commits(self, since: str, until: str, first_parent: bool = True) -> list[Commit]:
+        """Commits in since..until (newest first), following first parents so merges stand for their branch."""
+        sep, end = "\x1f", "\x1e"
+        args = ["log", f"--format=%H{sep}%P{sep}%an <%ae>{sep}%aI{sep}%s{sep}%B{end}", f"{since}..{until}"]
+        if first_parent:
+            args.insert(1, "--first-parent")
+        out = self.git(*args)
+        commits = []
+        for record in out.split(end):
+            fields = record.strip("\n").split(sep)
+            if len(fields) == 6:
+                sha, parents, author, date, subject, body = fields
+                commits.append(Commit(sha, parents.split(), author, date, subject, body))
+        return commits
+
+    def changed_files(self, since: str, until: str) -> list[str]:
+        return [line for line in self.git("diff", "--name-only", f"{since}..{until}").splitlines() if line]
+
+    def show(self, ref: str, path: str) -> str:
+        return self.git("show", f"{ref}:{path}")
+
+    def export(self, ref: str, destination: Path) -> Path:
+        """A plain copy of the tree at ref (no .git), e.g. the previous release to roll back to."""
+        destination.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(["git", "archive", "--format=tar", ref], cwd=self.workdir, capture_output=True,
+                                 timeout=120)
+        if archive.returncode != 0:
+            raise ToolError(f"git archive {ref} failed: {archive.stderr.decode(errors='replace').strip()}")
+        subprocess.run(["tar", "-x", "-C", str(destination)], input=archive.stdout, check=True, timeout=120)
+        return destination

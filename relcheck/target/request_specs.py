@@ -1,0 +1,40 @@
+"""Configured HTTP requests (method, path, role, body) with placeholders filled from earlier answers:
+
+    setup:  POST /v1/kundli as operator, capture {chart_id} = response["id"]
+    then:   GET /v1/kundli/{chart_id} as viewer
+"""
+
+from __future__ import annotations
+
+import time
+
+from relcheck.core.errors import TargetError
+from relcheck.core.templates import fill
+from relcheck.target.http import Answer
+from relcheck.target.target import Target
+
+
+def base_values() -> dict:
+    """Placeholders always available: {unique} differs on every run (for names that must be new)."""
+    return {"unique": f"{int(time.time() * 1000) % 10**10}"}
+
+
+def send(target: Target, spec, values: dict, role: str | None = None) -> Answer:
+    return target.http.request(spec.method.upper(), fill(spec.path, values), role or spec.role,
+                               json_body=fill(spec.body, values) if spec.body is not None else None,
+                               headers=fill(dict(spec.headers), values))
+
+
+def run_setup(target: Target, steps, values: dict) -> dict:
+    """Run setup requests in order, capturing JSON fields into the placeholder values."""
+    values = dict(values)
+    for step in steps:
+        answer = send(target, step, values)
+        if not answer.ok:
+            raise TargetError(f"setup request failed: {answer.describe()}")
+        body = answer.json or {}
+        for name, field in step.capture.items():
+            if field not in body:
+                raise TargetError(f"setup {step.method} {step.path}: no field {field!r} in the answer")
+            values[name] = body[field]
+    return values

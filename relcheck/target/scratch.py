@@ -1,0 +1,171 @@
+"""Scratch databases: the only databases relcheck ever writes to. Each is named by relcheck (a fixed prefix plus the
+run id, never a configured name), carries a marker comment from its creation, and is dropped when its use ends; a
+database without the marker is never dropped or restored into, and the target's own databases are refused outright.
+
+    with scratch_database(target, "tests") as scratch:      # relcheck_scratch_<run id>_tests, marked
+        run_tests(env={"DATABASE_URL": scratch.dsn})
+    # dropped here, also on failure, Ctrl-C and SIGTERM (the plugin turns SIGTERM into KeyboardInterrupt)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Iterator
+
+import psutil
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
+
+from relcheck.core.errors import TargetError
+from relcheck.target import postgres
+
+PREFIX = "relcheck_scratch_"
+MARKER = "relcheck scratch database "
+MAINTENANCE_DATABASES = {"postgres", "template0", "template1"}
+RUN_ID = f"{time.strftime('%Y%m%d%H%M%S')}_{os.getpid()}"
+
+
+class ScratchRefused(TargetError):
+    """relcheck would have written to a database that is not one of its scratch copies."""
+
+
+@dataclass(frozen=True)
+class DsnParts:
+    """A DSN and the parts services read separately (POSTGRES_HOST, POSTGRES_DB, ...)."""
+    dsn: str
+    host: str
+    port: str
+    db: str
+    user: str
+    password: str
+
+    @classmethod
+    def of(cls, dsn: str) -> "DsnParts":
+        parts = conninfo_to_dict(dsn)
+        return cls(dsn, parts.get("host") or "localhost", str(parts.get("port") or 5432), parts.get("dbname") or "",
+                   parts.get("user") or "", parts.get("password") or "")
+
+    def placeholders(self, prefix: str) -> dict[str, str]:
+        """{prefix}_dsn is the DSN itself when prefix is "scratch"; {dsn} and {dsn_host} ... for the live one."""
+        values = {f"{prefix}_host": self.host, f"{prefix}_port": self.port, f"{prefix}_db": self.db,
+                  f"{prefix}_user": self.user, f"{prefix}_password": self.password}
+        values[prefix if prefix == "dsn" else f"{prefix}_dsn"] = self.dsn
+        return values
+
+
+def scratch_name(purpose: str) -> str:
+    name = f"{PREFIX}{RUN_ID}_{purpose}"
+    if len(name) > 63:
+        raise ValueError(f"scratch database name too long: {name}")
+    return name
+
+
+def protected_names(target) -> set[str]:
+    """Databases that are never scratch copies: the target's (its DSNs name them) and the server's own."""
+    return {postgres.database_name(dsn) for dsn in (target.dsn, target.admin_dsn) if dsn} | MAINTENANCE_DATABASES
+
+
+def refuse_unless_scratch(name: str, target) -> None:
+    """One-line refusal for a name that is not a relcheck scratch name or that names one of the target's databases."""
+    if name in protected_names(target):
+        raise ScratchRefused(f"refusing to use {name} as a scratch database: it is one of the target's databases")
+    if not name.startswith(PREFIX):
+        raise ScratchRefused(f"refusing to use {name} as a scratch database: scratch names start with {PREFIX}")
+
+
+def marker_of(conn, name: str) -> dict | None:
+    """The marker relcheck wrote on a database it created, or None (no such database, or not relcheck's)."""
+    row = conn.execute("SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s",
+                       (name,)).fetchone()
+    comment = row[0] if row else None
+    if not comment or not comment.startswith(MARKER):
+        return None
+    try:
+        return json.loads(comment[len(MARKER):])
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class Scratch:
+    name: str
+    dsn: str
+
+    @property
+    def parts(self) -> DsnParts:
+        return DsnParts.of(self.dsn)
+
+
+def admin_connection(target):
+    return postgres.connect(postgres.with_database(target.admin_dsn, "postgres"), "admin database")
+
+
+def create(target, purpose: str) -> Scratch:
+    """A new, empty, marked database owned by the application's role."""
+    name = scratch_name(purpose)
+    refuse_unless_scratch(name, target)
+    owner = postgres.query(target.dsn, "SELECT current_user")[0][0]
+    marker = {"run": RUN_ID, "host": socket.gethostname(), "pid": os.getpid(), "created": time.time()}
+    with admin_connection(target) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            raise ScratchRefused(f"scratch database {name} exists already")
+        conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(name), sql.Identifier(owner)))
+        conn.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(
+            sql.Identifier(name), sql.Literal(MARKER + json.dumps(marker))))
+    return Scratch(name, postgres.with_database(target.dsn, name))
+
+
+def drop(target, name: str) -> None:
+    """Drop a scratch database, only if it carries relcheck's marker and is none of the target's databases."""
+    refuse_unless_scratch(name, target)
+    with admin_connection(target) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is None:
+            return
+        if marker_of(conn, name) is None:
+            raise ScratchRefused(f"refusing to drop {name}: it has no relcheck marker")
+        conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@contextmanager
+def scratch_database(target, purpose: str) -> Iterator[Scratch]:
+    scratch = create(target, purpose)
+    try:
+        yield scratch
+    finally:
+        drop(target, scratch.name)
+
+
+def leftovers(target) -> list[tuple[str, dict]]:
+    """Marked scratch databases on the target's server, with their markers."""
+    with admin_connection(target) as conn:
+        names = [r[0] for r in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE %s ORDER BY 1",
+                                            (PREFIX.replace("_", r"\_") + "%",)).fetchall()]
+        return [(name, marker) for name in names if (marker := marker_of(conn, name)) is not None]
+
+
+def abandoned(marker: dict, now: float, max_age_s: float = 24 * 3600) -> bool:
+    """Left by a run that is over: its process is gone from this host, or (another host's) it is a day old."""
+    if marker.get("host") == socket.gethostname():
+        pid = marker.get("pid")
+        return not (isinstance(pid, int) and psutil.pid_exists(pid))
+    return now - float(marker.get("created", now)) > max_age_s
+
+
+def sweep(target) -> list[str]:
+    """Drop the scratch databases crashed runs left behind; their names, to report. Never raises: a server where
+    relcheck may not list or drop databases simply has nothing swept."""
+    dropped = []
+    try:
+        for name, marker in leftovers(target):
+            if abandoned(marker, time.time()):
+                drop(target, name)
+                dropped.append(name)
+    except (TargetError, psycopg.Error):
+        pass
+    return dropped

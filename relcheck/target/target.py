@@ -1,0 +1,101 @@
+"""The system under test: its HTTP API, database, service manager and log; a deployed one is reached with
+connect_remote (an embedded one is started by relcheck.target.embedded).
+
+    target = connect_remote(config)
+    assert target.health().ok
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from relcheck.core.config import Config
+from relcheck.core.errors import TargetError
+from relcheck.core.secrets import redact, register, register_dsn, safe_url
+from relcheck.target import logs, postgres
+from relcheck.target.http import Answer, Http
+from relcheck.target.service import SystemdService, UnmanagedService
+
+if TYPE_CHECKING:
+    from relcheck.target.embedded import EmbeddedRuntime
+
+
+class Target:
+    def __init__(self, config: Config, base_url: str, dsn: str, admin_dsn: str, tokens: dict[str, str],
+                 service, log_file: Path | None, mode: str) -> None:
+        self.config = config
+        self.base_url = base_url.rstrip("/")
+        self.dsn, self.admin_dsn = dsn, admin_dsn or dsn
+        self.service = service
+        self.log_file = log_file
+        self.log = logs.service_log(config.target.service, log_file)
+        self.mode = mode
+        self.runtime: EmbeddedRuntime | None = None
+        self.routes = config.target.routes
+        self.http = Http(self.base_url, config.target.request_timeout_s, tokens, config.target.auth.header,
+                         config.target.auth.scheme)
+        for value in (dsn, admin_dsn):
+            if value:
+                register_dsn(value)
+        register(*tokens.values())
+
+    def __repr__(self) -> str:
+        return f"<Target {self.mode} {self.base_url}>"
+
+    def describe(self) -> dict:
+        return {"mode": self.mode, "base URL": self.base_url, "database": safe_url(self.dsn) if self.dsn else "none",
+                "service manager": self.service.manager, "log": self.log.describe()}
+
+    def known_secrets(self) -> set[str]:
+        """Values that must never show up in answers or logs: the API tokens and database passwords."""
+        passwords = {urlsplit(dsn).password for dsn in (self.dsn, self.admin_dsn) if dsn and "://" in dsn}
+        return set(self.http.tokens.values()) | {p for p in passwords if p}
+
+    def health(self) -> Answer:
+        return self.http.get(self.routes.health)
+
+    def version(self) -> Answer:
+        return self.http.get(self.routes.version)
+
+    def database(self, autocommit: bool = True):
+        """A read-only session on the live database: the server refuses any write relcheck might attempt."""
+        if not self.dsn:
+            raise TargetError("no database configured (target.dsn)")
+        return postgres.connect(self.dsn, "target database", autocommit=autocommit, read_only=True)
+
+
+def run_step(command: list[str], env: dict, cwd: Path, what: str, timeout: float) -> str:
+    """Run a start-up step; stdout on success, TargetError with its last error line otherwise."""
+    try:
+        result = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    except FileNotFoundError:
+        raise TargetError(f"{what}: command not found: {command[0]}") from None
+    except subprocess.TimeoutExpired:
+        raise TargetError(f"{what}: did not finish within {timeout:g}s") from None
+    if result.returncode != 0:
+        lines = (result.stderr or result.stdout).strip().splitlines()
+        raise TargetError(f"{what} failed (exit {result.returncode}): {redact(lines[-1]) if lines else 'no output'}")
+    return result.stdout
+
+
+def connect_remote(config: Config) -> Target:
+    """A deployed service: check it answers and its database accepts our credentials, within bounded time."""
+    t = config.target
+    if t.service.manager == "systemd":
+        service = SystemdService(t.service.unit, t.service.command_prefix)
+    elif t.service.manager == "none":
+        service = UnmanagedService(t.base_url)
+    else:
+        raise TargetError("target.service.manager: 'process' is only for the embedded target; "
+                          "use 'systemd' or 'none'")
+    target = Target(config, t.base_url, t.dsn, t.admin_dsn, dict(t.auth.tokens), service,
+                    Path(t.service.log_file) if t.service.log_file else None, "remote")
+    answer = target.health()
+    if answer.status is None:
+        raise TargetError(f"target {t.base_url}: {answer.error}")
+    if t.dsn:
+        target.database().close()
+    return target

@@ -1,0 +1,89 @@
+"""The run's decisions as plain functions, in-process: an outcome's status, waivers, the phase vocabulary, the trigger
+decision as data; and the plugin's wiring through pytester (collection only, nothing started)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from conftest import DEFAULT_CONFIG
+from relcheck.core.checklist import Item
+from relcheck.core.evidence import Evidence
+from relcheck.core.statuses import NotVerified, Pending, Status
+from relcheck.run import outcome, phases, results
+from relcheck.run.plugin import CHECKS_DIR
+from relcheck.signing.waivers import Waiver
+
+pytest_plugins = ["pytester"]
+
+
+@pytest.mark.parametrize("passed, skipped, when, error, expected", [
+    (True, False, "call", None, (Status.PASS, "")),
+    (False, True, "setup", None, (Status.NOT_VERIFIED, "skipped: no target")),
+    (False, False, "call", NotVerified("no samples\nmore"), (Status.NOT_VERIFIED, "no samples")),
+    (False, False, "call", Pending("waiting for a signature"), (Status.PENDING, "waiting for a signature")),
+    (False, False, "setup", RuntimeError("pg_dump failed"), (Status.FAIL, "could not set up: pg_dump failed")),
+    (False, False, "call", AssertionError("p95 120 ms > 100 ms"), (Status.FAIL, "p95 120 ms > 100 ms")),
+])
+def test_status_of_an_outcome(passed, skipped, when, error, expected):
+    assert outcome.status_of(passed, skipped, when, error, "no target") == expected
+
+
+def test_a_passed_check_with_a_warning_is_warn():
+    evidence = Evidence()
+    evidence.warn("mirror 9 days old")
+    assert outcome.status_of(True, False, "call", evidence=evidence) == (Status.WARN, "mirror 9 days old")
+
+
+def test_waivers_turn_a_failure_into_waived_only_while_valid():
+    key = "Pre-Release Verification / Code Quality :: Code coverage >95%"
+    valid = Waiver("WVR-1", "", key, "legacy module", "QA Team Lead", date(2027, 1, 1), [])
+    expired = Waiver("WVR-0", "", key, "old", "QA Team Lead", date(2026, 1, 1), [])
+    status, reason = outcome.waived([valid], [key], "coverage 90 %", date(2026, 11, 25))
+    assert status == Status.WAIVED and reason.startswith("waived by WVR-1") and reason.endswith("coverage 90 %")
+    assert outcome.waived([expired], [key], "coverage 90 %", date(2026, 11, 25)) == \
+        (Status.FAIL, "coverage 90 % (waiver WVR-0: expired on 2026-01-01)")
+    assert outcome.waived([valid], ["another item"], "x", date(2026, 11, 25)) == (Status.FAIL, "x")
+
+
+def test_phase_vocabulary():
+    assert phases.run_label("post_deploy and not rollback") == "post_deploy-and-not-rollback"
+    assert phases.run_label("") == "all"
+    assert phases.run_phases("pre_release") == {"pre_release", *phases.PRE_RELEASE_PARTS}
+    assert phases.run_phases("monitoring") == {"monitoring"}
+    assert phases.is_due({"post_deploy"}, {"monitoring"}) and not phases.is_due({"monitoring"}, {"post_deploy"})
+    phases_of = {"test_cpu": {"monitoring"}, "test_scan": {"security", "pre_release"}}
+    assert phases.observes(["test_cpu", "test_scan"], phases_of, {"monitoring"})
+    assert not phases.observes(["test_scan"], phases_of, {"monitoring"})
+    assert phases.observes(["test_unknown"], phases_of, {"monitoring"})
+
+
+def trigger(text: str, status: Status, fired_by: str = "") -> results.ItemResult:
+    rows = [[fired_by, "fail", "HTTP 500", "this run"]] if fired_by else []
+    check = results.CheckResult(f"checks/test_rollback_triggers.py::test_rollback_trigger[{text}]", status,
+                                f"fired: {fired_by} fail" if fired_by else "", 0.1, ["post_deploy"],
+                                [{"kind": "table", "title": f"{text}: the checks that fire it", "rows": rows}])
+    return results.ItemResult(Item("Rollback Procedure / Rollback Triggers", text, "trigger"), status, [check])
+
+
+def test_the_trigger_decision_is_data():
+    decided = results.decision([trigger("Critical service failure", Status.FAIL, "test_health_checks[post_deploy]"),
+                                trigger("Compliance violations", Status.PASS)])
+    assert decided["name"] == "ROLLBACK"
+    assert decided["fired"] == [{"trigger": "Critical service failure", "checks": ["test_health_checks[post_deploy]"],
+                                 "reason": "fired: test_health_checks[post_deploy] fail"}]
+    assert results.decision([trigger("Compliance violations", Status.NOT_VERIFIED)])["name"] == "BLOCKED"
+    assert results.decision([trigger("Compliance violations", Status.PASS)])["name"] == "PROCEED"
+    assert results.decision([]) is None
+
+
+def test_the_plugin_collects_the_checklist_from_any_directory(pytester):
+    """A checklist run is recognised by its path; phase sub-markers imply pre_release; nothing starts on
+    --collect-only."""
+    result = pytester.runpytest_subprocess(str(CHECKS_DIR), "--relcheck-config", str(DEFAULT_CONFIG), "-m",
+                                           "pre_release", "--collect-only", "-q", "-p", "no:randomly")
+    assert result.ret == 0, result.stdout.str()[-2000:]
+    collected = [line for line in result.outlines if "::test_" in line]
+    assert len(collected) == 24 and all(line.startswith(str(CHECKS_DIR.relative_to(CHECKS_DIR.parent.parent)))
+                                        or "checks/" in line for line in collected)
