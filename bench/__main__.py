@@ -34,19 +34,47 @@ ROOT = Path(__file__).resolve().parent.parent
 VERSION = ROOT / "bench" / "scenarios" / "version.py"
 STRESS = ROOT / "load" / "stress.py"
 LOOPBACK = ["127.0.0.1"]
-GOALS = {"harness_rps_ratio": ">= 0.90", "p50_error_ms": "|x| <= 3", "p95_error_ms": "|x| <= 5",
-         "stress_capacity_error_pct": "<= 15", "judge_detection_rate": ">= 0.95", "judge_false_alarm_rate": "<= 0.05",
-         "rps_per_core": "(for the record)", "recorder_share_of_generator_cpu_pct": "(for the record)"}
+GOALS = {
+    "harness_rps_ratio": ">= 0.90",
+    "p50_error_ms": "|x| <= 3",
+    "p95_error_ms": "|x| <= 5",
+    "stress_capacity_error_pct": "<= 15",
+    "judge_detection_rate": ">= 0.95",
+    "judge_false_alarm_rate": "<= 0.05",
+    "rps_per_core": "(for the record)",
+    "recorder_share_of_generator_cpu_pct": "(for the record)",
+}
 
 
 def plain_locust_rps(host: str, users: int, seconds: int) -> float:
     """requests/s of plain locust (relcheck's recorder off), from locust's own --json statistics."""
-    command = [sys.executable, "-m", "locust", "-f", str(VERSION), "--headless", "--json", "-u", str(users),
-               "-r", str(users), "-t", f"{seconds}s", "--host", host, "--loglevel", "ERROR"]
-    out = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60,
-                         env={**__import__("os").environ, "RELCHECK_RECORDER": "off",
-                              "RELCHECK_ALLOWED_HOSTS": "127.0.0.1"}).stdout
-    stats = json.loads(out[out.index("["):])
+    command = [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(VERSION),
+        "--headless",
+        "--json",
+        "-u",
+        str(users),
+        "-r",
+        str(users),
+        "-t",
+        f"{seconds}s",
+        "--host",
+        host,
+        "--loglevel",
+        "ERROR",
+    ]
+    out = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        timeout=seconds + 60,
+        env={**__import__("os").environ, "RELCHECK_RECORDER": "off", "RELCHECK_ALLOWED_HOSTS": "127.0.0.1"},
+    ).stdout
+    stats = json.loads(out[out.index("[") :])
     return sum(s["num_requests"] for s in stats) / seconds
 
 
@@ -65,51 +93,84 @@ def harness(healthy, users: int, seconds: int, rounds: int) -> tuple[dict, loadt
         last = suite_run(healthy.base_url, users, seconds)
         suite.append(sum(s.count for s in last.series) / seconds)
     cpu = mean(last.generator_cpu) if last.generator_cpu else float("nan")
-    return {"harness_rps_ratio": median(suite) / median(plain), "suite_rps_rounds": suite, "plain_rps_rounds": plain,
-            "round_ratios": [s / p for s, p in zip(suite, plain, strict=True)],
-            "rps_per_core": last.rps() / (cpu / 100) if cpu else float("nan"), "generator_cpu_pct": cpu}, last
+    return {
+        "harness_rps_ratio": median(suite) / median(plain),
+        "suite_rps_rounds": suite,
+        "plain_rps_rounds": plain,
+        "round_ratios": [s / p for s, p in zip(suite, plain, strict=True)],
+        "rps_per_core": last.rps() / (cpu / 100) if cpu else float("nan"),
+        "generator_cpu_pct": cpu,
+    }, last
 
 
 def recorder_cost(samples: int = 100_000) -> dict:
     """The recorder's own CPU per request, timed in-process (noise-free, unlike the rps ratio)."""
-    probe = ("import random, time\nfrom relcheck import locustrec\nr = locustrec.Recorder()\n"
-             f"values = [random.uniform(1, 50) for _ in range({samples})]\nt = time.perf_counter()\n"
-             "for v in values: r.record('GET /version', v, False)\n"
-             f"print((time.perf_counter() - t) / {samples} * 1e6)")
+    probe = (
+        "import random, time\nfrom relcheck import locustrec\nr = locustrec.Recorder()\n"
+        f"values = [random.uniform(1, 50) for _ in range({samples})]\nt = time.perf_counter()\n"
+        "for v in values: r.record('GET /version', v, False)\n"
+        f"print((time.perf_counter() - t) / {samples} * 1e6)"
+    )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True)
     return {"recorder_us_per_request": float(out.stdout.strip())}
 
 
 def latency_error(healthy, delayed, seconds: int) -> dict:
-    env = {"RELCHECK_BASELINE_HOST": healthy.base_url, "RELCHECK_CANDIDATE_HOST": delayed.base_url,
-           "BENCH_WAIT_S": "0.05", "RELCHECK_WARMUP_S": "1"}
+    env = {
+        "RELCHECK_BASELINE_HOST": healthy.base_url,
+        "RELCHECK_CANDIDATE_HOST": delayed.base_url,
+        "BENCH_WAIT_S": "0.05",
+        "RELCHECK_WARMUP_S": "1",
+    }
     result = loadtest.run("latency", VERSION, None, 4, 4, seconds, env, LOOPBACK)
     base, cand = result.baseline["GET /version"], result.routes["GET /version"]
-    return {"p50_error_ms": cand.p(50) - base.p(50) - 50, "p95_error_ms": cand.p(95) - base.p(95) - 50,
-            "delayed_p50_ms": cand.p(50), "undelayed_p50_ms": base.p(50), "samples": min(base.count, cand.count)}
+    return {
+        "p50_error_ms": cand.p(50) - base.p(50) - 50,
+        "p95_error_ms": cand.p(95) - base.p(95) - 50,
+        "delayed_p50_ms": cand.p(50),
+        "undelayed_p50_ms": base.p(50),
+        "samples": min(base.count, cand.count),
+    }
 
 
 def stress_capacity(limited, concurrency: int, service_ms: float, step_s: float) -> dict:
     ceiling = concurrency / (service_ms / 1000)
-    env = {"RELCHECK_TOKENS": json.dumps(limited.http.tokens), "RELCHECK_STRESS_STEPS": "1,2,4,8,16,32",
-           "RELCHECK_STRESS_STEP_S": str(step_s), "RELCHECK_STRESS_WARMUP_S": "1", "RELCHECK_STRESS_P95_MS": "250"}
+    env = {
+        "RELCHECK_TOKENS": json.dumps(limited.http.tokens),
+        "RELCHECK_STRESS_STEPS": "1,2,4,8,16,32",
+        "RELCHECK_STRESS_STEP_S": str(step_s),
+        "RELCHECK_STRESS_WARMUP_S": "1",
+        "RELCHECK_STRESS_P95_MS": "250",
+    }
     result = loadtest.run("stress", STRESS, limited.base_url, 0, 0, None, env, LOOPBACK, warmup_s=1)
     capacity, _, broke = loadtest.breaking_point(result.steps, 250, 0.01)
-    return {"stress_capacity_error_pct": abs(capacity - ceiling) / ceiling * 100, "designed_ceiling_rps": ceiling,
-            "found_capacity_rps": capacity, "broke_at_users": broke.users if broke else None,
-            "steps": [(s.users, round(s.rps, 1), round(s.p95_ms, 1)) for s in result.steps]}
+    return {
+        "stress_capacity_error_pct": abs(capacity - ceiling) / ceiling * 100,
+        "designed_ceiling_rps": ceiling,
+        "found_capacity_rps": capacity,
+        "broke_at_users": broke.users if broke else None,
+        "steps": [(s.users, round(s.rps, 1), round(s.p95_ms, 1)) for s in result.steps],
+    }
 
 
 def judge_rates(samples: list[float], trials: int, n: int, shift: float = 1.2) -> dict:
     rng = random.Random(20261125)
     cfg = config.load().performance.baseline
-    verdict = lambda base, cur: judge.compare("r", base, cur, cfg.confidence, cfg.allowed_increase,  # noqa: E731
-                                              cfg.critical_increase).verdict
-    detected = sum(verdict(rng.choices(samples, k=n), [x * shift for x in rng.choices(samples, k=n)]) != "pass"
-                   for _ in range(trials))
+
+    def verdict(base: list[float], cur: list[float]) -> str:
+        return judge.compare("r", base, cur, cfg.confidence, cfg.allowed_increase, cfg.critical_increase).verdict
+
+    detected = sum(
+        verdict(rng.choices(samples, k=n), [x * shift for x in rng.choices(samples, k=n)]) != "pass"
+        for _ in range(trials)
+    )
     alarms = sum(verdict(rng.choices(samples, k=n), rng.choices(samples, k=n)) != "pass" for _ in range(trials))
-    return {"judge_detection_rate": detected / trials, "judge_false_alarm_rate": alarms / trials,
-            "judge_trials": trials, "judge_samples_per_side": n}
+    return {
+        "judge_detection_rate": detected / trials,
+        "judge_false_alarm_rate": alarms / trials,
+        "judge_trials": trials,
+        "judge_samples_per_side": n,
+    }
 
 
 def main(argv=None) -> int:

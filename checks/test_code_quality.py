@@ -13,28 +13,48 @@ pytestmark = pytest.mark.code_quality
 def test_all_tests_passing(target_tests, relcheck_config, evidence):
     run = target_tests
     junit = run.junit
-    evidence.kv("Test run", {"command": " ".join(run.command), "exit status": run.returncode,
-                             "duration": f"{run.duration_s:.1f} s"})
+    evidence.kv(
+        "Test run",
+        {"command": " ".join(run.command), "exit status": run.returncode, "duration": f"{run.duration_s:.1f} s"},
+    )
     if junit:
-        evidence.kv("Results", {"tests": junit.tests, "passed": junit.passed, "failures": junit.failures,
-                                "errors": junit.errors, "skipped": junit.skipped})
-        evidence.table("Failing tests", ["test", "kind", "message"],
-                       [(f.name, f.kind, f.message) for f in junit.failed])
+        evidence.kv(
+            "Results",
+            {
+                "tests": junit.tests,
+                "passed": junit.passed,
+                "failures": junit.failures,
+                "errors": junit.errors,
+                "skipped": junit.skipped,
+            },
+        )
+        evidence.table(
+            "Failing tests", ["test", "kind", "message"], [(f.name, f.kind, f.message) for f in junit.failed]
+        )
     if run.error or junit is None:
         evidence.text("Output (tail)", run.output_tail)
-    evidence.kv("Isolation", {"scratch database": run.scratch or "none configured",
-                              "left there by the tests": run.scratch_effect or "nothing",
-                              "live schema": "; ".join(run.live_changes) or "unchanged",
-                              "live writes meanwhile (service traffic included)": run.live_writes or "not measured"})
+    evidence.kv(
+        "Isolation",
+        {
+            "scratch database": run.scratch or "none configured",
+            "left there by the tests": run.scratch_effect or "nothing",
+            "live schema": "; ".join(run.live_changes) or "unchanged",
+            "live writes meanwhile (service traffic included)": run.live_writes or "not measured",
+        },
+    )
     assert not run.live_changes, f"the live database changed during the test run: {'; '.join(run.live_changes)}"
-    unused = f"the tests did not use the scratch database {run.scratch} (no tables or rows there)" \
-        if run.scratch and not run.scratch_effect else ""
+    unused = (
+        f"the tests did not use the scratch database {run.scratch} (no tables or rows there)"
+        if run.scratch and not run.scratch_effect
+        else ""
+    )
     assert not run.error, run.error
     assert junit is not None, f"the test run produced no JUnit results (exit status {run.returncode})"
     assert junit.tests > 0, "no tests ran"
-    assert not junit.failed and junit.failures == junit.errors == 0, \
-        f"{junit.failures + junit.errors} test(s) failing: {', '.join(f.name for f in junit.failed[:5])}" + \
-        (f"; {unused}" if unused else "")
+    assert not junit.failed and junit.failures == junit.errors == 0, (
+        f"{junit.failures + junit.errors} test(s) failing: {', '.join(f.name for f in junit.failed[:5])}"
+        + (f"; {unused}" if unused else "")
+    )
     assert not unused, unused
     max_skipped = relcheck_config.quality.tests.max_skipped
     assert junit.skipped <= max_skipped, f"{junit.skipped} test(s) skipped (at most {max_skipped} allowed)"
@@ -46,23 +66,44 @@ def test_code_coverage(target_tests, relcheck_config, evidence):
     settings = relcheck_config.quality.coverage
     coverage = target_tests.coverage
     assert coverage is not None, "no coverage data: the test run did not produce any"
-    evidence.kv("Coverage", {"total": f"{coverage.percent:.2f} %", "branch coverage": coverage.branch,
-                             "statements": coverage.statements, "required": f"> {settings.threshold_percent} %"})
-    evidence.table("Least covered files", ["file", "coverage %", "missing lines"],
-                   [(f.path, f.percent, f.missing_lines) for f in coverage.files[:settings.least_covered]])
-    assert coverage.percent > settings.threshold_percent, \
+    evidence.kv(
+        "Coverage",
+        {
+            "total": f"{coverage.percent:.2f} %",
+            "branch coverage": coverage.branch,
+            "statements": coverage.statements,
+            "required": f"> {settings.threshold_percent} %",
+        },
+    )
+    evidence.table(
+        "Least covered files",
+        ["file", "coverage %", "missing lines"],
+        [(f.path, f.percent, f.missing_lines) for f in coverage.files[: settings.least_covered]],
+    )
+    assert coverage.percent > settings.threshold_percent, (
         f"coverage {coverage.percent:.2f} % does not exceed {settings.threshold_percent} %"
+    )
 
 
 @pytest.mark.item("Code Quality", "No critical bugs")
 def test_no_critical_bugs(open_issues, evidence):
     blocking = open_issues.blocking
-    evidence.kv("Tracker", {"source": open_issues.source, "blocking labels": ", ".join(open_issues.labels),
-                            "milestone": open_issues.milestone or "any"})
-    evidence.table("Open blocking issues", ["#", "title", "labels", "milestone", "link"],
-                   [(i.number, i.title, ", ".join(i.labels), i.milestone, i.url) for i in blocking])
-    assert not blocking, f"{len(blocking)} open critical issue(s): " + \
-        ", ".join(f"#{i.number} {i.title}" for i in blocking[:5])
+    evidence.kv(
+        "Tracker",
+        {
+            "source": open_issues.source,
+            "blocking labels": ", ".join(open_issues.labels),
+            "milestone": open_issues.milestone or "any",
+        },
+    )
+    evidence.table(
+        "Open blocking issues",
+        ["#", "title", "labels", "milestone", "link"],
+        [(i.number, i.title, ", ".join(i.labels), i.milestone, i.url) for i in blocking],
+    )
+    assert not blocking, f"{len(blocking)} open critical issue(s): " + ", ".join(
+        f"#{i.number} {i.title}" for i in blocking[:5]
+    )
 
 
 @pytest.mark.item("Code Quality", "Security scan completed")
@@ -72,31 +113,51 @@ def test_security_scan(bandit_scan, relcheck_config, evidence):
     assert scan.ran, scan.error
     gating = [f for f in scan.findings if f.at_least(cfg.severity, cfg.confidence)]
     new = [f for f in gating if not f.in_baseline]
-    evidence.kv("bandit", {"version": scan.version, "targets": ", ".join(cfg.targets), "files": scan.files,
-                           "lines": scan.lines, "findings": len(scan.findings),
-                           f"at or above {cfg.severity}/{cfg.confidence}": len(gating),
-                           "in baseline": sum(f.in_baseline for f in gating), "# nosec": scan.nosec,
-                           "baseline": scan.baseline or "none"})
-    evidence.table("Findings", ["id", "severity", "confidence", "where", "issue", "baseline"],
-                   [(f.test_id, f.severity, f.confidence, f"{f.filename}:{f.line}", f.text,
-                     "yes" if f.in_baseline else "no") for f in scan.findings])
+    evidence.kv(
+        "bandit",
+        {
+            "version": scan.version,
+            "targets": ", ".join(cfg.targets),
+            "files": scan.files,
+            "lines": scan.lines,
+            "findings": len(scan.findings),
+            f"at or above {cfg.severity}/{cfg.confidence}": len(gating),
+            "in baseline": sum(f.in_baseline for f in gating),
+            "# nosec": scan.nosec,
+            "baseline": scan.baseline or "none",
+        },
+    )
+    evidence.table(
+        "Findings",
+        ["id", "severity", "confidence", "where", "issue", "baseline"],
+        [
+            (f.test_id, f.severity, f.confidence, f"{f.filename}:{f.line}", f.text, "yes" if f.in_baseline else "no")
+            for f in scan.findings
+        ],
+    )
     assert not scan.error, scan.error
     assert not scan.scan_errors, f"bandit could not scan: {'; '.join(scan.scan_errors[:3])}"
     assert scan.files > 0, "bandit scanned no files"
-    assert not new, f"{len(new)} new finding(s) at or above {cfg.severity}: " + \
-        ", ".join(f"{f.test_id} {f.filename}:{f.line}" for f in new[:5])
+    assert not new, f"{len(new)} new finding(s) at or above {cfg.severity}: " + ", ".join(
+        f"{f.test_id} {f.filename}:{f.line}" for f in new[:5]
+    )
 
 
 @pytest.mark.item("Code Quality", "Code review completed")
 def test_code_review(code_review, release_range, evidence):
     unreviewed = [c for c in code_review if not c.reviewed]
-    evidence.kv("History", {"range": "..".join(release_range), "changes": len(code_review),
-                            "unreviewed": len(unreviewed)})
-    evidence.table("Changes", ["commit", "author", "subject", "review"],
-                   [(c.commit.sha[:10], c.commit.author, c.commit.subject, c.how) for c in code_review])
+    evidence.kv(
+        "History", {"range": "..".join(release_range), "changes": len(code_review), "unreviewed": len(unreviewed)}
+    )
+    evidence.table(
+        "Changes",
+        ["commit", "author", "subject", "review"],
+        [(c.commit.sha[:10], c.commit.author, c.commit.subject, c.how) for c in code_review],
+    )
     require(code_review, f"no changes between {release_range[0]} and {release_range[1]}")
-    assert not unreviewed, f"{len(unreviewed)} unreviewed change(s): " + \
-        ", ".join(f"{c.commit.sha[:10]} {c.commit.subject}" for c in unreviewed[:5])
+    assert not unreviewed, f"{len(unreviewed)} unreviewed change(s): " + ", ".join(
+        f"{c.commit.sha[:10]} {c.commit.subject}" for c in unreviewed[:5]
+    )
 
 
 @pytest.mark.item("Code Quality", "Documentation updated")
@@ -104,12 +165,20 @@ def test_documentation_updated(release_changes, relcheck_config, release_range, 
     cfg = relcheck_config.quality.docs_follow_code
     require(cfg.code_paths and cfg.doc_paths, "quality.docs_follow_code paths are not configured")
     code, docs_changed = matching(release_changes, cfg.code_paths), matching(release_changes, cfg.doc_paths)
-    changelog = (relcheck_config.source / relcheck_config.docs.changelog)
-    notes = release_notes(changelog.read_text(encoding="utf-8") if changelog.is_file() else "",
-                          relcheck_config.release.version)
-    evidence.kv("Since " + release_range[0], {"code files changed": len(code), "doc files changed": len(docs_changed),
-                                              "changelog entry": notes.heading or "none"})
+    changelog = relcheck_config.source / relcheck_config.docs.changelog
+    notes = release_notes(
+        changelog.read_text(encoding="utf-8") if changelog.is_file() else "", relcheck_config.release.version
+    )
+    evidence.kv(
+        "Since " + release_range[0],
+        {
+            "code files changed": len(code),
+            "doc files changed": len(docs_changed),
+            "changelog entry": notes.heading or "none",
+        },
+    )
     evidence.table("Changed documentation", ["file"], [(f,) for f in docs_changed])
     assert notes.found, f"{relcheck_config.docs.changelog} has no entry for {relcheck_config.release.version}"
-    assert not code or docs_changed, \
+    assert not code or docs_changed, (
         f"{len(code)} code file(s) changed since {release_range[0]} but no documentation did"
+    )

@@ -29,20 +29,31 @@ def read(relcheck_config, relative: str, what: str) -> str:
 def test_api_documentation(relcheck_config, live_openapi, evidence):
     committed = json.loads(read(relcheck_config, relcheck_config.docs.openapi_file, "openapi_file"))
     rows = diff_openapi(committed, live_openapi)
-    evidence.kv("Contract", {"committed": relcheck_config.docs.openapi_file,
-                             "live": relcheck_config.target.routes.openapi,
-                             "operations served": len(live_openapi.get("paths", {})), "differences": len(rows)})
+    evidence.kv(
+        "Contract",
+        {
+            "committed": relcheck_config.docs.openapi_file,
+            "live": relcheck_config.target.routes.openapi,
+            "operations served": len(live_openapi.get("paths", {})),
+            "differences": len(rows),
+        },
+    )
     evidence.table("Differences (committed vs served)", ["operation", "what", "difference"], rows)
-    assert not rows, f"{relcheck_config.docs.openapi_file} differs from the served API in {len(rows)} place(s): " + \
-        "; ".join(f"{op} {what}: {diff}" for op, what, diff in rows[:3])
+    assert not rows, (
+        f"{relcheck_config.docs.openapi_file} differs from the served API in {len(rows)} place(s): "
+        + "; ".join(f"{op} {what}: {diff}" for op, what, diff in rows[:3])
+    )
 
 
 @pytest.mark.item("Pre-Release Verification / Documentation", "Technical documentation complete")
 def test_technical_documentation(relcheck_config, evidence):
     docs = relcheck_config.docs
     problems, checked = completeness(relcheck_config.source, docs.required, docs.placeholders)
-    evidence.table("Required documents", ["document", "status"],
-                   [(name, "present" if name in checked else "missing") for name in docs.required])
+    evidence.table(
+        "Required documents",
+        ["document", "status"],
+        [(name, "present" if name in checked else "missing") for name in docs.required],
+    )
     evidence.table("Problems", ["document", "problem"], [(p.document, p.problem) for p in problems])
     assert not problems, f"{len(problems)} problem(s): " + "; ".join(f"{p.document}: {p.problem}" for p in problems[:4])
 
@@ -51,8 +62,15 @@ def test_technical_documentation(relcheck_config, evidence):
 def test_release_notes(relcheck_config, evidence):
     version = relcheck_config.release.version
     notes = release_notes(read(relcheck_config, relcheck_config.docs.changelog, "changelog"), version)
-    evidence.kv("Release notes", {"file": relcheck_config.docs.changelog, "section": notes.heading or "none",
-                                  "date": notes.date or "none", "entries": len(notes.entries)})
+    evidence.kv(
+        "Release notes",
+        {
+            "file": relcheck_config.docs.changelog,
+            "section": notes.heading or "none",
+            "date": notes.date or "none",
+            "entries": len(notes.entries),
+        },
+    )
     evidence.table("Entries", ["entry"], [(e,) for e in notes.entries])
     assert notes.found, f"{relcheck_config.docs.changelog} has no section for {version}"
     assert notes.date, f"the {version} section has no release date"
@@ -65,11 +83,16 @@ def test_deployment_guide(relcheck_config, release_values, migration_head, evide
     guide = read(relcheck_config, docs.deployment_guide, "deployment_guide")
     values = {**release_values, "head": migration_head}
     wanted = {"release version": relcheck_config.release.version, "migration head": migration_head}
-    wanted.update({f"command: {fill(c, values, 'docs.deploy_commands')}": fill(c, values, "docs.deploy_commands")
-                   for c in docs.deploy_commands})
+    wanted.update(
+        {
+            f"command: {fill(c, values, 'docs.deploy_commands')}": fill(c, values, "docs.deploy_commands")
+            for c in docs.deploy_commands
+        }
+    )
     missing = [what for what, text in wanted.items() if text not in guide]
-    evidence.table(docs.deployment_guide, ["must name", "found"],
-                   [(what, "no" if what in missing else "yes") for what in wanted])
+    evidence.table(
+        docs.deployment_guide, ["must name", "found"], [(what, "no" if what in missing else "yes") for what in wanted]
+    )
     assert not missing, f"{docs.deployment_guide} does not name: {', '.join(missing)}"
 
 
@@ -82,9 +105,14 @@ def test_configuration_guide(relcheck_config, evidence):
     documented = words_in(guide, docs.settings_pattern)
     require(read_by_code, f"no setting matching {docs.settings_pattern!r} found in the code")
     undocumented, stale = sorted(set(read_by_code) - documented), sorted(documented - set(read_by_code))
-    evidence.table("Settings", ["setting", "read in", "documented"],
-                   [(name, ", ".join(read_by_code.get(name, [])) or "-", "yes" if name in documented else "no")
-                    for name in sorted(set(read_by_code) | documented)])
+    evidence.table(
+        "Settings",
+        ["setting", "read in", "documented"],
+        [
+            (name, ", ".join(read_by_code.get(name, [])) or "-", "yes" if name in documented else "no")
+            for name in sorted(set(read_by_code) | documented)
+        ],
+    )
     assert not undocumented, f"setting(s) read by the code but not documented: {', '.join(undocumented)}"
     assert not stale, f"setting(s) documented but no longer read by the code: {', '.join(stale)}"
 
@@ -101,5 +129,6 @@ def test_troubleshooting_guide(relcheck_config, live_openapi, evidence):
     require(codes, "the service declares no error codes")
     missing = [code for code in codes if not words_in(guide, rf"\b{code}\b")]
     evidence.table("Error codes", ["code", "documented"], [(c, "no" if c in missing else "yes") for c in codes])
-    assert not missing, f"error code(s) the service can return but {docs.troubleshooting_guide} does not explain: " + \
-        ", ".join(missing)
+    assert not missing, (
+        f"error code(s) the service can return but {docs.troubleshooting_guide} does not explain: " + ", ".join(missing)
+    )

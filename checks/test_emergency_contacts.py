@@ -11,9 +11,18 @@ pytestmark = pytest.mark.pre_deploy
 CONTACT_ITEMS = [item for item in checklist.load().items if item.kind == "contact"]
 
 
-@pytest.mark.parametrize("section, role", [
-    pytest.param(item.section, item.text, marks=pytest.mark.item(item.section, item.text),
-                 id=f"{item.section.split(' / ')[-1]}: {item.text}") for item in CONTACT_ITEMS])
+@pytest.mark.parametrize(
+    "section, role",
+    [
+        pytest.param(
+            item.section,
+            item.text,
+            marks=pytest.mark.item(item.section, item.text),
+            id=f"{item.section.split(' / ')[-1]}: {item.text}",
+        )
+        for item in CONTACT_ITEMS
+    ],
+)
 def test_emergency_contact(relcheck_config, section, role, evidence):
     require(relcheck_config.contacts, "no contacts document configured (contacts)")
     path = relcheck_config.source / relcheck_config.contacts

@@ -20,8 +20,13 @@ def limits(relcheck_config):
 def test_cpu_usage(phase, observation, relcheck_config, evidence):
     cpu = monitor.cpu_percent(observation.first, observation.second, observation.seconds)
     require(cpu is not None, "the service exports no process_cpu_seconds_total")
-    evidence.kv("Service process", {"CPU": f"{cpu:.1f} % of a core over {observation.seconds:.1f} s",
-                                    "limit": f"{limits(relcheck_config).cpu_percent:g} %"})
+    evidence.kv(
+        "Service process",
+        {
+            "CPU": f"{cpu:.1f} % of a core over {observation.seconds:.1f} s",
+            "limit": f"{limits(relcheck_config).cpu_percent:g} %",
+        },
+    )
     assert cpu <= limits(relcheck_config).cpu_percent, f"CPU {cpu:.0f} % > {limits(relcheck_config).cpu_percent:g} %"
 
 
@@ -29,8 +34,9 @@ def test_cpu_usage(phase, observation, relcheck_config, evidence):
 def test_memory_usage(phase, observation, relcheck_config, evidence):
     memory = monitor.memory_mb(observation.second)
     require(memory is not None, "the service exports no process_resident_memory_bytes")
-    evidence.kv("Service process", {"resident memory": f"{memory:.0f} MB",
-                                    "limit": f"{limits(relcheck_config).memory_mb:g} MB"})
+    evidence.kv(
+        "Service process", {"resident memory": f"{memory:.0f} MB", "limit": f"{limits(relcheck_config).memory_mb:g} MB"}
+    )
     limit = limits(relcheck_config).memory_mb
     assert memory <= limit, f"memory {memory:.0f} MB > {limit:g} MB"
 
@@ -66,43 +72,61 @@ def test_network_traffic(phase, observation, relcheck_config, evidence):
     require(counter, "no request counter configured (monitoring.request_counter)")
     rate = request_rate(observation, counter)
     require(rate is not None, f"{counter} counts no requests")
-    evidence.kv("Traffic", {"requests/s over the window": f"{rate:.1f} (bounds {cfg.min_rps:g}..{cfg.max_rps:g})",
-                            "health round trip":
-                                f"{observation.health_rtt_ms:.1f} ms (limit {cfg.max_health_rtt_ms:g})",
-                            "synthetic traffic failures": "; ".join(observation.probe_failures) or "none"})
+    evidence.kv(
+        "Traffic",
+        {
+            "requests/s over the window": f"{rate:.1f} (bounds {cfg.min_rps:g}..{cfg.max_rps:g})",
+            "health round trip": f"{observation.health_rtt_ms:.1f} ms (limit {cfg.max_health_rtt_ms:g})",
+            "synthetic traffic failures": "; ".join(observation.probe_failures) or "none",
+        },
+    )
     assert cfg.min_rps <= rate <= cfg.max_rps, f"{rate:.1f} requests/s outside {cfg.min_rps:g}..{cfg.max_rps:g}"
-    assert observation.health_rtt_ms <= cfg.max_health_rtt_ms, \
+    assert observation.health_rtt_ms <= cfg.max_health_rtt_ms, (
         f"health round trip {observation.health_rtt_ms:.0f} ms > {cfg.max_health_rtt_ms:g} ms"
+    )
     assert not observation.probe_failures, f"synthetic traffic failed: {observation.probe_failures[0]}"
 
 
-@for_items(("monitoring", "System Health", "Error rates normal"), ("monitoring", "Application Metrics", "Error rates"),
-           ("post_release", "Post-Release Tasks / Monitoring", "Watch error rates"))
+@for_items(
+    ("monitoring", "System Health", "Error rates normal"),
+    ("monitoring", "Application Metrics", "Error rates"),
+    ("post_release", "Post-Release Tasks / Monitoring", "Watch error rates"),
+)
 def test_error_rates(phase, observation, relcheck_config, evidence):
     cfg, post = limits(relcheck_config), relcheck_config.monitoring
     require(post.request_counter, "no request counter configured (monitoring.request_counter)")
-    bad, total, per_route = monitor.server_error_share(observation.second, post.request_counter, post.status_label,
-                                                       post.route_labels)
+    bad, total, per_route = monitor.server_error_share(
+        observation.second, post.request_counter, post.status_label, post.route_labels
+    )
     require(total, f"{post.request_counter} counts no requests yet")
-    evidence.table("5xx answers since the service started", ["route", "5xx", "requests", "share"],
-                   [(r, f"{b:.0f}", f"{t:.0f}", f"{b / t:.1%}") for r, (b, t) in sorted(per_route.items())])
+    evidence.table(
+        "5xx answers since the service started",
+        ["route", "5xx", "requests", "share"],
+        [(r, f"{b:.0f}", f"{t:.0f}", f"{b / t:.1%}") for r, (b, t) in sorted(per_route.items())],
+    )
     over = [f"{r} {b / t:.1%}" for r, (b, t) in sorted(per_route.items()) if t and b / t > cfg.route_error_budget]
-    assert bad / total <= cfg.error_budget, f"{bad / total:.2%} of {total:.0f} requests answered 5xx " \
-                                            f"(budget {cfg.error_budget:.1%})"
+    assert bad / total <= cfg.error_budget, (
+        f"{bad / total:.2%} of {total:.0f} requests answered 5xx (budget {cfg.error_budget:.1%})"
+    )
     assert not over, f"route(s) over {cfg.route_error_budget:.0%} 5xx: {', '.join(over)}"
 
 
-@for_items(("monitoring", "System Health", "Response times normal"),
-           ("monitoring", "Application Metrics", "Response times"),
-           ("post_release", "Post-Release Tasks / Monitoring", "Track performance metrics"))
+@for_items(
+    ("monitoring", "System Health", "Response times normal"),
+    ("monitoring", "Application Metrics", "Response times"),
+    ("post_release", "Post-Release Tasks / Monitoring", "Track performance metrics"),
+)
 def test_response_times(phase, observation, relcheck_config, evidence):
     cfg, post = limits(relcheck_config), relcheck_config.monitoring
     require(post.latency_histogram, "no latency histogram configured (monitoring.latency_histogram)")
     p95 = monitor.p95_per_route(observation.second, post.latency_histogram, post.route_labels)
     require(p95, f"{post.latency_histogram} has no observations")
     limit = lambda route: cfg.route_p95_ms.get(route, cfg.p95_ms)  # noqa: E731
-    evidence.table(f"p95 per route since the service started ({post.latency_histogram}, bucket resolution)",
-                   ["route", "p95 ms", "limit ms"], [(r, f"{v:.1f}", f"{limit(r):g}") for r, v in p95.items()])
+    evidence.table(
+        f"p95 per route since the service started ({post.latency_histogram}, bucket resolution)",
+        ["route", "p95 ms", "limit ms"],
+        [(r, f"{v:.1f}", f"{limit(r):g}") for r, v in p95.items()],
+    )
     slow = [f"{r} {v:.0f} ms" for r, v in p95.items() if v > limit(r)]
     assert not slow, f"p95 over the limit: {', '.join(slow)}"
 
@@ -113,8 +137,10 @@ def test_request_rates(phase, observation, relcheck_config, evidence):
     require(post.request_counter, "no request counter configured (monitoring.request_counter)")
     before = monitor.requests_by(observation.first, post.request_counter, post.route_labels)
     after = monitor.requests_by(observation.second, post.request_counter, post.route_labels)
-    rows = [(" ".join(k), f"{(after[k] - before.get(k, 0)) / observation.seconds:.2f}", f"{after[k]:.0f}")
-            for k in sorted(after)]
+    rows = [
+        (" ".join(k), f"{(after[k] - before.get(k, 0)) / observation.seconds:.2f}", f"{after[k]:.0f}")
+        for k in sorted(after)
+    ]
     evidence.table("Requests per route", ["route", "requests/s over the window", "since start"], rows)
     assert after, f"{post.request_counter} is not exported"
     grew = [r for r, rate, _ in rows if float(rate) > 0]
@@ -128,17 +154,28 @@ def test_cache_hit_rates(phase, observation, relcheck_config, evidence):
     hits, misses = observation.second.value(cfg.cache_hits), observation.second.value(cfg.cache_misses)
     assert hits is not None and misses is not None, f"{cfg.cache_hits} / {cfg.cache_misses} are not exported"
     require(hits + misses, "the cache has not been used yet")
-    evidence.kv("Cache", {"hits": f"{hits:.0f}", "misses": f"{misses:.0f}", "hit rate": f"{hits / (hits + misses):.1%}",
-                          "minimum": f"{cfg.min_cache_hit_rate:.0%}"})
-    assert hits / (hits + misses) >= cfg.min_cache_hit_rate, \
+    evidence.kv(
+        "Cache",
+        {
+            "hits": f"{hits:.0f}",
+            "misses": f"{misses:.0f}",
+            "hit rate": f"{hits / (hits + misses):.1%}",
+            "minimum": f"{cfg.min_cache_hit_rate:.0%}",
+        },
+    )
+    assert hits / (hits + misses) >= cfg.min_cache_hit_rate, (
         f"cache hit rate {hits / (hits + misses):.1%} < {cfg.min_cache_hit_rate:.0%}"
+    )
 
 
 def gauges_within(observation, names: list[str], maximum: float, what: str, evidence):
     require(names, f"no {what} gauges configured (monitoring)")
     values = {name: observation.second.value(name) for name in names}
-    evidence.table(what.capitalize(), ["gauge", "value", "maximum"],
-                   [(n, "not exported" if v is None else f"{v:g}", f"{maximum:g}") for n, v in values.items()])
+    evidence.table(
+        what.capitalize(),
+        ["gauge", "value", "maximum"],
+        [(n, "not exported" if v is None else f"{v:g}", f"{maximum:g}") for n, v in values.items()],
+    )
     missing = [n for n, v in values.items() if v is None]
     assert not missing, f"not exported: {', '.join(missing)}"
     over = [f"{n} = {v:g}" for n, v in values.items() if v > maximum]
@@ -147,22 +184,36 @@ def gauges_within(observation, names: list[str], maximum: float, what: str, evid
 
 @for_items(("monitoring", "Application Metrics", "Queue lengths"))
 def test_queue_lengths(phase, observation, relcheck_config, evidence):
-    gauges_within(observation, limits(relcheck_config).queue_gauges, limits(relcheck_config).max_queue, "queue",
-                  evidence)
+    gauges_within(
+        observation, limits(relcheck_config).queue_gauges, limits(relcheck_config).max_queue, "queue", evidence
+    )
 
 
 @for_items(("monitoring", "Application Metrics", "Active connections"))
 def test_active_connections(phase, observation, relcheck_config, evidence):
-    gauges_within(observation, limits(relcheck_config).connection_gauges, limits(relcheck_config).max_connections,
-                  "connection", evidence)
+    gauges_within(
+        observation,
+        limits(relcheck_config).connection_gauges,
+        limits(relcheck_config).max_connections,
+        "connection",
+        evidence,
+    )
 
 
 def success_ratio(observation, spec, what: str, evidence):
     require(spec, f"no {what} counter configured (monitoring)")
     good, total = monitor.ratio(observation.second, spec.counter, spec.label, spec.good)
     require(total, f"{spec.counter} counts nothing yet")
-    evidence.kv(what.capitalize(), {"counter": spec.counter, "good": f"{good:.0f}", "all": f"{total:.0f}",
-                                    "ratio": f"{good / total:.2%}", "minimum": f"{spec.minimum:.0%}"})
+    evidence.kv(
+        what.capitalize(),
+        {
+            "counter": spec.counter,
+            "good": f"{good:.0f}",
+            "all": f"{total:.0f}",
+            "ratio": f"{good / total:.2%}",
+            "minimum": f"{spec.minimum:.0%}",
+        },
+    )
     assert good / total >= spec.minimum, f"{what}: {good / total:.2%} < {spec.minimum:.0%}"
 
 
@@ -189,25 +240,36 @@ def test_contract_enforcement(phase, observation, relcheck_config, evidence):
 @for_items(("monitoring", "Business Metrics", "Correlation analysis performance"))
 def test_correlation_analysis_performance(phase, observation, relcheck_config, evidence):
     cfg, post = limits(relcheck_config), relcheck_config.monitoring
-    require(cfg.correlation_route and post.latency_histogram, "no correlation route configured "
-                                                             "(monitoring.correlation_route)")
+    require(
+        cfg.correlation_route and post.latency_histogram,
+        "no correlation route configured (monitoring.correlation_route)",
+    )
     p95 = monitor.p95_per_route(observation.second, post.latency_histogram, post.route_labels)
     require(cfg.correlation_route in p95, f"{cfg.correlation_route} has no observations")
-    evidence.kv("Correlation analysis", {"route": cfg.correlation_route, "p95": f"{p95[cfg.correlation_route]:.1f} ms",
-                                         "limit": f"{cfg.correlation_p95_ms:g} ms"})
-    assert p95[cfg.correlation_route] <= cfg.correlation_p95_ms, \
+    evidence.kv(
+        "Correlation analysis",
+        {
+            "route": cfg.correlation_route,
+            "p95": f"{p95[cfg.correlation_route]:.1f} ms",
+            "limit": f"{cfg.correlation_p95_ms:g} ms",
+        },
+    )
+    assert p95[cfg.correlation_route] <= cfg.correlation_p95_ms, (
         f"{cfg.correlation_route} p95 {p95[cfg.correlation_route]:.0f} ms > {cfg.correlation_p95_ms:g} ms"
+    )
 
 
 @for_items(("monitoring", "Business Metrics", "Pattern detection accuracy"))
 def test_pattern_detection_accuracy(phase, golden_results, relcheck_config, evidence):
     cfg = limits(relcheck_config)
     require(golden_results, "no golden cases configured (monitoring.golden)")
-    rows = [(", ".join(sorted(expected)), ", ".join(detected), problem or ("yes" if sorted(expected) == detected
-                                                                             else "NO"))
-            for expected, detected, problem in golden_results]
+    rows = [
+        (", ".join(sorted(expected)), ", ".join(detected), problem or ("yes" if sorted(expected) == detected else "NO"))
+        for expected, detected, problem in golden_results
+    ]
     evidence.table("Golden cases", ["expected", "detected", "correct"], rows)
     correct = sum(1 for expected, detected, problem in golden_results if not problem and sorted(expected) == detected)
     accuracy = correct / len(golden_results)
-    assert accuracy >= cfg.min_detection_accuracy, \
+    assert accuracy >= cfg.min_detection_accuracy, (
         f"pattern detection accuracy {accuracy:.0%} < {cfg.min_detection_accuracy:.0%} ({correct} of {len(rows)})"
+    )

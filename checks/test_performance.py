@@ -10,8 +10,10 @@ from relcheck.probes import judge, plots
 from relcheck.probes.loadtest import breaking_point
 
 pytestmark = pytest.mark.performance
-CLOSED_LOOP = ("closed-loop generator: a slow answer delays that user's next request, so latencies under "
-               "overload are understated (coordinated omission); set performance.load.rate for constant-rate mode")
+CLOSED_LOOP = (
+    "closed-loop generator: a slow answer delays that user's next request, so latencies under "
+    "overload are understated (coordinated omission); set performance.load.rate for constant-rate mode"
+)
 
 
 def trustworthy(run, performance, evidence):
@@ -19,41 +21,79 @@ def trustworthy(run, performance, evidence):
     assert not run.error, run.error
     cpu = sorted(run.generator_cpu)
     p90 = cpu[int(0.9 * (len(cpu) - 1))] if cpu else float("nan")
-    evidence.kv("Generator", {"command": " ".join(run.command[2:]), "processes": performance.processes,
-                              "CPU p90": f"{p90:.0f} %", "CPU limit": f"{performance.generator_cpu_limit:g} %"})
+    evidence.kv(
+        "Generator",
+        {
+            "command": " ".join(run.command[2:]),
+            "processes": performance.processes,
+            "CPU p90": f"{p90:.0f} %",
+            "CPU limit": f"{performance.generator_cpu_limit:g} %",
+        },
+    )
     if run.saturated(performance.generator_cpu_limit):
-        raise Inconclusive(f"generator saturated: CPU p90 {p90:.0f} % > {performance.generator_cpu_limit:g} %; "
-                           f"add generator processes (performance.processes)")
+        raise Inconclusive(
+            f"generator saturated: CPU p90 {p90:.0f} % > {performance.generator_cpu_limit:g} %; "
+            f"add generator processes (performance.processes)"
+        )
 
 
 def route_table(evidence, title, run):
-    rows = [(name, s.count, s.failures, f"{run.rps(s):.1f}", f"{s.p(50):.1f}", f"{s.p(90):.1f}", f"{s.p(95):.1f}",
-             f"{s.p(99):.1f}", f"{s.max_ms:.1f}") for name, s in sorted(run.routes.items())]
+    rows = [
+        (
+            name,
+            s.count,
+            s.failures,
+            f"{run.rps(s):.1f}",
+            f"{s.p(50):.1f}",
+            f"{s.p(90):.1f}",
+            f"{s.p(95):.1f}",
+            f"{s.p(99):.1f}",
+            f"{s.max_ms:.1f}",
+        )
+        for name, s in sorted(run.routes.items())
+    ]
     total = run.total()
-    rows.append(("total", total.count, total.failures, f"{run.rps():.1f}", f"{total.p(50):.1f}", f"{total.p(90):.1f}",
-                 f"{total.p(95):.1f}", f"{total.p(99):.1f}", f"{total.max_ms:.1f}"))
-    evidence.table(title, ["route", "requests", "failures", "req/s", "p50 ms", "p90 ms", "p95 ms", "p99 ms", "max ms"],
-                   rows)
+    rows.append(
+        (
+            "total",
+            total.count,
+            total.failures,
+            f"{run.rps():.1f}",
+            f"{total.p(50):.1f}",
+            f"{total.p(90):.1f}",
+            f"{total.p(95):.1f}",
+            f"{total.p(99):.1f}",
+            f"{total.max_ms:.1f}",
+        )
+    )
+    evidence.table(
+        title, ["route", "requests", "failures", "req/s", "p50 ms", "p90 ms", "p95 ms", "p99 ms", "max ms"], rows
+    )
 
 
 @pytest.mark.item("Performance Verification", "Load testing completed")
 def test_load_testing_completed(load_run, performance, evidence):
     run, plan = load_run, performance.load
-    evidence.kv("Plan and outcome", {
-        "users (planned / reached)": f"{plan.users} / {run.max_users}",
-        "duration (planned / measured)":
-            f"{plan.duration_s:g} s / {run.duration_s:.1f} s (warm-up {plan.warmup_s:g} s)",
-        "requests (minimum / made)": f"{plan.min_requests} / {run.total().count}",
-        "mode": f"constant rate {plan.rate:g}/s per user" if plan.rate else CLOSED_LOOP,
-        "generators": f"{run.workers_reporting} locust workers" if run.workers_reporting else "one locust process"})
+    evidence.kv(
+        "Plan and outcome",
+        {
+            "users (planned / reached)": f"{plan.users} / {run.max_users}",
+            "duration (planned / measured)": f"{plan.duration_s:g} s / {run.duration_s:.1f} s "
+            f"(warm-up {plan.warmup_s:g} s)",
+            "requests (minimum / made)": f"{plan.min_requests} / {run.total().count}",
+            "mode": f"constant rate {plan.rate:g}/s per user" if plan.rate else CLOSED_LOOP,
+            "generators": f"{run.workers_reporting} locust workers" if run.workers_reporting else "one locust process",
+        },
+    )
     trustworthy(run, performance, evidence)
     route_table(evidence, "Per route (exact latencies, HDR histogram)", run)
     plot = plots.timeline(run, f"load: {plan.users} users")
     if plot:
         evidence.image("Throughput and latency over time", plot)
     assert run.max_users >= plan.users, f"reached {run.max_users} of {plan.users} planned users"
-    assert run.duration_s >= plan.min_duration_ratio * plan.duration_s, \
+    assert run.duration_s >= plan.min_duration_ratio * plan.duration_s, (
         f"ran {run.duration_s:.1f} s of {plan.duration_s:g} s planned"
+    )
     assert run.total().count >= plan.min_requests, f"{run.total().count} requests, fewer than {plan.min_requests}"
 
 
@@ -64,64 +104,110 @@ def test_stress_testing_completed(stress_run, performance, evidence):
     steps = stress_run.steps
     require(steps and any(s.count for s in steps), "the stress run recorded no steps")
     capacity, held, broke = breaking_point(steps, plan.p95_ms, plan.error_budget)
-    evidence.table("Ramp", ["users", "req/s", "p95 ms", "errors", "SLA and error budget held"],
-                   [(s.users, f"{s.rps:.1f}", f"{s.p95_ms:.1f}", f"{s.error_ratio:.2%}", "yes" if s in held else "NO")
-                    for s in steps])
-    evidence.kv("Breaking point", {
-        "capacity (highest req/s with SLA held)": f"{capacity:.1f}",
-        "broke at": f"{broke.users} users ({broke.rps:.1f} req/s, p95 {broke.p95_ms:.1f} ms)" if broke else
-        f"not reached up to {steps[-1].users} users",
-        "SLA": f"p95 <= {plan.p95_ms:g} ms, errors <= {plan.error_budget:.1%}",
-        "required": f"{plan.required_rps:g} req/s"})
+    evidence.table(
+        "Ramp",
+        ["users", "req/s", "p95 ms", "errors", "SLA and error budget held"],
+        [
+            (s.users, f"{s.rps:.1f}", f"{s.p95_ms:.1f}", f"{s.error_ratio:.2%}", "yes" if s in held else "NO")
+            for s in steps
+        ],
+    )
+    evidence.kv(
+        "Breaking point",
+        {
+            "capacity (highest req/s with SLA held)": f"{capacity:.1f}",
+            "broke at": f"{broke.users} users ({broke.rps:.1f} req/s, p95 {broke.p95_ms:.1f} ms)"
+            if broke
+            else f"not reached up to {steps[-1].users} users",
+            "SLA": f"p95 <= {plan.p95_ms:g} ms, errors <= {plan.error_budget:.1%}",
+            "required": f"{plan.required_rps:g} req/s",
+        },
+    )
     plot = plots.timeline(stress_run, "stress ramp")
     if plot:
         evidence.image("Stress ramp", plot)
-    assert capacity >= plan.required_rps, \
-        f"capacity {capacity:.1f} req/s is below the required {plan.required_rps:g} req/s" + \
-        (f" (broke at {broke.users} users)" if broke else "")
+    assert capacity >= plan.required_rps, (
+        f"capacity {capacity:.1f} req/s is below the required {plan.required_rps:g} req/s"
+        + (f" (broke at {broke.users} users)" if broke else "")
+    )
 
 
 @pytest.mark.item("Performance Verification", "Performance benchmarks met")
 def test_performance_benchmarks(benchmark, performance, evidence):
     cfg = performance.baseline
-    evidence.kv("Comparison", {"baseline": benchmark.baseline, "test": "Mann-Whitney U, one-sided (slower?)",
-                               "confidence": cfg.confidence, "warn above": f"x{cfg.allowed_increase:g} median",
-                               "fail above": f"x{cfg.critical_increase:g} median", "verdict": benchmark.verdict})
-    evidence.table("Per route", ["route", "baseline n", "this n", "baseline p50 ms", "this p50 ms", "ratio",
-                                 "p-value", "verdict"],
-                   [(c.route, c.baseline_n, c.current_n, f"{c.baseline_median:.2f}", f"{c.current_median:.2f}",
-                     f"{c.ratio:.3f}", f"{c.p_value:.3g}", c.verdict) for c in benchmark.comparisons])
+    evidence.kv(
+        "Comparison",
+        {
+            "baseline": benchmark.baseline,
+            "test": "Mann-Whitney U, one-sided (slower?)",
+            "confidence": cfg.confidence,
+            "warn above": f"x{cfg.allowed_increase:g} median",
+            "fail above": f"x{cfg.critical_increase:g} median",
+            "verdict": benchmark.verdict,
+        },
+    )
+    evidence.table(
+        "Per route",
+        ["route", "baseline n", "this n", "baseline p50 ms", "this p50 ms", "ratio", "p-value", "verdict"],
+        [
+            (
+                c.route,
+                c.baseline_n,
+                c.current_n,
+                f"{c.baseline_median:.2f}",
+                f"{c.current_median:.2f}",
+                f"{c.ratio:.3f}",
+                f"{c.p_value:.3g}",
+                c.verdict,
+            )
+            for c in benchmark.comparisons
+        ],
+    )
     if benchmark.run is not None:
         trustworthy(benchmark.run, performance, evidence)
     worse = [c for c in benchmark.comparisons if c.verdict != "pass"]
-    assert benchmark.verdict != "fail", "slower than the baseline: " + \
-        ", ".join(f"{c.route} x{c.ratio:.2f}" for c in worse if c.verdict == "fail")
+    assert benchmark.verdict != "fail", "slower than the baseline: " + ", ".join(
+        f"{c.route} x{c.ratio:.2f}" for c in worse if c.verdict == "fail"
+    )
     if worse:
-        evidence.warn("slower than the baseline, within the critical limit: " +
-                      ", ".join(f"{c.route} x{c.ratio:.2f}" for c in worse))
+        evidence.warn(
+            "slower than the baseline, within the critical limit: "
+            + ", ".join(f"{c.route} x{c.ratio:.2f}" for c in worse)
+        )
 
 
 @pytest.mark.item("Performance Verification", "Resource utilization within limits")
 def test_resource_utilization(load_run, performance, evidence):
     limits, samples = performance.resources, load_run.resources
-    require(samples.service_cpu or samples.service_rss_mb,
-            f"no resource samples of the service ({'; '.join(samples.problems) or 'no probe'})")
+    require(
+        samples.service_cpu or samples.service_rss_mb,
+        f"no resource samples of the service ({'; '.join(samples.problems) or 'no probe'})",
+    )
     cpu = mean(samples.service_cpu) if samples.service_cpu else float("nan")
     rss = max(samples.service_rss_mb, default=float("nan"))
     conns = max(samples.db_connections, default=None)
-    evidence.kv("During the load run", {"source": samples.source, "samples": len(samples.service_cpu),
-                                        "service CPU (mean, % of a core)": f"{cpu:.1f} (limit {limits.cpu_percent:g})",
-                                        "service memory (peak)": f"{rss:.0f} MB (limit {limits.memory_mb:g})",
-                                        "database connections (peak)": f"{conns} (limit {limits.db_connections})",
-                                        "probe problems": "; ".join(samples.problems) or "none"})
+    evidence.kv(
+        "During the load run",
+        {
+            "source": samples.source,
+            "samples": len(samples.service_cpu),
+            "service CPU (mean, % of a core)": f"{cpu:.1f} (limit {limits.cpu_percent:g})",
+            "service memory (peak)": f"{rss:.0f} MB (limit {limits.memory_mb:g})",
+            "database connections (peak)": f"{conns} (limit {limits.db_connections})",
+            "probe problems": "; ".join(samples.problems) or "none",
+        },
+    )
     problems = []
     if math.isnan(cpu) or cpu > limits.cpu_percent:
         problems.append(f"service CPU {cpu:.1f} % > {limits.cpu_percent:g} %")
     if math.isnan(rss) or rss > limits.memory_mb:
         problems.append(f"service memory {rss:.0f} MB > {limits.memory_mb:g} MB")
     if conns is None or conns > limits.db_connections:
-        problems.append(f"database connections {conns} > {limits.db_connections}" if conns is not None
-                        else "no database connection samples")
+        problems.append(
+            f"database connections {conns} > {limits.db_connections}"
+            if conns is not None
+            else "no database connection samples"
+        )
     assert not problems, "; ".join(problems)
 
 
@@ -150,15 +236,25 @@ def test_error_rates_acceptable(load_run, performance, evidence):
     assert not load_run.error, load_run.error
     sla, total = performance.sla, load_run.total()
     assert total.count > 0, "the load run made no requests: no error rate to judge"
-    evidence.table("Error ratio per route", ["route", "requests", "failures", "ratio", "budget"],
-                   [(name, s.count, s.failures, f"{s.error_ratio:.2%}", f"{sla.route_error_budget:.1%}")
-                    for name, s in sorted(load_run.routes.items())] +
-                   [("total", total.count, total.failures, f"{total.error_ratio:.2%}", f"{sla.error_budget:.1%}")])
-    evidence.table("Most frequent errors", ["error", "count"],
-                   sorted(load_run.errors.items(), key=lambda e: -e[1])[:10])
-    over = [f"{name} {s.error_ratio:.1%}" for name, s in sorted(load_run.routes.items())
-            if s.error_ratio > sla.route_error_budget]
-    assert total.error_ratio <= sla.error_budget, \
-        f"error ratio {total.error_ratio:.2%} exceeds the budget {sla.error_budget:.1%}" + \
-        (f" (routes over {sla.route_error_budget:.1%}: {', '.join(over)})" if over else "")
+    evidence.table(
+        "Error ratio per route",
+        ["route", "requests", "failures", "ratio", "budget"],
+        [
+            (name, s.count, s.failures, f"{s.error_ratio:.2%}", f"{sla.route_error_budget:.1%}")
+            for name, s in sorted(load_run.routes.items())
+        ]
+        + [("total", total.count, total.failures, f"{total.error_ratio:.2%}", f"{sla.error_budget:.1%}")],
+    )
+    evidence.table(
+        "Most frequent errors", ["error", "count"], sorted(load_run.errors.items(), key=lambda e: -e[1])[:10]
+    )
+    over = [
+        f"{name} {s.error_ratio:.1%}"
+        for name, s in sorted(load_run.routes.items())
+        if s.error_ratio > sla.route_error_budget
+    ]
+    assert total.error_ratio <= sla.error_budget, (
+        f"error ratio {total.error_ratio:.2%} exceeds the budget {sla.error_budget:.1%}"
+        + (f" (routes over {sla.route_error_budget:.1%}: {', '.join(over)})" if over else "")
+    )
     assert not over, f"route(s) over the error budget of {sla.route_error_budget:.1%}: {', '.join(over)}"

@@ -27,8 +27,17 @@ def test_service_is_running(target, relcheck_config, phase, evidence):
     answer = target.version()
     version = (answer.json or {}).get("version") if isinstance(answer.json, dict) else None
     wanted = expected_version(relcheck_config, phase)
-    evidence.kv("Service", {"manager": status.manager, "state": status.detail, **status.facts,
-                            "version endpoint": answer.describe(), "version": version, "expected": wanted})
+    evidence.kv(
+        "Service",
+        {
+            "manager": status.manager,
+            "state": status.detail,
+            **status.facts,
+            "version endpoint": answer.describe(),
+            "version": version,
+            "expected": wanted,
+        },
+    )
     assert status.running, f"service is not running: {status.detail}"
     assert answer.status is not None, f"service does not answer: {answer.error}"
     assert version == wanted, f"{relcheck_config.target.routes.version} reports {version!r}, expected {wanted!r}"
@@ -51,9 +60,16 @@ def test_check_logs_for_errors(target, relcheck_config, deploy_started, evidence
     cfg, since = relcheck_config.post_deploy, deploy_started
     lines, source = target.log.lines(since), target.log.describe()
     found = logs.problems(lines, cfg.log_patterns, cfg.log_allow)
-    evidence.kv("Log", {"source": source, "since": since.isoformat() if since else "the start of the log (no deploy "
-                                                                                  "record)", "lines read": len(lines),
-                        "error lines": len(found), "allow-listed patterns": len(cfg.log_allow)})
+    evidence.kv(
+        "Log",
+        {
+            "source": source,
+            "since": since.isoformat() if since else "the start of the log (no deploy record)",
+            "lines read": len(lines),
+            "error lines": len(found),
+            "allow-listed patterns": len(cfg.log_allow),
+        },
+    )
     evidence.log("First error lines", [line for p in found[:10] for line in [p.line, *p.context]])
     require(lines, f"the log ({source}) has no lines since the deploy")
     assert not found, f"{len(found)} error line(s) in the log, first: {found[0].line[:160]}"
@@ -75,8 +91,9 @@ def test_verify_metrics_collection(target, relcheck_config, evidence):
     counters = relcheck_config.post_deploy.advancing_counters
     advanced = {c: (before.value(c), after_scrape.value(c)) for c in counters}
     evidence.table("Required families", ["family", "present"], [(f, "NO" if f in missing else "yes") for f in required])
-    evidence.table("Counters after 5 requests", ["counter", "before", "after"],
-                   [(c, b, a) for c, (b, a) in advanced.items()])
+    evidence.table(
+        "Counters after 5 requests", ["counter", "before", "after"], [(c, b, a) for c, (b, a) in advanced.items()]
+    )
     assert not missing, f"metric families missing: {', '.join(missing)}"
     assert not vanished, f"metric families collected before the deploy are gone: {', '.join(vanished)}"
     require(counters, "no counter configured to watch advance (post_deploy.advancing_counters)")
@@ -95,12 +112,22 @@ def test_critical_paths(target, relcheck_config, evidence):
         body = answer.json if isinstance(answer.json, dict) else {}
         missing = [f for f in step.require_fields if f not in body]
         ok = answer.status == step.expect and not missing
-        rows.append((step.name, f"{step.method} {fill(step.path, values)}", step.role, step.expect,
-                     answer.status if answer.status is not None else answer.error, ", ".join(missing) or "-",
-                     "yes" if ok else "NO"))
+        rows.append(
+            (
+                step.name,
+                f"{step.method} {fill(step.path, values)}",
+                step.role,
+                step.expect,
+                answer.status if answer.status is not None else answer.error,
+                ", ".join(missing) or "-",
+                "yes" if ok else "NO",
+            )
+        )
         if not ok:
-            failures.append(f"{step.name}: expected {step.expect}, got {answer.describe()}" +
-                            (f", missing {', '.join(missing)}" if missing else ""))
+            failures.append(
+                f"{step.name}: expected {step.expect}, got {answer.describe()}"
+                + (f", missing {', '.join(missing)}" if missing else "")
+            )
             break
         values.update({name: body[field] for name, field in step.capture.items() if field in body})
     evidence.table("Critical paths", ["path", "request", "role", "expected", "got", "missing fields", "ok"], rows)
@@ -122,14 +149,22 @@ def test_monitor_performance(smoke_run, relcheck_config, evidence):
             if not rule.holds(rule.measure(stats)):
                 broken.append(f"{name} {text} (measured {rule.measure(stats):.1f} ms)")
         earlier = before.get(name, {}).get("p95_ms")
-        if earlier and stats.p(95) > earlier * cfg.smoke_allowed_increase and \
-                stats.p(95) - earlier > cfg.smoke_min_increase_ms:
+        if (
+            earlier
+            and stats.p(95) > earlier * cfg.smoke_allowed_increase
+            and stats.p(95) - earlier > cfg.smoke_min_increase_ms
+        ):
             broken.append(f"{name} p95 {stats.p(95):.1f} ms, was {earlier:.1f} ms before the deploy")
         rows.append((name, stats.count, stats.failures, f"{stats.p(95):.1f}", f"{earlier:.1f}" if earlier else "-"))
     evidence.table("Smoke load", ["route", "requests", "failures", "p95 ms", "p95 ms before the deploy"], rows)
-    evidence.kv("Judged", {"SLA": ", ".join(perf.sla.default) + " (per-route overrides apply)",
-                           "against the pre-deploy smoke": f"slower than x{cfg.smoke_allowed_increase:g} and by more "
-                                                           f"than {cfg.smoke_min_increase_ms:g} ms fails"})
+    evidence.kv(
+        "Judged",
+        {
+            "SLA": ", ".join(perf.sla.default) + " (per-route overrides apply)",
+            "against the pre-deploy smoke": f"slower than x{cfg.smoke_allowed_increase:g} and by more "
+            f"than {cfg.smoke_min_increase_ms:g} ms fails",
+        },
+    )
     if not before:
         evidence.warn("no pre-deploy smoke snapshot (run the pre_deploy phase first): judged against the SLA only")
     failures = run.total().failures

@@ -25,13 +25,21 @@ def test_monitor_system_health(target, evidence):
 @pytest.mark.item("Post-Release Tasks / Monitoring", "Check resource usage")
 def test_check_resource_usage(observation, relcheck_config, evidence):
     cfg = relcheck_config.monitoring
-    cpu, memory = monitor.cpu_percent(observation.first, observation.second, observation.seconds), \
-        monitor.memory_mb(observation.second)
-    require(cpu is not None and memory is not None,
-            "the service exports no process_cpu_seconds_total / process_resident_memory_bytes")
-    evidence.kv("Service process", {"CPU": f"{cpu:.1f} % of a core over {observation.seconds:.1f} s "
-                                           f"(limit {cfg.cpu_percent:g})",
-                                    "memory": f"{memory:.0f} MB (limit {cfg.memory_mb:g})"})
+    cpu, memory = (
+        monitor.cpu_percent(observation.first, observation.second, observation.seconds),
+        monitor.memory_mb(observation.second),
+    )
+    require(
+        cpu is not None and memory is not None,
+        "the service exports no process_cpu_seconds_total / process_resident_memory_bytes",
+    )
+    evidence.kv(
+        "Service process",
+        {
+            "CPU": f"{cpu:.1f} % of a core over {observation.seconds:.1f} s (limit {cfg.cpu_percent:g})",
+            "memory": f"{memory:.0f} MB (limit {cfg.memory_mb:g})",
+        },
+    )
     assert memory <= cfg.memory_mb, f"memory {memory:.0f} MB > {cfg.memory_mb:g} MB"
     assert cpu <= cfg.cpu_percent, f"CPU {cpu:.0f} % > {cfg.cpu_percent:g} %"
 
@@ -42,8 +50,10 @@ def test_verify_data_integrity(target, relcheck_config, evidence):
     require(deployed and deployed.get("backup", {}).get("tables"), "no deploy record with a backup to compare with")
     with target.database() as conn:
         now = backup.fingerprints(conn)
-    rows = [(table, f["rows"], now[table].rows if table in now else None)
-            for table, f in deployed["backup"]["tables"].items()]
+    rows = [
+        (table, f["rows"], now[table].rows if table in now else None)
+        for table, f in deployed["backup"]["tables"].items()
+    ]
     evidence.table("Rows before the deploy and now", ["table", "before", "now"], rows)
     lost = [f"{t} ({before} -> {after})" for t, before, after in rows if after is None or after < before]
     assert not lost, f"rows that existed before the deploy are gone: {', '.join(lost)}"
@@ -63,12 +73,14 @@ def test_prepare_status_report(relcheck_config, evidence):
     evidence.text(path.name, path.read_text())
 
 
-HUMAN = [("Post-Release Tasks / Documentation", "Update system documentation"),
-         ("Post-Release Tasks / Documentation", "Document issues/resolutions"),
-         ("Post-Release Tasks / Documentation", "Update runbooks"),
-         ("Post-Release Tasks / Communication", "Schedule review meeting"),
-         ("Post-Release Tasks / Communication", "Collect feedback"),
-         ("Post-Release Tasks / Communication", "Plan improvements")]
+HUMAN = [
+    ("Post-Release Tasks / Documentation", "Update system documentation"),
+    ("Post-Release Tasks / Documentation", "Document issues/resolutions"),
+    ("Post-Release Tasks / Documentation", "Update runbooks"),
+    ("Post-Release Tasks / Communication", "Schedule review meeting"),
+    ("Post-Release Tasks / Communication", "Collect feedback"),
+    ("Post-Release Tasks / Communication", "Plan improvements"),
+]
 
 
 @pytest.mark.parametrize("section, item", [pytest.param(s, i, marks=pytest.mark.item(s, i), id=i) for s, i in HUMAN])
@@ -88,8 +100,9 @@ def test_update_status_board(relcheck_config, evidence):
     board, release = relcheck_config.notify.status_board, relcheck_config.release
     require(board, "no status board configured (notify.status_board)")
     latest = records.manifests(relcheck_config)
-    status = f"{release.product} {release.version}: " + (f"{latest[0]['run']['label']} {latest[0]['verdict']}"
-                                                          if latest else "released")
+    status = f"{release.product} {release.version}: " + (
+        f"{latest[0]['run']['label']} {latest[0]['verdict']}" if latest else "released"
+    )
     delivery = notify.send_webhook(board.url, "status", status, board.timeout_s)
     evidence.kv("Status board", {"posted": status, "answer": delivery.detail})
     assert delivery.accepted, f"status board did not accept the update: {delivery.detail}"

@@ -18,10 +18,15 @@ def test_data_integrity(target, relcheck_config, evidence):
     with target.database() as conn:
         now = backup.fingerprints(conn)
     rows = backup.compare(taken, now)
-    evidence.kv("Compared with", {"backup": deployed["backup"]["path"], "sha256": deployed["backup"]["sha256"],
-                                  "taken": deployed["started"]})
-    evidence.table("Backup vs database now", ["table", "backup rows", "rows now", "equal"],
-                   [(c.table, c.source_rows, c.restored_rows, "yes" if c.equal else "NO") for c in rows])
+    evidence.kv(
+        "Compared with",
+        {"backup": deployed["backup"]["path"], "sha256": deployed["backup"]["sha256"], "taken": deployed["started"]},
+    )
+    evidence.table(
+        "Backup vs database now",
+        ["table", "backup rows", "rows now", "equal"],
+        [(c.table, c.source_rows, c.restored_rows, "yes" if c.equal else "NO") for c in rows],
+    )
     different = [c.table for c in rows if not c.equal]
     assert not different, f"the database differs from the backup in: {', '.join(different)}"
 
@@ -30,8 +35,12 @@ def test_data_integrity(target, relcheck_config, evidence):
 def test_notify_rollback(relcheck_config, evidence):
     incident = records.read(records.incident_path(relcheck_config)) or {}
     triggers = ", ".join(incident.get("triggers", [])) or "see the incident record"
-    deliveries = notify.deliver(relcheck_config, "rolled back", [
-        f"Running again: {relcheck_config.release.previous_version}", f"Triggers: {triggers}"], evidence)
+    deliveries = notify.deliver(
+        relcheck_config,
+        "rolled back",
+        [f"Running again: {relcheck_config.release.previous_version}", f"Triggers: {triggers}"],
+        evidence,
+    )
     require(deliveries, notify.NO_CHANNEL)
     assert not notify.refused(deliveries), f"notice not accepted by {notify.refused(deliveries)}"
 
@@ -41,8 +50,14 @@ def test_document_issues(relcheck_config, evidence):
     path = records.incident_path(relcheck_config)
     incident = records.read(path)
     require(incident, f"no incident record at {path} (written by relcheck rollback)")
-    evidence.kv("Incident record", {"file": path, "opened": incident.get("opened"),
-                                    "triggers": ", ".join(incident.get("triggers", [])) or "none recorded"})
+    evidence.kv(
+        "Incident record",
+        {
+            "file": path,
+            "opened": incident.get("opened"),
+            "triggers": ", ".join(incident.get("triggers", [])) or "none recorded",
+        },
+    )
     evidence.table("Timeline", ["time", "event"], incident.get("timeline", []))
     evidence.table("Failed items", ["item", "status", "reason"], incident.get("failed_items", []))
     missing = [k for k in ("timeline", "failed_items", "triggers") if not incident.get(k)]

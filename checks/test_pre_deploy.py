@@ -20,12 +20,31 @@ pytestmark = pytest.mark.pre_deploy
 @pytest.mark.item("Pre-Deployment", "Backup current system")
 def test_backup_current_system(verified_backup, evidence):
     proof = verified_backup
-    evidence.kv("Backup", {"file": proof.path, "size": f"{proof.size} bytes", "sha256": proof.sha256 or "none",
-                           "format": "pg_dump -Fc", "proof": "pg_restore --exit-on-error --single-transaction into a "
-                                                            "scratch database"})
-    evidence.table("Source vs restored", ["table", "rows", "restored rows", "checksum", "restored checksum", "equal"],
-                   [(c.table, c.source_rows, c.restored_rows, c.source_checksum[:12], c.restored_checksum[:12],
-                     "yes" if c.equal else "NO") for c in proof.comparisons])
+    evidence.kv(
+        "Backup",
+        {
+            "file": proof.path,
+            "size": f"{proof.size} bytes",
+            "sha256": proof.sha256 or "none",
+            "format": "pg_dump -Fc",
+            "proof": "pg_restore --exit-on-error --single-transaction into a scratch database",
+        },
+    )
+    evidence.table(
+        "Source vs restored",
+        ["table", "rows", "restored rows", "checksum", "restored checksum", "equal"],
+        [
+            (
+                c.table,
+                c.source_rows,
+                c.restored_rows,
+                c.source_checksum[:12],
+                c.restored_checksum[:12],
+                "yes" if c.equal else "NO",
+            )
+            for c in proof.comparisons
+        ],
+    )
     assert not proof.error, proof.error
     different = [c.table for c in proof.comparisons if not c.equal]
     assert proof.comparisons, "the backup restored no tables"
@@ -35,37 +54,62 @@ def test_backup_current_system(verified_backup, evidence):
 @pytest.mark.item("Pre-Deployment", "Notify stakeholders")
 def test_notify_stakeholders(relcheck_config, evidence):
     previous = relcheck_config.release.previous_version or "none"
-    deliveries = notify.deliver(relcheck_config, "release notice",
-                                [f"Previous version (rollback target): {previous}"], evidence)
+    deliveries = notify.deliver(
+        relcheck_config, "release notice", [f"Previous version (rollback target): {previous}"], evidence
+    )
     require(deliveries, notify.NO_CHANNEL)
     assert not notify.refused(deliveries), f"notice not accepted by {notify.refused(deliveries)}"
 
 
 @pytest.mark.item("Pre-Deployment", "Prepare rollback plan")
-def test_prepare_rollback_plan(relcheck_config, target, target_repo, verified_backup, downgrade_rehearsal,
-                               rollback_plan_problems, pg_tools, evidence):
+def test_prepare_rollback_plan(
+    relcheck_config,
+    target,
+    target_repo,
+    verified_backup,
+    downgrade_rehearsal,
+    rollback_plan_problems,
+    pg_tools,
+    evidence,
+):
     release = relcheck_config.release
     previous = release.previous_git_ref
     rehearsal = downgrade_rehearsal
-    evidence.kv("Rollback target", {"previous release": f"{release.previous_version} ({previous})",
-                                    "available": target_repo.has_ref(previous),
-                                    "backup": f"{verified_backup.path.name} (proven: {verified_backup.proven})",
-                                    "schema heads": f"{rehearsal.release_head} -> {rehearsal.previous_head}"})
-    evidence.table("Down-migration rehearsal (scratch copy)", ["step", "outcome", "checked after the step"],
-                   rehearsal.steps)
+    evidence.kv(
+        "Rollback target",
+        {
+            "previous release": f"{release.previous_version} ({previous})",
+            "available": target_repo.has_ref(previous),
+            "backup": f"{verified_backup.path.name} (proven: {verified_backup.proven})",
+            "schema heads": f"{rehearsal.release_head} -> {rehearsal.previous_head}",
+        },
+    )
+    evidence.table(
+        "Down-migration rehearsal (scratch copy)", ["step", "outcome", "checked after the step"], rehearsal.steps
+    )
     evidence.table("What the down-migration destroys", ["what", "name", "values lost"], rehearsal.destroyed)
-    evidence.table("Rows through the down-migration", ["table", "rows", "after downgrade"],
-                   [(t, before, "dropped" if after is None else after) for t, before, after in rehearsal.rows])
-    host = Host(relcheck_config.resolve(relcheck_config.deploy.checkout or str(relcheck_config.source)),
-                relcheck_config.deploy.command_prefix, {})
-    plan = Procedures(relcheck_config, target, host, pg_tools["pg_dump"], pg_tools["pg_restore"],
-                      verified_backup.path.parent)
+    evidence.table(
+        "Rows through the down-migration",
+        ["table", "rows", "after downgrade"],
+        [(t, before, "dropped" if after is None else after) for t, before, after in rehearsal.rows],
+    )
+    host = Host(
+        relcheck_config.resolve(relcheck_config.deploy.checkout or str(relcheck_config.source)),
+        relcheck_config.deploy.command_prefix,
+        {},
+    )
+    plan = Procedures(
+        relcheck_config, target, host, pg_tools["pg_dump"], pg_tools["pg_restore"], verified_backup.path.parent
+    )
     steps = plan.rollback(previous, {"backup": {"path": str(verified_backup.path), "sha256": verified_backup.sha256}})
-    evidence.text("Rollback commands for this release",
-                  "\n".join(f"{n}. {s.name}: {s.plan}" for n, s in enumerate(steps, 1)) +
-                  f"\n\nor: relcheck rollback --record {records.deploy_record_path(relcheck_config)}")
-    problems = ([f"down-migration rehearsal failed: {rehearsal.error}"] if rehearsal.error else []) + \
-        ([f"the rollback cannot run: {'; '.join(rollback_plan_problems)}"] if rollback_plan_problems else [])
+    evidence.text(
+        "Rollback commands for this release",
+        "\n".join(f"{n}. {s.name}: {s.plan}" for n, s in enumerate(steps, 1))
+        + f"\n\nor: relcheck rollback --record {records.deploy_record_path(relcheck_config)}",
+    )
+    problems = ([f"down-migration rehearsal failed: {rehearsal.error}"] if rehearsal.error else []) + (
+        [f"the rollback cannot run: {'; '.join(rollback_plan_problems)}"] if rollback_plan_problems else []
+    )
     assert not problems, "; ".join(problems)
     assert verified_backup.proven, "no proven backup to roll back to"
     lost = [t for t, before, after in rehearsal.rows if after is not None and after != before]
@@ -84,16 +128,23 @@ def test_verify_dependencies(relcheck_config, target, migration_head, evidence):
     server = target.database().execute("SHOW server_version").fetchone()[0]
     supported = SpecifierSet(relcheck_config.deploy.supported_postgres)
     major_minor = ".".join(server.split()[0].split(".")[:2])
-    evidence.kv("Requirements", {"files": ", ".join(p.name for p in paths), "pinned": len(pins),
-                                 "not pinned": ", ".join(unpinned) or "none",
-                                 "consistency checked": len(consistent.checked)})
+    evidence.kv(
+        "Requirements",
+        {
+            "files": ", ".join(p.name for p in paths),
+            "pinned": len(pins),
+            "not pinned": ", ".join(unpinned) or "none",
+            "consistency checked": len(consistent.checked),
+        },
+    )
     evidence.table("Conflicts", ["conflict"], [(c,) for c in consistent.conflicts])
-    evidence.kv("Platform", {"PostgreSQL server": server, "supported": str(supported),
-                             "migration heads": migration_head})
+    evidence.kv(
+        "Platform", {"PostgreSQL server": server, "supported": str(supported), "migration heads": migration_head}
+    )
     assert not unpinned, f"not pinned to one version: {', '.join(unpinned)}"
     assert not consistent.conflicts, "; ".join(consistent.conflicts)
     assert supported.contains(major_minor), f"PostgreSQL {major_minor} is outside the supported range {supported}"
-    install = [dependencies.installable(path) for path in paths]          # the slow part, last
+    install = [dependencies.installable(path) for path in paths]  # the slow part, last
     evidence.kv("Installable", {p.name: i.detail for p, i in zip(paths, install, strict=True)})
     failed = [i.detail for i in install if not i.ok]
     assert not failed, "; ".join(failed)
@@ -120,12 +171,16 @@ def test_check_system_resources(relcheck_config, target, evidence):
         if free < need:
             problems.append(f"{what} disk: {free / 2**20:.0f} MiB free < {need / 2**20:.0f} MiB")
     evidence.table("Disk", ["for", "path", "free", f"needed ({cfg.disk_multiple:g} x database size)"], rows)
-    evidence.kv("Host and database", {"database size": f"{size / 2**20:.1f} MiB",
-                                      "memory available": f"{memory:.0f} MiB (minimum {cfg.min_memory_mb:g})",
-                                      "load per core (1 min)": f"{load:.2f} (maximum {cfg.max_load_per_core:g})",
-                                      "connections":
-                                          f"{used} of {max_conn} (headroom needed {cfg.min_connection_headroom})",
-                                      "measured on": "this host (relcheck's); the database server via SQL"})
+    evidence.kv(
+        "Host and database",
+        {
+            "database size": f"{size / 2**20:.1f} MiB",
+            "memory available": f"{memory:.0f} MiB (minimum {cfg.min_memory_mb:g})",
+            "load per core (1 min)": f"{load:.2f} (maximum {cfg.max_load_per_core:g})",
+            "connections": f"{used} of {max_conn} (headroom needed {cfg.min_connection_headroom})",
+            "measured on": "this host (relcheck's); the database server via SQL",
+        },
+    )
     if memory < cfg.min_memory_mb:
         problems.append(f"memory {memory:.0f} MiB < {cfg.min_memory_mb:g} MiB")
     if load > cfg.max_load_per_core:
@@ -142,13 +197,21 @@ def test_prepare_monitoring(relcheck_config, metrics_scrape, smoke_run, evidence
     missing = [family for family in required if not metrics_scrape.has(family)]
     assert not smoke_run.error, f"the smoke load failed: {smoke_run.error}"
     snapshot = records.monitoring_snapshot_path(relcheck_config)
-    write_json(snapshot, {"families": metrics_scrape.families,
-                          "smoke": {name: {"count": s.count, "p95_ms": s.p(95)}
-                                    for name, s in smoke_run.routes.items()}})
-    evidence.table("Required metric families", ["family", "present"],
-                   [(f, "NO" if f in missing else "yes") for f in required])
-    evidence.table("Smoke load before the deploy", ["route", "requests", "p95 ms"],
-                   [(name, s.count, f"{s.p(95):.1f}") for name, s in sorted(smoke_run.routes.items())])
+    write_json(
+        snapshot,
+        {
+            "families": metrics_scrape.families,
+            "smoke": {name: {"count": s.count, "p95_ms": s.p(95)} for name, s in smoke_run.routes.items()},
+        },
+    )
+    evidence.table(
+        "Required metric families", ["family", "present"], [(f, "NO" if f in missing else "yes") for f in required]
+    )
+    evidence.table(
+        "Smoke load before the deploy",
+        ["route", "requests", "p95 ms"],
+        [(name, s.count, f"{s.p(95):.1f}") for name, s in sorted(smoke_run.routes.items())],
+    )
     evidence.kv("Snapshot", {"saved": snapshot, "families scraped": len(metrics_scrape.families)})
     assert not missing, f"metric families missing from {relcheck_config.target.routes.metrics}: {', '.join(missing)}"
     require(smoke_run.routes, "the smoke load measured nothing")

@@ -12,8 +12,10 @@ pytestmark = [pytest.mark.rollback, pytest.mark.post_deploy, pytest.mark.monitor
 TRIGGERS = [item for item in checklist.load().items if item.kind == "trigger"]
 
 
-@pytest.mark.parametrize("trigger", [pytest.param(item.text, marks=pytest.mark.item(item.section, item.text),
-                                                  id=item.text) for item in TRIGGERS])
+@pytest.mark.parametrize(
+    "trigger",
+    [pytest.param(item.text, marks=pytest.mark.item(item.section, item.text), id=item.text) for item in TRIGGERS],
+)
 def test_rollback_trigger(trigger, relcheck_config, relcheck_run, evidence):
     mapped = relcheck_config.rollback.triggers.get(trigger, [])
     require(mapped, f"no checks mapped to {trigger!r} (rollback.triggers)")
@@ -21,12 +23,16 @@ def test_rollback_trigger(trigger, relcheck_config, relcheck_run, evidence):
     require(not unknown, f"rollback.triggers names no such check: {', '.join(unknown)}")
     due = [check for check in mapped if relcheck_run.due(check)]
     found = triggers.evaluate(due, relcheck_run.results_by_test(), records.manifests(relcheck_config))
-    evidence.table(f"{trigger}: the checks that fire it", ["check", "status", "reason", "from"],
-                   [(e.check, e.status, e.reason, e.where) for e in found] +
-                   [(check, "not yet due", "", "a later phase") for check in mapped if check not in due])
+    evidence.table(
+        f"{trigger}: the checks that fire it",
+        ["check", "status", "reason", "from"],
+        [(e.check, e.status, e.reason, e.where) for e in found]
+        + [(check, "not yet due", "", "a later phase") for check in mapped if check not in due],
+    )
     hits = triggers.fired(found)
-    assert not hits, "fired: " + "; ".join(f"{e.check} {e.status}" + (f" ({e.reason})" if e.reason else "")
-                                          for e in hits)
+    assert not hits, "fired: " + "; ".join(
+        f"{e.check} {e.status}" + (f" ({e.reason})" if e.reason else "") for e in hits
+    )
     evaluated = triggers.evaluated(found)
     require(evaluated, "none of its checks has a result for this release yet: " + ", ".join(mapped))
     if len(evaluated) < len(found):

@@ -22,45 +22,75 @@ def test_security_scan_and_dependency_audit(bandit_scan, dependency_audit, relch
     cfg = relcheck_config.security
     audit = dependency_audit
     assert bandit_scan.ran and not bandit_scan.error, bandit_scan.error or "bandit did not run"
-    new = [f for f in bandit_scan.findings if f.at_least(cfg.bandit.severity, cfg.bandit.confidence)
-           and not f.in_baseline]
-    evidence.kv("Code scan (bandit)", {"files": bandit_scan.files, "findings": len(bandit_scan.findings),
-                                       "new at or above threshold": len(new)})
+    new = [
+        f for f in bandit_scan.findings if f.at_least(cfg.bandit.severity, cfg.bandit.confidence) and not f.in_baseline
+    ]
+    evidence.kv(
+        "Code scan (bandit)",
+        {"files": bandit_scan.files, "findings": len(bandit_scan.findings), "new at or above threshold": len(new)},
+    )
     offline = audit.offline
-    evidence.kv("Dependency audit", {
-        "requirements": ", ".join(cfg.dependencies.requirements), "pinned packages": len(audit.requirements),
-        "sources": ", ".join(audit.sources_used) or "none", "pip-audit": audit.pip_audit.detail,
-        "offline mirror taken": (offline.snapshot or "unknown") if offline else "no mirror",
-        "vulnerable": len(audit.vulnerabilities)})
-    evidence.table("Vulnerable dependencies", ["package", "version", "advisory", "aliases", "fixed in", "summary"],
-                   [(v.requirement.name, v.requirement.version, v.advisory.id, ", ".join(v.advisory.aliases),
-                     ", ".join(v.advisory.fixed), v.advisory.summary) for v in audit.vulnerabilities])
+    evidence.kv(
+        "Dependency audit",
+        {
+            "requirements": ", ".join(cfg.dependencies.requirements),
+            "pinned packages": len(audit.requirements),
+            "sources": ", ".join(audit.sources_used) or "none",
+            "pip-audit": audit.pip_audit.detail,
+            "offline mirror taken": (offline.snapshot or "unknown") if offline else "no mirror",
+            "vulnerable": len(audit.vulnerabilities),
+        },
+    )
+    evidence.table(
+        "Vulnerable dependencies",
+        ["package", "version", "advisory", "aliases", "fixed in", "summary"],
+        [
+            (
+                v.requirement.name,
+                v.requirement.version,
+                v.advisory.id,
+                ", ".join(v.advisory.aliases),
+                ", ".join(v.advisory.fixed),
+                v.advisory.summary,
+            )
+            for v in audit.vulnerabilities
+        ],
+    )
     evidence.table("Not audited", ["requirement"], [(line,) for line in audit.unaudited])
     if offline and offline.snapshot:
         age = (date.today() - date.fromisoformat(offline.snapshot)).days
         if age > cfg.dependencies.max_snapshot_age_days:
             evidence.warn(f"the offline advisory mirror is {age} days old")
     assert not audit.problems, "; ".join(audit.problems)
-    require(audit.sources_used, "no advisory source answered (no offline mirror configured, pip-audit unavailable: "
-                                f"{audit.pip_audit.detail})")
+    require(
+        audit.sources_used,
+        f"no advisory source answered (no offline mirror configured, pip-audit unavailable: {audit.pip_audit.detail})",
+    )
     if cfg.dependencies.pip_audit == "required":
         assert audit.pip_audit.ran, f"pip-audit is required but did not run: {audit.pip_audit.detail}"
     assert audit.requirements, "no pinned requirements found to audit"
-    assert not audit.unaudited, f"{len(audit.unaudited)} requirement(s) could not be audited: " + \
-        "; ".join(audit.unaudited[:3])
+    assert not audit.unaudited, f"{len(audit.unaudited)} requirement(s) could not be audited: " + "; ".join(
+        audit.unaudited[:3]
+    )
     assert not new, f"{len(new)} new code finding(s) at or above {cfg.bandit.severity}"
-    assert not audit.vulnerabilities, f"{len(audit.vulnerabilities)} vulnerable dependenc(ies): " + \
-        ", ".join(f"{v.requirement.name}=={v.requirement.version} ({v.advisory.id})" for v in audit.vulnerabilities[:5])
+    assert not audit.vulnerabilities, f"{len(audit.vulnerabilities)} vulnerable dependenc(ies): " + ", ".join(
+        f"{v.requirement.name}=={v.requirement.version} ({v.advisory.id})" for v in audit.vulnerabilities[:5]
+    )
 
 
 @pytest.mark.item("Security Checks", "Vulnerabilities addressed")
 def test_vulnerabilities_addressed(bandit_scan, dependency_audit, release_waivers, relcheck_config, evidence):
     cfg = relcheck_config.security.bandit
     assert bandit_scan.ran, bandit_scan.error
-    findings = [(f.id, f"{f.filename}:{f.line} {f.text}", {f.id}, f.severity)
-                for f in bandit_scan.findings if f.at_least(cfg.severity, cfg.confidence)]
-    findings += [(v.advisory.id, f"{v.requirement.name}=={v.requirement.version}: {v.advisory.summary}", v.ids,
-                  "advisory") for v in dependency_audit.vulnerabilities]
+    findings = [
+        (f.id, f"{f.filename}:{f.line} {f.text}", {f.id}, f.severity)
+        for f in bandit_scan.findings
+        if f.at_least(cfg.severity, cfg.confidence)
+    ]
+    findings += [
+        (v.advisory.id, f"{v.requirement.name}=={v.requirement.version}: {v.advisory.summary}", v.ids, "advisory")
+        for v in dependency_audit.vulnerabilities
+    ]
     today = date.today()
     rows, open_findings, waived = [], [], []
     for finding_id, what, ids, severity in findings:
@@ -68,20 +98,34 @@ def test_vulnerabilities_addressed(bandit_scan, dependency_audit, release_waiver
         state = waiver.state(today) if waiver else "open"
         if waiver and state == "valid":
             waived.append(finding_id)
-            rows.append((finding_id, severity, what, f"WAIVED by {waiver.id} ({waiver.approver}, until "
-                                                     f"{waiver.expires}): {waiver.reason}"))
+            rows.append(
+                (
+                    finding_id,
+                    severity,
+                    what,
+                    f"WAIVED by {waiver.id} ({waiver.approver}, until {waiver.expires}): {waiver.reason}",
+                )
+            )
         else:
             open_findings.append(f"{finding_id} ({state if waiver else 'no waiver'})")
             rows.append((finding_id, severity, what, f"OPEN: waiver {waiver.id} {state}" if waiver else "OPEN"))
-    evidence.kv("Findings", {"total": len(findings), "waived": len(waived), "open": len(open_findings),
-                             "waivers file": relcheck_config.security.waivers or "none",
-                             "waivers": len(release_waivers)})
+    evidence.kv(
+        "Findings",
+        {
+            "total": len(findings),
+            "waived": len(waived),
+            "open": len(open_findings),
+            "waivers file": relcheck_config.security.waivers or "none",
+            "waivers": len(release_waivers),
+        },
+    )
     evidence.table("Findings and waivers", ["finding", "severity", "what", "status"], rows)
     unused = [w for w in release_waivers if w.finding and not any(w.covers(ids) for _, _, ids, _ in findings)]
     for waiver in unused:
         evidence.warn(f"waiver {waiver.id} names {waiver.finding}, which is no longer found: remove it")
-    assert not open_findings, f"{len(open_findings)} finding(s) neither fixed nor validly waived: " + \
-        ", ".join(open_findings[:5])
+    assert not open_findings, f"{len(open_findings)} finding(s) neither fixed nor validly waived: " + ", ".join(
+        open_findings[:5]
+    )
     if waived:
         evidence.waived(f"{len(waived)} finding(s) accepted by waiver: {', '.join(waived)}")
 
@@ -93,11 +137,14 @@ def test_access_controls(target, relcheck_config, evidence):
     require(cfg.rules, "no access matrix configured (security.access.rules)")
     probes = exercise(target, cfg.setup, cfg.rules)
     deviations = [p for p in probes if not p.ok]
-    evidence.table("Access matrix", ["method", "path", "role", "expected", "got", "detail"],
-                   [(p.method, p.path, p.role, p.expected, p.got if p.got is not None else "no answer", p.detail)
-                    for p in probes])
-    assert not deviations, f"{len(deviations)} deviation(s): " + \
-        "; ".join(f"{p.method} {p.path} as {p.role}: expected {p.expected}, got {p.got}" for p in deviations[:5])
+    evidence.table(
+        "Access matrix",
+        ["method", "path", "role", "expected", "got", "detail"],
+        [(p.method, p.path, p.role, p.expected, p.got if p.got is not None else "no answer", p.detail) for p in probes],
+    )
+    assert not deviations, f"{len(deviations)} deviation(s): " + "; ".join(
+        f"{p.method} {p.path} as {p.role}: expected {p.expected}, got {p.got}" for p in deviations[:5]
+    )
 
 
 @pytest.mark.post_deploy  # re-verified live on the deployed service
@@ -110,30 +157,50 @@ def test_data_protection(target, relcheck_config, deploy_started, evidence):
     for probe in cfg.probes:
         answer = send(target, probe, base_values())
         require(answer.status is not None, f"probe got no answer: {answer.describe()}")
-        findings += protection.header_findings(answer, cfg.required_headers, cfg.frame_protection,
-                                               cfg.forbidden_headers, cfg.server_banner_pattern, https)
+        findings += protection.header_findings(
+            answer, cfg.required_headers, cfg.frame_protection, cfg.forbidden_headers, cfg.server_banner_pattern, https
+        )
         where = f"answer to {probe.method} {probe.path}"
-        findings += protection.leaks(where, "\n".join(f"{k}: {v}" for k, v in answer.headers.items()) + "\n" +
-                                     answer.text, secrets, cfg.pii_patterns)
+        findings += protection.leaks(
+            where,
+            "\n".join(f"{k}: {v}" for k, v in answer.headers.items()) + "\n" + answer.text,
+            secrets,
+            cfg.pii_patterns,
+        )
     checked_values = 0
     if cfg.hashed_columns:
         with target.database() as conn:
             hashed, checked_values = protection.unhashed_values(conn, cfg.hashed_columns, cfg.hash_formats, secrets)
         findings += hashed
     if cfg.scan_log:
-        findings += protection.leaks(f"service log ({target.log.describe()})",
-                                     "\n".join(target.log.lines(since=deploy_started)), secrets, cfg.pii_patterns)
-    tls, tls_facts = protection.tls_findings(target.base_url, cfg.min_tls, relcheck_config.target.request_timeout_s,
-                                             cfg.ca_file or None)
+        findings += protection.leaks(
+            f"service log ({target.log.describe()})",
+            "\n".join(target.log.lines(since=deploy_started)),
+            secrets,
+            cfg.pii_patterns,
+        )
+    tls, tls_facts = protection.tls_findings(
+        target.base_url, cfg.min_tls, relcheck_config.target.request_timeout_s, cfg.ca_file or None
+    )
     findings += tls
-    evidence.kv("Scope", {"probes": len(cfg.probes), "credential columns": ", ".join(cfg.hashed_columns) or "none",
-                          "credential values checked": checked_values,
-                          "service log scanned": (f"since {deploy_started:%Y-%m-%d %H:%M:%S %Z} (the deploy)"
-                                                  if deploy_started else "yes") if cfg.scan_log else "no",
-                          **tls_facts})
+    evidence.kv(
+        "Scope",
+        {
+            "probes": len(cfg.probes),
+            "credential columns": ", ".join(cfg.hashed_columns) or "none",
+            "credential values checked": checked_values,
+            "service log scanned": (
+                f"since {deploy_started:%Y-%m-%d %H:%M:%S %Z} (the deploy)" if deploy_started else "yes"
+            )
+            if cfg.scan_log
+            else "no",
+            **tls_facts,
+        },
+    )
     evidence.table("Findings", ["where", "problem"], [(f.where, f.problem) for f in findings])
-    assert not findings, f"{len(findings)} data-protection finding(s): " + \
-        "; ".join(f"{f.where}: {f.problem}" for f in findings[:4])
+    assert not findings, f"{len(findings)} data-protection finding(s): " + "; ".join(
+        f"{f.where}: {f.problem}" for f in findings[:4]
+    )
 
 
 @pytest.mark.post_deploy  # re-verified live on the deployed service
@@ -156,10 +223,15 @@ def test_audit_logging(target, relcheck_config, evidence):
     else:
         records = auditlog.from_log(target.log.lines_after(log_position), cfg.log_pattern, object_id)
     found = auditlog.matching(records, cfg.actor, cfg.expect_action, started, cfg.window_s)
-    evidence.table(f"Audit records for {object_id}", ["actor", "action", "object", "time"],
-                   [(r.actor, r.action, r.object, r.time) for r in records])
-    assert found, f"no audit record of {cfg.expect_action} on {object_id} by {cfg.actor} " \
-                  f"within {cfg.window_s:g}s ({len(records)} other record(s))"
+    evidence.table(
+        f"Audit records for {object_id}",
+        ["actor", "action", "object", "time"],
+        [(r.actor, r.action, r.object, r.time) for r in records],
+    )
+    assert found, (
+        f"no audit record of {cfg.expect_action} on {object_id} by {cfg.actor} "
+        f"within {cfg.window_s:g}s ({len(records)} other record(s))"
+    )
 
 
 @pytest.mark.item("Security Checks", "Security documentation updated")
@@ -171,11 +243,17 @@ def test_security_documentation(relcheck_config, release_changes, release_range,
     contact = re.search(cfg.contact_pattern, text)
     sensitive = matching(release_changes, cfg.sensitive_paths)
     doc_changed = cfg.file in release_changes
-    evidence.kv(cfg.file, {"reporting contact": contact.group(0) if contact else "none",
-                           f"security-relevant files changed since {release_range[0]}": ", ".join(sensitive) or "none",
-                           f"{cfg.file} changed since {release_range[0]}": doc_changed})
+    evidence.kv(
+        cfg.file,
+        {
+            "reporting contact": contact.group(0) if contact else "none",
+            f"security-relevant files changed since {release_range[0]}": ", ".join(sensitive) or "none",
+            f"{cfg.file} changed since {release_range[0]}": doc_changed,
+        },
+    )
     evidence.table("Problems", ["document", "problem"], [(p.document, p.problem) for p in problems])
     assert not problems, "; ".join(f"{p.document}: {p.problem}" for p in problems[:3])
     assert contact, f"{cfg.file} names no reporting contact"
-    assert doc_changed or not sensitive, \
+    assert doc_changed or not sensitive, (
         f"security-relevant code changed since {release_range[0]} ({', '.join(sensitive[:3])}) but {cfg.file} did not"
+    )

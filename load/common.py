@@ -49,7 +49,7 @@ class KundliUser(FastHttpUser):
     abstract = True
     wait_time = between(0.2, 0.6)
     tokens: dict[str, str] = TOKENS
-    chart_pool: list[int] = []          # charts this class of users created (a subclass may keep its own)
+    chart_pool: list[int] = []  # charts this class of users created (a subclass may keep its own)
     chart_id: int | None = None
 
     def auth(self, role: str) -> dict:
@@ -59,8 +59,13 @@ class KundliUser(FastHttpUser):
         self.chart_id = self.create_chart()
 
     def create_chart(self) -> int | None:
-        with self.client.post("/v1/kundli", json={"name": "load", "birth": new_birth()}, headers=self.auth("operator"),
-                              name="/v1/kundli", catch_response=True) as response:
+        with self.client.post(
+            "/v1/kundli",
+            json={"name": "load", "birth": new_birth()},
+            headers=self.auth("operator"),
+            name="/v1/kundli",
+            catch_response=True,
+        ) as response:
             if response.status_code == 201:
                 chart_id = response.json()["id"]
                 self.chart_pool.append(chart_id)
@@ -77,8 +82,9 @@ class KundliUser(FastHttpUser):
 
     @task(4)
     def yogas(self) -> None:
-        self.client.get(f"/v1/kundli/{self.some_chart()}/yogas", headers=self.auth("viewer"),
-                        name="/v1/kundli/{chart_id}/yogas")
+        self.client.get(
+            f"/v1/kundli/{self.some_chart()}/yogas", headers=self.auth("viewer"), name="/v1/kundli/{chart_id}/yogas"
+        )
 
     @task(3)
     def calculate(self) -> None:
@@ -87,8 +93,12 @@ class KundliUser(FastHttpUser):
     @task(2)
     def compatibility(self) -> None:
         other = random.choice(self.chart_pool) if self.chart_pool else self.some_chart()
-        self.client.post("/v1/compatibility", json={"chart_a": self.some_chart(), "chart_b": other},
-                         headers=self.auth("viewer"), name="/v1/compatibility")
+        self.client.post(
+            "/v1/compatibility",
+            json={"chart_a": self.some_chart(), "chart_b": other},
+            headers=self.auth("viewer"),
+            name="/v1/compatibility",
+        )
 
     @task(1)
     def version(self) -> None:

@@ -22,6 +22,7 @@ class LoadUser(KundliUser):
 
 
 if BASELINE:
+
     class BaselineUser(LoadUser):
         abstract = False
         host = BASELINE

@@ -25,6 +25,7 @@ class Collector:
     def pytest_collection_finish(self, session):
         from relcheck.run.phases import PHASES
         from relcheck.run.plugin import ITEMS_KEY
+
         for test in session.items:
             phases = sorted({m.name for m in test.iter_markers() if m.name in PHASES})
             for item in test.stash.get(ITEMS_KEY, []):
@@ -46,10 +47,16 @@ def mapping(config_path: str | None) -> list[dict]:
         os.chdir(cwd)
     if code not in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
         raise RelcheckError(f"collecting the checks failed (pytest exit status {int(code)})")
-    return [{"section": item.section, "item": item.text, "kind": item.kind,
-             "phases": sorted({p for _, phases in collector.tests.get(item.key, []) for p in phases}),
-             "tests": [nodeid for nodeid, _ in collector.tests.get(item.key, [])]}
-            for item in checklist.items]
+    return [
+        {
+            "section": item.section,
+            "item": item.text,
+            "kind": item.kind,
+            "phases": sorted({p for _, phases in collector.tests.get(item.key, []) for p in phases}),
+            "tests": [nodeid for nodeid, _ in collector.tests.get(item.key, [])],
+        }
+        for item in checklist.items
+    ]
 
 
 def cmd_checklist(args) -> int:
@@ -83,6 +90,7 @@ def cmd_rehearse(args) -> int:
     import tempfile
 
     from relcheck.ops.rehearsal import rehearse
+
     cfg = load(args.config)
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="relcheck-rehearsal-"))
     result = rehearse(cfg, workdir)
@@ -100,18 +108,24 @@ def procedures_for(cfg):
     from relcheck.target import scratch
     from relcheck.target.postgres import client_tool
     from relcheck.target.target import connect_remote
+
     if cfg.target.mode != "remote":
-        raise RelcheckError("deploy and rollback run against a remote target; for the embedded one use "
-                            "`relcheck rehearse`")
+        raise RelcheckError(
+            "deploy and rollback run against a remote target; for the embedded one use `relcheck rehearse`"
+        )
     target = connect_remote(cfg)
     for name in scratch.sweep(target) if target.dsn else []:
         print(f"dropped {name}, a scratch database a crashed relcheck run left behind", file=sys.stderr)
     bin_dir = Path(cfg.deploy.pg_bin_dir) if cfg.deploy.pg_bin_dir else None
     values = scratch.DsnParts.of(target.dsn).placeholders("dsn") if target.dsn else {}
-    host = Host(Path(cfg.deploy.checkout or cfg.source), cfg.deploy.command_prefix,
-                {k: fill(v, values, "deploy.env") for k, v in cfg.deploy.env.items()})
-    return Procedures(cfg, target, host, client_tool("pg_dump", bin_dir), client_tool("pg_restore", bin_dir),
-                      records.backups_dir(cfg))
+    host = Host(
+        Path(cfg.deploy.checkout or cfg.source),
+        cfg.deploy.command_prefix,
+        {k: fill(v, values, "deploy.env") for k, v in cfg.deploy.env.items()},
+    )
+    return Procedures(
+        cfg, target, host, client_tool("pg_dump", bin_dir), client_tool("pg_restore", bin_dir), records.backups_dir(cfg)
+    )
 
 
 def refuse_unrunnable(cfg, procedures, kind: str, ref: str) -> bool:
@@ -119,6 +133,7 @@ def refuse_unrunnable(cfg, procedures, kind: str, ref: str) -> bool:
     from relcheck.core.errors import ToolError
     from relcheck.ops.deploy import plan_problems
     from relcheck.target.git import GitRepo
+
     try:
         repo = GitRepo(cfg.repository)
     except ToolError:
@@ -134,6 +149,7 @@ def refuse_unrunnable(cfg, procedures, kind: str, ref: str) -> bool:
 def cmd_deploy(args) -> int:
     from relcheck.core import records
     from relcheck.ops.deploy import Record, rollback_hint, run
+
     cfg = load(args.config)
     release = cfg.release
     procedures = procedures_for(cfg)
@@ -159,6 +175,7 @@ def cmd_rollback(args) -> int:
     from relcheck.core import records
     from relcheck.ops import incident
     from relcheck.ops.deploy import Record, run
+
     cfg = load(args.config)
     release = cfg.release
     deployed = records.read(Path(args.record) if args.record else records.deploy_record_path(cfg))
@@ -177,10 +194,13 @@ def cmd_rollback(args) -> int:
     record.save(records.rollback_record_path(cfg))
     post = next((m for m in records.manifests(cfg) if "post_deploy" in m["run"]["label"]), None)
     fired = [f["trigger"] for f in ((post or {}).get("decision") or {}).get("fired", [])]
-    path = incident.write(records.incident_path(cfg), release.release_id, deployed, asdict(record), post,
-                          fired or ["manual rollback"])
-    print(f"rolled back to {record.ref}: {'ok' if record.ok else 'FAILED at ' + record.failed_step}; "
-          f"incident record {path}. Next: pytest -m post_rollback")
+    path = incident.write(
+        records.incident_path(cfg), release.release_id, deployed, asdict(record), post, fired or ["manual rollback"]
+    )
+    print(
+        f"rolled back to {record.ref}: {'ok' if record.ok else 'FAILED at ' + record.failed_step}; "
+        f"incident record {path}. Next: pytest -m post_rollback"
+    )
     if record.safety_dump:
         print(f"the data as it was before the restore: {record.safety_dump['path']}")
     return 0 if record.ok else 1
@@ -188,6 +208,7 @@ def cmd_rollback(args) -> int:
 
 def cmd_sign(args) -> int:
     from relcheck.run.signoff import sign
+
     signed = sign(load(args.config), Path(args.report), args.role, Path(args.key))
     print(f"signed {args.report} as {signed.role}: {signed.principal} ({signed.fingerprint}) at {signed.signed_at}")
     return 0
@@ -195,11 +216,14 @@ def cmd_sign(args) -> int:
 
 def cmd_verify(args) -> int:
     from relcheck.run.signoff import verify
+
     check = verify(load(args.config), Path(args.report))
     manifest = check.manifest
     if manifest:
-        print(f"{manifest['product']} {manifest['release_version']} ({manifest['release_id']}), "
-              f"run {manifest['run']['label']} finished {manifest['run']['finished']}: {manifest['verdict']}")
+        print(
+            f"{manifest['product']} {manifest['release_version']} ({manifest['release_id']}), "
+            f"run {manifest['run']['label']} finished {manifest['run']['finished']}: {manifest['verdict']}"
+        )
     for s in check.signoffs:
         print(f"  {'signed' if s.ok else 'INVALID'}  {s.role}: {s.principal} ({s.fingerprint or '-'}) {s.signed_at}")
     if not check.signoffs:
@@ -212,6 +236,7 @@ def cmd_verify(args) -> int:
 
 def cmd_attest(args) -> int:
     from relcheck.signing.attestations import attest
+
     path = attest(load(args.config), args.item, args.role, args.note, Path(args.key))
     print(f"attested {args.item} as {args.role}: {path}")
     return 0
@@ -219,9 +244,11 @@ def cmd_attest(args) -> int:
 
 def cmd_waive(args) -> int:
     from relcheck.signing.waivers import waive
+
     cfg = load(args.config)
-    waiver = waive(cfg, args.id, args.finding or "", args.item or "", args.reason, args.role, args.expires,
-                   Path(args.key))
+    waiver = waive(
+        cfg, args.id, args.finding or "", args.item or "", args.reason, args.role, args.expires, Path(args.key)
+    )
     print(f"waiver {waiver.id} ({waiver.finding or waiver.item}) signed as {waiver.approver}, expires {waiver.expires}")
     return 0
 
@@ -237,8 +264,9 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("phase", help="a phase marker or -m expression, e.g. pre_release, post_deploy")
     run.add_argument("pytest_args", nargs=argparse.REMAINDER, help="further pytest arguments")
     run.set_defaults(func=cmd_run)
-    rehearse = sub.add_parser("rehearse", help="deploy and roll back the release on the embedded target, "
-                                                "with the checks in between")
+    rehearse = sub.add_parser(
+        "rehearse", help="deploy and roll back the release on the embedded target, with the checks in between"
+    )
     rehearse.add_argument("--workdir", help="keep the rehearsal's reports here (default: a temporary directory)")
     rehearse.set_defaults(func=cmd_rehearse)
     deploy = sub.add_parser("deploy", help="run the deployment procedure on the configured (remote) target")
@@ -249,9 +277,11 @@ def main(argv: list[str] | None = None) -> int:
     rollback.add_argument("--record", help="the deploy record (default: the release's last deploy)")
     rollback.add_argument("--ref", help="git ref to go back to (default: release.previous_ref)")
     rollback.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
-    rollback.add_argument("--accept-data-loss", action="store_true",
-                          help="restore even when writes made since the backup would be discarded (they are kept "
-                               "in a proven dump first)")
+    rollback.add_argument(
+        "--accept-data-loss",
+        action="store_true",
+        help="restore even when writes made since the backup would be discarded (they are kept in a proven dump first)",
+    )
     rollback.set_defaults(func=cmd_rollback)
     sign = sub.add_parser("sign", help="sign a report's manifest as a release role (SSH key)")
     sign.add_argument("report", help="report.html of a run (or its directory)")
@@ -278,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
     waive.add_argument("--key", required=True)
     waive.set_defaults(func=cmd_waive)
     args = parser.parse_args(argv)
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)      # `relcheck checklist | head` ends quietly
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `relcheck checklist | head` ends quietly
     try:
         return args.func(args)
     except (ConfigError, RelcheckError) as exc:

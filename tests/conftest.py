@@ -30,16 +30,27 @@ DEFAULT_CONFIG = REPO / "relcheck.toml"
 # Short load scenarios for the suite's own tests (the real ones run longer; see bench/ for the numbers). The tests
 # run in parallel on a small shared machine, so thresholds are generous and the faults that must break them are
 # far beyond them: a test proves a check passes and fails, not how fast this machine is.
-SHORT_PERFORMANCE = {"load": {"users": 10, "spawn_rate": 10, "duration_s": 8, "warmup_s": 1, "min_requests": 50,
-                              "min_duration_ratio": 0.6},
-                     "stress": {"steps": [2, 8, 32], "step_s": 2, "required_rps": 50},
-                     "baseline": {"min_samples": 20, "allowed_increase": 1.5, "critical_increase": 2.0},
-                     "sla": {"default": ["p(95) < 1000ms", "p(99) < 2000ms"], "routes": {}},
-                     "smoke": {"duration_s": 3}}
+SHORT_PERFORMANCE = {
+    "load": {
+        "users": 10,
+        "spawn_rate": 10,
+        "duration_s": 8,
+        "warmup_s": 1,
+        "min_requests": 50,
+        "min_duration_ratio": 0.6,
+    },
+    "stress": {"steps": [2, 8, 32], "step_s": 2, "required_rps": 50},
+    "baseline": {"min_samples": 20, "allowed_increase": 1.5, "critical_increase": 2.0},
+    "sla": {"default": ["p(95) < 1000ms", "p(99) < 2000ms"], "routes": {}},
+    "smoke": {"duration_s": 3},
+}
 LATENCY_FAULT_MS = 1500
 # The host's load average says nothing on a machine running the tests in parallel.
-TEST_CHANGES = {"performance": SHORT_PERFORMANCE, "deploy": {"max_load_per_core": 1000.0},
-                "post_deploy": {"smoke_allowed_increase": 3.0, "smoke_min_increase_ms": 250.0}}
+TEST_CHANGES = {
+    "performance": SHORT_PERFORMANCE,
+    "deploy": {"max_load_per_core": 1000.0},
+    "post_deploy": {"smoke_allowed_increase": 3.0, "smoke_min_increase_ms": 250.0},
+}
 
 
 def default_config_data() -> dict:
@@ -107,6 +118,7 @@ def faulty(runtime):
         if key not in spawned:
             spawned[key] = runtime.spawn(faults, healthy=healthy)
         return spawned[key]
+
     return get
 
 
@@ -155,6 +167,7 @@ def healthy_run_started(request, tmp_path_factory):
         payload = {**outcome.__dict__, "run_dir": str(outcome.run_dir) if outcome.run_dir else None}
         (root / "outcome.partial").write_text(json.dumps(payload))
         (root / "outcome.partial").rename(root / "outcome.json")
+
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
     yield
@@ -198,13 +211,18 @@ def keys(tmp_path):
     made = {role: keygen(tmp_path / f"key-{n}") for n, role in enumerate(ROLES)}
     made["stranger"] = keygen(tmp_path / "key-stranger")
     allowed = tmp_path / "allowed_signers"
-    allowed.write_text("".join(f"{ROLES[role]} {' '.join(Path(f'{made[role]}.pub').read_text().split()[:2])}\n"
-                               for role in ROLES))
+    allowed.write_text(
+        "".join(f"{ROLES[role]} {' '.join(Path(f'{made[role]}.pub').read_text().split()[:2])}\n" for role in ROLES)
+    )
     return made, allowed
 
 
 def relcheck_cli(config: Path, *args: str, env=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "relcheck.cli", "--config", str(config), *args], cwd=REPO,
-                          capture_output=True, text=True, timeout=120, env={**os.environ, **(env or {})})
-
-
+    return subprocess.run(
+        [sys.executable, "-m", "relcheck.cli", "--config", str(config), *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+    )

@@ -60,14 +60,15 @@ class FakeGitHub(LocalServer):
             def do_GET(self):
                 fake.requests.append(self.path)
                 if fake.token and self.headers.get("Authorization") != f"Bearer {fake.token}":
-                    return self.reply(401, {"message": "Bad credentials",
-                                            "documentation_url": "https://docs.github.com/rest"})
+                    return self.reply(
+                        401, {"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"}
+                    )
                 url = urlsplit(self.path)
                 query = {k: v[0] for k, v in parse_qs(url.query).items()}
                 prefix = f"/repos/{fake.repo}/"
                 if not url.path.startswith(prefix):
                     return self.reply(404, {"message": "Not Found"})
-                resource = url.path[len(prefix):]
+                resource = url.path[len(prefix) :]
                 if resource == "milestones":
                     return self.page(fake.milestones, query, url.path)
                 if resource == "issues":
@@ -78,7 +79,7 @@ class FakeGitHub(LocalServer):
 
             def page(self, items, query, path):
                 number = int(query.get("page", 1))
-                chunk = items[(number - 1) * fake.PAGE:number * fake.PAGE]
+                chunk = items[(number - 1) * fake.PAGE : number * fake.PAGE]
                 headers = {}
                 if number * fake.PAGE < len(items):
                     rest = "&".join(f"{k}={v}" for k, v in query.items() if k != "page")
@@ -97,12 +98,23 @@ class FakeGitHub(LocalServer):
             self.milestones.append(found)
         return found
 
-    def add_issue(self, number: int, title: str, labels: list[str], milestone: str | None, state: str = "open",
-                  pull_request: bool = False) -> None:
-        issue = {"number": number, "title": title, "state": state,
-                 "html_url": f"https://github.com/{self.repo}/issues/{number}",
-                 "labels": [{"name": name} for name in labels],
-                 "milestone": self.milestone(milestone) if milestone else None}
+    def add_issue(
+        self,
+        number: int,
+        title: str,
+        labels: list[str],
+        milestone: str | None,
+        state: str = "open",
+        pull_request: bool = False,
+    ) -> None:
+        issue = {
+            "number": number,
+            "title": title,
+            "state": state,
+            "html_url": f"https://github.com/{self.repo}/issues/{number}",
+            "labels": [{"name": name} for name in labels],
+            "milestone": self.milestone(milestone) if milestone else None,
+        }
         if pull_request:
             issue["pull_request"] = {"url": f"https://api.github.com/repos/{self.repo}/pulls/{number}"}
         self.issues.append(issue)
@@ -130,8 +142,11 @@ class WebhookSink(LocalServer):
                 ok = sink.status == 200 and "text" in body
                 if ok:
                     sink.messages.append(body["text"])
-                self.reply(200 if ok else (sink.status if sink.status != 200 else 400),
-                           b"ok" if ok else b"invalid_payload", "text/plain")
+                self.reply(
+                    200 if ok else (sink.status if sink.status != 200 else 400),
+                    b"ok" if ok else b"invalid_payload",
+                    "text/plain",
+                )
 
         self.url = self.serve(Handler) + "/services/T000/B000/XXXX"
 
@@ -141,6 +156,7 @@ class MailSink:
 
     def __init__(self) -> None:
         from aiosmtpd.controller import Controller
+
         sink = self
         self.messages = []
 
@@ -161,6 +177,7 @@ class MailSink:
 
 class HostileTarget(LocalServer):
     """A remote target whose answers carry markup and script, to prove the report keeps them inert."""
+
     PAYLOAD = "<script>document.title='PWNED'</script><img src=x onerror=\"document.title='PWNED'\">"
 
     def __init__(self) -> None:
@@ -173,7 +190,7 @@ class HostileTarget(LocalServer):
         self.url = self.serve(Handler)
 
 
-SYSTEMCTL = '''
+SYSTEMCTL = """
 import json, sys
 state_file, args = sys.argv[1], sys.argv[2:]
 units = json.load(open(state_file))
@@ -188,9 +205,9 @@ else:
     running = verb in ("start", "restart")
     units[unit].update(ActiveState="active" if running else "inactive", SubState="running" if running else "dead")
     json.dump(units, open(state_file, "w"))
-'''
+"""
 
-JOURNALCTL = '''
+JOURNALCTL = """
 import argparse, datetime, sys
 parser = argparse.ArgumentParser()
 parser.add_argument("-u", dest="unit", required=True)
@@ -205,7 +222,7 @@ lines = [line for line in open(journal).read().splitlines() if f" {options.unit.
          and (since is None or datetime.datetime.strptime(line.split()[0], "%Y-%m-%dT%H:%M:%S%z") >= since)]
 lines = lines[-options.lines:] if options.lines else lines
 print("\\n".join(lines) if lines else ("" if options.quiet else "-- No entries --"))
-'''
+"""
 
 
 class SystemdHost:
@@ -216,14 +233,24 @@ class SystemdHost:
         self.bin, self.state, self.journal = root / "bin", root / "units.json", root / "journal"
         self.bin.mkdir(parents=True)
         self.journal.write_text("")
-        self.state.write_text(json.dumps({unit: {"LoadState": "loaded", "ActiveState": "active" if up else "failed",
-                                                 "SubState": "running" if up else "failed", "MainPID": "4242"}
-                                          for unit, up in units.items()}))
+        self.state.write_text(
+            json.dumps(
+                {
+                    unit: {
+                        "LoadState": "loaded",
+                        "ActiveState": "active" if up else "failed",
+                        "SubState": "running" if up else "failed",
+                        "MainPID": "4242",
+                    }
+                    for unit, up in units.items()
+                }
+            )
+        )
         for name, script, data in (("systemctl", SYSTEMCTL, self.state), ("journalctl", JOURNALCTL, self.journal)):
             (self.bin / f"{name}.py").write_text(script)
             (self.bin / name).write_text(f'#!/bin/sh\nexec {sys.executable} {self.bin / name}.py {data} "$@"\n')
             (self.bin / name).chmod(0o755)
-        self.prefix = ["env", f"PATH={self.bin}:{os.environ['PATH']}"]     # target.service.command_prefix
+        self.prefix = ["env", f"PATH={self.bin}:{os.environ['PATH']}"]  # target.service.command_prefix
 
     def log(self, when, unit: str, message: str) -> None:
         with self.journal.open("a") as journal:
@@ -246,6 +273,7 @@ def socket_server(handle):
                 continue
             with conn:
                 handle(conn)
+
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     try:
@@ -259,9 +287,28 @@ def socket_server(handle):
 def self_signed_certificate(directory) -> tuple[str, str]:
     """A throwaway certificate for localhost (it is its own CA): (cert.pem, key.pem)."""
     cert, key = directory / "cert.pem", directory / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost",
-                    "-addext", "subjectAltName=DNS:localhost", "-keyout", str(key), "-out", str(cert)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
     return str(cert), str(key)
 
 
@@ -290,9 +337,13 @@ class TlsProxy(LocalServer):
                     payload = answer.read()
                 finally:
                     upstream.close()
-                own = self.HOP_BY_HOP | {"content-type", "date", "server"}     # reply() and send_response() set these
-                self.reply(answer.status, payload, answer.getheader("Content-Type", ""),
-                           {k: v for k, v in answer.getheaders() if k.lower() not in own})
+                own = self.HOP_BY_HOP | {"content-type", "date", "server"}  # reply() and send_response() set these
+                self.reply(
+                    answer.status,
+                    payload,
+                    answer.getheader("Content-Type", ""),
+                    {k: v for k, v in answer.getheaders() if k.lower() not in own},
+                )
 
             def version_string(self):
                 return "proxy"

@@ -38,10 +38,16 @@ REVIEWED = "\n\nReviewed-by: Reviewer <reviewer@example.invalid>"
 def release_history(path: Path, changes: list[tuple[str, dict[str, str]]]) -> Repo:
     """v1.0.0 with code, docs and a changelog; then the given changes; tagged v1.1.0."""
     repo = Repo(path)
-    repo.commit("Release 1.0.0" + REVIEWED, {
-        "app/auth.py": "TOKEN_BYTES = 32\n", "app/core.py": "VERSION = '1.0.0'\n",
-        "docs/guide.md": "# Guide\n", "SECURITY.md": "# Security\nReport to security@example.invalid\n",
-        "CHANGELOG.md": "# Changelog\n\n## [1.0.0] - 2026-09-14\n- first release\n"})
+    repo.commit(
+        "Release 1.0.0" + REVIEWED,
+        {
+            "app/auth.py": "TOKEN_BYTES = 32\n",
+            "app/core.py": "VERSION = '1.0.0'\n",
+            "docs/guide.md": "# Guide\n",
+            "SECURITY.md": "# Security\nReport to security@example.invalid\n",
+            "CHANGELOG.md": "# Changelog\n\n## [1.0.0] - 2026-09-14\n- first release\n",
+        },
+    )
     repo.tag("v1.0.0")
     for message, files in changes:
         repo.commit(message, files)

@@ -81,14 +81,18 @@ if __name__ == "__main__":
 '''
 
 REVISIONS = {
-    "0001": ("CREATE TABLE users (id serial PRIMARY KEY, name text UNIQUE NOT NULL, password_hash text NOT NULL);"
-             "CREATE TABLE item (id serial PRIMARY KEY, name text NOT NULL)",
-             "DROP TABLE item; DROP TABLE users"),
-    "0002": ("ALTER TABLE item ADD COLUMN created_at timestamptz NOT NULL DEFAULT now()",
-             "ALTER TABLE item DROP COLUMN created_at"),
+    "0001": (
+        "CREATE TABLE users (id serial PRIMARY KEY, name text UNIQUE NOT NULL, password_hash text NOT NULL);"
+        "CREATE TABLE item (id serial PRIMARY KEY, name text NOT NULL)",
+        "DROP TABLE item; DROP TABLE users",
+    ),
+    "0002": (
+        "ALTER TABLE item ADD COLUMN created_at timestamptz NOT NULL DEFAULT now()",
+        "ALTER TABLE item DROP COLUMN created_at",
+    ),
 }
 
-OWN_TESTS = '''import os
+OWN_TESTS = """import os
 import subprocess
 import sys
 import time
@@ -106,13 +110,18 @@ def test_users_can_be_replaced():
         conn.execute("DELETE FROM users")
         conn.execute("INSERT INTO users (name, password_hash) VALUES ('test', 'pbkdf2_sha256$1$x$y')")
         assert conn.execute("SELECT count(*) FROM users").fetchone()[0] == 1
-'''
+"""
 
 
 def files(revisions: list[str]) -> dict[str, str]:
     chosen = {name: REVISIONS[name] for name in revisions}
-    return {"shop/__init__.py": "", "shop/db.py": DB, "shop/migrate.py": MIGRATE.format(revisions=repr(chosen)),
-            "tests/test_users.py": OWN_TESTS, "requirements.txt": "psycopg[binary]==3.2.3\n"}
+    return {
+        "shop/__init__.py": "",
+        "shop/db.py": DB,
+        "shop/migrate.py": MIGRATE.format(revisions=repr(chosen)),
+        "tests/test_users.py": OWN_TESTS,
+        "requirements.txt": "psycopg[binary]==3.2.3\n",
+    }
 
 
 def history(path: Path) -> Repo:
@@ -127,19 +136,39 @@ def history(path: Path) -> Repo:
 def postgres_env(dsn: str) -> dict[str, str]:
     """POSTGRES_* variables naming a database (what the service reads)."""
     parts = psycopg.conninfo.conninfo_to_dict(dsn)
-    return {"POSTGRES_HOST": parts["host"], "POSTGRES_PORT": str(parts.get("port") or 5432),
-            "POSTGRES_DB": parts["dbname"], "POSTGRES_USER": parts["user"], "POSTGRES_PASSWORD": parts["password"]}
+    return {
+        "POSTGRES_HOST": parts["host"],
+        "POSTGRES_PORT": str(parts.get("port") or 5432),
+        "POSTGRES_DB": parts["dbname"],
+        "POSTGRES_USER": parts["user"],
+        "POSTGRES_PASSWORD": parts["password"],
+    }
 
 
 def migrate(tree: Path, dsn: str, *args: str) -> None:
-    subprocess.run([sys.executable, "-m", "shop.migrate", *args], cwd=tree, check=True, capture_output=True,
-                   env={"PATH": os.environ["PATH"], **postgres_env(dsn)})
+    subprocess.run(
+        [sys.executable, "-m", "shop.migrate", *args],
+        cwd=tree,
+        check=True,
+        capture_output=True,
+        env={"PATH": os.environ["PATH"], **postgres_env(dsn)},
+    )
 
 
-SCRATCH_ENV = {"POSTGRES_HOST": "{scratch_host}", "POSTGRES_PORT": "{scratch_port}", "POSTGRES_DB": "{scratch_db}",
-               "POSTGRES_USER": "{scratch_user}", "POSTGRES_PASSWORD": "{scratch_password}"}
-DEPLOY_ENV = {"POSTGRES_HOST": "{dsn_host}", "POSTGRES_PORT": "{dsn_port}", "POSTGRES_DB": "{dsn_db}",
-              "POSTGRES_USER": "{dsn_user}", "POSTGRES_PASSWORD": "{dsn_password}"}
+SCRATCH_ENV = {
+    "POSTGRES_HOST": "{scratch_host}",
+    "POSTGRES_PORT": "{scratch_port}",
+    "POSTGRES_DB": "{scratch_db}",
+    "POSTGRES_USER": "{scratch_user}",
+    "POSTGRES_PASSWORD": "{scratch_password}",
+}
+DEPLOY_ENV = {
+    "POSTGRES_HOST": "{dsn_host}",
+    "POSTGRES_PORT": "{dsn_port}",
+    "POSTGRES_DB": "{dsn_db}",
+    "POSTGRES_USER": "{dsn_user}",
+    "POSTGRES_PASSWORD": "{dsn_password}",
+}
 
 
 def config_changes(tree: Path, repo: Path) -> dict:
@@ -147,27 +176,44 @@ def config_changes(tree: Path, repo: Path) -> dict:
     python = sys.executable
     return {
         "target": {"source": str(tree), "repository": str(repo)},
-        "quality": {"tests": {"command": ["{python}", "-m", "pytest", "tests", "-q", "-p", "no:cacheprovider"],
-                              "env": SCRATCH_ENV},
-                    "coverage": {"source": ["shop"], "threshold_percent": 0.0}},
+        "quality": {
+            "tests": {
+                "command": ["{python}", "-m", "pytest", "tests", "-q", "-p", "no:cacheprovider"],
+                "env": SCRATCH_ENV,
+            },
+            "coverage": {"source": ["shop"], "threshold_percent": 0.0},
+        },
         "docs": {"migration_head": [python, "-m", "shop.migrate", "heads"]},
-        "deploy": {"migrate": ["{python}", "-m", "shop.migrate", "upgrade", "head"],
-                   "downgrade": ["{python}", "-m", "shop.migrate", "downgrade", "{previous_head}"],
-                   "install": ["{python}", "-m", "pip", "--version"], "env": DEPLOY_ENV,
-                   "schema_version_query": "SELECT version FROM schema_migrations"},
+        "deploy": {
+            "migrate": ["{python}", "-m", "shop.migrate", "upgrade", "head"],
+            "downgrade": ["{python}", "-m", "shop.migrate", "downgrade", "{previous_head}"],
+            "install": ["{python}", "-m", "pip", "--version"],
+            "env": DEPLOY_ENV,
+            "schema_version_query": "SELECT version FROM schema_migrations",
+        },
     }
 
 
 def state(dsn: str) -> dict:
     """Everything a look with psql would compare: each table's columns and rows, in order."""
     with psycopg.connect(dsn, autocommit=True) as conn:
-        tables = [r[0] for r in conn.execute("SELECT table_name FROM information_schema.tables "
-                                             "WHERE table_schema = 'public' ORDER BY 1")]
+        tables = [
+            r[0]
+            for r in conn.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1"
+            )
+        ]
         found = {}
         for table in tables:
-            columns = [r[0] for r in conn.execute("SELECT column_name FROM information_schema.columns WHERE "
-                                                  "table_name = %s ORDER BY ordinal_position", (table,))]
-            rows = conn.execute(f"SELECT * FROM {table} ORDER BY 1").fetchall()     # noqa: S608 - test tables
+            columns = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT column_name FROM information_schema.columns WHERE "
+                    "table_name = %s ORDER BY ordinal_position",
+                    (table,),
+                )
+            ]
+            rows = conn.execute(f"SELECT * FROM {table} ORDER BY 1").fetchall()  # noqa: S608 - test tables
             found[table] = (columns, [tuple(map(str, row)) for row in rows])
         return found
 
@@ -180,10 +226,13 @@ def admin_can_log_in(dsn: str) -> bool:
 
 def seed(dsn: str) -> None:
     with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute("INSERT INTO users (name, password_hash) VALUES ('admin', 'pbkdf2_sha256$600000$salt$hash'), "
-                     "('ravi', 'pbkdf2_sha256$600000$salt$other')")
-        conn.execute("INSERT INTO item (name, created_at) VALUES ('a', '2026-11-01T10:00:00Z'), "
-                     "('b', '2026-11-02T10:00:00Z')")
+        conn.execute(
+            "INSERT INTO users (name, password_hash) VALUES ('admin', 'pbkdf2_sha256$600000$salt$hash'), "
+            "('ravi', 'pbkdf2_sha256$600000$salt$other')"
+        )
+        conn.execute(
+            "INSERT INTO item (name, created_at) VALUES ('a', '2026-11-01T10:00:00Z'), ('b', '2026-11-02T10:00:00Z')"
+        )
 
 
 def scratch_databases(admin_dsn: str) -> list[str]:

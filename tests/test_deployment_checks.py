@@ -10,12 +10,27 @@ from conftest import LATENCY_FAULT_MS, TEST_CHANGES
 from relcheck.ops.rehearsal import rehearse
 from relcheck.run.runner import merge
 
-PRE_DEPLOY = ["test_backup_current_system", "test_prepare_rollback_plan", "test_verify_dependencies",
-              "test_check_system_resources", "test_prepare_monitoring"]
-TRIGGERS = ["Critical service failure", "Unacceptable performance", "Data integrity issues",
-            "Security vulnerabilities", "Compliance violations"]
-POST_DEPLOY = ["test_service_is_running[post_deploy]", "test_health_checks[post_deploy]",
-               "test_check_logs_for_errors", "test_verify_metrics_collection", "test_critical_paths"]
+PRE_DEPLOY = [
+    "test_backup_current_system",
+    "test_prepare_rollback_plan",
+    "test_verify_dependencies",
+    "test_check_system_resources",
+    "test_prepare_monitoring",
+]
+TRIGGERS = [
+    "Critical service failure",
+    "Unacceptable performance",
+    "Data integrity issues",
+    "Security vulnerabilities",
+    "Compliance violations",
+]
+POST_DEPLOY = [
+    "test_service_is_running[post_deploy]",
+    "test_health_checks[post_deploy]",
+    "test_check_logs_for_errors",
+    "test_verify_metrics_collection",
+    "test_critical_paths",
+]
 
 
 @pytest.mark.parametrize("check", PRE_DEPLOY + POST_DEPLOY)
@@ -51,10 +66,19 @@ def channels():
 
 
 def notify_config(webhook, mail) -> dict:
-    return {"notify": {"window": "2026-11-26 10:00-11:00 IST", "rollback_owner": "Operations Team Lead",
-                       "webhook": {"url": webhook.url},
-                       "smtp": {"host": "127.0.0.1", "port": mail.port, "sender": "releases@kundli.example",
-                                "recipients": ["stakeholders@kundli.example"]}}}
+    return {
+        "notify": {
+            "window": "2026-11-26 10:00-11:00 IST",
+            "rollback_owner": "Operations Team Lead",
+            "webhook": {"url": webhook.url},
+            "smtp": {
+                "host": "127.0.0.1",
+                "port": mail.port,
+                "sender": "releases@kundli.example",
+                "recipients": ["stakeholders@kundli.example"],
+            },
+        }
+    }
 
 
 def test_stakeholders_are_notified_through_webhook_and_mail(bench, healthy, channels):
@@ -76,8 +100,11 @@ def test_notify_without_a_channel_is_not_verified(healthy_run):
 
 
 def test_no_trigger_fires_on_the_healthy_service(healthy_run):
-    triggers = {name: status for name, (status, _) in healthy_run.statuses().items()
-                if name.startswith("test_rollback_trigger[")}
+    triggers = {
+        name: status
+        for name, (status, _) in healthy_run.statuses().items()
+        if name.startswith("test_rollback_trigger[")
+    }
     assert len(triggers) == 5 and set(triggers.values()) == {"pass"}, triggers
 
 
@@ -88,8 +115,11 @@ def test_a_truncated_backup_fails_its_proof(bench, healthy):
     assert "pg_restore failed" in checked.reason("test_backup_current_system")
 
 
-BROKEN_DOWNGRADE = {"KUNDLI_DATABASE_URL": "{dsn}", "KUNDLI_TEST_MODE": "1",
-                    "KUNDLI_FAULTS": json.dumps({"broken_downgrade": True})}
+BROKEN_DOWNGRADE = {
+    "KUNDLI_DATABASE_URL": "{dsn}",
+    "KUNDLI_TEST_MODE": "1",
+    "KUNDLI_FAULTS": json.dumps({"broken_downgrade": True}),
+}
 
 
 def test_rollback_plan_fails_when_the_down_migration_is_broken(bench, healthy):
@@ -113,8 +143,11 @@ def test_dependencies_pinned_consistent_and_supported(bench, healthy, scratch_so
 
 def test_system_resources_and_monitoring_fail_when_short(bench, faulty):
     target = faulty(missing_metric="kundli_job_queue_length")
-    checked = bench.run(bench.config({"deploy": {"min_memory_mb": 10**9, "min_connection_headroom": 10**6}},
-                                     target=target), "-k", "system_resources or prepare_monitoring")
+    checked = bench.run(
+        bench.config({"deploy": {"min_memory_mb": 10**9, "min_connection_headroom": 10**6}}, target=target),
+        "-k",
+        "system_resources or prepare_monitoring",
+    )
     reason = checked.reason("test_check_system_resources")
     assert "memory" in reason and "connection headroom" in reason
     assert checked.reason("test_prepare_monitoring").endswith("missing from /metrics: kundli_job_queue_length")
@@ -122,20 +155,29 @@ def test_system_resources_and_monitoring_fail_when_short(bench, faulty):
 
 # --- Post-Deployment and the decision ------------------------------------------------------------------------
 def test_post_deploy_checks_fail_on_their_faults_and_decide_rollback(bench, faulty):
-    target = faulty(wrong_version=True, log_errors=True, missing_metric="kundli_cache_hits", broken_read=True,
-                    admin_open_to_viewers=True, no_audit=True)
+    target = faulty(
+        wrong_version=True,
+        log_errors=True,
+        missing_metric="kundli_cache_hits",
+        broken_read=True,
+        admin_open_to_viewers=True,
+        no_audit=True,
+    )
     checked = bench.run(bench.config(target=target), "-m", "post_deploy")
     assert checked.reason("test_service_is_running[post_deploy]") == "/version reports '0.0.0-wrong', expected '1.1.0'"
-    assert checked.reason("test_check_logs_for_errors").startswith("error line(s) in the log", 2) or \
-        "error line(s) in the log" in checked.reason("test_check_logs_for_errors")
+    assert checked.reason("test_check_logs_for_errors").startswith(
+        "error line(s) in the log", 2
+    ) or "error line(s) in the log" in checked.reason("test_check_logs_for_errors")
     assert checked.reason("test_verify_metrics_collection") == "metric families missing: kundli_cache_hits_total"
     assert checked.reason("test_critical_paths").startswith("read it back: expected 200, got GET")
     fired = {trigger: checked.reason(f"test_rollback_trigger[{trigger}]") for trigger in TRIGGERS}
     assert fired["Critical service failure"].startswith("fired: test_service_is_running[post_deploy] fail")
     assert "test_verify_metrics_collection fail (metric families missing" in fired["Unacceptable performance"]
     assert fired["Data integrity issues"].startswith("fired: test_critical_paths fail (read it back")
-    assert fired["Security vulnerabilities"].startswith("fired: test_access_controls fail") and \
-        "GET /v1/admin/audit as viewer: expected 403, got 200" in fired["Security vulnerabilities"]
+    assert (
+        fired["Security vulnerabilities"].startswith("fired: test_access_controls fail")
+        and "GET /v1/admin/audit as viewer: expected 403, got 200" in fired["Security vulnerabilities"]
+    )
     assert fired["Compliance violations"].startswith("fired: test_audit_logging fail (no audit record")
     assert checked.verdict == "ROLLBACK" and checked.returncode == 3
 
@@ -159,23 +201,39 @@ def test_rehearsal_deploys_and_rolls_back_with_zero_rows_lost(tmp_path, default_
     phases = {p.name: p for p in result.phases}
     assert result.ok, [(p.name, p.detail) for p in result.phases if not p.ok]
     assert result.rows_lost == 0 and phases["zero rows lost"].ok
-    assert [p.name for p in result.phases] == ["start 1.0.0 with data", "pre-deploy checks",
-                                                "rehearse the down-migration on a scratch copy", "deploy 1.1.0",
-                                                "post-deploy checks", "roll back to 1.0.0", "post-rollback checks",
-                                                "zero rows lost"]
+    assert [p.name for p in result.phases] == [
+        "start 1.0.0 with data",
+        "pre-deploy checks",
+        "rehearse the down-migration on a scratch copy",
+        "deploy 1.1.0",
+        "post-deploy checks",
+        "roll back to 1.0.0",
+        "post-rollback checks",
+        "zero rows lost",
+    ]
     incident = json.loads((tmp_path / "reports/kundli-service-1.1.0/rollback/incident.json").read_text())
     assert incident["timeline"] and incident["triggers"] == ["rehearsal"]
     assert (tmp_path / "rehearsal.json").exists()
 
 
-@pytest.mark.parametrize("changes, phase, reason", [
-    ({"deploy": {"env": BROKEN_DOWNGRADE}}, "rehearse the down-migration on a scratch copy",
-     "downgrade to 0001 failed"),
-    ({"deploy": {"backup_command": ["sh", "-c", "{pg_dump} -Fc --dbname '{dsn}' | head -c 4000 > '{dump}'"]}},
-     "pre-deploy checks", "Backup current system: fail"),
-])
-def test_rehearsal_stops_on_a_broken_down_migration_or_a_corrupt_backup(tmp_path, default_config, changes, phase,
-                                                                      reason):
+@pytest.mark.parametrize(
+    "changes, phase, reason",
+    [
+        (
+            {"deploy": {"env": BROKEN_DOWNGRADE}},
+            "rehearse the down-migration on a scratch copy",
+            "downgrade to 0001 failed",
+        ),
+        (
+            {"deploy": {"backup_command": ["sh", "-c", "{pg_dump} -Fc --dbname '{dsn}' | head -c 4000 > '{dump}'"]}},
+            "pre-deploy checks",
+            "Backup current system: fail",
+        ),
+    ],
+)
+def test_rehearsal_stops_on_a_broken_down_migration_or_a_corrupt_backup(
+    tmp_path, default_config, changes, phase, reason
+):
     result = rehearse(default_config, tmp_path, log=lambda message: None, changes=merge(TEST_CHANGES, changes))
     assert not result.ok
     failed = next(p for p in result.phases if not p.ok)

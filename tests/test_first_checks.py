@@ -31,7 +31,7 @@ def test_health_check_fails_when_the_service_is_unhealthy(bench, faulty):
     assert checked.status("test_health_checks[post_deploy]") == "fail"
     assert checked.reason("test_monitor_system_health").endswith("/health -> HTTP 503")
     assert "HTTP 503" in checked.reason("test_health_checks[post_deploy]")
-    assert checked.status("test_service_is_running[post_deploy]") == "pass"      # it runs, it is just unhealthy
+    assert checked.status("test_service_is_running[post_deploy]") == "pass"  # it runs, it is just unhealthy
     assert checked.returncode == 1
 
 
@@ -49,8 +49,12 @@ def test_a_systemd_unit_and_its_journal_since_the_deploy(bench, healthy, tmp_pat
     deployed = datetime.now(timezone.utc) - timedelta(minutes=5)
     host.log(deployed - timedelta(hours=1), "kundli.service", "ERROR database unavailable (before the deploy)")
     host.log(deployed + timedelta(minutes=1), "kundli.service", "INFO GET /health 200")
-    unit = {"manager": "systemd", "unit": "kundli.service", "journal_unit": "kundli.service",
-            "command_prefix": host.prefix}
+    unit = {
+        "manager": "systemd",
+        "unit": "kundli.service",
+        "journal_unit": "kundli.service",
+        "command_prefix": host.prefix,
+    }
     config = bench.config({"target": {"service": unit}}, target=healthy)
     record = bench.tmp / "reports" / Release(**read_config(config)["release"]).release_id / "deploy" / "record.json"
     record.parent.mkdir(parents=True)
@@ -69,10 +73,14 @@ def test_a_systemd_unit_and_its_journal_since_the_deploy(bench, healthy, tmp_pat
     checked = bench.run(config, *checks)
     assert checked.reason("test_service_is_running[post_deploy]") == "service is not running: inactive (dead)"
     assert checked.reason("test_check_logs_for_errors").endswith("kundli[4242]: ERROR worker crashed")
-    assert checked.reason("test_data_protection").startswith("1 data-protection finding(s): service log (journal "
-                                                             "of kundli.service)")
-    with pytest.raises(TargetError, match="systemctl start kundli-typo.service failed: Failed to start "
-                                          "kundli-typo.service: Unit kundli-typo.service not found."):
+    assert checked.reason("test_data_protection").startswith(
+        "1 data-protection finding(s): service log (journal of kundli.service)"
+    )
+    with pytest.raises(
+        TargetError,
+        match="systemctl start kundli-typo.service failed: Failed to start "
+        "kundli-typo.service: Unit kundli-typo.service not found.",
+    ):
         SystemdService("kundli-typo.service", host.prefix).start()
     assert SystemdService("kundli-typo.service", host.prefix).status().detail == "unit kundli-typo.service not found"
 
@@ -84,8 +92,13 @@ def test_deploy_dry_run_names_the_exact_commands_and_changes_nothing(bench, heal
     result = relcheck_cli(config, "deploy", "--dry-run", env=bench.env)
     assert result.returncode == 0, result.stderr
     plan = result.stdout.splitlines()
-    assert [line.split(":")[0] for line in plan] == ["1. Stop application services", "2. Backup data",
-                                                      "3. Deploy code", "4. Run migrations", "5. Start services"]
+    assert [line.split(":")[0] for line in plan] == [
+        "1. Stop application services",
+        "2. Backup data",
+        "3. Deploy code",
+        "4. Run migrations",
+        "5. Start services",
+    ]
     assert plan[0].endswith(" systemctl stop kundli.service") and "systemctl start kundli.service" in plan[4]
     assert "git checkout" in plan[2] and "alembic upgrade head" in plan[3]
     assert SystemdService("kundli.service", host.prefix).status().running
@@ -97,7 +110,7 @@ def test_all_tests_passing_and_coverage_pass_on_the_reference_service(healthy_ru
     assert healthy_run.status("test_code_coverage") == "pass"
 
 
-NO_DATABASE = {"quality": {"tests": {"env": {"KUNDLI_TEST_DATABASE_URL": ""}}}}     # these projects have none
+NO_DATABASE = {"quality": {"tests": {"env": {"KUNDLI_TEST_DATABASE_URL": ""}}}}  # these projects have none
 
 
 def write_suite(root, tests: str, module: str = "def double(x):\n    return 2 * x\n"):
@@ -109,21 +122,27 @@ def write_suite(root, tests: str, module: str = "def double(x):\n    return 2 * 
 
 
 def test_all_tests_passing_fails_on_a_failing_test(bench, healthy, tmp_path):
-    source = write_suite(tmp_path / "proj", """
+    source = write_suite(
+        tmp_path / "proj",
+        """
         from app import double
         def test_double():
             assert double(2) == 4
         def test_regression():
             assert double(3) == 5, "double(3) should be 5"
-    """)
-    checked = bench.run(bench.config({"target": {"source": str(source)}, **NO_DATABASE}, target=healthy),
-                        "-k", "all_tests")
+    """,
+    )
+    checked = bench.run(
+        bench.config({"target": {"source": str(source)}, **NO_DATABASE}, target=healthy), "-k", "all_tests"
+    )
     assert checked.status("test_all_tests_passing") == "fail"
     assert "tests.test_app::test_regression" in checked.reason("test_all_tests_passing")
 
 
 def test_skipped_tests_count_against_the_gate(bench, healthy, tmp_path):
-    source = write_suite(tmp_path / "proj", """
+    source = write_suite(
+        tmp_path / "proj",
+        """
         import pytest
         from app import double
         def test_double():
@@ -131,21 +150,28 @@ def test_skipped_tests_count_against_the_gate(bench, healthy, tmp_path):
         @pytest.mark.skip(reason="flaky")
         def test_skipped():
             pass
-    """)
-    checked = bench.run(bench.config({"target": {"source": str(source)}, **NO_DATABASE}, target=healthy),
-                        "-k", "all_tests")
+    """,
+    )
+    checked = bench.run(
+        bench.config({"target": {"source": str(source)}, **NO_DATABASE}, target=healthy), "-k", "all_tests"
+    )
     assert checked.status("test_all_tests_passing") == "fail"
     assert "1 test(s) skipped" in checked.reason("test_all_tests_passing")
 
 
 def test_coverage_fails_below_the_threshold(bench, healthy, tmp_path):
     untested = "def double(x):\n    return 2 * x\n\n" + "".join(
-        f"def helper_{i}(x):\n    if x:\n        return {i}\n    return -{i}\n\n" for i in range(20))
-    source = write_suite(tmp_path / "proj", """
+        f"def helper_{i}(x):\n    if x:\n        return {i}\n    return -{i}\n\n" for i in range(20)
+    )
+    source = write_suite(
+        tmp_path / "proj",
+        """
         from app import double
         def test_double():
             assert double(2) == 4
-    """, module=untested)
+    """,
+        module=untested,
+    )
     changes = merge(NO_DATABASE, {"target": {"source": str(source)}, "quality": {"coverage": {"source": ["app"]}}})
     checked = bench.run(bench.config(changes, target=healthy), "-k", "coverage or all_tests")
     assert checked.status("test_all_tests_passing") == "pass"
@@ -155,8 +181,10 @@ def test_coverage_fails_below_the_threshold(bench, healthy, tmp_path):
 
 def test_missing_coverage_data_fails(bench, healthy, tmp_path):
     source = write_suite(tmp_path / "proj", "def test_nothing():\n    pass\n")
-    changes = {"target": {"source": str(source)},
-               "quality": {"tests": {"command": ["{python}", "-m", "no_such_test_runner"]}}}
+    changes = {
+        "target": {"source": str(source)},
+        "quality": {"tests": {"command": ["{python}", "-m", "no_such_test_runner"]}},
+    }
     checked = bench.run(bench.config(changes, target=healthy), "-k", "coverage or all_tests")
     assert checked.status("test_code_coverage") == "fail"
     assert "no coverage data" in checked.reason("test_code_coverage")
@@ -171,11 +199,21 @@ def test_post_deploy_on_the_embedded_default_and_nothing_left_running(bench):
     checked = bench.run(bench.config(), "-m", "post_deploy")
     print(f"pytest -m post_deploy on the embedded target: {checked.seconds:.1f} s")
     assert checked.verdict == "PROCEED" and checked.returncode == 0, checked.output[-3000:]
-    assert {checked.status(c) for c in ("test_service_is_running[post_deploy]", "test_health_checks[post_deploy]",
-                                        "test_access_controls", "test_data_protection", "test_audit_logging",
-                                        "test_rollback_trigger[Compliance violations]")} == {"pass"}
-    assert checked.reason("test_rollback_trigger[Security vulnerabilities]") == "decided without " \
+    assert {
+        checked.status(c)
+        for c in (
+            "test_service_is_running[post_deploy]",
+            "test_health_checks[post_deploy]",
+            "test_access_controls",
+            "test_data_protection",
+            "test_audit_logging",
+            "test_rollback_trigger[Compliance violations]",
+        )
+    } == {"pass"}
+    assert (
+        checked.reason("test_rollback_trigger[Security vulnerabilities]") == "decided without "
         "test_vulnerabilities_addressed (no result), test_security_scan_and_dependency_audit (no result)"
+    )
     workdir = str(Path(checked.manifest["run"]["target"]["log"]).parent)
     assert workdir.split("/")[-1].startswith("relcheck-embedded-")
     leftovers = [p for p in psutil.process_iter(["cmdline"]) if workdir in " ".join(p.info["cmdline"] or [])]
@@ -185,7 +223,7 @@ def test_post_deploy_on_the_embedded_default_and_nothing_left_running(bench):
 def is_service(process) -> bool:
     try:
         command = process.cmdline()
-    except psutil.Error:            # already gone, or a zombie
+    except psutil.Error:  # already gone, or a zombie
         return False
     return "kundli" in command and "--port" in command
 
@@ -193,9 +231,23 @@ def is_service(process) -> bool:
 def test_interrupted_run_stops_the_embedded_target(tmp_path):
     """SIGTERM mid-run: fixtures tear down, so neither the service nor PostgreSQL survives, and the run's
     manifest is still written."""
-    process = subprocess.Popen([sys.executable, "-m", "pytest", str(REPO / "checks"), "-m", "post_deploy",
-                                "--relcheck-reports", str(tmp_path), "-p", "no:randomly"],
-                               cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            str(REPO / "checks"),
+            "-m",
+            "post_deploy",
+            "--relcheck-reports",
+            str(tmp_path),
+            "-p",
+            "no:randomly",
+        ],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     service = None
     deadline = time.monotonic() + 60
     while service is None and time.monotonic() < deadline and process.poll() is None:

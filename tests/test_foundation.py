@@ -36,31 +36,46 @@ def test_ambiguous_or_unknown_sections_are_named():
 
 
 def test_checklist_json_lists_every_item_with_its_checks():
-    result = subprocess.run([sys.executable, "-m", "relcheck.cli", "checklist", "--json"], cwd=REPO,
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "relcheck.cli", "checklist", "--json"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     rows = json.loads(result.stdout)
     assert len(rows) == 100 and set(rows[0]) == {"section", "item", "kind", "phases", "tests"}
     by_item = {(r["section"].split(" / ")[-1], r["item"]): r for r in rows}
     health = by_item[("Post-Deployment", "Run health checks")]
     assert health["tests"] == ["checks/test_post_deploy.py::test_health_checks[post_deploy]"]
     assert health["phases"] == ["post_deploy"]
-    assert by_item[("Post-Rollback", "Run health checks")]["tests"] == \
-        ["checks/test_post_deploy.py::test_health_checks[post_rollback]"]
+    assert by_item[("Post-Rollback", "Run health checks")]["tests"] == [
+        "checks/test_post_deploy.py::test_health_checks[post_rollback]"
+    ]
     assert by_item[("Code Quality", "All tests passing")]["phases"] == ["code_quality", "pre_release"]
 
 
 def test_phase_markers_select_their_checks(tmp_path):
     def collect(expression):
-        out = subprocess.run([sys.executable, "-m", "pytest", str(REPO / "checks"), "--collect-only", "-q",
-                              "-m", expression], cwd=REPO, capture_output=True, text=True, timeout=60).stdout
+        out = subprocess.run(
+            [sys.executable, "-m", "pytest", str(REPO / "checks"), "--collect-only", "-q", "-m", expression],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        ).stdout
         return {line.split("::")[0] for line in out.splitlines() if "::" in line}
+
     phases = ("pre_release", "security", "post_deploy", "post_rollback")
     with ThreadPoolExecutor() as pool:
         selected = dict(zip(phases, pool.map(collect, phases), strict=True))
     assert "checks/test_code_quality.py" in selected["pre_release"]
     assert "checks/test_post_deploy.py" not in selected["pre_release"]
-    assert selected["post_deploy"] == {"checks/test_post_deploy.py", "checks/test_rollback_triggers.py",
-                                       "checks/test_security.py"}
+    assert selected["post_deploy"] == {
+        "checks/test_post_deploy.py",
+        "checks/test_rollback_triggers.py",
+        "checks/test_security.py",
+    }
     assert "checks/test_post_rollback.py" in selected["post_rollback"]
     assert selected["security"] == {"checks/test_security.py"}
 
@@ -75,20 +90,33 @@ def write(tmp_path, text):
 BASE = (REPO / "relcheck.toml").read_text()
 
 
-@pytest.mark.parametrize("edit, message", [
-    (lambda t: t.replace('mode = "embedded"', 'mode = "embedded"\nbse_url = "http://x"'),
-     "relcheck.toml: target.bse_url: unknown key"),
-    (lambda t: t.replace("startup_timeout_s = 30", 'startup_timeout_s = "soon"'),
-     "relcheck.toml: embedded.startup_timeout_s: Input should be a valid number"),
-    (lambda t: t.replace('mode = "embedded"', 'mode = "staging"'), "relcheck.toml: target.mode: Input should be"),
-    (lambda t: t.replace('mode = "embedded"', 'mode = "remote"'),
-     "relcheck.toml: target: base_url: required when mode is 'remote'"),
-    (lambda t: t.replace('product = "kundli-service"\n', ""),
-     "relcheck.toml: release.product: required key is missing"),
-    (lambda t: t + "\n[target.auth]\ntokens = { admin = \"env:NO_SUCH_VARIABLE_X\" }\n",
-     "relcheck.toml: target.auth.tokens.admin: environment variable NO_SUCH_VARIABLE_X is not set"),
-    (lambda t: t + "\n[[[broken", "relcheck.toml: not valid TOML"),
-])
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (
+            lambda t: t.replace('mode = "embedded"', 'mode = "embedded"\nbse_url = "http://x"'),
+            "relcheck.toml: target.bse_url: unknown key",
+        ),
+        (
+            lambda t: t.replace("startup_timeout_s = 30", 'startup_timeout_s = "soon"'),
+            "relcheck.toml: embedded.startup_timeout_s: Input should be a valid number",
+        ),
+        (lambda t: t.replace('mode = "embedded"', 'mode = "staging"'), "relcheck.toml: target.mode: Input should be"),
+        (
+            lambda t: t.replace('mode = "embedded"', 'mode = "remote"'),
+            "relcheck.toml: target: base_url: required when mode is 'remote'",
+        ),
+        (
+            lambda t: t.replace('product = "kundli-service"\n', ""),
+            "relcheck.toml: release.product: required key is missing",
+        ),
+        (
+            lambda t: t + '\n[target.auth]\ntokens = { admin = "env:NO_SUCH_VARIABLE_X" }\n',
+            "relcheck.toml: target.auth.tokens.admin: environment variable NO_SUCH_VARIABLE_X is not set",
+        ),
+        (lambda t: t + "\n[[[broken", "relcheck.toml: not valid TOML"),
+    ],
+)
 def test_bad_config_names_key_and_problem(tmp_path, edit, message):
     path = write(tmp_path, edit(BASE))
     with pytest.raises(config.ConfigError) as error:
@@ -101,20 +129,33 @@ def test_missing_config_file(tmp_path):
         config.load(tmp_path / "nope.toml")
 
 
-@pytest.mark.parametrize("edit, message", [
-    (None, "config file not found"),
-    (lambda t: t.replace('mode = "embedded"', 'mode = "embedded"\nbse_url = "x"'), "target.bse_url: unknown key"),
-])
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (None, "config file not found"),
+        (lambda t: t.replace('mode = "embedded"', 'mode = "embedded"\nbse_url = "x"'), "target.bse_url: unknown key"),
+    ],
+)
 def test_a_bad_config_stops_the_run_with_one_line(tmp_path, edit, message):
     path = write(tmp_path, edit(BASE)) if edit else tmp_path / "missing.toml"
     started = time.monotonic()
-    result = subprocess.run([sys.executable, "-m", "pytest", str(REPO / "checks"), "--relcheck-config", str(path)],
-                            cwd=REPO, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", str(REPO / "checks"), "--relcheck-config", str(path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     errors = [line for line in result.stderr.splitlines() if line.startswith("ERROR:")]
     assert result.returncode == 4 and len(errors) == 1 and message in errors[0]
     assert "Traceback" not in result.stderr + result.stdout
-    cli = subprocess.run([sys.executable, "-m", "relcheck.cli", "--config", str(path), "checklist"], cwd=REPO,
-                         capture_output=True, text=True, timeout=60)
+    cli = subprocess.run(
+        [sys.executable, "-m", "relcheck.cli", "--config", str(path), "checklist"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert cli.returncode == 2 and cli.stderr.count("\n") == 1 and message in cli.stderr
     assert time.monotonic() - started < 30
 
@@ -149,8 +190,13 @@ def test_embedded_target_starts_and_stops_cleanly(default_config):
 
 
 def test_a_failing_start_stops_what_it_started(default_config, tmp_path):
-    broken = default_config.model_copy(update={"embedded": default_config.embedded.model_copy(
-        update={"migrate": ["{python}", "-c", "import sys; sys.exit('migration exploded')"]})})
+    broken = default_config.model_copy(
+        update={
+            "embedded": default_config.embedded.model_copy(
+                update={"migrate": ["{python}", "-c", "import sys; sys.exit('migration exploded')"]}
+            )
+        }
+    )
     runtime = EmbeddedRuntime(broken, faults={})
     with pytest.raises(TargetError, match="migrate failed \\(exit 1\\): migration exploded"):
         runtime.start()
@@ -170,7 +216,7 @@ def test_unreachable_remote_target_gives_one_line(bench):
     assert checked.seconds < 60
     reason = checked.reason("test_health_checks[post_deploy]")
     assert reason == f"could not set up: target {url}: unreachable (connection refused)"
-    assert checked.verdict == "ROLLBACK" and checked.returncode == 3       # a critical service failure
+    assert checked.verdict == "ROLLBACK" and checked.returncode == 3  # a critical service failure
 
 
 @pytest.fixture
@@ -189,6 +235,7 @@ def silent_server():
                 held.append(server.accept()[0])
             except OSError:
                 pass
+
     thread = threading.Thread(target=accept, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.getsockname()[1]}"
@@ -200,12 +247,22 @@ def silent_server():
 
 
 def test_a_target_that_never_answers_times_out(bench, silent_server):
-    path = bench.config({"target": {"mode": "remote", "base_url": silent_server, "request_timeout_s": 1,
-                                    "service": {"manager": "none"}}})
+    path = bench.config(
+        {
+            "target": {
+                "mode": "remote",
+                "base_url": silent_server,
+                "request_timeout_s": 1,
+                "service": {"manager": "none"},
+            }
+        }
+    )
     checked = bench.run(path, "-m", "post_deploy")
     assert checked.seconds < 60
-    assert checked.reason("test_health_checks[post_deploy]") == \
-        f"could not set up: target {silent_server}: no answer within 1s"
+    assert (
+        checked.reason("test_health_checks[post_deploy]")
+        == f"could not set up: target {silent_server}: no answer within 1s"
+    )
 
 
 def test_database_authentication_failure_gives_one_line(bench, healthy):

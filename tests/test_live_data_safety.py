@@ -8,7 +8,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 import zlib
 
@@ -34,8 +33,7 @@ def live(runtime, request):
     shop.history(tree)
     shop.migrate(tree, dsn, "upgrade", "head")
     shop.seed(dsn)
-    yield {"dsn": dsn, "admin_dsn": runtime.pg.admin_dsn(name), "tree": tree, "name": name,
-           "before": shop.state(dsn)}
+    yield {"dsn": dsn, "admin_dsn": runtime.pg.admin_dsn(name), "tree": tree, "name": name, "before": shop.state(dsn)}
     assert not shop.scratch_databases(runtime.pg.admin_dsn()), "a relcheck scratch database was left behind"
 
 
@@ -45,14 +43,20 @@ def shop_bench(bench, healthy, live, tmp_path):
     host = SystemdHost(tmp_path / "app1", {"shop.service": True})
     bench.env.update({"SHOP_DSN": live["dsn"], "SHOP_ADMIN_DSN": live["admin_dsn"]})
     base = shop.config_changes(live["tree"], live["tree"])
-    base["target"].update({"dsn": "env:SHOP_DSN", "admin_dsn": "env:SHOP_ADMIN_DSN",
-                           "service": {"manager": "systemd", "unit": "shop.service", "command_prefix": host.prefix}})
+    base["target"].update(
+        {
+            "dsn": "env:SHOP_DSN",
+            "admin_dsn": "env:SHOP_ADMIN_DSN",
+            "service": {"manager": "systemd", "unit": "shop.service", "command_prefix": host.prefix},
+        }
+    )
 
     def config(changes: dict | None = None, tests_env: dict = shop.SCRATCH_ENV, deploy_env: dict = shop.DEPLOY_ENV):
         """The environments replace the defaults' (a merge would keep their POSTGRES_* keys)."""
         data = runner.read_config(bench.config(runner.merge(base, changes or {}), target=healthy))
         data["quality"]["tests"]["env"], data["deploy"]["env"] = tests_env, deploy_env
         return write_config(data, bench.tmp / "relcheck.toml")
+
     bench.shop_config = config
     return bench
 
@@ -71,8 +75,10 @@ def test_the_tests_run_on_a_scratch_database_and_leave_the_live_one_alone(shop_b
     assert checked.status("test_prepare_rollback_plan") == "pass", checked.reason("test_prepare_rollback_plan")
     steps = checked.evidence("test_prepare_rollback_plan")
     rehearsal = next(b for b in steps if b["title"].startswith("Down-migration rehearsal"))["rows"]
-    assert [row[2] for row in rehearsal] == ["scratch copy at 0002; live schema unchanged"] * 2 + \
-        ["scratch copy at 0001; live schema unchanged", "scratch copy at 0002; live schema unchanged"]
+    assert [row[2] for row in rehearsal] == ["scratch copy at 0002; live schema unchanged"] * 2 + [
+        "scratch copy at 0001; live schema unchanged",
+        "scratch copy at 0002; live schema unchanged",
+    ]
     destroyed = next(b for b in steps if b["title"] == "What the down-migration destroys")["rows"]
     assert destroyed == [["column", "item.created_at", "2"]]
     assert_live_untouched(live)
@@ -88,12 +94,16 @@ def test_tests_that_ignore_the_scratch_variable_and_inherit_a_live_environment_c
     assert_live_untouched(live)
 
 
-@pytest.mark.parametrize("environment, check, variable", [
-    ("tests_env", "test_all_tests_passing", "quality.tests.env.POSTGRES_DB"),
-    ("deploy_env", "test_prepare_rollback_plan", "deploy.env.POSTGRES_DB"),   # written for the real migrate step
-])
-def test_a_scratch_step_whose_environment_names_the_live_database_is_refused(shop_bench, live, environment, check,
-                                                                             variable):
+@pytest.mark.parametrize(
+    "environment, check, variable",
+    [
+        ("tests_env", "test_all_tests_passing", "quality.tests.env.POSTGRES_DB"),
+        ("deploy_env", "test_prepare_rollback_plan", "deploy.env.POSTGRES_DB"),  # written for the real migrate step
+    ],
+)
+def test_a_scratch_step_whose_environment_names_the_live_database_is_refused(
+    shop_bench, live, environment, check, variable
+):
     defaults = shop.SCRATCH_ENV if environment == "tests_env" else shop.DEPLOY_ENV
     config = shop_bench.shop_config(**{environment: {**defaults, "POSTGRES_DB": live["name"]}})
     checked = shop_bench.run(config, "-k", check.removeprefix("test_"))
@@ -115,8 +125,9 @@ def test_a_rehearsal_that_reaches_the_live_database_anyway_fails_naming_the_chan
     (live["tree"] / ".env").unlink()
     assert checked.status("test_prepare_rollback_plan") == "fail"
     reason = checked.reason("test_prepare_rollback_plan")
-    assert reason.startswith("down-migration rehearsal failed: the live database changed during the rehearsal ("), \
+    assert reason.startswith("down-migration rehearsal failed: the live database changed during the rehearsal ("), (
         reason
+    )
     assert "column item.created_at dropped" in reason
 
 
@@ -124,14 +135,16 @@ def test_a_downgrade_that_changes_nothing_fails_the_rollback_plan(shop_bench, li
     config = shop_bench.shop_config({"deploy": {"downgrade": ["{python}", "-m", "shop.migrate", "heads"]}})
     checked = shop_bench.run(config, "-k", "prepare_rollback_plan")
     assert checked.status("test_prepare_rollback_plan") == "fail"
-    assert "downgrade to 0001 left the scratch copy at schema version 0002, not 0001" in \
-        checked.reason("test_prepare_rollback_plan")
+    assert "downgrade to 0001 left the scratch copy at schema version 0002, not 0001" in checked.reason(
+        "test_prepare_rollback_plan"
+    )
     assert_live_untouched(live)
 
 
 def test_a_rollback_plan_that_cannot_run_fails_and_its_dry_run_exits_non_zero(shop_bench, live):
-    config = shop_bench.shop_config({"target": {"service": {"manager": "none"}},
-                                     "release": {"previous_version": "0.9.0"}})
+    config = shop_bench.shop_config(
+        {"target": {"service": {"manager": "none"}}, "release": {"previous_version": "0.9.0"}}
+    )
     checked = shop_bench.run(config, "-k", "prepare_rollback_plan")
     assert checked.status("test_prepare_rollback_plan") == "fail"
     record = shop_bench.tmp / "record.json"
@@ -152,14 +165,14 @@ def test_rollback_keeps_the_writes_since_the_backup_and_refuses_to_discard_them_
     config = shop_bench.shop_config({"deploy": {"checkout": str(checkout), "backups_keep": 1}})
     deployed = relcheck_cli(config, "deploy", env=shop_bench.env)
     assert deployed.returncode == 0, deployed.stdout + deployed.stderr
-    with psycopg.connect(live["dsn"], autocommit=True) as conn:      # business goes on after the deploy
+    with psycopg.connect(live["dsn"], autocommit=True) as conn:  # business goes on after the deploy
         conn.execute("INSERT INTO item (name) VALUES ('after-1'), ('after-2')")
         conn.execute("UPDATE users SET name = 'ravi.k' WHERE name = 'ravi'")
     after_deploy = shop.state(live["dsn"])
     refused = relcheck_cli(config, "rollback", env=shop_bench.env)
     assert refused.returncode == 1
     assert "would discard 3 rows written since the backup (item: 2 rows; users: 1 rows)" in refused.stdout
-    assert shop.state(live["dsn"]) == after_deploy            # nothing changed
+    assert shop.state(live["dsn"]) == after_deploy  # nothing changed
     rolled = relcheck_cli(config, "rollback", "--accept-data-loss", env=shop_bench.env)
     assert rolled.returncode == 0, rolled.stdout + rolled.stderr
     assert shop.state(live["dsn"])["item"][1] == live["before"]["item"][1]
@@ -169,19 +182,25 @@ def test_rollback_keeps_the_writes_since_the_backup_and_refuses_to_discard_them_
     assert os.stat(os.path.dirname(kept["path"])).st_mode & 0o777 == 0o700
     assert {d["table"]: d["rows"] for d in incident["discarded_by_restore"]} == {"item": 2, "users": 1}
     kept_dumps = sorted(p.name for p in backup.Path(kept["path"]).parent.glob("*.dump"))
-    assert len(kept_dumps) == 2 and "-before-1.1.0-" in kept_dumps[0]      # backups_keep = 1, and the deploy's
+    assert len(kept_dumps) == 2 and "-before-1.1.0-" in kept_dumps[0]  # backups_keep = 1, and the deploy's
     assert kept_dumps[1] == os.path.basename(kept["path"])
 
 
-def test_scratch_databases_are_dropped_on_sigterm_and_a_crashed_runs_leftover_at_the_next_start(shop_bench, live,
-                                                                                                  runtime):
+def test_scratch_databases_are_dropped_on_sigterm_and_a_crashed_runs_leftover_at_the_next_start(
+    shop_bench, live, runtime
+):
     shop_bench.env["SHOP_TEST_SLEEP"] = "60"
     config = shop_bench.shop_config()
     admin = runtime.pg.admin_dsn()
     for sig in (signal.SIGTERM, signal.SIGKILL):
-        run = subprocess.Popen([sys.executable, "-m", "pytest", str(REPO / "checks"), "--relcheck-config", str(config),
-                                "-q", "-k", "all_tests_passing"], cwd=REPO, env={**os.environ, **shop_bench.env},
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        run = subprocess.Popen(
+            runner.checks_command(config, "", ["-k", "all_tests_passing"]),
+            cwd=REPO,
+            env={**os.environ, **shop_bench.env},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + 60
         while not shop.scratch_databases(admin) and time.monotonic() < deadline:
             time.sleep(0.2)
@@ -190,9 +209,9 @@ def test_scratch_databases_are_dropped_on_sigterm_and_a_crashed_runs_leftover_at
         os.kill(run.pid, sig)
         run.wait(timeout=60)
         if sig == signal.SIGKILL:
-            os.killpg(run.pid, signal.SIGKILL)       # the target's test run it left behind
+            os.killpg(run.pid, signal.SIGKILL)  # the target's test run it left behind
     leftover = shop.scratch_databases(admin)
-    assert len(leftover) == 1                     # SIGTERM cleaned up; SIGKILL could not
+    assert len(leftover) == 1  # SIGTERM cleaned up; SIGKILL could not
     shop_bench.env["SHOP_TEST_SLEEP"] = "0"
     checked = shop_bench.run(config, "-k", "all_tests_passing")
     assert checked.manifest["run"]["target"]["scratch databases a crashed run left, dropped"] == leftover[0]
@@ -223,8 +242,11 @@ def test_scratch_names_markers_and_refusals(healthy, runtime):
 def test_a_configured_scratch_database_name_is_a_config_error(tmp_path):
     from conftest import default_config_data
     from relcheck.run.runner import merge
-    path = write_config(merge(default_config_data(), {"quality": {"tests": {"scratch_database": "kundli_db"}}}),
-                        tmp_path / "relcheck.toml")
+
+    path = write_config(
+        merge(default_config_data(), {"quality": {"tests": {"scratch_database": "kundli_db"}}}),
+        tmp_path / "relcheck.toml",
+    )
     with pytest.raises(ConfigError, match="scratch_database: no longer configurable") as error:
         load(path)
     assert "\n" not in str(error.value)
@@ -247,4 +269,5 @@ def test_relcheck_sessions_on_the_live_database_are_read_only(healthy):
             conn.execute("CREATE TABLE relcheck_was_here (id int)")
     with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
         from relcheck.target import postgres
+
         postgres.query(healthy.dsn, "DELETE FROM users")

@@ -5,11 +5,23 @@ import pytest
 
 from conftest import LATENCY_FAULT_MS
 
-MONITORING = ["test_cpu_usage", "test_memory_usage", "test_disk_usage", "test_network_traffic", "test_error_rates",
-              "test_response_times", "test_request_rates", "test_cache_hit_rates", "test_queue_lengths",
-              "test_active_connections", "test_calculation_success_rate", "test_data_validation_success",
-              "test_contract_enforcement", "test_correlation_analysis_performance",
-              "test_pattern_detection_accuracy"]
+MONITORING = [
+    "test_cpu_usage",
+    "test_memory_usage",
+    "test_disk_usage",
+    "test_network_traffic",
+    "test_error_rates",
+    "test_response_times",
+    "test_request_rates",
+    "test_cache_hit_rates",
+    "test_queue_lengths",
+    "test_active_connections",
+    "test_calculation_success_rate",
+    "test_data_validation_success",
+    "test_contract_enforcement",
+    "test_correlation_analysis_performance",
+    "test_pattern_detection_accuracy",
+]
 
 
 @pytest.mark.parametrize("check", MONITORING)
@@ -25,9 +37,14 @@ def test_every_monitoring_item_is_covered(healthy_run):
 
 
 def test_service_faults_and_bad_traffic_show_in_the_metrics(bench, faulty):
-    target = faulty(error_rate=0.2, memory_hog_mb=450, missing_metric="kundli_job_queue_length",
-                    latency={"route": "POST /v1/compatibility", "ms": LATENCY_FAULT_MS}, broken_contract=0.5)
-    for n in range(12):     # the wrong API version, invalid birth data, and fresh charts (half break the contract)
+    target = faulty(
+        error_rate=0.2,
+        memory_hog_mb=450,
+        missing_metric="kundli_job_queue_length",
+        latency={"route": "POST /v1/compatibility", "ms": LATENCY_FAULT_MS},
+        broken_contract=0.5,
+    )
+    for n in range(12):  # the wrong API version, invalid birth data, and fresh charts (half break the contract)
         target.http.request("GET", "/v1/kundli/1", "viewer", headers={"X-API-Version": "2"})
         target.http.request("POST", "/v1/kundli", "operator", json_body={"name": "x", "birth": {"latitude": 99}})
         birth = {"datetime": "1990-08-15T10:00:00+05:30", "latitude": 10 + n, "longitude": 77.21}
@@ -44,34 +61,63 @@ def test_service_faults_and_bad_traffic_show_in_the_metrics(bench, faulty):
     assert "POST /v1/compatibility" in reason("test_response_times[monitoring: Response times]")
     # the monitoring run decides on the triggers it observes; the pre-release scans are not re-decided here
     assert checked.verdict == "ROLLBACK" and checked.returncode == 3
-    for trigger, check in (("Critical service failure", "test_error_rates[monitoring: Error rates normal]"),
-                           ("Unacceptable performance", "test_memory_usage[monitoring]"),
-                           ("Data integrity issues", "test_contract_enforcement[monitoring]")):
+    for trigger, check in (
+        ("Critical service failure", "test_error_rates[monitoring: Error rates normal]"),
+        ("Unacceptable performance", "test_memory_usage[monitoring]"),
+        ("Data integrity issues", "test_contract_enforcement[monitoring]"),
+    ):
         assert f"{check} fail" in reason(f"test_rollback_trigger[{trigger}]"), trigger
     assert "test_rollback_trigger[Security vulnerabilities]" not in checked.statuses()
 
 
 def test_limits_the_service_cannot_meet_fail(bench, healthy):
-    golden = [{"create": {"method": "POST", "path": "/v1/kundli", "role": "operator",
-                          "body": {"name": "golden", "birth": {"datetime": "1990-08-15T10:00:00+05:30",
-                                                               "latitude": 28.61, "longitude": 77.21}}},
-               "detect": {"method": "GET", "path": "/v1/kundli/{id}/yogas", "role": "viewer"},
-               "expect": ["Gajakesari"]}]
-    limits = {"cpu_percent": 0.001, "min_free_disk_percent": 100, "max_rps": 0.001, "min_cache_hit_rate": 0.999,
-              "max_connections": 0, "golden": golden}
+    golden = [
+        {
+            "create": {
+                "method": "POST",
+                "path": "/v1/kundli",
+                "role": "operator",
+                "body": {
+                    "name": "golden",
+                    "birth": {"datetime": "1990-08-15T10:00:00+05:30", "latitude": 28.61, "longitude": 77.21},
+                },
+            },
+            "detect": {"method": "GET", "path": "/v1/kundli/{id}/yogas", "role": "viewer"},
+            "expect": ["Gajakesari"],
+        }
+    ]
+    limits = {
+        "cpu_percent": 0.001,
+        "min_free_disk_percent": 100,
+        "max_rps": 0.001,
+        "min_cache_hit_rate": 0.999,
+        "max_connections": 0,
+        "golden": golden,
+    }
     typo = {"Unacceptable performance": ["test_cpu_usage[monitoring]", "test_cpu_usage"]}
-    checked = bench.run(bench.config({"monitoring": limits, "rollback": {"triggers": typo}}, target=healthy),
-                        "-m", "monitoring")
-    assert checked.reason("test_rollback_trigger[Unacceptable performance]") == \
-        "rollback.triggers names no such check: test_cpu_usage"
-    for check in ("test_cpu_usage", "test_disk_usage", "test_network_traffic", "test_cache_hit_rates",
-                  "test_active_connections", "test_pattern_detection_accuracy"):
+    checked = bench.run(
+        bench.config({"monitoring": limits, "rollback": {"triggers": typo}}, target=healthy), "-m", "monitoring"
+    )
+    assert (
+        checked.reason("test_rollback_trigger[Unacceptable performance]")
+        == "rollback.triggers names no such check: test_cpu_usage"
+    )
+    for check in (
+        "test_cpu_usage",
+        "test_disk_usage",
+        "test_network_traffic",
+        "test_cache_hit_rates",
+        "test_active_connections",
+        "test_pattern_detection_accuracy",
+    ):
         assert checked.status(f"{check}[monitoring]") == "fail", check
-    assert checked.reason("test_pattern_detection_accuracy[monitoring]") == \
-        "pattern detection accuracy 0% < 100% (0 of 1)"
+    assert (
+        checked.reason("test_pattern_detection_accuracy[monitoring]") == "pattern detection accuracy 0% < 100% (0 of 1)"
+    )
 
 
 def test_request_rates_fail_when_the_request_counter_is_not_exported(bench, faulty):
-    checked = bench.run(bench.config(target=faulty(missing_metric="kundli_http_requests")), "-m", "monitoring",
-                        "-k", "request_rates")
+    checked = bench.run(
+        bench.config(target=faulty(missing_metric="kundli_http_requests")), "-m", "monitoring", "-k", "request_rates"
+    )
     assert checked.reason("test_request_rates[monitoring]") == "kundli_http_requests_total is not exported"

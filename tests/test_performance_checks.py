@@ -11,8 +11,14 @@ from relcheck.core.config import Workers
 from relcheck.probes import loadtest
 from relcheck.run import history
 
-PERFORMANCE = ["test_load_testing_completed", "test_stress_testing_completed", "test_performance_benchmarks",
-               "test_resource_utilization", "test_response_times_within_sla", "test_error_rates_acceptable"]
+PERFORMANCE = [
+    "test_load_testing_completed",
+    "test_stress_testing_completed",
+    "test_performance_benchmarks",
+    "test_resource_utilization",
+    "test_response_times_within_sla",
+    "test_error_rates_acceptable",
+]
 
 
 @pytest.mark.parametrize("check", PERFORMANCE)
@@ -29,28 +35,40 @@ def test_the_benchmark_measured_the_previous_release_side_by_side(healthy_run):
 
 def seed_history(bench, target, version="1.0.0"):
     """A real load run against a real service, kept as `version`'s record in the bench's results history."""
-    result = loadtest.run("load", REPO / "load" / "load.py", target.base_url, 10, 10, 8,
-                      {"RELCHECK_TOKENS": json.dumps(target.http.tokens), "RELCHECK_WARMUP_S": "1"}, ["127.0.0.1"])
+    result = loadtest.run(
+        "load",
+        REPO / "load" / "load.py",
+        target.base_url,
+        10,
+        10,
+        8,
+        {"RELCHECK_TOKENS": json.dumps(target.http.tokens), "RELCHECK_WARMUP_S": "1"},
+        ["127.0.0.1"],
+    )
     assert result.routes, result.error
     history.save_load(bench.tmp / "reports", "kundli-service", version, result)
 
 
-@pytest.mark.parametrize("scale", [{"processes": 2}, {"workers": Workers(count=2)},
-                                   {"workers": Workers(count=2, command_prefix=["sh", "-c"])}],
-                         ids=["--processes 2", "master and 2 workers", "workers through a command prefix"])
+@pytest.mark.parametrize(
+    "scale",
+    [{"processes": 2}, {"workers": Workers(count=2)}, {"workers": Workers(count=2, command_prefix=["sh", "-c"])}],
+    ids=["--processes 2", "master and 2 workers", "workers through a command prefix"],
+)
 def test_scaled_out_runs_merge_every_worker_into_one_exact_result(healthy, scale):
     tokens = {"RELCHECK_TOKENS": json.dumps(healthy.http.tokens)}
-    result = loadtest.run("smoke", REPO / "load" / "smoke.py", healthy.base_url, 4, 4, 3, tokens, ["127.0.0.1"],
-                          **scale)
+    result = loadtest.run(
+        "smoke", REPO / "load" / "smoke.py", healthy.base_url, 4, 4, 3, tokens, ["127.0.0.1"], **scale
+    )
     assert not result.error and result.returncode == 0, result.output_tail
     assert result.workers_reporting == 2 and result.max_users == 4
     assert result.total().count == sum(r.count for r in result.routes.values()) > 0
-    assert len(result.generator_cpu) >= 4          # a CPU sample per second from each worker
+    assert len(result.generator_cpu) >= 4  # a CPU sample per second from each worker
 
 
 def test_latency_errors_and_memory_break_their_checks(bench, faulty, healthy):
-    target = faulty(latency={"route": "GET /v1/kundli/{chart_id}", "ms": LATENCY_FAULT_MS}, error_rate=0.2,
-                    memory_hog_mb=450)
+    target = faulty(
+        latency={"route": "GET /v1/kundli/{chart_id}", "ms": LATENCY_FAULT_MS}, error_rate=0.2, memory_hog_mb=450
+    )
     seed_history(bench, healthy)
     checked = bench.run(bench.config(target=target), "-m", "performance", "-k", "not stress")
     assert checked.status("test_load_testing_completed") == "pass"
@@ -67,7 +85,7 @@ def test_latency_errors_and_memory_break_their_checks(bench, faulty, healthy):
 
 
 def test_stress_finds_the_capacity_limit(bench, faulty):
-    target = faulty(capacity={"concurrency": 2, "service_ms": 50})        # a designed ceiling of 40 req/s
+    target = faulty(capacity={"concurrency": 2, "service_ms": 50})  # a designed ceiling of 40 req/s
     checked = bench.run(bench.config({"performance": {"stress": {"step_s": 3}}}, target=target), "-k", "stress")
     assert checked.status("test_stress_testing_completed") == "fail", checked.reason("test_stress_testing_completed")
     reason = checked.reason("test_stress_testing_completed")
@@ -88,17 +106,21 @@ def test_load_is_refused_outside_the_allow_list(bench, healthy):
     config = bench.config({"target": {"allowed_hosts": ["load.example.invalid"]}}, target=healthy)
     checked = bench.run(config, "-k", "load_testing")
     assert checked.status("test_load_testing_completed") == "not verified"
-    assert checked.reason("test_load_testing_completed") == \
-        "load refused: 127.0.0.1 is not an allowed load target (target.allowed_hosts: load.example.invalid)"
+    assert (
+        checked.reason("test_load_testing_completed")
+        == "load refused: 127.0.0.1 is not an allowed load target (target.allowed_hosts: load.example.invalid)"
+    )
     requests = healthy.http.get("/metrics").text
     assert 'route="/v1/kundli/{chart_id}"' not in requests or before > 0
 
 
 def test_zero_samples_fail_the_error_rate(bench, healthy, tmp_path):
     idle = tmp_path / "idle.py"
-    idle.write_text("from locust import User, constant, task\nimport relcheck.probes.locustrec\n\n\n"
-                    "class Idle(User):\n    wait_time = constant(1)\n\n"
-                    "    @task\n    def nothing(self):\n        pass\n")
+    idle.write_text(
+        "from locust import User, constant, task\nimport relcheck.probes.locustrec\n\n\n"
+        "class Idle(User):\n    wait_time = constant(1)\n\n"
+        "    @task\n    def nothing(self):\n        pass\n"
+    )
     config = bench.config({"performance": {"load": {"locustfile": str(idle)}}}, target=healthy)
     checked = bench.run(config, "-k", "error_rates or load_testing")
     assert checked.status("test_error_rates_acceptable") == "fail"

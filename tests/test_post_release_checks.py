@@ -14,8 +14,12 @@ from relcheck.ops.deploy import Record
 from relcheck.probes import backup
 from relcheck.target.embedded import EmbeddedRuntime
 
-MONITORING = ["test_monitor_system_health", "test_response_times[post_release]", "test_error_rates[post_release]",
-              "test_check_resource_usage"]
+MONITORING = [
+    "test_monitor_system_health",
+    "test_response_times[post_release]",
+    "test_error_rates[post_release]",
+    "test_check_resource_usage",
+]
 
 
 @pytest.mark.parametrize("check", MONITORING)
@@ -24,8 +28,14 @@ def test_monitoring_passes_on_the_healthy_service(healthy_run, check):
 
 
 def test_without_records_or_channels_the_documents_and_notices_are_not_verified(healthy_run):
-    for check in ("test_verify_data_integrity", "test_record_deployment_notes", "test_notify_release_done",
-                  "test_update_status_board", "test_notify_rollback", "test_document_issues"):
+    for check in (
+        "test_verify_data_integrity",
+        "test_record_deployment_notes",
+        "test_notify_release_done",
+        "test_update_status_board",
+        "test_notify_rollback",
+        "test_document_issues",
+    ):
         assert healthy_run.status(check) == "not verified", check
     assert healthy_run.status("test_plan_resolution") == "pending attestation"
 
@@ -37,11 +47,13 @@ def traffic(target, requests: int = 40) -> None:
 
 
 def test_monitoring_fails_on_latency_errors_and_memory(bench, faulty):
-    target = faulty(latency={"route": "GET /v1/kundli/{chart_id}", "ms": LATENCY_FAULT_MS}, error_rate=0.2,
-                    memory_hog_mb=450)
+    target = faulty(
+        latency={"route": "GET /v1/kundli/{chart_id}", "ms": LATENCY_FAULT_MS}, error_rate=0.2, memory_hog_mb=450
+    )
     traffic(target, 6)
-    checked = bench.run(bench.config(target=target), "-m", "post_release",
-                        "-k", "response_times or error_rates or resource")
+    checked = bench.run(
+        bench.config(target=target), "-m", "post_release", "-k", "response_times or error_rates or resource"
+    )
     assert checked.reason("test_response_times[post_release]").startswith("p95 over the limit: GET /v1/kundli")
     assert "answered 5xx (budget 1.0%)" in checked.reason("test_error_rates[post_release]")
     assert checked.reason("test_check_resource_usage").startswith("memory")
@@ -58,22 +70,30 @@ def test_deployment_notes_status_report_and_data_integrity(bench, default_config
         cfg = config_module.load(config)
         with target.database() as conn:
             tables = {t: asdict(f) for t, f in backup.fingerprints(conn).items()}
-        record = Record("deploy", "kundli-service", "1.1.0", "v1.1.0", "2026-11-25T10:00:00+00:00",
-                        "2026-11-25T10:01:00+00:00", True, backup={"path": "x.dump", "sha256": "0" * 64,
-                                                                   "tables": tables})
+        record = Record(
+            "deploy",
+            "kundli-service",
+            "1.1.0",
+            "v1.1.0",
+            "2026-11-25T10:00:00+00:00",
+            "2026-11-25T10:01:00+00:00",
+            True,
+            backup={"path": "x.dump", "sha256": "0" * 64, "tables": tables},
+        )
         record.save(records.deploy_record_path(cfg))
         checked = bench.run(config, "-m", "post_release or post_rollback", "-k", "notes or integrity")
         for check in ("test_record_deployment_notes", "test_verify_data_integrity", "test_data_integrity"):
             assert checked.status(check) == "pass", (check, checked.reason(check))
         notes = (records.release_dir(cfg) / "deployment-notes.md").read_text()
         assert "# Deployment notes: kundli-service 1.1.0" in notes
-        with psycopg.connect(target.dsn, autocommit=True) as conn:      # relcheck's own sessions are read-only
+        with psycopg.connect(target.dsn, autocommit=True) as conn:  # relcheck's own sessions are read-only
             conn.execute("DELETE FROM audit_log")
         checked = bench.run(config, "-m", "post_release or post_rollback", "-k", "integrity or status_report")
         assert checked.reason("test_verify_data_integrity").startswith(
-            "rows that existed before the deploy are gone: public.audit_log")
+            "rows that existed before the deploy are gone: public.audit_log"
+        )
         assert checked.reason("test_data_integrity") == "the database differs from the backup in: public.audit_log"
-        assert checked.status("test_prepare_status_report") == "pass"          # reports the earlier run
+        assert checked.status("test_prepare_status_report") == "pass"  # reports the earlier run
         assert "| post_release-or-post_rollback |" in (records.release_dir(cfg) / "status-report.md").read_text()
     finally:
         runtime.stop()

@@ -10,11 +10,24 @@ from gitrepo import REVIEWED, Repo, release_history
 
 from conftest import REPO, relcheck_cli
 
-PRE_RELEASE = ["test_no_critical_bugs", "test_security_scan", "test_code_review", "test_documentation_updated",
-               "test_security_scan_and_dependency_audit", "test_vulnerabilities_addressed", "test_access_controls",
-               "test_data_protection", "test_audit_logging", "test_security_documentation", "test_api_documentation",
-               "test_technical_documentation", "test_release_notes", "test_deployment_guide",
-               "test_configuration_guide", "test_troubleshooting_guide"]
+PRE_RELEASE = [
+    "test_no_critical_bugs",
+    "test_security_scan",
+    "test_code_review",
+    "test_documentation_updated",
+    "test_security_scan_and_dependency_audit",
+    "test_vulnerabilities_addressed",
+    "test_access_controls",
+    "test_data_protection",
+    "test_audit_logging",
+    "test_security_documentation",
+    "test_api_documentation",
+    "test_technical_documentation",
+    "test_release_notes",
+    "test_deployment_guide",
+    "test_configuration_guide",
+    "test_troubleshooting_guide",
+]
 
 
 @pytest.mark.parametrize("check", PRE_RELEASE)
@@ -47,8 +60,9 @@ def test_no_critical_bugs_reads_github_issues(bench, github):
     github.add_issue(7, "Second page", ["critical"], "1.1.0")
     checked = bench.run(config, "-k", "critical_bugs")
     assert checked.status("test_no_critical_bugs") == "fail"
-    assert "2 open critical issue(s): #6 Wrong ascendant south of the equator, #7 Second page" == \
-        checked.reason("test_no_critical_bugs")
+    assert "2 open critical issue(s): #6 Wrong ascendant south of the equator, #7 Second page" == checked.reason(
+        "test_no_critical_bugs"
+    )
     assert any("page=2" in r for r in github.requests)
 
 
@@ -56,8 +70,11 @@ def test_no_critical_bugs_is_not_verified_without_a_tracker_or_with_bad_credenti
     checked = bench.run(bench.config({"quality": {"tracker": {"kind": "none"}}}), "-k", "critical_bugs")
     assert checked.status("test_no_critical_bugs") == "not verified"
     bench.env["FAKE_GITHUB_TOKEN"] = "wrong"
-    checked = bench.run(bench.config({"quality": {"tracker": {"kind": "github", "github": github_config(github)}}}),
-                        "-k", "critical_bugs")
+    checked = bench.run(
+        bench.config({"quality": {"tracker": {"kind": "github", "github": github_config(github)}}}),
+        "-k",
+        "critical_bugs",
+    )
     assert checked.status("test_no_critical_bugs") == "not verified"
     reason = checked.reason("test_no_critical_bugs")
     assert "401" in reason and "Bad credentials" in reason
@@ -65,23 +82,38 @@ def test_no_critical_bugs_is_not_verified_without_a_tracker_or_with_bad_credenti
 
 def test_no_critical_bugs_reads_an_export_file(bench, scratch_source):
     issues = json.loads((scratch_source / "release/issues.json").read_text())
-    issues.append({"number": 99, "title": "Health check lies", "state": "open", "labels": [{"name": "critical"}],
-                   "milestone": {"title": "1.1.0"}, "html_url": "https://example.invalid/99"})
+    issues.append(
+        {
+            "number": 99,
+            "title": "Health check lies",
+            "state": "open",
+            "labels": [{"name": "critical"}],
+            "milestone": {"title": "1.1.0"},
+            "html_url": "https://example.invalid/99",
+        }
+    )
     (scratch_source / "release/issues.json").write_text(json.dumps(issues))
     checked = bench.run(bench.config({"target": {"source": str(scratch_source)}}), "-k", "critical_bugs")
-    assert checked.status("test_no_critical_bugs") == "fail" and "#99 Health check lies" in \
-        checked.reason("test_no_critical_bugs")
-    (scratch_source / "release/issues.csv").write_text("number,title,state,labels,milestone\n"
-                                                        "5,Data loss,open,bug;blocker,1.1.0\n"
-                                                        "7,Old,closed,critical,1.1.0\n")
-    checked = bench.run(bench.config({"target": {"source": str(scratch_source)},
-                                      "quality": {"tracker": {"file": "release/issues.csv"}}}), "-k", "critical_bugs")
+    assert checked.status("test_no_critical_bugs") == "fail" and "#99 Health check lies" in checked.reason(
+        "test_no_critical_bugs"
+    )
+    (scratch_source / "release/issues.csv").write_text(
+        "number,title,state,labels,milestone\n5,Data loss,open,bug;blocker,1.1.0\n7,Old,closed,critical,1.1.0\n"
+    )
+    checked = bench.run(
+        bench.config(
+            {"target": {"source": str(scratch_source)}, "quality": {"tracker": {"file": "release/issues.csv"}}}
+        ),
+        "-k",
+        "critical_bugs",
+    )
     assert checked.reason("test_no_critical_bugs") == "1 open critical issue(s): #5 Data loss"
 
 
 def test_security_scan_fails_on_a_new_high_finding_and_on_unparsable_code(bench, scratch_source):
     (scratch_source / "kundli" / "debug.py").write_text(
-        "import subprocess\n\n\ndef run(command):\n    return subprocess.call(command, shell=True)\n")
+        "import subprocess\n\n\ndef run(command):\n    return subprocess.call(command, shell=True)\n"
+    )
     config = bench.config({"target": {"source": str(scratch_source)}})
     checked = bench.run(config, "-k", "security_scan")
     assert checked.status("test_security_scan") == "fail"
@@ -93,8 +125,10 @@ def test_security_scan_fails_on_a_new_high_finding_and_on_unparsable_code(bench,
 
 
 def test_code_review_finds_unreviewed_changes(bench, tmp_path, github):
-    repo = release_history(tmp_path / "repo", [("Fix ascendant" + REVIEWED, {"app/core.py": "x = 1\n"}),
-                                               ("Quick hotfix", {"app/core.py": "x = 2\n"})])
+    repo = release_history(
+        tmp_path / "repo",
+        [("Fix ascendant" + REVIEWED, {"app/core.py": "x = 1\n"}), ("Quick hotfix", {"app/core.py": "x = 2\n"})],
+    )
     config = bench.config({"target": {"repository": str(repo.path)}})
     checked = bench.run(config, "-k", "code_review")
     assert checked.status("test_code_review") == "fail"
@@ -111,11 +145,14 @@ def test_code_review_accepts_reviewed_merges_and_approved_pull_requests(bench, t
     repo.merge("feature", "Merge pull request #21 from dev/feature")
     repo.tag("v1.1.0")
     bench.env["FAKE_GITHUB_TOKEN"] = github.token
-    config = bench.config({"target": {"repository": str(repo.path)},
-                           "quality": {"review": {"github": github_config(github)}}})
+    config = bench.config(
+        {"target": {"repository": str(repo.path)}, "quality": {"review": {"github": github_config(github)}}}
+    )
     assert bench.run(config, "-k", "code_review").status("test_code_review") == "fail"
-    github.reviews[21] = [{"user": {"login": "mallory"}, "state": "COMMENTED"},
-                          {"user": {"login": "meera"}, "state": "APPROVED"}]
+    github.reviews[21] = [
+        {"user": {"login": "mallory"}, "state": "COMMENTED"},
+        {"user": {"login": "meera"}, "state": "APPROVED"},
+    ]
     checked = bench.run(config, "-k", "code_review")
     assert checked.status("test_code_review") == "pass"
 
@@ -123,15 +160,18 @@ def test_code_review_accepts_reviewed_merges_and_approved_pull_requests(bench, t
 def test_documentation_updated_needs_docs_with_code_and_a_changelog_entry(bench, tmp_path):
     repo = release_history(tmp_path / "repo", [("Change code only" + REVIEWED, {"app/core.py": "x = 1\n"})])
     source = tmp_path / "repo"
-    changes = {"target": {"repository": str(repo.path), "source": str(source)},
-               "quality": {"docs_follow_code": {"code_paths": ["app"], "doc_paths": ["docs", "CHANGELOG.md"]}}}
+    changes = {
+        "target": {"repository": str(repo.path), "source": str(source)},
+        "quality": {"docs_follow_code": {"code_paths": ["app"], "doc_paths": ["docs", "CHANGELOG.md"]}},
+    }
     checked = bench.run(bench.config(changes), "-k", "documentation_updated")
     assert checked.status("test_documentation_updated") == "fail"
     assert "CHANGELOG.md has no entry for 1.1.0" in checked.reason("test_documentation_updated")
     (source / "CHANGELOG.md").write_text("# Changelog\n\n## [1.1.0] - 2026-11-20\n- faster\n")
     checked = bench.run(bench.config(changes), "-k", "documentation_updated")
-    assert checked.reason("test_documentation_updated") == \
-        "1 code file(s) changed since v1.0.0 but no documentation did"
+    assert (
+        checked.reason("test_documentation_updated") == "1 code file(s) changed since v1.0.0 but no documentation did"
+    )
 
 
 def test_history_checks_are_not_verified_without_the_previous_release(bench, tmp_path):
@@ -163,8 +203,9 @@ def test_dependency_audit_reads_pypa_yaml_and_refuses_unpinned(bench, scratch_so
     assert "uvicorn==0.11.5 (PYSEC-2020-150)" in checked.reason("test_security_scan_and_dependency_audit")
     pin(scratch_source, "uvicorn==0.11.5", "uvicorn>=0.30")
     checked = bench.run(bench.config({"target": {"source": str(scratch_source)}}), "-k", "dependency_audit")
-    assert "1 requirement(s) could not be audited: requirements.txt: uvicorn>=0.30" == \
-        checked.reason("test_security_scan_and_dependency_audit")
+    assert "1 requirement(s) could not be audited: requirements.txt: uvicorn>=0.30" == checked.reason(
+        "test_security_scan_and_dependency_audit"
+    )
 
 
 def test_dependency_audit_without_any_source_is_not_verified(bench):
@@ -183,31 +224,59 @@ expires = 2099-01-31
 """
 
 
-@pytest.mark.parametrize("waiver, status, reason", [
-    (None, "fail", "1 finding(s) neither fixed nor validly waived: PYSEC-2023-83 (no waiver)"),
-    (("CVE-2023-29159", "2099-01-31"), "waived", "1 finding(s) accepted by waiver: PYSEC-2023-83"),
-    (("PYSEC-2023-83", "2020-01-31"), "fail",
-     "1 finding(s) neither fixed nor validly waived: PYSEC-2023-83 (expired on 2020-01-31)"),
-    ("Security Team Lead", "fail",
-     "1 finding(s) neither fixed nor validly waived: PYSEC-2023-83 (not signed by its approver)"),
-    ("The Intern", "fail",
-     "1 finding(s) neither fixed nor validly waived: PYSEC-2023-83 (approver 'The Intern' is not a release role)"),
-])
+@pytest.mark.parametrize(
+    "waiver, status, reason",
+    [
+        (None, "fail", "1 finding(s) neither fixed nor validly waived: PYSEC-2023-83 (no waiver)"),
+        (("CVE-2023-29159", "2099-01-31"), "waived", "1 finding(s) accepted by waiver: PYSEC-2023-83"),
+        (
+            ("PYSEC-2023-83", "2020-01-31"),
+            "fail",
+            "1 finding(s) neither fixed nor validly waived: PYSEC-2023-83 (expired on 2020-01-31)",
+        ),
+        (
+            "Security Team Lead",
+            "fail",
+            "1 finding(s) neither fixed nor validly waived: PYSEC-2023-83 (not signed by its approver)",
+        ),
+        (
+            "The Intern",
+            "fail",
+            "1 finding(s) neither fixed nor validly waived: PYSEC-2023-83 "
+            "(approver 'The Intern' is not a release role)",
+        ),
+    ],
+)
 def test_vulnerabilities_need_a_fix_or_a_valid_signed_waiver(bench, keys, scratch_source, waiver, status, reason):
     made, allowed = keys
     pin(scratch_source, "starlette==1.10.0", "starlette==0.26.1")
     config = bench.config({"target": {"source": str(scratch_source)}, "signoff": {"allowed_signers": str(allowed)}})
-    if isinstance(waiver, tuple):                       # signed by the Release Manager, a release role
+    if isinstance(waiver, tuple):  # signed by the Release Manager, a release role
         finding, expires = waiver
-        signed = relcheck_cli(config, "waive", "--finding", finding, "--id", "WVR-7", "--reason",
-                              "StaticFiles is not mounted", "--expires", expires, "--role", "Release Manager",
-                              "--key", str(made["Release Manager"]))
+        signed = relcheck_cli(
+            config,
+            "waive",
+            "--finding",
+            finding,
+            "--id",
+            "WVR-7",
+            "--reason",
+            "StaticFiles is not mounted",
+            "--expires",
+            expires,
+            "--role",
+            "Release Manager",
+            "--key",
+            str(made["Release Manager"]),
+        )
         assert signed.returncode == 0, signed.stderr
     elif waiver:
         (scratch_source / "release" / "waivers.toml").write_text(UNSIGNED.format(approver=waiver))
     checked = bench.run(config, "-k", "vulnerabilities")
-    assert (checked.status("test_vulnerabilities_addressed"), checked.reason("test_vulnerabilities_addressed")) == \
-        (status, reason)
+    assert (checked.status("test_vulnerabilities_addressed"), checked.reason("test_vulnerabilities_addressed")) == (
+        status,
+        reason,
+    )
 
 
 def test_access_controls_fail_when_admin_routes_are_open_to_viewers(bench, faulty):
@@ -217,10 +286,13 @@ def test_access_controls_fail_when_admin_routes_are_open_to_viewers(bench, fault
     assert "GET /v1/admin/audit as viewer: expected 403, got 200" in reason
 
 
-@pytest.mark.parametrize("faults, expected", [
-    ({"no_security_headers": True}, "missing header X-Content-Type-Options"),
-    ({"leak_secret": True}, "contains a secret"),
-])
+@pytest.mark.parametrize(
+    "faults, expected",
+    [
+        ({"no_security_headers": True}, "missing header X-Content-Type-Options"),
+        ({"leak_secret": True}, "contains a secret"),
+    ],
+)
 def test_data_protection_fails_on_missing_headers_and_leaked_secrets(bench, faulty, faults, expected):
     checked = bench.run(bench.config(target=faulty(**faults)), "-k", "data_protection")
     assert checked.status("test_data_protection") == "fail"
@@ -230,11 +302,15 @@ def test_data_protection_fails_on_missing_headers_and_leaked_secrets(bench, faul
 
 def test_data_protection_fails_on_plaintext_credentials(bench, default_config):
     from relcheck.target.embedded import EmbeddedRuntime
+
     runtime = EmbeddedRuntime(default_config, faults={"plaintext_tokens": True})
     try:
         target = runtime.start()
-        checked = bench.run(bench.config(target=target, changes={"security": {"data_protection": {"scan_log": False}}}),
-                            "-k", "data_protection")
+        checked = bench.run(
+            bench.config(target=target, changes={"security": {"data_protection": {"scan_log": False}}}),
+            "-k",
+            "data_protection",
+        )
     finally:
         runtime.stop()
     assert checked.status("test_data_protection") == "fail"
@@ -249,11 +325,15 @@ def test_audit_logging_fails_without_audit_rows(bench, faulty):
 
 def test_security_documentation_must_follow_security_code(bench, tmp_path):
     repo = release_history(tmp_path / "repo", [("Shorter tokens" + REVIEWED, {"app/auth.py": "TOKEN_BYTES = 8\n"})])
-    changes = {"target": {"repository": str(repo.path), "source": str(repo.path)},
-               "security": {"docs": {"sensitive_paths": ["app/auth.py"]}}}
+    changes = {
+        "target": {"repository": str(repo.path), "source": str(repo.path)},
+        "security": {"docs": {"sensitive_paths": ["app/auth.py"]}},
+    }
     checked = bench.run(bench.config(changes), "-k", "security_documentation")
-    assert checked.reason("test_security_documentation") == \
-        "security-relevant code changed since v1.0.0 (app/auth.py) but SECURITY.md did not"
+    assert (
+        checked.reason("test_security_documentation")
+        == "security-relevant code changed since v1.0.0 (app/auth.py) but SECURITY.md did not"
+    )
     (repo.path / "SECURITY.md").write_text("# Security\nTBD\n")
     checked = bench.run(bench.config(changes), "-k", "security_documentation")
     assert "placeholder" in checked.reason("test_security_documentation")
@@ -263,8 +343,9 @@ def test_security_documentation_must_follow_security_code(bench, tmp_path):
 def docs_from_release(source, ref: str, *paths: str) -> None:
     """Replace documents with their text at an older release: docs nobody updated."""
     for path in paths:
-        text = subprocess.run(["git", "show", f"{ref}:{path}"], cwd=bundle_clone(), check=True,
-                              capture_output=True, text=True).stdout
+        text = subprocess.run(
+            ["git", "show", f"{ref}:{path}"], cwd=bundle_clone(), check=True, capture_output=True, text=True
+        ).stdout
         (source / path).write_text(text)
 
 
@@ -274,6 +355,7 @@ _clone = {}
 def bundle_clone():
     if "path" not in _clone:
         import tempfile
+
         path = tempfile.mkdtemp(prefix="relcheck-test-bundle-")
         subprocess.run(["git", "clone", "-q", str(REPO / "examples" / "kundli-service.bundle"), path], check=True)
         _clone["path"] = path
@@ -281,16 +363,28 @@ def bundle_clone():
 
 
 def test_documentation_left_at_the_previous_release_fails(bench, healthy, scratch_source):
-    docs_from_release(scratch_source, "v1.0.0", "docs/openapi.json", "docs/deployment.md", "docs/configuration.md",
-                      "docs/troubleshooting.md")
-    checked = bench.run(bench.config({"target": {"source": str(scratch_source)}}, target=healthy),
-                        "-m", "documentation")
-    assert "POST /v1/compatibility/reports operation: served but not documented" in \
-        checked.reason("test_api_documentation")
-    assert checked.reason("test_deployment_guide") == "docs/deployment.md does not name: release version, " \
+    docs_from_release(
+        scratch_source,
+        "v1.0.0",
+        "docs/openapi.json",
+        "docs/deployment.md",
+        "docs/configuration.md",
+        "docs/troubleshooting.md",
+    )
+    checked = bench.run(
+        bench.config({"target": {"source": str(scratch_source)}}, target=healthy), "-m", "documentation"
+    )
+    assert "POST /v1/compatibility/reports operation: served but not documented" in checked.reason(
+        "test_api_documentation"
+    )
+    assert (
+        checked.reason("test_deployment_guide") == "docs/deployment.md does not name: release version, "
         "migration head, command: git checkout v1.1.0, command: # head: 0002"
-    assert checked.reason("test_configuration_guide") == \
-        "setting(s) read by the code but not documented: KUNDLI_DEFAULT_AYANAMSA"
+    )
+    assert (
+        checked.reason("test_configuration_guide")
+        == "setting(s) read by the code but not documented: KUNDLI_DEFAULT_AYANAMSA"
+    )
     assert checked.reason("test_troubleshooting_guide").endswith("does not explain: REPORT_NOT_FOUND")
     assert checked.status("test_technical_documentation") == "pass"
 
@@ -300,8 +394,10 @@ def test_technical_documentation_incomplete(bench, scratch_source):
     (scratch_source / "docs" / "overview.md").write_text("# Overview\nTODO: describe the cache\n[model](model.md)\n")
     checked = bench.run(bench.config({"target": {"source": str(scratch_source)}}), "-k", "technical_documentation")
     reason = checked.reason("test_technical_documentation")
-    assert reason == "6 problem(s): README.md: broken link: docs/api.md; docs/overview.md: line 2: placeholder " \
+    assert (
+        reason == "6 problem(s): README.md: broken link: docs/api.md; docs/overview.md: line 2: placeholder "
         "TODO: TODO: describe the cache; docs/overview.md: broken link: model.md; docs/api.md: missing"
+    )
 
 
 def test_release_notes_need_a_dated_section_with_entries(bench, scratch_source):
@@ -318,20 +414,23 @@ def test_configuration_guide_must_not_document_removed_settings(bench, scratch_s
     guide = scratch_source / "docs" / "configuration.md"
     guide.write_text(guide.read_text() + "\n| `KUNDLI_LEGACY_MODE` | `0` | removed in 1.0 |\n")
     checked = bench.run(bench.config({"target": {"source": str(scratch_source)}}), "-k", "configuration_guide")
-    assert checked.reason("test_configuration_guide") == \
-        "setting(s) documented but no longer read by the code: KUNDLI_LEGACY_MODE"
+    assert (
+        checked.reason("test_configuration_guide")
+        == "setting(s) documented but no longer read by the code: KUNDLI_LEGACY_MODE"
+    )
 
 
 def test_an_https_target_behind_a_tls_proxy(bench, healthy, tmp_path):
     """A real deployment's shape: TLS terminated in front of the service. Certificate, protocol and HSTS are
     checked over https; a proxy that does not tell the service the request was https loses HSTS."""
     cert, key = self_signed_certificate(tmp_path)
-    bench.env["REQUESTS_CA_BUNDLE"] = cert          # the organisation's CA, for every request the suite makes
+    bench.env["REQUESTS_CA_BUNDLE"] = cert  # the organisation's CA, for every request the suite makes
     for forwarded, expected in ((True, "pass"), (False, "fail")):
         proxy = TlsProxy(healthy.base_url, cert, key, forwarded_proto=forwarded)
         try:
-            config = bench.config({"target": {"base_url": proxy.url},
-                                   "security": {"data_protection": {"ca_file": cert}}}, target=healthy)
+            config = bench.config(
+                {"target": {"base_url": proxy.url}, "security": {"data_protection": {"ca_file": cert}}}, target=healthy
+            )
             checked = bench.run(config, "-k", "data_protection or health_checks")
         finally:
             proxy.close()

@@ -18,14 +18,17 @@ from relcheck.signing.waivers import Waiver
 pytest_plugins = ["pytester"]
 
 
-@pytest.mark.parametrize("passed, skipped, when, error, expected", [
-    (True, False, "call", None, (Status.PASS, "")),
-    (False, True, "setup", None, (Status.NOT_VERIFIED, "skipped: no target")),
-    (False, False, "call", NotVerified("no samples\nmore"), (Status.NOT_VERIFIED, "no samples")),
-    (False, False, "call", Pending("waiting for a signature"), (Status.PENDING, "waiting for a signature")),
-    (False, False, "setup", RuntimeError("pg_dump failed"), (Status.FAIL, "could not set up: pg_dump failed")),
-    (False, False, "call", AssertionError("p95 120 ms > 100 ms"), (Status.FAIL, "p95 120 ms > 100 ms")),
-])
+@pytest.mark.parametrize(
+    "passed, skipped, when, error, expected",
+    [
+        (True, False, "call", None, (Status.PASS, "")),
+        (False, True, "setup", None, (Status.NOT_VERIFIED, "skipped: no target")),
+        (False, False, "call", NotVerified("no samples\nmore"), (Status.NOT_VERIFIED, "no samples")),
+        (False, False, "call", Pending("waiting for a signature"), (Status.PENDING, "waiting for a signature")),
+        (False, False, "setup", RuntimeError("pg_dump failed"), (Status.FAIL, "could not set up: pg_dump failed")),
+        (False, False, "call", AssertionError("p95 120 ms > 100 ms"), (Status.FAIL, "p95 120 ms > 100 ms")),
+    ],
+)
 def test_status_of_an_outcome(passed, skipped, when, error, expected):
     assert outcome.status_of(passed, skipped, when, error, "no target") == expected
 
@@ -42,8 +45,10 @@ def test_waivers_turn_a_failure_into_waived_only_while_valid():
     expired = Waiver("WVR-0", "", key, "old", "QA Team Lead", date(2026, 1, 1), [])
     status, reason = outcome.waived([valid], [key], "coverage 90 %", date(2026, 11, 25))
     assert status == Status.WAIVED and reason.startswith("waived by WVR-1") and reason.endswith("coverage 90 %")
-    assert outcome.waived([expired], [key], "coverage 90 %", date(2026, 11, 25)) == \
-        (Status.FAIL, "coverage 90 % (waiver WVR-0: expired on 2026-01-01)")
+    assert outcome.waived([expired], [key], "coverage 90 %", date(2026, 11, 25)) == (
+        Status.FAIL,
+        "coverage 90 % (waiver WVR-0: expired on 2026-01-01)",
+    )
     assert outcome.waived([valid], ["another item"], "x", date(2026, 11, 25)) == (Status.FAIL, "x")
 
 
@@ -61,18 +66,32 @@ def test_phase_vocabulary():
 
 def trigger(text: str, status: Status, fired_by: str = "") -> results.ItemResult:
     rows = [[fired_by, "fail", "HTTP 500", "this run"]] if fired_by else []
-    check = results.CheckResult(f"checks/test_rollback_triggers.py::test_rollback_trigger[{text}]", status,
-                                f"fired: {fired_by} fail" if fired_by else "", 0.1, ["post_deploy"],
-                                [{"kind": "table", "title": f"{text}: the checks that fire it", "rows": rows}])
+    check = results.CheckResult(
+        f"checks/test_rollback_triggers.py::test_rollback_trigger[{text}]",
+        status,
+        f"fired: {fired_by} fail" if fired_by else "",
+        0.1,
+        ["post_deploy"],
+        [{"kind": "table", "title": f"{text}: the checks that fire it", "rows": rows}],
+    )
     return results.ItemResult(Item("Rollback Procedure / Rollback Triggers", text, "trigger"), status, [check])
 
 
 def test_the_trigger_decision_is_data():
-    decided = results.decision([trigger("Critical service failure", Status.FAIL, "test_health_checks[post_deploy]"),
-                                trigger("Compliance violations", Status.PASS)])
+    decided = results.decision(
+        [
+            trigger("Critical service failure", Status.FAIL, "test_health_checks[post_deploy]"),
+            trigger("Compliance violations", Status.PASS),
+        ]
+    )
     assert decided["name"] == "ROLLBACK"
-    assert decided["fired"] == [{"trigger": "Critical service failure", "checks": ["test_health_checks[post_deploy]"],
-                                 "reason": "fired: test_health_checks[post_deploy] fail"}]
+    assert decided["fired"] == [
+        {
+            "trigger": "Critical service failure",
+            "checks": ["test_health_checks[post_deploy]"],
+            "reason": "fired: test_health_checks[post_deploy] fail",
+        }
+    ]
     assert results.decision([trigger("Compliance violations", Status.NOT_VERIFIED)])["name"] == "BLOCKED"
     assert results.decision([trigger("Compliance violations", Status.PASS)])["name"] == "PROCEED"
     assert results.decision([]) is None
@@ -81,9 +100,20 @@ def test_the_trigger_decision_is_data():
 def test_the_plugin_collects_the_checklist_from_any_directory(pytester):
     """A checklist run is recognised by its path; phase sub-markers imply pre_release; nothing starts on
     --collect-only."""
-    result = pytester.runpytest_subprocess(str(CHECKS_DIR), "--relcheck-config", str(DEFAULT_CONFIG), "-m",
-                                           "pre_release", "--collect-only", "-q", "-p", "no:randomly")
+    result = pytester.runpytest_subprocess(
+        str(CHECKS_DIR),
+        "--relcheck-config",
+        str(DEFAULT_CONFIG),
+        "-m",
+        "pre_release",
+        "--collect-only",
+        "-q",
+        "-p",
+        "no:randomly",
+    )
     assert result.ret == 0, result.stdout.str()[-2000:]
     collected = [line for line in result.outlines if "::test_" in line]
-    assert len(collected) == 24 and all(line.startswith(str(CHECKS_DIR.relative_to(CHECKS_DIR.parent.parent)))
-                                        or "checks/" in line for line in collected)
+    assert len(collected) == 24 and all(
+        line.startswith(str(CHECKS_DIR.relative_to(CHECKS_DIR.parent.parent))) or "checks/" in line
+        for line in collected
+    )

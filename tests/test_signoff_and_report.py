@@ -20,7 +20,7 @@ def signed_run(bench, keys, healthy, monkeypatch):
     """A real run (the documentation checks, against the shared healthy service) as the report the roles sign."""
     made, allowed = keys
     config = bench.config({"signoff": {"allowed_signers": str(allowed), "report": "documentation"}}, target=healthy)
-    for name, value in bench.env.items():       # the run's secrets, for the CLI and in-process loads of its config
+    for name, value in bench.env.items():  # the run's secrets, for the CLI and in-process loads of its config
         monkeypatch.setenv(name, value)
     checked = bench.run(config, "-m", "documentation")
     assert checked.run_dir and (checked.run_dir / "report.html").is_file()
@@ -37,7 +37,7 @@ def test_two_roles_sign_and_verify_lists_them(bench, signed_run):
     assert "signed  QA Team Lead: priya.menon@kundli.example (SHA256:" in verified.stdout
     assert "signed  Release Manager: meera.nair@kundli.example" in verified.stdout
     html = (run_dir / "report.html").read_text()
-    assert "priya.menon@kundli.example" in html[html.index("<!-- relcheck:signoffs -->"):]
+    assert "priya.menon@kundli.example" in html[html.index("<!-- relcheck:signoffs -->") :]
     checked = bench.run(config, "-m", "signoff")
     assert checked.status("test_role_signed_off[QA Team Lead]") == "pass"
     assert checked.status("test_role_signed_off[Release Manager]") == "pass"
@@ -58,8 +58,12 @@ def test_any_changed_byte_fails_verification(signed_run):
     signoff.sign(cfg, run_dir, "QA Team Lead", made["QA Team Lead"])
     assert signoff.verify(cfg, run_dir).ok
     rng = random.Random(7)
-    targets = [run_dir / "manifest.json", run_dir / "signoffs" / "qa-team-lead.statement",
-               run_dir / "signoffs" / "qa-team-lead.statement.sig", run_dir / "evidence.json"]
+    targets = [
+        run_dir / "manifest.json",
+        run_dir / "signoffs" / "qa-team-lead.statement",
+        run_dir / "signoffs" / "qa-team-lead.statement.sig",
+        run_dir / "evidence.json",
+    ]
     for path in targets:
         size = path.stat().st_size
         for position in sorted({0, size - 1, *rng.sample(range(size), min(size, 40))}):
@@ -76,7 +80,7 @@ def test_editing_a_status_in_the_html_fails_verification(signed_run):
     cfg = config_module.load(config)
     html = (run_dir / "report.html").read_text()
     edited = html.replace('data-status="fail"', 'data-status="pass"', 1).replace(">FAIL<", ">PASS<", 1)
-    if edited == html:                                   # nothing failed: make a pass look like a failure instead
+    if edited == html:  # nothing failed: make a pass look like a failure instead
         edited = html.replace('data-status="pass"', 'data-status="fail"', 1).replace(">PASS<", ">FAIL<", 1)
     (run_dir / "report.html").write_text(edited)
     check = signoff.verify(cfg, run_dir)
@@ -90,21 +94,28 @@ def test_wrong_role_key_wrong_namespace_and_another_manifest_are_rejected(signed
     cfg = config_module.load(config)
     refused = relcheck_cli(config, "sign", str(run_dir), "--role", "QA Team Lead", "--key", str(made["stranger"]))
     assert refused.returncode == 2 and "this key is not allowed for QA Team Lead" in refused.stderr
-    refused = relcheck_cli(config, "sign", str(run_dir), "--role", "QA Team Lead", "--key",
-                           str(made["Release Manager"]))
+    refused = relcheck_cli(
+        config, "sign", str(run_dir), "--role", "QA Team Lead", "--key", str(made["Release Manager"])
+    )
     assert refused.returncode == 2
     signoff.sign(cfg, run_dir, "QA Team Lead", made["QA Team Lead"])
     statement = run_dir / "signoffs" / "qa-team-lead.statement"
     Path(f"{statement}.sig").unlink()
-    other_ns = subprocess.run(["ssh-keygen", "-q", "-Y", "sign", "-f", str(made["QA Team Lead"]), "-n", "git",
-                               str(statement)], capture_output=True, text=True)
+    other_ns = subprocess.run(
+        ["ssh-keygen", "-q", "-Y", "sign", "-f", str(made["QA Team Lead"]), "-n", "git", str(statement)],
+        capture_output=True,
+        text=True,
+    )
     assert other_ns.returncode == 0
     check = signoff.verify(cfg, run_dir)
     assert not check.ok and "signature does not verify" in check.problems[0]
     forged = statement.read_text()
     Path(f"{statement}.sig").unlink()
-    subprocess.run(["ssh-keygen", "-q", "-Y", "sign", "-f", str(made["stranger"]), "-n", "relcheck-release",
-                    str(statement)], check=True, capture_output=True)
+    subprocess.run(
+        ["ssh-keygen", "-q", "-Y", "sign", "-f", str(made["stranger"]), "-n", "relcheck-release", str(statement)],
+        check=True,
+        capture_output=True,
+    )
     assert "is not an allowed signer for priya.menon@kundli.example" in signoff.verify(cfg, run_dir).problems[0]
     statement.write_text(forged.replace(forged.split("manifest-sha256: ")[1][:64], "0" * 64))
     assert "signed another manifest" in signoff.verify(cfg, run_dir).problems[0]
@@ -115,9 +126,19 @@ def test_attestations_turn_pending_items_into_passes(bench, keys):
     config = bench.config({"signoff": {"allowed_signers": str(allowed)}})
     checked = bench.run(config, "-m", "post_release", "-k", "attested_task")
     assert checked.status("test_attested_task[Update runbooks]") == "pending attestation"
-    done = relcheck_cli(config, "attest", "--item", "Post-Release Tasks / Documentation :: Update runbooks",
-                        "--role", "Release Manager", "--note", "runbook v7: rollback section rewritten",
-                        "--key", str(made["Release Manager"]), env=bench.env)
+    done = relcheck_cli(
+        config,
+        "attest",
+        "--item",
+        "Post-Release Tasks / Documentation :: Update runbooks",
+        "--role",
+        "Release Manager",
+        "--note",
+        "runbook v7: rollback section rewritten",
+        "--key",
+        str(made["Release Manager"]),
+        env=bench.env,
+    )
     assert done.returncode == 0, done.stderr
     checked = bench.run(config, "-m", "post_release", "-k", "attested_task")
     assert checked.status("test_attested_task[Update runbooks]") == "pass"
@@ -135,10 +156,23 @@ def test_a_signed_item_waiver_waives_a_failure_until_it_expires(bench, keys, scr
     made, allowed = keys
     (scratch_source / "docs" / "api.md").unlink()
     config = bench.config({"target": {"source": str(scratch_source)}, "signoff": {"allowed_signers": str(allowed)}})
-    waived = relcheck_cli(config, "waive", "--item", "Pre-Release Verification / Documentation :: "
-                          "Technical documentation complete", "--id", "WVR-9", "--reason", "api.md moves to the wiki",
-                          "--expires", expires, "--role", "Release Manager", "--key", str(made["Release Manager"]),
-                          env=bench.env)
+    waived = relcheck_cli(
+        config,
+        "waive",
+        "--item",
+        "Pre-Release Verification / Documentation :: Technical documentation complete",
+        "--id",
+        "WVR-9",
+        "--reason",
+        "api.md moves to the wiki",
+        "--expires",
+        expires,
+        "--role",
+        "Release Manager",
+        "--key",
+        str(made["Release Manager"]),
+        env=bench.env,
+    )
     assert waived.returncode == 0, waived.stderr
     checked = bench.run(config, "-m", "documentation", "-k", "technical_documentation")
     assert checked.status("test_technical_documentation") == status
@@ -151,7 +185,8 @@ def test_an_unsigned_waiver_does_not_count(bench, keys, scratch_source):
     (scratch_source / "docs" / "api.md").unlink()
     (scratch_source / "release" / "waivers.toml").write_text(
         '[[waiver]]\nid = "WVR-1"\nitem = "Pre-Release Verification / Documentation :: Technical documentation '
-        'complete"\nreason = "trust me"\napprover = "Release Manager"\nexpires = 2099-01-01\n')
+        'complete"\nreason = "trust me"\napprover = "Release Manager"\nexpires = 2099-01-01\n'
+    )
     config = bench.config({"target": {"source": str(scratch_source)}, "signoff": {"allowed_signers": str(allowed)}})
     checked = bench.run(config, "-k", "technical_documentation")
     assert checked.status("test_technical_documentation") == "fail"
@@ -173,14 +208,35 @@ def test_the_report_in_a_real_browser_keeps_target_content_inert(bench, tmp_path
     checked = bench.run(config, "-m", "post_deploy", "-k", "health")
     report = checked.run_dir / "report.html"
     assert HostileTarget.PAYLOAD not in report.read_text()
-    dom = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                          "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                          f"--user-data-dir={tmp_path / 'chromium'}", "--virtual-time-budget=3000", "--dump-dom",
-                          report.as_uri()], capture_output=True, text=True, timeout=120).stdout
+    dom = subprocess.run(
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={tmp_path / 'chromium'}",
+            "--virtual-time-budget=3000",
+            "--dump-dom",
+            report.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
     hostile.close()
     assert "PWNED" not in dom.split("<title", 1)[1].split("</title>", 1)[0]
     assert "&lt;script&gt;document.title='PWNED'&lt;/script&gt;" in dom
-    for heading in ("Pre-Release Verification", "Deployment Procedure", "Post-Deployment", "Release Sign-off",
-                    "Emergency Contacts"):
+    for heading in (
+        "Pre-Release Verification",
+        "Deployment Procedure",
+        "Post-Deployment",
+        "Release Sign-off",
+        "Emergency Contacts",
+    ):
         assert f">{heading}<" in dom
     assert 'data-status="fail"' in dom and ">FAIL<" in dom and ">NOT RUN<" in dom and "results-table" in dom

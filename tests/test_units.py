@@ -14,22 +14,26 @@ from relcheck.target import logs
 from relcheck.target.http import Http
 
 
-@pytest.mark.parametrize("version, affected", [("0.13.4", False), ("0.13.5", True), ("0.26.1", True),
-                                               ("0.27.0", False), ("1.10.0", False)])
+@pytest.mark.parametrize(
+    "version, affected", [("0.13.4", False), ("0.13.5", True), ("0.26.1", True), ("0.27.0", False), ("1.10.0", False)]
+)
 def test_osv_ecosystem_ranges(version, affected):
     entry = {"ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0.13.5"}, {"fixed": "0.27.0"}]}]}
     assert advisories.affects(entry, version) is affected
 
 
 def test_osv_last_affected_and_explicit_versions():
-    entry = {"ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"last_affected": "2.0"}]}],
-             "versions": ["3.1"]}
+    entry = {
+        "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"last_affected": "2.0"}]}],
+        "versions": ["3.1"],
+    }
     assert advisories.affects(entry, "2.0") and advisories.affects(entry, "3.1")
     assert not advisories.affects(entry, "2.1")
 
 
-@pytest.mark.parametrize("text, limit, percentile", [("p(95) < 300ms", 300, 95), ("p(99.9) <= 1s", 1000, 99.9),
-                                                     ("max < 2s", 2000, None)])
+@pytest.mark.parametrize(
+    "text, limit, percentile", [("p(95) < 300ms", 300, 95), ("p(99.9) <= 1s", 1000, 99.9), ("max < 2s", 2000, None)]
+)
 def test_k6_style_thresholds(text, limit, percentile):
     rule = judge.threshold(text)
     assert (rule.limit_ms, rule.percentile) == (limit, percentile)
@@ -61,6 +65,7 @@ def tls_server(tmp_path):
                 tls.recv(1)
         except (ssl.SSLError, OSError):
             pass
+
     with socket_server(handshake) as port:
         yield f"https://localhost:{port}", cert
 
@@ -71,8 +76,10 @@ def test_tls_certificate_and_protocol(tls_server):
     assert findings and "certificate does not verify" in findings[0].problem
     findings, facts = protection.tls_findings(url, "TLSv1.2", 5, cafile=ca)
     assert not findings and facts["protocol"] in ("TLSv1.2", "TLSv1.3")
-    assert protection.tls_findings("http://localhost:1", "TLSv1.2", 5) == \
-        ([], {"TLS": "not applicable (plain http target)"})
+    assert protection.tls_findings("http://localhost:1", "TLSv1.2", 5) == (
+        [],
+        {"TLS": "not applicable (plain http target)"},
+    )
 
 
 def test_audit_records_after_a_position_in_a_log_file_and_in_a_journal(tmp_path):
@@ -97,8 +104,11 @@ def test_audit_records_after_a_position_in_a_log_file_and_in_a_journal(tmp_path)
 
 def test_a_big_log_is_read_from_its_last_whole_lines(tmp_path):
     path = tmp_path / "service.log"
-    path.write_text("2026-11-25T10:00:00Z ERROR old\n" + "2026-11-25T10:00:01Z INFO filler\n" * 100 +
-                    "2026-11-25T10:00:02Z INFO new\n")
+    path.write_text(
+        "2026-11-25T10:00:00Z ERROR old\n"
+        + "2026-11-25T10:00:01Z INFO filler\n" * 100
+        + "2026-11-25T10:00:02Z INFO new\n"
+    )
     assert logs.tail(path, 64) == "2026-11-25T10:00:01Z INFO filler\n2026-11-25T10:00:02Z INFO new\n"
     assert logs.tail(path).startswith("2026-11-25T10:00:00Z ERROR old")
 
@@ -122,9 +132,10 @@ def one_request_per_connection():
         conn.sendall(f"HTTP/1.1 {status} X\r\nContent-Length: 2\r\n\r\nok".encode())
         conn.settimeout(1)
         try:
-            conn.recv(65536)        # the next request on this connection: dropped unanswered
+            conn.recv(65536)  # the next request on this connection: dropped unanswered
         except OSError:
             pass
+
     with socket_server(answer_once) as port:
         yield f"http://127.0.0.1:{port}", statuses
 
@@ -133,5 +144,5 @@ def test_a_connection_the_server_dropped_is_not_an_unreachable_target(one_reques
     url, statuses = one_request_per_connection
     http = Http(url, 5, {}, "Authorization", "Bearer")
     statuses += [500, 200]
-    assert [http.get("/a").status, http.request("POST", "/b").status] == [500, 200]   # after a 5xx: a new connection
-    assert [http.get("/c").status, http.get("/d").status] == [200, 200]     # an idempotent request is retried once
+    assert [http.get("/a").status, http.request("POST", "/b").status] == [500, 200]  # after a 5xx: a new connection
+    assert [http.get("/c").status, http.get("/d").status] == [200, 200]  # an idempotent request is retried once

@@ -22,6 +22,7 @@ class VersionUser(FastHttpUser):
 
 
 if BASELINE:
+
     class BaselineUser(VersionUser):
         abstract = False
         host = BASELINE

@@ -48,9 +48,9 @@ class ChecklistError(LookupError):
 
 @dataclass(frozen=True)
 class Item:
-    section: str      # "Part / Section"
+    section: str  # "Part / Section"
     text: str
-    kind: str         # "check", "trigger" or "contact"
+    kind: str  # "check", "trigger" or "contact"
 
     @property
     def key(self) -> str:
@@ -125,6 +125,9 @@ def parse(markdown: str) -> Checklist:
 @cache
 def load(path: str | None = None) -> Checklist:
     """The checklist the suite maps against: the shipped seed, or another file."""
-    text = Path(path).read_text(encoding="utf-8") if path else \
-        resources.files("relcheck").joinpath("data", SEED).read_text(encoding="utf-8")
+    text = (
+        Path(path).read_text(encoding="utf-8")
+        if path
+        else resources.files("relcheck").joinpath("data", SEED).read_text(encoding="utf-8")
+    )
     return parse(text)

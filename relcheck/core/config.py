@@ -31,9 +31,9 @@ class Release(Model):
     product: str
     version: str
     previous_version: str = ""
-    ref: str = ""                 # git ref of this release; default "v<version>"
-    previous_ref: str = ""        # default "v<previous_version>"
-    id: str = ""                  # links the runs of one release; default "<product>-<version>"
+    ref: str = ""  # git ref of this release; default "v<version>"
+    previous_ref: str = ""  # default "v<previous_version>"
+    id: str = ""  # links the runs of one release; default "<product>-<version>"
 
     @property
     def release_id(self) -> str:
@@ -58,24 +58,24 @@ class Routes(Model):
 class Service(Model):
     manager: Literal["process", "systemd", "none"] = "process"
     unit: str = ""
-    command_prefix: list[str] = []    # e.g. ["ssh", "ops@app1"] to run systemctl/journalctl on the service host
-    log_file: str = ""                # the service log, readable from here ...
-    journal_unit: str = ""            # ... or the unit whose journal is the service log (journalctl -u)
+    command_prefix: list[str] = []  # e.g. ["ssh", "ops@app1"] to run systemctl/journalctl on the service host
+    log_file: str = ""  # the service log, readable from here ...
+    journal_unit: str = ""  # ... or the unit whose journal is the service log (journalctl -u)
 
 
 class Auth(Model):
     header: str = "Authorization"
     scheme: str = "Bearer"
-    tokens: dict[str, str] = {}       # role -> token; provisioned automatically for the embedded target
+    tokens: dict[str, str] = {}  # role -> token; provisioned automatically for the embedded target
 
 
 class Target(Model):
     mode: Literal["embedded", "remote"]
     base_url: str = ""
     dsn: str = ""
-    admin_dsn: str = ""               # for scratch databases (restore proofs, target tests); default: dsn
-    source: str                       # the service's working tree: tests, docs, requirements, code
-    repository: str = ""              # its git history (a repository or a bundle); default: source
+    admin_dsn: str = ""  # for scratch databases (restore proofs, target tests); default: dsn
+    source: str  # the service's working tree: tests, docs, requirements, code
+    repository: str = ""  # its git history (a repository or a bundle); default: source
     allowed_hosts: list[str] = ["127.0.0.1", "localhost", "::1"]
     request_timeout_s: float = Field(10, gt=0)
     routes: Routes = Routes()
@@ -91,23 +91,24 @@ class Target(Model):
 
 class Embedded(Model):
     """How to run the bundled service: commands are templates over {python} {host} {port} {dsn} {log_file} {role}."""
-    python: str = ""                  # interpreter for the service; default: the one running relcheck
+
+    python: str = ""  # interpreter for the service; default: the one running relcheck
     database: str = "kundli_db"
     user: str = "kundli"
     start: list[str]
     migrate: list[str]
-    provision: list[str]              # prints an API token for {role}
+    provision: list[str]  # prints an API token for {role}
     roles: list[str] = ["viewer", "operator", "admin"]
     env: dict[str, str] = {}
-    fault_env: dict[str, str] = {}    # added when faults are set; {faults} is their JSON
+    fault_env: dict[str, str] = {}  # added when faults are set; {faults} is their JSON
     faults: dict[str, Any] = {}
     startup_timeout_s: float = Field(30, gt=0)
 
 
 class TargetTests(Model):
-    command: list[str]                # [PYTHON, "-m", MODULE, ...]; templates over {python}, {scratch_dsn} and
+    command: list[str]  # [PYTHON, "-m", MODULE, ...]; templates over {python}, {scratch_dsn} and
     #                                   its parts {scratch_host} {scratch_port} {scratch_db} {scratch_user} ...
-    python: str = ""                  # interpreter with the target's test dependencies; default: relcheck's
+    python: str = ""  # interpreter with the target's test dependencies; default: relcheck's
     env: dict[str, str] = {}
     junit_option: str = "--junitxml={junit}"
     timeout_s: float = Field(600, gt=0)
@@ -117,13 +118,15 @@ class TargetTests(Model):
     @classmethod
     def _no_scratch_name(cls, data):
         if isinstance(data, dict) and "scratch_database" in data:
-            raise ValueError("scratch_database: no longer configurable: relcheck names its scratch databases "
-                             "(relcheck_scratch_<run id>_tests); remove the key")
+            raise ValueError(
+                "scratch_database: no longer configurable: relcheck names its scratch databases "
+                "(relcheck_scratch_<run id>_tests); remove the key"
+            )
         return data
 
 
 class Coverage(Model):
-    threshold_percent: float = Field(95.0, ge=0, le=100)   # total coverage must exceed this
+    threshold_percent: float = Field(95.0, ge=0, le=100)  # total coverage must exceed this
     branch: bool = True
     source: list[str] = []
     least_covered: int = Field(5, ge=0)
@@ -131,6 +134,7 @@ class Coverage(Model):
 
 class RequestSpec(Model):
     """A request the suite makes: placeholders like {chart_id} come from setup captures, {unique} is fresh."""
+
     method: str = "GET"
     path: str
     role: str = "anonymous"
@@ -139,31 +143,31 @@ class RequestSpec(Model):
 
 
 class SetupStep(RequestSpec):
-    capture: dict[str, str] = {}      # placeholder -> field of the JSON answer
+    capture: dict[str, str] = {}  # placeholder -> field of the JSON answer
 
 
 class GitHubApi(Model):
     api_url: str = "https://api.github.com"
-    repo: str                         # owner/name
-    token: str = ""                   # "env:GITHUB_TOKEN"
+    repo: str  # owner/name
+    token: str = ""  # "env:GITHUB_TOKEN"
     timeout_s: float = Field(10, gt=0)
 
 
 class Tracker(Model):
     kind: Literal["file", "github", "none"] = "none"
-    file: str = ""                    # export relative to target.source: GitHub issues JSON, or CSV
+    file: str = ""  # export relative to target.source: GitHub issues JSON, or CSV
     labels: list[str] = ["critical", "blocker"]
-    milestone: str = "{version}"      # "" = any milestone
+    milestone: str = "{version}"  # "" = any milestone
     github: GitHubApi | None = None
 
 
 class Review(Model):
     trailers: list[str] = ["Reviewed-by", "Approved-by"]
-    github: GitHubApi | None = None   # merged pull requests count as reviewed when a review is APPROVED
+    github: GitHubApi | None = None  # merged pull requests count as reviewed when a review is APPROVED
 
 
 class DocsFollowCode(Model):
-    code_paths: list[str] = []        # paths or globs in the target's repository
+    code_paths: list[str] = []  # paths or globs in the target's repository
     doc_paths: list[str] = []
 
 
@@ -176,16 +180,16 @@ class Quality(Model):
 
 
 class Bandit(Model):
-    targets: list[str]                # code paths relative to target.source
+    targets: list[str]  # code paths relative to target.source
     severity: Literal["low", "medium", "high"] = "medium"
     confidence: Literal["low", "medium", "high"] = "medium"
-    baseline: str = ""                # the target's bandit baseline (JSON), relative to target.source
+    baseline: str = ""  # the target's bandit baseline (JSON), relative to target.source
     timeout_s: float = Field(300, gt=0)
 
 
 class Dependencies(Model):
     requirements: list[str] = ["requirements.txt"]
-    advisories: list[str] = []        # offline OSV directories (JSON or PyPA YAML), relative to this file
+    advisories: list[str] = []  # offline OSV directories (JSON or PyPA YAML), relative to this file
     pip_audit: Literal["auto", "off", "required"] = "auto"
     timeout_s: float = Field(30, gt=0)
     max_snapshot_age_days: int = Field(30, ge=0)
@@ -196,7 +200,7 @@ class AccessRule(Model):
     path: str
     body: Any = None
     headers: dict[str, str] = {}
-    expect: dict[str, int]            # role (or "anonymous") -> status, tried in this order
+    expect: dict[str, int]  # role (or "anonymous") -> status, tried in this order
 
 
 class Access(Model):
@@ -205,32 +209,42 @@ class Access(Model):
 
 
 class DataProtection(Model):
-    required_headers: dict[str, str] = {"X-Content-Type-Options": "^nosniff$", "Content-Security-Policy": "",
-                                        "Referrer-Policy": ""}   # header -> regex the value must match
+    required_headers: dict[str, str] = {
+        "X-Content-Type-Options": "^nosniff$",
+        "Content-Security-Policy": "",
+        "Referrer-Policy": "",
+    }  # header -> regex the value must match
     frame_protection: bool = True
     forbidden_headers: list[str] = ["X-Powered-By", "X-AspNet-Version"]
-    server_banner_pattern: str = r"\d"                         # a Server header must not show versions
-    probes: list[RequestSpec] = [RequestSpec(path="/")]         # answers scanned for headers and leaks
-    hashed_columns: list[str] = []                              # "table.column" holding credentials
-    hash_formats: list[str] = [r"^pbkdf2_sha\d+\$", r"^sha256:[0-9a-f]{64}$", r"^\$argon2", r"^\$2[aby]\$",
-                               r"^scrypt\$"]
-    pii_patterns: dict[str, str] = {"an e-mail address": r"[\w.+-]+@[\w-]+\.[\w.-]+",
-                                    "a card number": r"\b(?:\d[ -]?){13,16}\b"}
+    server_banner_pattern: str = r"\d"  # a Server header must not show versions
+    probes: list[RequestSpec] = [RequestSpec(path="/")]  # answers scanned for headers and leaks
+    hashed_columns: list[str] = []  # "table.column" holding credentials
+    hash_formats: list[str] = [
+        r"^pbkdf2_sha\d+\$",
+        r"^sha256:[0-9a-f]{64}$",
+        r"^\$argon2",
+        r"^\$2[aby]\$",
+        r"^scrypt\$",
+    ]
+    pii_patterns: dict[str, str] = {
+        "an e-mail address": r"[\w.+-]+@[\w-]+\.[\w.-]+",
+        "a card number": r"\b(?:\d[ -]?){13,16}\b",
+    }
     scan_log: bool = True
     min_tls: Literal["TLSv1.2", "TLSv1.3"] = "TLSv1.2"
-    ca_file: str = ""                                           # private CA for https targets
+    ca_file: str = ""  # private CA for https targets
 
 
 class AuditTrail(Model):
-    action: RequestSpec                # a state change made as a known user
+    action: RequestSpec  # a state change made as a known user
     setup: list[SetupStep] = []
-    object_field: str = "id"          # field of the answer naming the changed object
-    actor: str                        # the user behind action.role's token
+    object_field: str = "id"  # field of the answer naming the changed object
+    actor: str  # the user behind action.role's token
     expect_action: str
     source: Literal["table", "log"] = "table"
     table: str = "audit_log"
     columns: dict[str, str] = {"actor": "actor", "action": "action", "object": "object_id", "time": "at"}
-    log_pattern: str = ""             # for source = "log": named groups actor, action, object (time)
+    log_pattern: str = ""  # for source = "log": named groups actor, action, object (time)
     window_s: float = Field(60, gt=0)
 
 
@@ -238,13 +252,13 @@ class SecurityDocs(Model):
     file: str = "SECURITY.md"
     contact_pattern: str = r"[\w.+-]+@[\w-]+\.[\w.-]+|https?://\S+"
     placeholders: list[str] = ["TODO", "TBD", "FIXME", "XXX", "[Contact]"]
-    sensitive_paths: list[str] = []   # security-relevant code; a change there needs a SECURITY.md change
+    sensitive_paths: list[str] = []  # security-relevant code; a change there needs a SECURITY.md change
 
 
 class Security(Model):
     bandit: Bandit
     dependencies: Dependencies = Dependencies()
-    waivers: str = ""                 # waivers file relative to target.source
+    waivers: str = ""  # waivers file relative to target.source
     access: Access = Access()
     data_protection: DataProtection = DataProtection()
     audit_trail: AuditTrail | None = None
@@ -252,14 +266,14 @@ class Security(Model):
 
 
 class Scenario(Model):
-    locustfile: str                   # relative to this file
+    locustfile: str  # relative to this file
     users: int = Field(10, ge=1)
     spawn_rate: float = Field(10, gt=0)
     duration_s: float = Field(20, gt=0)
     warmup_s: float = Field(2, ge=0)  # left out of the route statistics
-    rate: float = Field(0, ge=0)      # >0: constant-rate mode, requests per second per user
+    rate: float = Field(0, ge=0)  # >0: constant-rate mode, requests per second per user
     min_requests: int = Field(1, ge=1)
-    min_duration_ratio: float = Field(0.9, gt=0, le=1)   # of duration_s the load must have run
+    min_duration_ratio: float = Field(0.9, gt=0, le=1)  # of duration_s the load must have run
 
 
 class Stress(Model):
@@ -275,33 +289,34 @@ class Stress(Model):
 class Sla(Model):
     default: list[str] = ["p(95) < 250ms"]
     routes: dict[str, list[str]] = {}  # "METHOD name" -> thresholds replacing the default
-    error_budget: float = Field(0.01, ge=0, le=1)        # total
+    error_budget: float = Field(0.01, ge=0, le=1)  # total
     route_error_budget: float = Field(0.02, ge=0, le=1)  # each route
 
 
 class Resources(Model):
-    cpu_percent: float = Field(80, gt=0)     # service CPU, percent of one core (mean over the load run)
-    memory_mb: float = Field(512, gt=0)      # service resident memory (peak)
-    db_connections: int = Field(50, ge=1)    # connections to the target database (peak)
+    cpu_percent: float = Field(80, gt=0)  # service CPU, percent of one core (mean over the load run)
+    memory_mb: float = Field(512, gt=0)  # service resident memory (peak)
+    db_connections: int = Field(50, ge=1)  # connections to the target database (peak)
 
 
 class Baseline(Model):
     mode: Literal["previous-release", "history", "none"] = "history"
     confidence: float = Field(0.98, gt=0.5, lt=1)
-    allowed_increase: float = Field(1.10, ge=1)   # median latency ratio tolerated without a warning
+    allowed_increase: float = Field(1.10, ge=1)  # median latency ratio tolerated without a warning
     critical_increase: float = Field(1.30, ge=1)  # above this a significant increase fails
-    critical_routes: list[str] = []                # only these can fail the item; default all
+    critical_routes: list[str] = []  # only these can fail the item; default all
     min_samples: int = Field(50, ge=10)
 
 
 class Workers(Model):
     """Locust master/workers: the master runs here, `count` workers connect to it, on this host or on load hosts
     through command_prefix (e.g. ["ssh", "loadgen1"], with relcheck installed there)."""
+
     count: int = Field(ge=1, le=64)
     command_prefix: list[str] = []
-    python: str = ""                  # the workers' interpreter; default relcheck's
-    master_host: str = "127.0.0.1"    # the address the workers reach the master at ...
-    master_bind_host: str = "127.0.0.1"   # ... and the one it listens on
+    python: str = ""  # the workers' interpreter; default relcheck's
+    master_host: str = "127.0.0.1"  # the address the workers reach the master at ...
+    master_bind_host: str = "127.0.0.1"  # ... and the one it listens on
     connect_timeout_s: float = Field(30, gt=0)
 
 
@@ -313,10 +328,10 @@ class Performance(Model):
     sla: Sla = Sla()
     resources: Resources = Resources()
     baseline: Baseline = Baseline()
-    processes: int = Field(1, ge=1, le=64)        # locust --processes (scale-out on this host) ...
-    workers: Workers | None = None                 # ... or master/workers (scale-out across load hosts)
+    processes: int = Field(1, ge=1, le=64)  # locust --processes (scale-out on this host) ...
+    workers: Workers | None = None  # ... or master/workers (scale-out across load hosts)
     generator_cpu_limit: float = Field(90, gt=0, le=100)
-    max_users: int = Field(500, ge=1)             # safety bounds on every run
+    max_users: int = Field(500, ge=1)  # safety bounds on every run
     max_duration_s: float = Field(1800, gt=0)
 
     @model_validator(mode="after")
@@ -324,8 +339,9 @@ class Performance(Model):
         for name in ("load", "smoke", "soak"):
             scenario = getattr(self, name)
             if scenario and (scenario.users > self.max_users or scenario.duration_s > self.max_duration_s):
-                raise ValueError(f"{name}: exceeds max_users ({self.max_users}) or max_duration_s "
-                                 f"({self.max_duration_s:g})")
+                raise ValueError(
+                    f"{name}: exceeds max_users ({self.max_users}) or max_duration_s ({self.max_duration_s:g})"
+                )
         if max(self.stress.steps) > self.max_users or len(self.stress.steps) * self.stress.step_s > self.max_duration_s:
             raise ValueError("stress: steps exceed max_users or max_duration_s")
         if self.workers and self.processes > 1:
@@ -335,36 +351,37 @@ class Performance(Model):
 
 class Deploy(Model):
     """How the release is deployed and rolled back (the seed's Deployment and Rollback Procedures)."""
-    checkout: str = ""                # the deployed git working tree; the embedded rehearsal uses a clone
-    python: str = ""                  # the service's interpreter (its virtualenv); default: relcheck's
-    command_prefix: list[str] = []    # run the commands on the service host, e.g. ["ssh", "deploy@app1"]
+
+    checkout: str = ""  # the deployed git working tree; the embedded rehearsal uses a clone
+    python: str = ""  # the service's interpreter (its virtualenv); default: relcheck's
+    command_prefix: list[str] = []  # run the commands on the service host, e.g. ["ssh", "deploy@app1"]
     fetch: list[str] = ["git", "fetch", "--tags", "--quiet"]
     checkout_ref: list[str] = ["git", "checkout", "--quiet", "{ref}"]
     install: list[str] = ["{python}", "-m", "pip", "install", "--quiet", "-r", "requirements.txt"]
     migrate: list[str] = ["{python}", "-m", "alembic", "upgrade", "head"]
     downgrade: list[str] = ["{python}", "-m", "alembic", "downgrade", "{previous_head}"]
-    env: dict[str, str] = {}          # install/migrate environment: {dsn} {dsn_host} {dsn_port} {dsn_db} {dsn_user}
+    env: dict[str, str] = {}  # install/migrate environment: {dsn} {dsn_host} {dsn_port} {dsn_db} {dsn_user}
     #                                   {dsn_password} are the database the step works on (a scratch copy when
     #                                   rehearsed); nothing else is inherited but PATH, HOME and the locale
-    backup_dir: str = ""              # default: <reports>/<release id>/backups (0700; dumps 0600)
-    backups_keep: int = Field(5, ge=1)    # dumps kept in backup_dir; older ones are deleted
-    schema_version_query: str = "SELECT version_num FROM alembic_version"   # "" when the service has none
-    accept_data_loss: bool = False    # relcheck rollback may discard writes made since the backup
-    pg_bin_dir: str = ""              # pg_dump/pg_restore matching the server; default: pgserver's, then PATH
-    backup_command: list[str] = []    # replaces pg_dump: templates over {pg_dump} {dsn} {dump}
+    backup_dir: str = ""  # default: <reports>/<release id>/backups (0700; dumps 0600)
+    backups_keep: int = Field(5, ge=1)  # dumps kept in backup_dir; older ones are deleted
+    schema_version_query: str = "SELECT version_num FROM alembic_version"  # "" when the service has none
+    accept_data_loss: bool = False  # relcheck rollback may discard writes made since the backup
+    pg_bin_dir: str = ""  # pg_dump/pg_restore matching the server; default: pgserver's, then PATH
+    backup_command: list[str] = []  # replaces pg_dump: templates over {pg_dump} {dsn} {dump}
     supported_postgres: str = ">=13"  # PEP 440 specifier over the server's major.minor
-    disk_multiple: float = Field(3.0, gt=0)     # free disk >= multiple x database size
+    disk_multiple: float = Field(3.0, gt=0)  # free disk >= multiple x database size
     min_memory_mb: float = Field(256, ge=0)
     max_load_per_core: float = Field(2.0, gt=0)
     min_connection_headroom: int = Field(10, ge=0)
     required_metrics: list[str] = []
     health_timeout_s: float = Field(60, gt=0)
-    rehearsal_seed: RequestSpec | None = None   # a write the rehearsal repeats ({n} = 0, 1, ...) for old data
+    rehearsal_seed: RequestSpec | None = None  # a write the rehearsal repeats ({n} = 0, 1, ...) for old data
     rehearsal_rows: int = Field(20, ge=1, le=10000)
 
 
 class Webhook(Model):
-    url: str                          # Slack-compatible incoming webhook
+    url: str  # Slack-compatible incoming webhook
     timeout_s: float = Field(10, gt=0)
 
 
@@ -380,11 +397,11 @@ class Smtp(Model):
 
 
 class Notify(Model):
-    window: str = ""                  # the release window, as people should read it
-    rollback_owner: str = ""          # a role or a person
+    window: str = ""  # the release window, as people should read it
+    rollback_owner: str = ""  # a role or a person
     webhook: Webhook | None = None
     smtp: Smtp | None = None
-    status_board: Webhook | None = None   # a webhook that takes the release status (Slack-compatible JSON)
+    status_board: Webhook | None = None  # a webhook that takes the release status (Slack-compatible JSON)
 
 
 class CriticalPath(RequestSpec):
@@ -396,20 +413,21 @@ class CriticalPath(RequestSpec):
 
 class PostDeploy(Model):
     log_patterns: list[str] = [r"\bERROR\b", r"\bCRITICAL\b", r"Traceback \(most recent call last\)"]
-    log_allow: list[str] = []         # regexes of error lines that are known and accepted
+    log_allow: list[str] = []  # regexes of error lines that are known and accepted
     critical_paths: list[CriticalPath] = []
-    advancing_counters: list[str] = []   # counters that must grow after the check's own traffic
-    smoke_allowed_increase: float = Field(1.5, ge=1)   # smoke p95 vs the pre-deploy smoke's p95, per route ...
-    smoke_min_increase_ms: float = Field(10, ge=0)     # ... and by more than this many milliseconds
+    advancing_counters: list[str] = []  # counters that must grow after the check's own traffic
+    smoke_allowed_increase: float = Field(1.5, ge=1)  # smoke p95 vs the pre-deploy smoke's p95, per route ...
+    smoke_min_increase_ms: float = Field(10, ge=0)  # ... and by more than this many milliseconds
 
 
 class Rollback(Model):
-    triggers: dict[str, list[str]] = {}   # trigger (as in the checklist) -> checks whose failure fires it
+    triggers: dict[str, list[str]] = {}  # trigger (as in the checklist) -> checks whose failure fires it
 
 
 class Ratio(Model):
     """A success ratio from a counter with an outcome label: good / (good + bad)."""
-    counter: str                      # e.g. "kundli_calculations_total"
+
+    counter: str  # e.g. "kundli_calculations_total"
     label: str = "result"
     good: str = "ok"
     minimum: float = Field(0.99, ge=0, le=1)
@@ -417,8 +435,9 @@ class Ratio(Model):
 
 class GoldenCase(Model):
     """A known input whose detected patterns are known (pattern-detection accuracy)."""
-    create: RequestSpec               # makes the object (answer has object_field)
-    detect: RequestSpec               # reads the patterns; {id} is the created object
+
+    create: RequestSpec  # makes the object (answer has object_field)
+    detect: RequestSpec  # reads the patterns; {id} is the created object
     object_field: str = "id"
     list_field: str = "yogas"
     name_field: str = "name"
@@ -428,23 +447,24 @@ class GoldenCase(Model):
 class Monitoring(Model):
     """The Monitoring section (and the post-release monitoring tasks): the live service's own metrics, read after a
     little synthetic traffic."""
-    request_counter: str = ""         # requests by route and status, e.g. "kundli_http_requests_total"
+
+    request_counter: str = ""  # requests by route and status, e.g. "kundli_http_requests_total"
     status_label: str = "status"
     route_labels: list[str] = ["method", "route"]
-    latency_histogram: str = ""       # e.g. "kundli_http_request_duration_seconds"
-    probe_rounds: int = Field(3, ge=0)        # rounds of the critical paths run as synthetic traffic first
-    sample_s: float = Field(2, gt=0)          # CPU is a rate over this window
+    latency_histogram: str = ""  # e.g. "kundli_http_request_duration_seconds"
+    probe_rounds: int = Field(3, ge=0)  # rounds of the critical paths run as synthetic traffic first
+    sample_s: float = Field(2, gt=0)  # CPU is a rate over this window
     cpu_percent: float = Field(80, gt=0)
     memory_mb: float = Field(512, gt=0)
     min_free_disk_percent: float = Field(10, ge=0, le=100)
     max_health_rtt_ms: float = Field(500, gt=0)
-    min_rps: float = Field(0, ge=0)           # request rate bounds over the window (0 = no lower bound)
+    min_rps: float = Field(0, ge=0)  # request rate bounds over the window (0 = no lower bound)
     max_rps: float = Field(100000, gt=0)
-    error_budget: float = Field(0.01, ge=0, le=1)        # 5xx share
+    error_budget: float = Field(0.01, ge=0, le=1)  # 5xx share
     route_error_budget: float = Field(0.05, ge=0, le=1)  # 5xx share per route
     p95_ms: float = Field(250, gt=0)
-    route_p95_ms: dict[str, float] = {}       # "METHOD route" -> limit
-    cache_hits: str = ""                      # counters for the cache hit rate
+    route_p95_ms: dict[str, float] = {}  # "METHOD route" -> limit
+    cache_hits: str = ""  # counters for the cache hit rate
     cache_misses: str = ""
     min_cache_hit_rate: float = Field(0.0, ge=0, le=1)
     queue_gauges: list[str] = []
@@ -453,32 +473,32 @@ class Monitoring(Model):
     max_connections: float = Field(50, ge=0)
     calculations: Ratio | None = None
     validations: Ratio | None = None
-    contract_violations: str = ""             # a counter that must stay at zero
-    correlation_route: str = ""               # "METHOD route" whose p95 is the correlation analysis performance
+    contract_violations: str = ""  # a counter that must stay at zero
+    correlation_route: str = ""  # "METHOD route" whose p95 is the correlation analysis performance
     correlation_p95_ms: float = Field(250, gt=0)
     golden: list[GoldenCase] = []
     min_detection_accuracy: float = Field(1.0, ge=0, le=1)
 
 
 class Signoff(Model):
-    allowed_signers: str = ""         # an OpenSSH allowed_signers file (principal, key), relative to this file
-    report: str = "pre_release"       # the run whose report the roles sign
+    allowed_signers: str = ""  # an OpenSSH allowed_signers file (principal, key), relative to this file
+    report: str = "pre_release"  # the run whose report the roles sign
     roles: dict[str, list[str]] = {}  # role (as in the checklist) -> principals who may sign as it
 
 
 class Docs(Model):
-    openapi_file: str = ""            # committed OpenAPI document, relative to target.source
+    openapi_file: str = ""  # committed OpenAPI document, relative to target.source
     required: list[str] = ["README.md"]
     placeholders: list[str] = ["TODO", "TBD", "FIXME", "XXX", "[Contact]"]
     changelog: str = "CHANGELOG.md"
     deployment_guide: str = ""
-    deploy_commands: list[str] = []   # must appear in the guide; templates over {version} {ref} {head}
-    migration_head: list[str] = []    # command printing the schema head, e.g. ["{python}", "-m", "alembic", "heads"]
+    deploy_commands: list[str] = []  # must appear in the guide; templates over {version} {ref} {head}
+    migration_head: list[str] = []  # command printing the schema head, e.g. ["{python}", "-m", "alembic", "heads"]
     config_guide: str = ""
-    settings_pattern: str = ""        # regex finding a setting's name in code and guide
+    settings_pattern: str = ""  # regex finding a setting's name in code and guide
     settings_code_paths: list[str] = []
     troubleshooting_guide: str = ""
-    error_codes_pointer: str = ""     # JSON pointer into the live OpenAPI listing the error codes
+    error_codes_pointer: str = ""  # JSON pointer into the live OpenAPI listing the error codes
 
 
 class Config(Model):
@@ -489,14 +509,14 @@ class Config(Model):
     security: Security
     docs: Docs = Docs()
     performance: Performance | None = None
-    contacts: str = ""                # the target's emergency contacts document, relative to target.source
+    contacts: str = ""  # the target's emergency contacts document, relative to target.source
     deploy: Deploy = Deploy()
     notify: Notify = Notify()
     post_deploy: PostDeploy = PostDeploy()
     rollback: Rollback = Rollback()
     signoff: Signoff = Signoff()
     monitoring: Monitoring = Monitoring()
-    checklist: str = ""               # another checklist file; default: the shipped seed
+    checklist: str = ""  # another checklist file; default: the shipped seed
     reports: str = "reports"
     path: Path = Path("relcheck.toml")
 
@@ -550,8 +570,11 @@ def load(path: str | os.PathLike | None = None, overrides: dict | None = None) -
 def _merge(base: dict, overrides: dict) -> dict:
     merged = dict(base)
     for key, value in overrides.items():
-        merged[key] = _merge(merged.get(key, {}), value) if isinstance(value, dict) and \
-            isinstance(merged.get(key), dict) else value
+        merged[key] = (
+            _merge(merged.get(key, {}), value)
+            if isinstance(value, dict) and isinstance(merged.get(key), dict)
+            else value
+        )
     return merged
 
 

@@ -29,24 +29,33 @@ class Evidence:
     waivers: list[str] = field(default_factory=list)
 
     def kv(self, title: str, facts: dict) -> None:
-        self.blocks.append({"kind": "kv", "title": _clean(title),
-                            "facts": [[_clean(k), _clean(v)] for k, v in facts.items()]})
+        self.blocks.append(
+            {"kind": "kv", "title": _clean(title), "facts": [[_clean(k), _clean(v)] for k, v in facts.items()]}
+        )
 
     def table(self, title: str, headers: list[str], rows: list, limit: int = MAX_ROWS) -> None:
         rows = list(rows)
-        self.blocks.append({"kind": "table", "title": _clean(title), "headers": [_clean(h) for h in headers],
-                            "rows": [[_clean(c) for c in row] for row in rows[:limit]],
-                            "omitted": max(0, len(rows) - limit)})
+        self.blocks.append(
+            {
+                "kind": "table",
+                "title": _clean(title),
+                "headers": [_clean(h) for h in headers],
+                "rows": [[_clean(c) for c in row] for row in rows[:limit]],
+                "omitted": max(0, len(rows) - limit),
+            }
+        )
 
     def text(self, title: str, text: str, limit: int = MAX_TEXT) -> None:
         text = _clean(text)
         cut = len(text) > limit
-        self.blocks.append({"kind": "text", "title": _clean(title),
-                            "text": text[:limit] + ("\n… (truncated)" if cut else "")})
+        self.blocks.append(
+            {"kind": "text", "title": _clean(title), "text": text[:limit] + ("\n… (truncated)" if cut else "")}
+        )
 
     def log(self, title: str, lines: list[str], limit: int = 50) -> None:
-        self.text(title, "\n".join(lines[:limit]) + (f"\n… ({len(lines) - limit} more lines)"
-                                                     if len(lines) > limit else ""))
+        self.text(
+            title, "\n".join(lines[:limit]) + (f"\n… ({len(lines) - limit} more lines)" if len(lines) > limit else "")
+        )
 
     def image(self, title: str, png: bytes) -> None:
         self.blocks.append({"kind": "image", "title": _clean(title), "png": base64.b64encode(png).decode()})
@@ -90,7 +99,7 @@ def _render(block: dict) -> str:
     elif kind == "image":
         body = f'<img class="ev-image" alt="{escape(block["title"])}" src="data:image/png;base64,{block["png"]}"/>'
     elif kind == "warnings":
-        body = "<ul class=\"ev-warn\">" + "".join(f"<li>{escape(w)}</li>" for w in block["items"]) + "</ul>"
+        body = '<ul class="ev-warn">' + "".join(f"<li>{escape(w)}</li>" for w in block["items"]) + "</ul>"
     else:
         body = f"<pre>{escape(json.dumps(block))}</pre>"
     return f'<div class="ev ev-{escape(kind)}">{title}{body}</div>'

@@ -10,7 +10,14 @@ def for_items(*cases: tuple[str, str, str]):
     """@for_items(("post_deploy", "Post-Deployment", "Run health checks"), ("post_rollback", ...)) gives the
     check a `phase` argument and one case per phase."""
     phases = [phase for phase, _, _ in cases]
-    return pytest.mark.parametrize("phase", [
-        pytest.param(phase, marks=[getattr(pytest.mark, phase), pytest.mark.item(section, item)],
-                     id=phase if phases.count(phase) == 1 else f"{phase}: {item}")
-        for phase, section, item in cases])
+    return pytest.mark.parametrize(
+        "phase",
+        [
+            pytest.param(
+                phase,
+                marks=[getattr(pytest.mark, phase), pytest.mark.item(section, item)],
+                id=phase if phases.count(phase) == 1 else f"{phase}: {item}",
+            )
+            for phase, section, item in cases
+        ],
+    )

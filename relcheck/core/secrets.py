@@ -18,7 +18,7 @@ class SecretError(ValueError):
 
 
 def resolve(value: str) -> str:
-    """"env:NAME" -> the value of $NAME (registered as a secret); anything else unchanged."""
+    """ "env:NAME" -> the value of $NAME (registered as a secret); anything else unchanged."""
     if isinstance(value, str) and value.startswith("env:"):
         name = value[4:]
         if name not in os.environ:

@@ -26,8 +26,16 @@ class Status(str, Enum):
 
 
 # Worst first: an item with several checks takes the worst of their statuses.
-SEVERITY = [Status.FAIL, Status.NOT_VERIFIED, Status.PENDING, Status.NOT_COVERED, Status.WARN, Status.WAIVED,
-            Status.PASS, Status.NOT_RUN]
+SEVERITY = [
+    Status.FAIL,
+    Status.NOT_VERIFIED,
+    Status.PENDING,
+    Status.NOT_COVERED,
+    Status.WARN,
+    Status.WAIVED,
+    Status.PASS,
+    Status.NOT_RUN,
+]
 
 
 def worst(statuses) -> Status:

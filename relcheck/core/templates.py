@@ -12,11 +12,13 @@ _PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
 
 def fill(value, values: dict, where: str = ""):
     if isinstance(value, str):
+
         def substitute(match):
             name = match.group(1)
             if name not in values:
                 raise TargetError(f"{where + ': ' if where else ''}unknown placeholder {{{name}}} in {value!r}")
             return str(values[name])
+
         return _PLACEHOLDER.sub(substitute, value)
     if isinstance(value, dict):
         return {k: fill(v, values, where) for k, v in value.items()}

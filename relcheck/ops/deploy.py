@@ -33,8 +33,8 @@ from relcheck.target.target import Target
 @dataclass
 class Step:
     name: str
-    plan: str                         # what the step does, for dry runs and logs
-    action: Callable[[], str]         # returns a detail line; raises RelcheckError on failure
+    plan: str  # what the step does, for dry runs and logs
+    action: Callable[[], str]  # returns a detail line; raises RelcheckError on failure
 
 
 @dataclass
@@ -48,7 +48,7 @@ class StepResult:
 
 @dataclass
 class Record:
-    kind: str                         # "deploy" or "rollback"
+    kind: str  # "deploy" or "rollback"
     product: str
     version: str
     ref: str
@@ -58,8 +58,8 @@ class Record:
     failed_step: str = ""
     steps: list[StepResult] = field(default_factory=list)
     backup: dict = field(default_factory=dict)
-    safety_dump: dict = field(default_factory=dict)    # rollback: the data as it was before the restore
-    discarded: list[dict] = field(default_factory=list)   # rollback: what the restore threw away
+    safety_dump: dict = field(default_factory=dict)  # rollback: the data as it was before the restore
+    discarded: list[dict] = field(default_factory=list)  # rollback: what the restore threw away
     next_action: str = ""
 
     def save(self, path: Path) -> Path:
@@ -83,8 +83,11 @@ class Host:
     def run(self, command: list[str], what: str) -> str:
         if self.prefix:
             exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in self.env.items())
-            full, env, cwd = [*self.prefix, f"cd {shlex.quote(str(self.checkout))} && env {exports} "
-                                            f"{shlex.join(command)}"], None, None
+            full, env, cwd = (
+                [*self.prefix, f"cd {shlex.quote(str(self.checkout))} && env {exports} {shlex.join(command)}"],
+                None,
+                None,
+            )
         else:
             full, env, cwd = command, command_env(self.env), self.checkout
         try:
@@ -136,9 +139,15 @@ def next_action(procedure: list[Step], failed: Step) -> str:
 def migration_heads(cfg: Config, source: Path) -> list[str]:
     """The schema heads a service tree ships, as its migration tool prints them (docs.migration_head)."""
     from relcheck.target.target import run_step
+
     python = cfg.deploy.python or sys.executable
-    output = run_step([fill(a, {"python": python}, "docs.migration_head") for a in cfg.docs.migration_head],
-                      command_env({}), source, "migration head", 120)
+    output = run_step(
+        [fill(a, {"python": python}, "docs.migration_head") for a in cfg.docs.migration_head],
+        command_env({}),
+        source,
+        "migration head",
+        120,
+    )
     return [line.split()[0] for line in output.splitlines() if line.strip()]
 
 
@@ -162,21 +171,30 @@ class Procedures:
     def deploy_code(self, ref: str) -> list[Step]:
         d = self.cfg.deploy
         fetch, checkout, install = self.command(d.fetch), self.command(d.checkout_ref, ref=ref), self.command(d.install)
-        return [Step("Deploy code", f"{self.host.describe(fetch)}; {self.host.describe(checkout)}; "
-                                    f"{self.host.describe(install)}",
-                     lambda: " / ".join(self.host.run(c, n) for c, n in
-                                        ((fetch, "git fetch"), (checkout, "git checkout"), (install, "pip install"))))]
+        return [
+            Step(
+                "Deploy code",
+                f"{self.host.describe(fetch)}; {self.host.describe(checkout)}; {self.host.describe(install)}",
+                lambda: " / ".join(
+                    self.host.run(c, n)
+                    for c, n in ((fetch, "git fetch"), (checkout, "git checkout"), (install, "pip install"))
+                ),
+            )
+        ]
 
     def stop(self) -> Step:
-        return Step("Stop application services", self.target.service.describe("stop"),
-                    lambda: (self.target.service.stop(), "stopped")[1])
+        return Step(
+            "Stop application services",
+            self.target.service.describe("stop"),
+            lambda: (self.target.service.stop(), "stopped")[1],
+        )
 
     def start(self) -> Step:
         def start_and_wait() -> str:
             self.target.service.start()
             return wait_healthy(self.target, self.cfg.deploy.health_timeout_s)
-        return Step("Start services", f"{self.target.service.describe('start')}, then wait for health",
-                    start_and_wait)
+
+        return Step("Start services", f"{self.target.service.describe('start')}, then wait for health", start_and_wait)
 
     def dump_and_prove(self, stem: str) -> backup.Proof:
         """pg_dump (or the backup command) of the live database into a new 0600 file, proven by a restore into a
@@ -198,17 +216,30 @@ class Procedures:
 
         def back_up() -> str:
             proof = self.dump_and_prove(f"{live}-before-{record.version}-{int(time.time())}")
-            record.backup = {"path": str(proof.path), "sha256": proof.sha256, "size": proof.size,
-                             "tables": {t: asdict(f) for t, f in proof.source.items()}}
+            record.backup = {
+                "path": str(proof.path),
+                "sha256": proof.sha256,
+                "size": proof.size,
+                "tables": {t: asdict(f) for t, f in proof.source.items()},
+            }
             if not proof.proven:
                 raise ToolError(f"backup not proven by a restore: {proof.error or 'restored data differs'}")
-            return f"{proof.path.name}: {proof.size} bytes, sha256 {proof.sha256[:16]}…, restore matched " \
-                   f"{len(proof.comparisons)} tables"
-        return [self.stop(), Step("Backup data", f"pg_dump -Fc of {live} into {self.backups} (0600), proven by "
-                                                 f"pg_restore into a scratch database", back_up),
-                *self.deploy_code(ref),
-                Step("Run migrations", self.host.describe(migrate), lambda: self.host.run(migrate, "migrate")),
-                self.start()]
+            return (
+                f"{proof.path.name}: {proof.size} bytes, sha256 {proof.sha256[:16]}…, restore matched "
+                f"{len(proof.comparisons)} tables"
+            )
+
+        return [
+            self.stop(),
+            Step(
+                "Backup data",
+                f"pg_dump -Fc of {live} into {self.backups} (0600), proven by pg_restore into a scratch database",
+                back_up,
+            ),
+            *self.deploy_code(ref),
+            Step("Run migrations", self.host.describe(migrate), lambda: self.host.run(migrate, "migrate")),
+            self.start(),
+        ]
 
     def discarded_by_restore(self, dump: Path) -> list[backup.Discard]:
         """What restoring dump over the live database would throw away (the backup restored into a scratch copy
@@ -218,8 +249,9 @@ class Procedures:
             with self.target.database() as live, postgres.connect(copy.dsn, "scratch database") as restored:
                 return backup.discarded(live, restored)
 
-    def rollback(self, previous_ref: str, deployed: dict, record: Record | None = None,
-                 accept_data_loss: bool = False) -> list[Step]:
+    def rollback(
+        self, previous_ref: str, deployed: dict, record: Record | None = None, accept_data_loss: bool = False
+    ) -> list[Step]:
         dump = Path(deployed["backup"]["path"]) if deployed.get("backup") else None
         record = record or Record("rollback", "", "", previous_ref)
         live = postgres.database_name(self.target.dsn)
@@ -230,26 +262,45 @@ class Procedures:
             if backup.sha256(dump) != deployed["backup"]["sha256"]:
                 raise ToolError(f"backup {dump.name} changed since it was taken (sha256 differs)")
             safety = self.dump_and_prove(f"{live}-before-rollback-{int(time.time())}")
-            record.safety_dump = {"path": str(safety.path), "sha256": safety.sha256, "size": safety.size,
-                                  "proven": safety.proven}
+            record.safety_dump = {
+                "path": str(safety.path),
+                "sha256": safety.sha256,
+                "size": safety.size,
+                "proven": safety.proven,
+            }
             if not safety.proven:
-                raise ToolError(f"the current data could not be kept before the restore: "
-                                f"{safety.error or 'restored data differs'}; nothing was changed")
+                raise ToolError(
+                    f"the current data could not be kept before the restore: "
+                    f"{safety.error or 'restored data differs'}; nothing was changed"
+                )
             lost = self.discarded_by_restore(dump)
             record.discarded = [asdict(d) for d in lost]
             if lost and not (accept_data_loss or self.cfg.deploy.accept_data_loss):
-                raise ToolError(f"restoring {dump.name} would discard {describe_discards(lost)}; the current data "
-                                f"is kept in {safety.path}; nothing was changed (--accept-data-loss to go on)")
-            owner = postgres.query(self.target.admin_dsn,
-                                   "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = %s", (live,))[0][0]
+                raise ToolError(
+                    f"restoring {dump.name} would discard {describe_discards(lost)}; the current data "
+                    f"is kept in {safety.path}; nothing was changed (--accept-data-loss to go on)"
+                )
+            owner = postgres.query(
+                self.target.admin_dsn, "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = %s", (live,)
+            )[0][0]
             backup.recreate_database(self.target.admin_dsn, live, owner)
             backup.restore(dump, self.target.dsn, self.pg_restore)
-            return f"{live} recreated and restored from {dump.name}; before it: {safety.path.name}" + \
-                (f" (discarded {describe_discards(lost)})" if lost else "")
-        return [self.stop(), Step("Restore backup", f"keep the current data (pg_dump, proven), compare it with "
-                                                    f"{dump}, then recreate {live} and pg_restore "
-                                                    f"--single-transaction the backup", restore),
-                *self.deploy_code(previous_ref), self.start()]
+            return f"{live} recreated and restored from {dump.name}; before it: {safety.path.name}" + (
+                f" (discarded {describe_discards(lost)})" if lost else ""
+            )
+
+        return [
+            self.stop(),
+            Step(
+                "Restore backup",
+                f"keep the current data (pg_dump, proven), compare it with "
+                f"{dump}, then recreate {live} and pg_restore "
+                f"--single-transaction the backup",
+                restore,
+            ),
+            *self.deploy_code(previous_ref),
+            self.start(),
+        ]
 
 
 def requirements_files(install: list[str]) -> list[str]:
@@ -263,8 +314,10 @@ def plan_problems(cfg: Config, target: Target, repo, kind: str, ref: str) -> lis
     can run. Checked before anything is changed, and by --dry-run."""
     found = []
     if target.service.manager == "none":
-        found.append("Stop application services: no service manager to stop and start the service "
-                     "(target.service.manager = 'none')")
+        found.append(
+            "Stop application services: no service manager to stop and start the service "
+            "(target.service.manager = 'none')"
+        )
     if not target.dsn:
         found.append(f"{'Backup data' if kind == 'deploy' else 'Restore backup'}: no database configured (target.dsn)")
     release = "the release" if kind == "deploy" else "the previous release (release.previous_version)"
@@ -284,8 +337,9 @@ def plan_problems(cfg: Config, target: Target, repo, kind: str, ref: str) -> lis
 
 
 def describe_discards(lost: list[backup.Discard]) -> str:
-    parts = [f"{d.table}: {d.rows} rows" + (f" and values of {', '.join(d.columns)}" if d.columns else "")
-             for d in lost]
+    parts = [
+        f"{d.table}: {d.rows} rows" + (f" and values of {', '.join(d.columns)}" if d.columns else "") for d in lost
+    ]
     return f"{sum(d.rows for d in lost)} rows written since the backup ({'; '.join(parts)})"
 
 

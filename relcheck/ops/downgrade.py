@@ -23,9 +23,9 @@ from relcheck.target.scratch import DsnParts, scratch_database
 class DowngradeRehearsal:
     previous_head: str = ""
     release_head: str = ""
-    steps: list[tuple[str, str, str]] = field(default_factory=list)        # (step, outcome, what was checked)
+    steps: list[tuple[str, str, str]] = field(default_factory=list)  # (step, outcome, what was checked)
     rows: list[tuple[str, int, int | None]] = field(default_factory=list)  # table, rows before, after downgrade
-    destroyed: list[tuple[str, str, int]] = field(default_factory=list)    # (table|column, name, values lost)
+    destroyed: list[tuple[str, str, int]] = field(default_factory=list)  # (table|column, name, values lost)
     error: str = ""
 
 
@@ -33,19 +33,28 @@ class RehearsalFailed(RelcheckError):
     pass
 
 
-def rehearse(cfg, target, verified_backup: backup.Proof, pg_tools: dict, previous_head: str,
-             release_head: str) -> DowngradeRehearsal:
+def rehearse(
+    cfg, target, verified_backup: backup.Proof, pg_tools: dict, previous_head: str, release_head: str
+) -> DowngradeRehearsal:
     rehearsal = DowngradeRehearsal(previous_head, release_head)
     query = cfg.deploy.schema_version_query
     live = dbstate.LiveWatch(target, query)
     try:
         with scratch_database(target, "rollback_rehearsal") as copy:
             env = {k: fill(v, copy.parts.placeholders("dsn"), "deploy.env") for k, v in cfg.deploy.env.items()}
-            procedures = Procedures(cfg, target, Host(cfg.source, [], env), pg_tools["pg_dump"],
-                                    pg_tools["pg_restore"], Path(verified_backup.path).parent)
-            plan = [("upgrade to the release head", cfg.deploy.migrate, release_head),
-                    (f"downgrade to {previous_head}", cfg.deploy.downgrade, previous_head),
-                    ("upgrade again", cfg.deploy.migrate, release_head)]
+            procedures = Procedures(
+                cfg,
+                target,
+                Host(cfg.source, [], env),
+                pg_tools["pg_dump"],
+                pg_tools["pg_restore"],
+                Path(verified_backup.path).parent,
+            )
+            plan = [
+                ("upgrade to the release head", cfg.deploy.migrate, release_head),
+                (f"downgrade to {previous_head}", cfg.deploy.downgrade, previous_head),
+                ("upgrade again", cfg.deploy.migrate, release_head),
+            ]
             commands = [procedures.command(template, previous_head=previous_head) for _, template, _ in plan]
             refuse_live(env, [arg for command in commands for arg in command], DsnParts.of(target.dsn), "deploy")
             backup.restore(verified_backup.path, copy.dsn, pg_tools["pg_restore"])
@@ -58,13 +67,15 @@ def rehearse(cfg, target, verified_backup: backup.Proof, pg_tools: dict, previou
                 with postgres.connect(copy.dsn, "scratch database") as conn:
                     after = dbstate.schema(conn, query)
                     fingerprints = backup.fingerprints(conn) if counts else {}
-                proof = checked(live, copy.dsn, query)          # the live database first: the graver finding
+                proof = checked(live, copy.dsn, query)  # the live database first: the graver finding
                 reached(name, before, after, expected, query, change_due=previous_head != release_head)
                 rehearsal.steps.append((f"{name}: {' '.join(command[1:])}", outcome, proof))
                 if counts:
                     rehearsal.destroyed = dbstate.destroyed(before, after, counts)
-                    rehearsal.rows = [(t, f.rows, fingerprints[t].rows if t in fingerprints else None)
-                                      for t, f in verified_backup.source.items()]
+                    rehearsal.rows = [
+                        (t, f.rows, fingerprints[t].rows if t in fingerprints else None)
+                        for t, f in verified_backup.source.items()
+                    ]
     except (RelcheckError, psycopg.Error) as exc:
         rehearsal.error = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return rehearsal
@@ -80,13 +91,16 @@ def checked(live: dbstate.LiveWatch, scratch_dsn: str, query: str) -> str:
     return f"scratch copy at {dbstate.describe_version(version)}; live schema unchanged"
 
 
-def reached(step: str, before: dbstate.Schema, after: dbstate.Schema, expected: str, query: str,
-            change_due: bool) -> None:
+def reached(
+    step: str, before: dbstate.Schema, after: dbstate.Schema, expected: str, query: str, change_due: bool
+) -> None:
     """The step moved the scratch copy to the expected schema version (or, without a version query, changed it
     when a change was due)."""
     if query:
         if after.version != (expected,):
-            raise RehearsalFailed(f"{step} left the scratch copy at schema version "
-                                  f"{dbstate.describe_version(after.version)}, not {expected}")
+            raise RehearsalFailed(
+                f"{step} left the scratch copy at schema version "
+                f"{dbstate.describe_version(after.version)}, not {expected}"
+            )
     elif step.startswith("downgrade") and change_due and not before.differences(after):
         raise RehearsalFailed(f"{step} changed nothing on the scratch copy")

@@ -60,8 +60,9 @@ def checks_phase(rehearsal: Rehearsal, name: str, config: Path, markexpr: str, e
     outcome = runner.run_checks(config, markexpr, list(args), env)
     ok = outcome.verdict in ("READY", "PROCEED")
     why = "; ".join(outcome.manifest.get("verdict_reasons", [])[:3]) or outcome.output.strip().splitlines()[-1:]
-    rehearsal.phases.append(Phase(name, round(outcome.seconds, 1), ok,
-                                  f"{outcome.verdict}" + ("" if ok else f": {why}")))
+    rehearsal.phases.append(
+        Phase(name, round(outcome.seconds, 1), ok, f"{outcome.verdict}" + ("" if ok else f": {why}"))
+    )
     return ok
 
 
@@ -92,42 +93,62 @@ def rehearse(cfg: Config, workdir: Path, log=print, changes: dict | None = None)
             runtime.dsn, runtime.tokens = runtime.prepare_database(checkout, cfg.embedded.database)
             state["target"] = runtime.spawn({}, source=checkout)
             seed(state["target"], cfg.deploy.rehearsal_seed, cfg.deploy.rehearsal_rows)
-            return f"{release.previous_version} running at {state['target'].base_url} with " \
-                   f"{cfg.deploy.rehearsal_rows} writes of {cfg.deploy.rehearsal_seed.path}"
+            return (
+                f"{release.previous_version} running at {state['target'].base_url} with "
+                f"{cfg.deploy.rehearsal_rows} writes of {cfg.deploy.rehearsal_seed.path}"
+            )
+
         if not phase(f"start {release.previous_version} with data", old_release):
             return rehearsal
         target: Target = state["target"]
         env: dict = {}
         data = runner.merge(runner.read_config(cfg.path), runner.pointing_at(target, env))
-        data = runner.merge(data, {"reports": str(workdir / "reports"), "target": {"source": str(cfg.source),
-                                                                                   "repository": str(cfg.repository)},
-                                   **(changes or {})})
+        data = runner.merge(
+            data,
+            {
+                "reports": str(workdir / "reports"),
+                "target": {"source": str(cfg.source), "repository": str(cfg.repository)},
+                **(changes or {}),
+            },
+        )
         for key in ("load", "smoke", "stress", "soak"):
             if key in data.get("performance", {}):
                 data["performance"][key]["locustfile"] = str(cfg.resolve(data["performance"][key]["locustfile"]))
-        data["security"]["dependencies"]["advisories"] = [str(cfg.resolve(d)) for d in
-                                                          data["security"]["dependencies"]["advisories"]]
+        data["security"]["dependencies"]["advisories"] = [
+            str(cfg.resolve(d)) for d in data["security"]["dependencies"]["advisories"]
+        ]
         config_path = runner.write_config(data, workdir / "relcheck.toml")
-        os.environ.update(env)                 # the secrets the written config names as "env:..."
+        os.environ.update(env)  # the secrets the written config names as "env:..."
         checks_cfg = load(config_path)
         # the plan check wants a service manager it can drive; here the rehearsal drives the process it started and
         # runs the plan's parts itself: the down-migration below, the rollback after the deploy
-        if not checks_phase(rehearsal, "pre-deploy checks", config_path, "pre_deploy", env,
-                            ["-k", "not notify and not prepare_rollback_plan"]):
+        if not checks_phase(
+            rehearsal,
+            "pre-deploy checks",
+            config_path,
+            "pre_deploy",
+            env,
+            ["-k", "not notify and not prepare_rollback_plan"],
+        ):
             return rehearsal
         pg_dump, pg_restore = postgres.client_tool("pg_dump"), postgres.client_tool("pg_restore")
-        host = Host(checkout, [], {k: fill(v, DsnParts.of(target.dsn).placeholders("dsn"), "deploy.env")
-                                   for k, v in cfg.deploy.env.items()})
+        host = Host(
+            checkout,
+            [],
+            {k: fill(v, DsnParts.of(target.dsn).placeholders("dsn"), "deploy.env") for k, v in cfg.deploy.env.items()},
+        )
         procedures = Procedures(checks_cfg, target, host, pg_dump, pg_restore, records.backups_dir(checks_cfg))
 
         def down_migration() -> str:
             proof = procedures.dump_and_prove(f"rehearsal-{int(time.time())}")
             (previous_head,), (release_head,) = migration_heads(cfg, checkout), migration_heads(cfg, cfg.source)
-            result = downgrade.rehearse(checks_cfg, target, proof, {"pg_dump": pg_dump, "pg_restore": pg_restore},
-                                        previous_head, release_head)
+            result = downgrade.rehearse(
+                checks_cfg, target, proof, {"pg_dump": pg_dump, "pg_restore": pg_restore}, previous_head, release_head
+            )
             if result.error:
                 raise RelcheckError(result.error)
             return "; ".join(f"{step.split(':')[0]}: {checked}" for step, _, checked in result.steps)
+
         if not phase("rehearse the down-migration on a scratch copy", down_migration):
             return rehearsal
 
@@ -138,8 +159,11 @@ def rehearse(cfg: Config, workdir: Path, log=print, changes: dict | None = None)
             record.save(records.deploy_record_path(checks_cfg))
             if not record.ok:
                 raise RuntimeError(f"stopped at {record.failed_step}: {record.steps[-1].detail}")
-            return f"{release.git_ref} deployed in {sum(s.seconds for s in record.steps):.1f} s " \
-                   f"({', '.join(f'{s.name} {s.seconds:.1f}s' for s in record.steps)})"
+            return (
+                f"{release.git_ref} deployed in {sum(s.seconds for s in record.steps):.1f} s "
+                f"({', '.join(f'{s.name} {s.seconds:.1f}s' for s in record.steps)})"
+            )
+
         if not phase(f"deploy {release.version}", deploy):
             return rehearsal
         checks_phase(rehearsal, "post-deploy checks", config_path, "post_deploy and not rollback", env)
@@ -147,28 +171,51 @@ def rehearse(cfg: Config, workdir: Path, log=print, changes: dict | None = None)
         def rollback() -> str:
             record = Record("rollback", release.product, release.previous_version, release.previous_git_ref)
             # a rehearsal discards the post-deploy checks' writes on purpose (kept in a proven dump first)
-            run_procedure(procedures.rollback(release.previous_git_ref, state["deployed"], record,
-                                              accept_data_loss=True), record, log=lambda m: log(f"   {m}"))
+            run_procedure(
+                procedures.rollback(release.previous_git_ref, state["deployed"], record, accept_data_loss=True),
+                record,
+                log=lambda m: log(f"   {m}"),
+            )
             record.save(records.rollback_record_path(checks_cfg))
             post = next((m for m in records.manifests(checks_cfg) if "post_deploy" in m["run"]["label"]), None)
-            incident.write(records.incident_path(checks_cfg), release.release_id, state["deployed"], asdict(record),
-                           post, ["rehearsal"])
+            incident.write(
+                records.incident_path(checks_cfg),
+                release.release_id,
+                state["deployed"],
+                asdict(record),
+                post,
+                ["rehearsal"],
+            )
             if not record.ok:
                 raise RuntimeError(f"stopped at {record.failed_step}: {record.steps[-1].detail}")
             return f"back on {release.previous_git_ref} in {sum(s.seconds for s in record.steps):.1f} s"
+
         if not phase(f"roll back to {release.previous_version}", rollback):
             return rehearsal
-        checks_phase(rehearsal, "post-rollback checks", config_path, "post_rollback", env,
-                     ["-k", "not notify and not plan_resolution"])
+        checks_phase(
+            rehearsal,
+            "post-rollback checks",
+            config_path,
+            "post_rollback",
+            env,
+            ["-k", "not notify and not plan_resolution"],
+        )
         taken = {t: backup.TableFingerprint(**f) for t, f in state["deployed"]["backup"]["tables"].items()}
         with target.database() as conn:
             now = backup.fingerprints(conn)
         compared = backup.compare(taken, now)
         rehearsal.rows_lost = sum(max(0, (c.source_rows or 0) - (c.restored_rows or 0)) for c in compared)
         different = [c.table for c in compared if not c.equal]
-        rehearsal.phases.append(Phase("zero rows lost", 0, not different and rehearsal.rows_lost == 0,
-                                      f"{len(compared)} tables equal to the backup" if not different else
-                                      f"differs from the backup: {', '.join(different)}"))
+        rehearsal.phases.append(
+            Phase(
+                "zero rows lost",
+                0,
+                not different and rehearsal.rows_lost == 0,
+                f"{len(compared)} tables equal to the backup"
+                if not different
+                else f"differs from the backup: {', '.join(different)}",
+            )
+        )
     finally:
         runtime.stop()
         rehearsal.report = str(write_rehearsal(workdir, rehearsal, time.monotonic() - started))
@@ -177,6 +224,13 @@ def rehearse(cfg: Config, workdir: Path, log=print, changes: dict | None = None)
 
 def write_rehearsal(workdir: Path, rehearsal: Rehearsal, seconds: float) -> Path:
     path = workdir / "rehearsal.json"
-    write_json(path, {"ok": rehearsal.ok, "seconds": round(seconds, 1), "rows_lost": rehearsal.rows_lost,
-                      "phases": [asdict(p) for p in rehearsal.phases]})
+    write_json(
+        path,
+        {
+            "ok": rehearsal.ok,
+            "seconds": round(seconds, 1),
+            "rows_lost": rehearsal.rows_lost,
+            "phases": [asdict(p) for p in rehearsal.phases],
+        },
+    )
     return path

@@ -28,7 +28,16 @@ def exercise(target: Target, setup, rules) -> list[Probe]:
     for rule in rules:
         for role, expected in rule.expect.items():
             answer = send(target, rule, values, role=role)
-            probes.append(Probe(rule.method.upper(), rule.path, role, expected, answer.status,
-                                answer.error or (answer.json or {}).get("error", {}).get("code", "")
-                                if isinstance(answer.json, dict) else answer.error))
+            probes.append(
+                Probe(
+                    rule.method.upper(),
+                    rule.path,
+                    role,
+                    expected,
+                    answer.status,
+                    answer.error or (answer.json or {}).get("error", {}).get("code", "")
+                    if isinstance(answer.json, dict)
+                    else answer.error,
+                )
+            )
     return probes

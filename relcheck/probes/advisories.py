@@ -54,10 +54,10 @@ class Vulnerability:
 
 @dataclass
 class AdvisoryDB:
-    records: dict[str, list[dict]] = field(default_factory=dict)   # normalized package -> OSV "affected" + record
+    records: dict[str, list[dict]] = field(default_factory=dict)  # normalized package -> OSV "affected" + record
     count: int = 0
     newest: str = ""
-    snapshot: str = ""            # when the mirror was taken (snapshot.json "taken"), if it says
+    snapshot: str = ""  # when the mirror was taken (snapshot.json "taken"), if it says
     sources: list[str] = field(default_factory=list)
 
 
@@ -107,7 +107,8 @@ def load(directories: list[Path]) -> AdvisoryDB:
                 package = affected.get("package", {})
                 if package.get("ecosystem") == "PyPI":
                     db.records.setdefault(normalize(package.get("name", "")), []).append(
-                        {"record": record, "affected": affected, "path": path.name})
+                        {"record": record, "affected": affected, "path": path.name}
+                    )
     return db
 
 
@@ -158,12 +159,28 @@ def audit(requirements: list[Requirement], db: AdvisoryDB) -> list[Vulnerability
         for entry in db.records.get(requirement.name, []):
             if affects(entry["affected"], requirement.version):
                 record = entry["record"]
-                fixed = [e["fixed"] for r in entry["affected"].get("ranges", []) if r.get("type") == "ECOSYSTEM"
-                         for e in r.get("events", []) if "fixed" in e]
+                fixed = [
+                    e["fixed"]
+                    for r in entry["affected"].get("ranges", [])
+                    if r.get("type") == "ECOSYSTEM"
+                    for e in r.get("events", [])
+                    if "fixed" in e
+                ]
                 summary = record.get("summary") or record.get("details", "").split(". ")[0]
-                found.append(Vulnerability(requirement, Advisory(
-                    record["id"], list(record.get("aliases", [])), summary[:200], requirement.name, fixed,
-                    entry["path"], str(record.get("modified", "")))))
+                found.append(
+                    Vulnerability(
+                        requirement,
+                        Advisory(
+                            record["id"],
+                            list(record.get("aliases", [])),
+                            summary[:200],
+                            requirement.name,
+                            fixed,
+                            entry["path"],
+                            str(record.get("modified", "")),
+                        ),
+                    )
+                )
     return found
 
 
@@ -180,8 +197,17 @@ def pip_audit(requirement_files: list[Path], timeout: float) -> PipAudit:
     executable = shutil.which("pip-audit")
     if not executable:
         return PipAudit(False, "pip-audit is not installed")
-    command = [executable, "--format", "json", "--progress-spinner", "off", "--no-deps", "--disable-pip",
-               "--timeout", str(int(timeout))]
+    command = [
+        executable,
+        "--format",
+        "json",
+        "--progress-spinner",
+        "off",
+        "--no-deps",
+        "--disable-pip",
+        "--timeout",
+        str(int(timeout)),
+    ]
     for path in requirement_files:
         command += ["-r", str(path)]
     try:
@@ -198,15 +224,16 @@ def pip_audit(requirement_files: list[Path], timeout: float) -> PipAudit:
         if dep.get("skip_reason"):
             audit_result.skipped.append(f"{dep['name']}: {dep['skip_reason']}")
         for vuln in dep.get("vulns", []):
-            audit_result.vulnerabilities.append((normalize(dep["name"]), dep.get("version", ""), vuln["id"],
-                                                 vuln.get("aliases", [])))
+            audit_result.vulnerabilities.append(
+                (normalize(dep["name"]), dep.get("version", ""), vuln["id"], vuln.get("aliases", []))
+            )
     return audit_result
 
 
 @dataclass
 class DependencyAudit:
     requirements: list[Requirement]
-    unaudited: list[str]               # unpinned lines, and what pip-audit skipped
+    unaudited: list[str]  # unpinned lines, and what pip-audit skipped
     offline: AdvisoryDB | None
     vulnerabilities: list[Vulnerability]
     pip_audit: PipAudit
@@ -228,12 +255,16 @@ def run_audit(files: list[Path], directories: list[Path], pip_audit_mode: str, t
     problems += [f"advisory directory {d} not found" for d in directories if not d.is_dir()]
     offline = load([d for d in directories if d.is_dir()]) if directories else None
     found = audit(pinned, offline) if offline else []
-    online = pip_audit(files, timeout) if pip_audit_mode != "off" else \
-        PipAudit(False, "disabled (security.dependencies.pip_audit = off)")
+    online = (
+        pip_audit(files, timeout)
+        if pip_audit_mode != "off"
+        else PipAudit(False, "disabled (security.dependencies.pip_audit = off)")
+    )
     known = {(v.requirement.name, v.advisory.id) for v in found}
     for name, version, vuln_id, aliases in online.vulnerabilities:
         if (name, vuln_id) not in known:
             requirement = next((r for r in pinned if r.name == name), Requirement(name, version, "pip-audit"))
-            found.append(Vulnerability(requirement, Advisory(vuln_id, aliases, "reported by pip-audit", name, [],
-                                                             "pip-audit")))
+            found.append(
+                Vulnerability(requirement, Advisory(vuln_id, aliases, "reported by pip-audit", name, [], "pip-audit"))
+            )
     return DependencyAudit(pinned, unpinned + online.skipped, offline, found, online, problems)

@@ -18,11 +18,17 @@ class AuditRecord:
 
 
 def from_table(conn, table: str, columns: dict[str, str], object_id: str, limit: int = 50) -> list[AuditRecord]:
-    query = sql.SQL("SELECT {actor}::text, {action}::text, {object}::text, {time} FROM {table} "
-                    "WHERE {object}::text = %s ORDER BY {time} DESC LIMIT {limit}").format(
-        actor=sql.Identifier(columns["actor"]), action=sql.Identifier(columns["action"]),
-        object=sql.Identifier(columns["object"]), time=sql.Identifier(columns["time"]),
-        table=sql.Identifier(*table.split(".")), limit=sql.Literal(limit))
+    query = sql.SQL(
+        "SELECT {actor}::text, {action}::text, {object}::text, {time} FROM {table} "
+        "WHERE {object}::text = %s ORDER BY {time} DESC LIMIT {limit}"
+    ).format(
+        actor=sql.Identifier(columns["actor"]),
+        action=sql.Identifier(columns["action"]),
+        object=sql.Identifier(columns["object"]),
+        time=sql.Identifier(columns["time"]),
+        table=sql.Identifier(*table.split(".")),
+        limit=sql.Literal(limit),
+    )
     return [AuditRecord(*row) for row in conn.execute(query, (str(object_id),)).fetchall()]
 
 
@@ -34,17 +40,27 @@ def from_log(lines: list[str], pattern: str, object_id: str) -> list[AuditRecord
         match = regex.search(line)
         if match and match.group("object") == str(object_id):
             when = match.groupdict().get("time")
-            records.append(AuditRecord(match.group("actor"), match.group("action"), match.group("object"),
-                                       datetime.fromisoformat(when.replace("Z", "+00:00")) if when else None))
+            records.append(
+                AuditRecord(
+                    match.group("actor"),
+                    match.group("action"),
+                    match.group("object"),
+                    datetime.fromisoformat(when.replace("Z", "+00:00")) if when else None,
+                )
+            )
     return records
 
 
-def matching(records: list[AuditRecord], actor: str, action: str, started: datetime, window_s: float,
-             skew_s: float = 5.0) -> list[AuditRecord]:
+def matching(
+    records: list[AuditRecord], actor: str, action: str, started: datetime, window_s: float, skew_s: float = 5.0
+) -> list[AuditRecord]:
     """Records by that actor with that action, stamped within the window after the change started."""
     earliest, latest = started - timedelta(seconds=skew_s), started + timedelta(seconds=window_s)
-    return [r for r in records if r.actor == actor and r.action == action
-            and (r.time is None or earliest <= _aware(r.time) <= latest)]
+    return [
+        r
+        for r in records
+        if r.actor == actor and r.action == action and (r.time is None or earliest <= _aware(r.time) <= latest)
+    ]
 
 
 def _aware(moment: datetime) -> datetime:

@@ -32,8 +32,9 @@ def fingerprints(conn) -> dict[str, TableFingerprint]:
     """Row count and an order-independent content checksum (md5 of the sorted row texts) of every table."""
     found = {}
     for schema, table in conn.execute(TABLES).fetchall():
-        query = sql.SQL("SELECT count(*), coalesce(md5(string_agg(t::text, E'\\n' ORDER BY t::text)), '') "
-                        "FROM {} AS t").format(sql.Identifier(schema, table))
+        query = sql.SQL(
+            "SELECT count(*), coalesce(md5(string_agg(t::text, E'\\n' ORDER BY t::text)), '') FROM {} AS t"
+        ).format(sql.Identifier(schema, table))
         rows, checksum = conn.execute(query).fetchone()
         name = f"{schema}.{table}"
         found[name] = TableFingerprint(name, rows, checksum)
@@ -93,8 +94,9 @@ def dump(dsn: str, path: Path, pg_dump: str) -> None:
 
 def restore(path: Path, dsn: str, pg_restore: str) -> None:
     """Into an empty database, all or nothing."""
-    run_tool([pg_restore, "--exit-on-error", "--single-transaction", "--no-owner", "--dbname", dsn, str(path)],
-             "pg_restore")
+    run_tool(
+        [pg_restore, "--exit-on-error", "--single-transaction", "--no-owner", "--dbname", dsn, str(path)], "pg_restore"
+    )
 
 
 @dataclass
@@ -114,14 +116,18 @@ def compare(source: dict[str, TableFingerprint], restored: dict[str, TableFinger
     rows = []
     for table in sorted(set(source) | set(restored)):
         s, r = source.get(table), restored.get(table)
-        rows.append(Comparison(table, s.rows if s else None, r.rows if r else None, s.checksum if s else "",
-                               r.checksum if r else ""))
+        rows.append(
+            Comparison(
+                table, s.rows if s else None, r.rows if r else None, s.checksum if s else "", r.checksum if r else ""
+            )
+        )
     return rows
 
 
 @dataclass
 class Proof:
     """A backup file and what restoring it showed."""
+
     path: Path
     sha256: str = ""
     size: int = 0
@@ -134,8 +140,9 @@ class Proof:
         return not self.error and bool(self.comparisons) and all(c.equal for c in self.comparisons)
 
 
-def prove(path: Path, source_dsn: str, scratch_dsn: str, pg_dump: str | None, pg_restore: str,
-          make: bool = True) -> Proof:
+def prove(
+    path: Path, source_dsn: str, scratch_dsn: str, pg_dump: str | None, pg_restore: str, make: bool = True
+) -> Proof:
     """Dump (unless make=False: prove an existing file), fingerprint the source, restore into the scratch
     database, fingerprint it and compare. The source is fingerprinted right after the dump; concurrent writes
     show up as differences, so back up a quiet database."""
@@ -160,7 +167,8 @@ def row_digests(conn, table: str, columns: list[str]) -> Counter:
     """The multiset of a table's rows over the given columns, as md5 digests."""
     schema_name, table_name = table.split(".", 1)
     query = sql.SQL("SELECT md5(ROW({})::text) FROM {}").format(
-        sql.SQL(", ").join(sql.Identifier(c) for c in columns), sql.Identifier(schema_name, table_name))
+        sql.SQL(", ").join(sql.Identifier(c) for c in columns), sql.Identifier(schema_name, table_name)
+    )
     return Counter(row[0] for row in conn.execute(query))
 
 
@@ -168,14 +176,16 @@ def row_digests(conn, table: str, columns: list[str]) -> Counter:
 class Discard:
     """What restoring a backup over a table throws away: rows that are new or changed since the backup, and the
     values of columns the backup does not have."""
+
     table: str
     rows: int
-    columns: dict[str, int] = field(default_factory=dict)     # column -> non-null values lost
+    columns: dict[str, int] = field(default_factory=dict)  # column -> non-null values lost
 
 
 def discarded(current_conn, backup_conn) -> list[Discard]:
     """Compare the current database with the backup restored elsewhere, table by table."""
     from relcheck.target import dbstate
+
     now, then = dbstate.schema(current_conn, ""), dbstate.schema(backup_conn, "")
     counts = dbstate.non_null_counts(current_conn, now.columns)
     found = []
@@ -185,8 +195,9 @@ def discarded(current_conn, backup_conn) -> list[Discard]:
             lost_rows = counts[table]["*"]
         else:
             lost_rows = sum((row_digests(current_conn, table, kept) - row_digests(backup_conn, table, kept)).values())
-        lost_columns = {c: counts[table][c] for c in columns if table in then.columns and c not in kept and
-                        counts[table][c]}
+        lost_columns = {
+            c: counts[table][c] for c in columns if table in then.columns and c not in kept and counts[table][c]
+        }
         if lost_rows or lost_columns:
             found.append(Discard(dbstate.short(table), lost_rows, lost_columns))
     return found

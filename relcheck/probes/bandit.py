@@ -34,8 +34,9 @@ class Finding:
         return (self.test_id, self.test_name, self.severity, self.confidence, self.filename, self.text, self.cwe)
 
     def at_least(self, severity: str, confidence: str) -> bool:
-        return LEVELS.index(self.severity) >= LEVELS.index(severity.upper()) and \
-            LEVELS.index(self.confidence) >= LEVELS.index(confidence.upper())
+        return LEVELS.index(self.severity) >= LEVELS.index(severity.upper()) and LEVELS.index(
+            self.confidence
+        ) >= LEVELS.index(confidence.upper())
 
 
 @dataclass
@@ -54,13 +55,24 @@ class Scan:
 
 
 def _findings(results: list[dict]) -> list[Finding]:
-    return [Finding(r["test_id"], r["test_name"], r["issue_severity"], r["issue_confidence"], r["filename"],
-                    r["line_number"], r["issue_text"], str((r.get("issue_cwe") or {}).get("id", "")))
-            for r in results]
+    return [
+        Finding(
+            r["test_id"],
+            r["test_name"],
+            r["issue_severity"],
+            r["issue_confidence"],
+            r["filename"],
+            r["line_number"],
+            r["issue_text"],
+            str((r.get("issue_cwe") or {}).get("id", "")),
+        )
+        for r in results
+    ]
 
 
-def scan(source: Path, targets: list[str], baseline: str, workdir: Path, timeout: float,
-         python: str = sys.executable) -> Scan:
+def scan(
+    source: Path, targets: list[str], baseline: str, workdir: Path, timeout: float, python: str = sys.executable
+) -> Scan:
     output = workdir / "bandit.json"
     command = [python, "-m", "bandit", "-r", *targets, "-f", "json", "-o", str(output), "-q"]
     try:
@@ -72,11 +84,17 @@ def scan(source: Path, targets: list[str], baseline: str, workdir: Path, timeout
         return Scan(command, False, f"bandit failed (exit {result.returncode}): {tail[-1] if tail else 'no output'}")
     data = json.loads(output.read_text())
     totals = data.get("metrics", {}).get("_totals", {})
-    found = Scan(command, True, findings=_findings(data.get("results", [])), nosec=int(totals.get("nosec", 0)),
-                 skipped_tests=int(totals.get("skipped_tests", 0)), lines=int(totals.get("loc", 0)),
-                 files=len([k for k in data.get("metrics", {}) if k != "_totals"]),
-                 scan_errors=[f"{e.get('filename')}: {e.get('reason')}" for e in data.get("errors", [])],
-                 version=_bandit_version())
+    found = Scan(
+        command,
+        True,
+        findings=_findings(data.get("results", [])),
+        nosec=int(totals.get("nosec", 0)),
+        skipped_tests=int(totals.get("skipped_tests", 0)),
+        lines=int(totals.get("loc", 0)),
+        files=len([k for k in data.get("metrics", {}) if k != "_totals"]),
+        scan_errors=[f"{e.get('filename')}: {e.get('reason')}" for e in data.get("errors", [])],
+        version=_bandit_version(),
+    )
     if baseline:
         path = source / baseline
         if path.is_file():
@@ -91,6 +109,7 @@ def scan(source: Path, targets: list[str], baseline: str, workdir: Path, timeout
 
 def _bandit_version() -> str:
     from importlib import metadata
+
     try:
         return metadata.version("bandit")
     except metadata.PackageNotFoundError:  # pragma: no cover - bandit is a dependency

@@ -31,7 +31,7 @@ def read(path: Path) -> list[Contact]:
         heading = _HEADING.match(line)
         if heading:
             section = heading.group(1)
-        elif (match := _LINE.match(line)):
+        elif match := _LINE.match(line):
             contacts.append(Contact(section, match.group(1).strip(), match.group(2)))
     return contacts
 

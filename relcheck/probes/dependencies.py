@@ -20,8 +20,8 @@ from relcheck.probes.advisories import Requirement, normalize
 @dataclass
 class Consistency:
     conflicts: list[str] = field(default_factory=list)
-    checked: list[str] = field(default_factory=list)        # pins whose metadata was read (installed here)
-    unknown: list[str] = field(default_factory=list)        # pins not installed here: metadata unavailable
+    checked: list[str] = field(default_factory=list)  # pins whose metadata was read (installed here)
+    unknown: list[str] = field(default_factory=list)  # pins not installed here: metadata unavailable
 
 
 def consistency(pins: list[Requirement]) -> Consistency:
@@ -63,8 +63,21 @@ def installable(requirements: Path, timeout: float = 120) -> Installability:
     """pip's own dry run against the configured index (pinned versions exist and have metadata)."""
     with tempfile.TemporaryDirectory() as workdir:
         report = Path(workdir) / "report.json"
-        command = [sys.executable, "-m", "pip", "install", "--dry-run", "--quiet", "--ignore-installed", "--no-deps",
-                   "--disable-pip-version-check", "-r", str(requirements), "--report", str(report)]
+        command = [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--dry-run",
+            "--quiet",
+            "--ignore-installed",
+            "--no-deps",
+            "--disable-pip-version-check",
+            "-r",
+            str(requirements),
+            "--report",
+            str(report),
+        ]
         try:
             result = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -72,6 +85,7 @@ def installable(requirements: Path, timeout: float = 120) -> Installability:
         if result.returncode != 0 or not report.is_file():
             lines = [line for line in result.stderr.splitlines() if line.strip() and not line.startswith("WARNING")]
             return Installability(False, f"pip install --dry-run failed: {lines[-1] if lines else result.returncode}")
-        resolved = [f"{i['metadata']['name']}=={i['metadata']['version']}"
-                    for i in json.loads(report.read_text())["install"]]
+        resolved = [
+            f"{i['metadata']['name']}=={i['metadata']['version']}" for i in json.loads(report.read_text())["install"]
+        ]
         return Installability(True, f"pip resolved {len(resolved)} pinned distributions", resolved)

@@ -13,7 +13,7 @@ METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
 
 # --- OpenAPI -------------------------------------------------------------------------------------------------
 def operations(spec: dict) -> dict[str, dict]:
-    """"METHOD /path" -> {"parameters": {...}, "responses": [...]} for comparison."""
+    """ "METHOD /path" -> {"parameters": {...}, "responses": [...]} for comparison."""
     ops = {}
     for path, item in (spec.get("paths") or {}).items():
         shared = item.get("parameters", [])
@@ -21,8 +21,9 @@ def operations(spec: dict) -> dict[str, dict]:
             if method not in item:
                 continue
             op = item[method]
-            params = {f"{p.get('in')}:{p.get('name')}": bool(p.get("required"))
-                      for p in shared + op.get("parameters", [])}
+            params = {
+                f"{p.get('in')}:{p.get('name')}": bool(p.get("required")) for p in shared + op.get("parameters", [])
+            }
             if "requestBody" in op:
                 params["body"] = bool(op["requestBody"].get("required"))
             ops[f"{method.upper()} {path}"] = {"parameters": params, "responses": sorted(op.get("responses", {}))}
@@ -41,11 +42,17 @@ def diff_openapi(documented: dict, live: dict) -> list[tuple[str, str, str]]:
         d, lv = doc_ops[op], live_ops[op]
         for name in sorted(set(d["parameters"]) | set(lv["parameters"])):
             if d["parameters"].get(name) != lv["parameters"].get(name):
-                rows.append((op, f"parameter {name}", f"documented {_param(d['parameters'].get(name))}, "
-                                                      f"served {_param(lv['parameters'].get(name))}"))
+                rows.append(
+                    (
+                        op,
+                        f"parameter {name}",
+                        f"documented {_param(d['parameters'].get(name))}, served {_param(lv['parameters'].get(name))}",
+                    )
+                )
         if d["responses"] != lv["responses"]:
-            rows.append((op, "responses", f"documented {', '.join(d['responses'])}; "
-                                          f"served {', '.join(lv['responses'])}"))
+            rows.append(
+                (op, "responses", f"documented {', '.join(d['responses'])}; served {', '.join(lv['responses'])}")
+            )
     return rows
 
 
@@ -129,9 +136,9 @@ def release_notes(changelog: str, version: str) -> ReleaseNotes:
     match = heading.search(changelog)
     if not match:
         return ReleaseNotes(False)
-    body = changelog[match.end():]
+    body = changelog[match.end() :]
     following = re.search(r"^##\s", body, re.M)
-    body = body[:following.start()] if following else body
+    body = body[: following.start()] if following else body
     date = re.search(r"\d{4}-\d{2}-\d{2}", match.group("rest"))
     entries = [line.strip()[2:] for line in body.splitlines() if line.strip().startswith(("- ", "* "))]
     return ReleaseNotes(True, date.group(0) if date else "", entries, match.group(0).strip())

@@ -27,8 +27,11 @@ class GitHub:
             except requests.RequestException as exc:
                 raise NotVerified(f"GitHub API unreachable at {self.api_url} ({type(exc).__name__})") from None
             if response.status_code != 200:
-                message = response.json().get("message", "") if "json" in response.headers.get("content-type", "") \
+                message = (
+                    response.json().get("message", "")
+                    if "json" in response.headers.get("content-type", "")
                     else response.text[:100]
+                )
                 raise NotVerified(f"GitHub API answered {response.status_code} for {path}: {message}")
             items.extend(response.json())
             next_link = response.links.get("next", {}).get("url")

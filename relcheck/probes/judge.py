@@ -10,8 +10,10 @@ from statistics import median
 
 from relcheck.probes.loadtest import RouteStats
 
-_THRESHOLD = re.compile(r"^\s*(?:p\((?P<pct>\d+(?:\.\d+)?)\)|(?P<stat>max|avg))\s*(?P<op><=|<)\s*"
-                        r"(?P<value>\d+(?:\.\d+)?)\s*(?P<unit>ms|s)\s*$")
+_THRESHOLD = re.compile(
+    r"^\s*(?:p\((?P<pct>\d+(?:\.\d+)?)\)|(?P<stat>max|avg))\s*(?P<op><=|<)\s*"
+    r"(?P<value>\d+(?:\.\d+)?)\s*(?P<unit>ms|s)\s*$"
+)
 
 
 class ThresholdError(ValueError):
@@ -21,7 +23,7 @@ class ThresholdError(ValueError):
 @dataclass(frozen=True)
 class Threshold:
     text: str
-    percentile: float | None     # None for max/avg
+    percentile: float | None  # None for max/avg
     stat: str
     strict: bool
     limit_ms: float
@@ -41,7 +43,7 @@ def threshold(text: str) -> Threshold:
     """k6-style latency threshold: "p(95) < 300ms", "p(99.9) <= 1s", "max < 2s", "avg < 50ms"."""
     match = _THRESHOLD.match(text)
     if not match:
-        raise ThresholdError(f"not a latency threshold: {text!r} (write e.g. \"p(95) < 300ms\")")
+        raise ThresholdError(f'not a latency threshold: {text!r} (write e.g. "p(95) < 300ms")')
     value = float(match["value"]) * (1000 if match["unit"] == "s" else 1)
     percentile = float(match["pct"]) if match["pct"] else None
     return Threshold(text.strip(), percentile, match["stat"] or "p", match["op"] == "<", value)
@@ -55,20 +57,27 @@ class Comparison:
     baseline_median: float
     current_median: float
     p_value: float
-    verdict: str               # pass, warn, fail
+    verdict: str  # pass, warn, fail
 
     @property
     def ratio(self) -> float:
         return self.current_median / self.baseline_median if self.baseline_median else float("inf")
 
 
-def compare(route: str, baseline: list[float], current: list[float], confidence: float, allowed_increase: float,
-            critical_increase: float) -> Comparison:
+def compare(
+    route: str,
+    baseline: list[float],
+    current: list[float],
+    confidence: float,
+    allowed_increase: float,
+    critical_increase: float,
+) -> Comparison:
     """Higher latency is worse. pass: no significant increase, or one within allowed_increase (a ratio of medians);
     warn: significant and above allowed_increase; fail: significant and above critical_increase."""
     from scipy.stats import (
         mannwhitneyu,  # imported when needed: scipy.stats costs a second to load
     )
+
     p_value = float(mannwhitneyu(current, baseline, alternative="greater").pvalue)
     comparison = Comparison(route, len(baseline), len(current), median(baseline), median(current), p_value, "pass")
     if p_value < 1 - confidence:

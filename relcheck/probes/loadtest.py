@@ -76,7 +76,7 @@ class Step:
 
 @dataclass
 class ResourceSamples:
-    service_cpu: list[float] = field(default_factory=list)      # percent of one core
+    service_cpu: list[float] = field(default_factory=list)  # percent of one core
     service_rss_mb: list[float] = field(default_factory=list)
     db_connections: list[int] = field(default_factory=list)
     source: str = ""
@@ -100,7 +100,7 @@ class LoadResult:
     steps: list[Step] = field(default_factory=list)
     errors: dict[str, int] = field(default_factory=dict)
     generator_cpu: list[float] = field(default_factory=list)
-    workers_reporting: int = 0        # master/worker runs: the workers whose data was merged
+    workers_reporting: int = 0  # master/worker runs: the workers whose data was merged
     resources: ResourceSamples = field(default_factory=ResourceSamples)
     error: str = ""
 
@@ -117,8 +117,13 @@ class LoadResult:
         merged = HdrHistogram(1, 120_000_000, 3)
         for stats in routes.values():
             merged.add(stats.hdr)
-        return RouteStats("total", sum(r.count for r in routes.values()), sum(r.failures for r in routes.values()),
-                          merged, [x for r in routes.values() for x in r.samples])
+        return RouteStats(
+            "total",
+            sum(r.count for r in routes.values()),
+            sum(r.failures for r in routes.values()),
+            merged,
+            [x for r in routes.values() for x in r.samples],
+        )
 
     @property
     def measured_s(self) -> float:
@@ -155,8 +160,13 @@ def parse(data: dict, warmup_s: float) -> dict:
         variant, _, name = key.rpartition("|")
         stats = RouteStats(name, value["count"], value["failures"], decode(value["hdr"]), value["samples"])
         (baseline if variant == "baseline" else routes)[name] = stats
-    series = sorted((Second(int(at), v.get("users", 0), v["count"], v["failures"], decode(v["hdr"]), v.get("cpu", []))
-                     for at, v in data.get("series", {}).items()), key=lambda s: s.at)
+    series = sorted(
+        (
+            Second(int(at), v.get("users", 0), v["count"], v["failures"], decode(v["hdr"]), v.get("cpu", []))
+            for at, v in data.get("series", {}).items()
+        ),
+        key=lambda s: s.at,
+    )
     steps = []
     for n, step in enumerate(data.get("steps", [])):
         start = step["start"] + warmup_s
@@ -166,20 +176,36 @@ def parse(data: dict, warmup_s: float) -> dict:
         for second in inside:
             hdr.add(second.hdr)
         count = sum(s.count for s in inside)
-        steps.append(Step(step["users"], inside[0].at if inside else start, inside[-1].at + 1 if inside else start,
-                          count, sum(s.failures for s in inside),
-                          hdr.get_value_at_percentile(95) / 1000 if count else 0.0))
-    return {"routes": routes, "baseline": baseline, "series": series, "steps": steps,
-            "errors": data.get("errors", {}), "generator_cpu": data.get("generator_cpu", []),
-            "started": data.get("started", 0.0), "measured_from": data.get("measured_from", 0.0),
-            "finished": data.get("finished", 0.0), "workers_reporting": data.get("workers_reporting", 0)}
+        steps.append(
+            Step(
+                step["users"],
+                inside[0].at if inside else start,
+                inside[-1].at + 1 if inside else start,
+                count,
+                sum(s.failures for s in inside),
+                hdr.get_value_at_percentile(95) / 1000 if count else 0.0,
+            )
+        )
+    return {
+        "routes": routes,
+        "baseline": baseline,
+        "series": series,
+        "steps": steps,
+        "errors": data.get("errors", {}),
+        "generator_cpu": data.get("generator_cpu", []),
+        "started": data.get("started", 0.0),
+        "measured_from": data.get("measured_from", 0.0),
+        "finished": data.get("finished", 0.0),
+        "workers_reporting": data.get("workers_reporting", 0),
+    }
 
 
 def check_allowed(base_url: str, allowed_hosts: list[str]) -> None:
     host = urlsplit(base_url).hostname
     if host not in allowed_hosts:
-        raise ToolError(f"load refused: {host} is not an allowed load target (target.allowed_hosts: "
-                        f"{', '.join(allowed_hosts)})")
+        raise ToolError(
+            f"load refused: {host} is not an allowed load target (target.allowed_hosts: {', '.join(allowed_hosts)})"
+        )
 
 
 class Sampler(threading.Thread):
@@ -210,19 +236,52 @@ def start_workers(workers, locustfile: Path, port: int, env: dict) -> list[subpr
     """Locust workers for a master on this host: here, or on load hosts through workers.command_prefix (with
     relcheck installed there); the scenario's RELCHECK_* settings travel on the command line."""
     python = workers.python or sys.executable
-    command = [python, "-m", "locust", "-f", str(locustfile), "--worker", "--master-host", workers.master_host,
-               "--master-port", str(port), "--loglevel", "WARNING"]
-    if workers.command_prefix:     # one shell command line, as ssh runs it (like deploy.command_prefix)
+    command = [
+        python,
+        "-m",
+        "locust",
+        "-f",
+        str(locustfile),
+        "--worker",
+        "--master-host",
+        workers.master_host,
+        "--master-port",
+        str(port),
+        "--loglevel",
+        "WARNING",
+    ]
+    if workers.command_prefix:  # one shell command line, as ssh runs it (like deploy.command_prefix)
         settings = [f"{k}={v}" for k, v in env.items() if k.startswith("RELCHECK_")]
         command, env = [*workers.command_prefix, shlex.join(["env", *settings, *command])], None
-    return [subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                             stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=die_with_parent)
-            for _ in range(workers.count)]
+    return [
+        subprocess.Popen(
+            command,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=die_with_parent,
+        )
+        for _ in range(workers.count)
+    ]
 
 
-def run(scenario: str, locustfile: Path, host: str | None, users: int, spawn_rate: float, run_time_s: float | None,
-        env: dict, allowed_hosts: list[str], processes: int = 1, warmup_s: float = 0.0, probe=None,
-        extra_args: list[str] | None = None, workers=None) -> LoadResult:
+def run(
+    scenario: str,
+    locustfile: Path,
+    host: str | None,
+    users: int,
+    spawn_rate: float,
+    run_time_s: float | None,
+    env: dict,
+    allowed_hosts: list[str],
+    processes: int = 1,
+    warmup_s: float = 0.0,
+    probe=None,
+    extra_args: list[str] | None = None,
+    workers=None,
+) -> LoadResult:
     """One bounded locust run; never raises for a failing run, only for a refused host. `processes` forks workers
     on this host; `workers` (config performance.workers) runs a master here and workers that connect to it."""
     for h in [host] + [env[k] for k in ("RELCHECK_BASELINE_HOST", "RELCHECK_CANDIDATE_HOST") if env.get(k)]:
@@ -230,8 +289,19 @@ def run(scenario: str, locustfile: Path, host: str | None, users: int, spawn_rat
             check_allowed(h, allowed_hosts)
     with tempfile.TemporaryDirectory(prefix="relcheck-load-") as workdir:
         result_path = Path(workdir) / "result.json"
-        command = [sys.executable, "-m", "locust", "-f", str(locustfile), "--headless", "--only-summary",
-                   "--loglevel", "WARNING", "--stop-timeout", "5"]
+        command = [
+            sys.executable,
+            "-m",
+            "locust",
+            "-f",
+            str(locustfile),
+            "--headless",
+            "--only-summary",
+            "--loglevel",
+            "WARNING",
+            "--stop-timeout",
+            "5",
+        ]
         if host:
             command += ["--host", host]
         if run_time_s:
@@ -240,20 +310,44 @@ def run(scenario: str, locustfile: Path, host: str | None, users: int, spawn_rat
             command += ["--processes", str(processes)]
         port = free_port(workers.master_bind_host) if workers else 0
         if workers:
-            command += ["--master", "--expect-workers", str(workers.count), "--expect-workers-max-wait",
-                        f"{workers.connect_timeout_s:g}", "--master-bind-host", workers.master_bind_host,
-                        "--master-bind-port", str(port)]
+            command += [
+                "--master",
+                "--expect-workers",
+                str(workers.count),
+                "--expect-workers-max-wait",
+                f"{workers.connect_timeout_s:g}",
+                "--master-bind-host",
+                workers.master_bind_host,
+                "--master-bind-port",
+                str(port),
+            ]
         command += extra_args or []
-        child_env = {**os.environ, **env, "RELCHECK_LOAD_RESULT": str(result_path),
-                     "RELCHECK_ALLOWED_HOSTS": ",".join(allowed_hosts)}
+        child_env = {
+            **os.environ,
+            **env,
+            "RELCHECK_LOAD_RESULT": str(result_path),
+            "RELCHECK_ALLOWED_HOSTS": ",".join(allowed_hosts),
+        }
         sampler = Sampler(probe) if probe else None
         if sampler:
             sampler.start()
         bound = (run_time_s or 600) + 60 + (workers.connect_timeout_s if workers else 0)
-        master = subprocess.Popen(command, env=child_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                  start_new_session=True, preexec_fn=die_with_parent)
-        started_workers = start_workers(workers, locustfile, port, {
-            **env, "RELCHECK_ALLOWED_HOSTS": child_env["RELCHECK_ALLOWED_HOSTS"]}) if workers else []
+        master = subprocess.Popen(
+            command,
+            env=child_env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+            preexec_fn=die_with_parent,
+        )
+        started_workers = (
+            start_workers(
+                workers, locustfile, port, {**env, "RELCHECK_ALLOWED_HOSTS": child_env["RELCHECK_ALLOWED_HOSTS"]}
+            )
+            if workers
+            else []
+        )
         try:
             output, _ = master.communicate(timeout=bound)
             returncode = master.returncode
@@ -262,10 +356,17 @@ def run(scenario: str, locustfile: Path, host: str | None, users: int, spawn_rat
             output = master.communicate()[0] + f"\nlocust did not stop within {bound:g}s and was killed"
             returncode = None
         finally:
-            stop_groups([master, *started_workers])     # also on Ctrl-C: no locust outlives the run
+            stop_groups([master, *started_workers])  # also on Ctrl-C: no locust outlives the run
         resources = sampler.stop() if sampler else ResourceSamples()
-        result = LoadResult(scenario, command, returncode, redact(output[-3000:]), planned_users=users,
-                            planned_s=run_time_s or 0.0, resources=resources)
+        result = LoadResult(
+            scenario,
+            command,
+            returncode,
+            redact(output[-3000:]),
+            planned_users=users,
+            planned_s=run_time_s or 0.0,
+            resources=resources,
+        )
         if not result_path.is_file():
             lines = [line for line in output.strip().splitlines() if line.strip()]
             result.error = f"locust produced no result (exit {returncode}): {redact(lines[-1]) if lines else ''}"

@@ -32,12 +32,12 @@ def histogram() -> HdrHistogram:
 
 class Recorder:
     def __init__(self) -> None:
-        self.routes: dict[str, dict] = {}       # "variant|name" -> {count, failures, hdr, samples, seen}
-        self.series: dict[int, dict] = {}       # second -> {count, failures, hdr, users, cpu}
+        self.routes: dict[str, dict] = {}  # "variant|name" -> {count, failures, hdr, samples, seen}
+        self.series: dict[int, dict] = {}  # second -> {count, failures, hdr, users, cpu}
         self.errors: dict[str, int] = {}
         self.steps: list[dict] = []
         self.cpu: list[float] = []
-        self.workers: set[str] = set()          # the master: client ids of the workers that reported
+        self.workers: set[str] = set()  # the master: client ids of the workers that reported
         self.started = time.time()
         self.measure_from = 0.0
 
@@ -61,14 +61,14 @@ class Recorder:
         bucket["hdr"].record_value(micros)
         if error:
             self.errors[error] = self.errors.get(error, 0) + 1
-        if now < self.measure_from:                  # ramp-up: in the time series, not in the route statistics
+        if now < self.measure_from:  # ramp-up: in the time series, not in the route statistics
             return
         entry = self.route(key)
         entry["count"] += 1
         entry["failures"] += failed
         entry["hdr"].record_value(micros)
         entry["seen"] += 1
-        if len(entry["samples"]) < RESERVOIR:                    # reservoir sampling (algorithm R)
+        if len(entry["samples"]) < RESERVOIR:  # reservoir sampling (algorithm R)
             entry["samples"].append(millis)
         else:
             slot = random.randrange(entry["seen"])
@@ -78,9 +78,12 @@ class Recorder:
     # --- shipping between processes --------------------------------------------------------------------------
     def drain(self) -> dict:
         """Everything recorded since the last drain, serialised (a worker's report)."""
-        data = {"routes": {k: {**v, "hdr": v["hdr"].encode().decode()} for k, v in self.routes.items()},
-                "series": {str(s): {**v, "hdr": v["hdr"].encode().decode()} for s, v in self.series.items()},
-                "errors": self.errors, "cpu": self.cpu}
+        data = {
+            "routes": {k: {**v, "hdr": v["hdr"].encode().decode()} for k, v in self.routes.items()},
+            "series": {str(s): {**v, "hdr": v["hdr"].encode().decode()} for s, v in self.series.items()},
+            "errors": self.errors,
+            "cpu": self.cpu,
+        }
         self.routes, self.series, self.errors, self.cpu = {}, {}, {}, []
         return data
 
@@ -108,13 +111,19 @@ class Recorder:
     def result(self, environment) -> dict:
         options = environment.parsed_options
         data = self.drain()
-        return {"format": "relcheck-load/1", "started": self.started, "measured_from": self.measure_from,
-                "finished": time.time(),
-                "host": environment.host, "planned": {"users": getattr(options, "num_users", None),
-                                                      "run_time_s": getattr(options, "run_time", None)},
-                "processes": getattr(options, "processes", None), "steps": self.steps,
-                "workers_reporting": len(self.workers),
-                "generator_cpu": data["cpu"], **{k: data[k] for k in ("routes", "series", "errors")}}
+        return {
+            "format": "relcheck-load/1",
+            "started": self.started,
+            "measured_from": self.measure_from,
+            "finished": time.time(),
+            "host": environment.host,
+            "planned": {"users": getattr(options, "num_users", None), "run_time_s": getattr(options, "run_time", None)},
+            "processes": getattr(options, "processes", None),
+            "steps": self.steps,
+            "workers_reporting": len(self.workers),
+            "generator_cpu": data["cpu"],
+            **{k: data[k] for k in ("routes", "series", "errors")},
+        }
 
 
 recorder = Recorder()
@@ -138,11 +147,14 @@ def on_init(environment, **kwargs) -> None:
     hosts = [environment.host] + [getattr(u, "host", None) for u in environment.user_classes]
     refused = sorted({h for h in hosts if h and not allowed(h)})
     if refused:
-        raise SystemExit(f"relcheck: load refused: {', '.join(refused)} not in RELCHECK_ALLOWED_HOSTS "
-                         f"({os.environ.get('RELCHECK_ALLOWED_HOSTS', 'loopback')})")
+        raise SystemExit(
+            f"relcheck: load refused: {', '.join(refused)} not in RELCHECK_ALLOWED_HOSTS "
+            f"({os.environ.get('RELCHECK_ALLOWED_HOSTS', 'loopback')})"
+        )
     if isinstance(environment.runner, MasterRunner):
         environment.events.worker_report.add_listener(
-            lambda client_id, data: recorder.absorb(data.get("relcheck", {}), client_id))
+            lambda client_id, data: recorder.absorb(data.get("relcheck", {}), client_id)
+        )
     else:
         gevent.spawn(sample_cpu)
     if isinstance(environment.runner, WorkerRunner):
@@ -160,11 +172,15 @@ def on_test_start(environment, **kwargs) -> None:
 
 def on_request(request_type, name, response_time, exception=None, url="", context=None, **kwargs) -> None:
     variant = variant_of(url or "")
-    recorder.record(f"{variant}|{request_type} {name}" if variant else f"{request_type} {name}", response_time,
-                    exception is not None, f"{request_type} {name}: {exception}"[:200] if exception else "")
+    recorder.record(
+        f"{variant}|{request_type} {name}" if variant else f"{request_type} {name}",
+        response_time,
+        exception is not None,
+        f"{request_type} {name}: {exception}"[:200] if exception else "",
+    )
 
 
-if os.environ.get("RELCHECK_RECORDER", "on") != "off":     # "off": plain locust, for overhead benchmarks
+if os.environ.get("RELCHECK_RECORDER", "on") != "off":  # "off": plain locust, for overhead benchmarks
     events.request.add_listener(on_request)
 
 
@@ -199,7 +215,7 @@ def window(start: float, end: float) -> tuple[int, int, HdrHistogram]:
     count = failures = 0
     merged = histogram()
     for second, bucket in recorder.series.items():
-        if start <= second + 0.5 < end:          # a one-second bucket belongs to the window holding its middle
+        if start <= second + 0.5 < end:  # a one-second bucket belongs to the window holding its middle
             count += bucket["count"]
             failures += bucket["failures"]
             merged.add(bucket["hdr"])
@@ -235,5 +251,6 @@ class StepLoadShape(LoadTestShape):
     def judge(self, step: dict) -> bool:
         """True when the finished step broke the SLA or the error budget."""
         count, failures, hdr = window(step["start"] + self.warmup_s, time.time())
-        return count > 0 and (hdr.get_value_at_percentile(95) / 1000 > self.p95_ms
-                              or failures / count > self.error_budget)
+        return count > 0 and (
+            hdr.get_value_at_percentile(95) / 1000 > self.p95_ms or failures / count > self.error_budget
+        )

@@ -9,12 +9,16 @@ from prometheus_client.parser import text_string_to_metric_families
 
 @dataclass
 class Scrape:
-    families: dict[str, list[tuple[str, dict, float]]]     # family -> [(sample name, labels, value)]
+    families: dict[str, list[tuple[str, dict, float]]]  # family -> [(sample name, labels, value)]
 
     def value(self, sample: str, **labels) -> float | None:
         """Sum of a sample's values over series matching the labels (None if absent)."""
-        found = [v for family in self.families.values() for name, lbls, v in family
-                 if name == sample and all(lbls.get(k) == str(val) for k, val in labels.items())]
+        found = [
+            v
+            for family in self.families.values()
+            for name, lbls, v in family
+            if name == sample and all(lbls.get(k) == str(val) for k, val in labels.items())
+        ]
         return sum(found) if found else None
 
     def has(self, family: str) -> bool:
@@ -26,7 +30,6 @@ def parse(text: str) -> Scrape:
     for family in text_string_to_metric_families(text):
         families[family.name] = [(s.name, dict(s.labels), s.value) for s in family.samples]
     return Scrape(families)
-
 
 
 def histogram_quantile(scrape: Scrape, family: str, q: float, **labels) -> float | None:
@@ -51,5 +54,9 @@ def histogram_quantile(scrape: Scrape, family: str, q: float, **labels) -> float
 
 
 def label_values(scrape: Scrape, sample: str, label: str) -> set[str]:
-    return {lbls[label] for family in scrape.families.values() for name, lbls, _ in family
-            if name == sample and label in lbls}
+    return {
+        lbls[label]
+        for family in scrape.families.values()
+        for name, lbls, _ in family
+        if name == sample and label in lbls
+    }

@@ -37,8 +37,9 @@ def requests_by(scrape: Scrape, counter: str, labels: list[str]) -> dict[tuple, 
     return counts
 
 
-def server_error_share(scrape: Scrape, counter: str, status_label: str, route_labels: list[str]) -> tuple[
-        float, float, dict[str, tuple[float, float]]]:
+def server_error_share(
+    scrape: Scrape, counter: str, status_label: str, route_labels: list[str]
+) -> tuple[float, float, dict[str, tuple[float, float]]]:
     """(5xx, all) requests since the service started, and the same per route."""
     by = requests_by(scrape, counter, [*route_labels, status_label])
     per_route: dict[str, tuple[float, float]] = {}
@@ -51,8 +52,11 @@ def server_error_share(scrape: Scrape, counter: str, status_label: str, route_la
 
 def p95_per_route(scrape: Scrape, histogram: str, route_labels: list[str]) -> dict[str, float]:
     """p95 latency in milliseconds per route since the service started (Prometheus bucket interpolation)."""
-    routes = {tuple(lbls.get(label, "") for label in route_labels)
-              for name, lbls, _ in scrape.families.get(histogram, []) if name == f"{histogram}_count"}
+    routes = {
+        tuple(lbls.get(label, "") for label in route_labels)
+        for name, lbls, _ in scrape.families.get(histogram, [])
+        if name == f"{histogram}_count"
+    }
     found = {}
     for key in sorted(routes):
         value = histogram_quantile(scrape, histogram, 0.95, **dict(zip(route_labels, key, strict=True)))

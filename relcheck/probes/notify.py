@@ -20,12 +20,19 @@ class Delivery:
     detail: str
 
 
-def compose(kind: str, product: str, version: str, cfg: Notify, contacts: list[tuple[str, str]],
-            extra: list[str] = ()) -> tuple[str, str]:
+def compose(
+    kind: str, product: str, version: str, cfg: Notify, contacts: list[tuple[str, str]], extra: list[str] = ()
+) -> tuple[str, str]:
     """Subject and body of a release or rollback notice: version, window, rollback owner, contacts."""
     subject = f"{product} {version}: {kind}"
-    lines = [f"{kind.capitalize()} of {product} {version}.", f"Window: {cfg.window or 'not set'}",
-             f"Rollback owner: {cfg.rollback_owner or 'not set'}", *extra, "", "Emergency contacts:"]
+    lines = [
+        f"{kind.capitalize()} of {product} {version}.",
+        f"Window: {cfg.window or 'not set'}",
+        f"Rollback owner: {cfg.rollback_owner or 'not set'}",
+        *extra,
+        "",
+        "Emergency contacts:",
+    ]
     lines += [f"- {role}: {who}" for role, who in contacts] or ["- none listed"]
     return subject, "\n".join(lines)
 
@@ -74,12 +81,16 @@ NO_CHANNEL = "no notification channel configured (notify.webhook / notify.smtp)"
 def deliver(config, kind: str, extra: list[str], evidence) -> list[Delivery]:
     """Compose a notice of this release, send it through every channel, and show both as evidence."""
     from relcheck.probes.contacts import of_release
+
     release = config.release
     subject, body = compose(kind, release.product, release.version, config.notify, of_release(config), extra)
     deliveries = send(config.notify, subject, body)
     evidence.text("Notice", f"{subject}\n\n{body}")
-    evidence.table("Deliveries", ["channel", "accepted", "detail"],
-                   [(d.channel, "yes" if d.accepted else "NO", d.detail) for d in deliveries])
+    evidence.table(
+        "Deliveries",
+        ["channel", "accepted", "detail"],
+        [(d.channel, "yes" if d.accepted else "NO", d.detail) for d in deliveries],
+    )
     return deliveries
 
 

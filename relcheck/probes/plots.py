@@ -13,8 +13,10 @@ def timeline(result: LoadResult, title: str) -> bytes:
     if not series:
         return b""
     import matplotlib  # imported when drawing: matplotlib is slow to load
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     t0 = series[0].at
     xs = [s.at - t0 for s in series]
     figure, (top, bottom) = plt.subplots(2, 1, figsize=(8, 4.2), dpi=80, sharex=True)

@@ -21,8 +21,14 @@ class Finding:
     problem: str
 
 
-def header_findings(answer: Answer, required: dict[str, str], frame_protection: bool, forbidden: list[str],
-                    banner_pattern: str, https: bool) -> list[Finding]:
+def header_findings(
+    answer: Answer,
+    required: dict[str, str],
+    frame_protection: bool,
+    forbidden: list[str],
+    banner_pattern: str,
+    https: bool,
+) -> list[Finding]:
     headers = {k.lower(): v for k, v in answer.headers.items()}
     where = f"{answer.method} {urlsplit(answer.url).path}"
     found = []
@@ -32,8 +38,11 @@ def header_findings(answer: Answer, required: dict[str, str], frame_protection: 
             found.append(Finding(where, f"missing header {name}"))
         elif pattern and not re.search(pattern, value, re.I):
             found.append(Finding(where, f"header {name}: {value!r} does not match {pattern!r}"))
-    if frame_protection and "frame-ancestors" not in headers.get("content-security-policy", "") \
-            and "x-frame-options" not in headers:
+    if (
+        frame_protection
+        and "frame-ancestors" not in headers.get("content-security-policy", "")
+        and "x-frame-options" not in headers
+    ):
         found.append(Finding(where, "no frame protection (CSP frame-ancestors or X-Frame-Options)"))
     if https and "strict-transport-security" not in headers:
         found.append(Finding(where, "missing header Strict-Transport-Security on https"))
@@ -46,15 +55,17 @@ def header_findings(answer: Answer, required: dict[str, str], frame_protection: 
     return found
 
 
-def unhashed_values(conn, columns: list[str], formats: list[str], known_secrets: set[str],
-                    limit: int = 1000) -> tuple[list[Finding], int]:
+def unhashed_values(
+    conn, columns: list[str], formats: list[str], known_secrets: set[str], limit: int = 1000
+) -> tuple[list[Finding], int]:
     """Values in sensitive columns that are not in a recognised hash format (or equal a known secret)."""
     patterns = [re.compile(f) for f in formats]
     findings, seen = [], 0
     for column in columns:
         table, name = column.rsplit(".", 1)
         query = sql.SQL("SELECT {col}::text FROM {table} WHERE {col} IS NOT NULL LIMIT {limit}").format(
-            col=sql.Identifier(name), table=sql.Identifier(*table.split(".")), limit=sql.Literal(limit))
+            col=sql.Identifier(name), table=sql.Identifier(*table.split(".")), limit=sql.Literal(limit)
+        )
         for (value,) in conn.execute(query).fetchall():
             seen += 1
             if value in known_secrets:
@@ -84,8 +95,10 @@ def tls_findings(base_url: str, minimum: str, timeout: float, cafile: str | None
     facts, found = {}, []
     context = ssl.create_default_context(cafile=cafile)
     try:
-        with socket.create_connection((host, port), timeout=timeout) as raw, \
-                context.wrap_socket(raw, server_hostname=host) as tls:
+        with (
+            socket.create_connection((host, port), timeout=timeout) as raw,
+            context.wrap_socket(raw, server_hostname=host) as tls,
+        ):
             facts["protocol"] = tls.version()
             facts["certificate expires"] = tls.getpeercert().get("notAfter", "?")
     except ssl.SSLCertVerificationError as exc:
@@ -99,12 +112,14 @@ def tls_findings(base_url: str, minimum: str, timeout: float, cafile: str | None
         legacy = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         legacy.check_hostname, legacy.verify_mode = False, ssl.CERT_NONE
         try:
-            with warnings.catch_warnings():         # asking for an old protocol is the point here
+            with warnings.catch_warnings():  # asking for an old protocol is the point here
                 warnings.simplefilter("ignore", DeprecationWarning)
                 legacy.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
                 legacy.maximum_version = getattr(ssl.TLSVersion, weaker.replace(".", "_"))
-            with socket.create_connection((host, port), timeout=timeout) as raw, \
-                    legacy.wrap_socket(raw, server_hostname=host) as tls:
+            with (
+                socket.create_connection((host, port), timeout=timeout) as raw,
+                legacy.wrap_socket(raw, server_hostname=host) as tls,
+            ):
                 found.append(Finding(base_url, f"accepts {tls.version()}"))
         except (ssl.SSLError, OSError):
             facts[f"{weaker} refused"] = "yes"

@@ -30,8 +30,11 @@ def probe(target: Target):
         else:
             samples.source = f"{target.routes.metrics} (process_* metrics)"
             scrape = metrics.parse(target.http.get(target.routes.metrics).text)
-            cpu, rss, now = scrape.value("process_cpu_seconds_total"), scrape.value("process_resident_memory_bytes"), \
-                time.monotonic()
+            cpu, rss, now = (
+                scrape.value("process_cpu_seconds_total"),
+                scrape.value("process_resident_memory_bytes"),
+                time.monotonic(),
+            )
             if cpu is not None and state["last"]:
                 last_cpu, last_at = state["last"]
                 samples.service_cpu.append(100 * (cpu - last_cpu) / (now - last_at))

@@ -19,8 +19,9 @@ class ReviewedCommit:
     how: str
 
 
-def review_status(repo: GitRepo, since: str, until: str, trailers: list[str],
-                  github: GitHub | None = None) -> list[ReviewedCommit]:
+def review_status(
+    repo: GitRepo, since: str, until: str, trailers: list[str], github: GitHub | None = None
+) -> list[ReviewedCommit]:
     """Each first-parent change since..until: a merge stands for its branch; reviewed by a trailer on the
     commit, or (with GitHub configured) an APPROVED review of the merged pull request."""
     results = []
@@ -42,7 +43,9 @@ def review_status(repo: GitRepo, since: str, until: str, trailers: list[str],
 
 def matching(files: list[str], patterns: list[str]) -> list[str]:
     """Files under any of the paths or glob patterns."""
+
     def hit(name: str, pattern: str) -> bool:
         pattern = pattern.rstrip("/")
         return fnmatch.fnmatch(name, pattern) or name == pattern or name.startswith(pattern + "/")
+
     return [f for f in files if any(hit(f, p) for p in patterns)]

@@ -16,7 +16,7 @@ from relcheck.core.secrets import redact
 @dataclass
 class FailedCase:
     name: str
-    kind: str          # "failure" or "error"
+    kind: str  # "failure" or "error"
     message: str
 
 
@@ -57,10 +57,10 @@ class TestRun:
     junit: JUnitSummary | None = None
     coverage: CoverageSummary | None = None
     error: str = ""
-    scratch: str = ""                 # the scratch database the tests were given ("" when none)
-    scratch_effect: str = ""          # what they left there ("" when nothing: they did not use it)
-    live_changes: list[str] = field(default_factory=list)     # how the live schema moved meanwhile
-    live_writes: str = ""             # rows written to the live database meanwhile (its traffic included)
+    scratch: str = ""  # the scratch database the tests were given ("" when none)
+    scratch_effect: str = ""  # what they left there ("" when nothing: they did not use it)
+    live_changes: list[str] = field(default_factory=list)  # how the live schema moved meanwhile
+    live_writes: str = ""  # rows written to the live database meanwhile (its traffic included)
 
 
 def read_junit(path: Path) -> JUnitSummary | None:
@@ -80,8 +80,13 @@ def read_junit(path: Path) -> JUnitSummary | None:
                 problem = case.find(kind)
                 if problem is not None:
                     name = f"{case.get('classname', '')}::{case.get('name', '')}".strip(":")
-                    summary.failed.append(FailedCase(name, kind, (problem.get("message") or "").splitlines()[0][:300]
-                                                     if problem.get("message") else ""))
+                    summary.failed.append(
+                        FailedCase(
+                            name,
+                            kind,
+                            (problem.get("message") or "").splitlines()[0][:300] if problem.get("message") else "",
+                        )
+                    )
     return summary
 
 
@@ -92,8 +97,10 @@ def read_coverage(path: Path, branch: bool) -> CoverageSummary | None:
     totals = data.get("totals", {})
     if not data.get("files") or "percent_covered" not in totals:
         return None
-    files = [FileCoverage(name, round(info["summary"]["percent_covered"], 2), info["summary"]["missing_lines"])
-             for name, info in data["files"].items()]
+    files = [
+        FileCoverage(name, round(info["summary"]["percent_covered"], 2), info["summary"]["missing_lines"])
+        for name, info in data["files"].items()
+    ]
     files.sort(key=lambda f: (f.percent, f.path))
     return CoverageSummary(round(totals["percent_covered"], 2), branch, totals.get("num_statements", 0), files)
 
@@ -101,7 +108,7 @@ def read_coverage(path: Path, branch: bool) -> CoverageSummary | None:
 def under_coverage(command: list[str], data_file: Path, branch: bool, source: list[str]) -> list[str]:
     """`python -m MODULE args` -> `python -m coverage run ... -m MODULE args`."""
     if len(command) < 3 or command[1] != "-m":
-        raise ToolError("quality.tests.command must be [PYTHON, \"-m\", MODULE, ...] to run under coverage")
+        raise ToolError('quality.tests.command must be [PYTHON, "-m", MODULE, ...] to run under coverage')
     wrapped = [command[0], "-m", "coverage", "run", f"--data-file={data_file}"]
     if branch:
         wrapped.append("--branch")
@@ -110,8 +117,17 @@ def under_coverage(command: list[str], data_file: Path, branch: bool, source: li
     return wrapped + command[1:]
 
 
-def run(command: list[str], cwd: Path, env: dict, workdir: Path, timeout: float, junit_option: str,
-        coverage: bool, branch: bool, source: list[str]) -> TestRun:
+def run(
+    command: list[str],
+    cwd: Path,
+    env: dict,
+    workdir: Path,
+    timeout: float,
+    junit_option: str,
+    coverage: bool,
+    branch: bool,
+    source: list[str],
+) -> TestRun:
     """Run the suite with exactly env (see environment.command_env); never raises for a failing suite, only records
     what happened."""
     workdir.mkdir(parents=True, exist_ok=True)
@@ -122,8 +138,7 @@ def run(command: list[str], cwd: Path, env: dict, workdir: Path, timeout: float,
     full.append(junit_option.format(junit=junit))
     started = time.monotonic()
     try:
-        result = subprocess.run(full, cwd=cwd, env=env, capture_output=True, text=True,
-                                timeout=timeout)
+        result = subprocess.run(full, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     except FileNotFoundError:
         return TestRun(full, None, 0.0, "", error=f"command not found: {full[0]}")
     except subprocess.TimeoutExpired as exc:
@@ -134,7 +149,13 @@ def run(command: list[str], cwd: Path, env: dict, workdir: Path, timeout: float,
     output = redact((result.stdout + result.stderr)[-4000:])
     run_result = TestRun(full, result.returncode, duration, output, junit=read_junit(junit))
     if coverage and data_file.exists():
-        subprocess.run([command[0], "-m", "coverage", "json", f"--data-file={data_file}", "-o", str(cov_json)],
-                       cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+        subprocess.run(
+            [command[0], "-m", "coverage", "json", f"--data-file={data_file}", "-o", str(cov_json)],
+            cwd=cwd,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         run_result.coverage = read_coverage(cov_json, branch)
     return run_result

@@ -31,10 +31,15 @@ class Query:
 
 
 def from_github_json(raw: dict) -> Issue:
-    return Issue(str(raw.get("number", "")), raw.get("title", ""), raw.get("state", ""),
-                 [label["name"] if isinstance(label, dict) else str(label) for label in raw.get("labels", [])],
-                 (raw.get("milestone") or {}).get("title", ""), raw.get("html_url", ""),
-                 "pull_request" in raw)
+    return Issue(
+        str(raw.get("number", "")),
+        raw.get("title", ""),
+        raw.get("state", ""),
+        [label["name"] if isinstance(label, dict) else str(label) for label in raw.get("labels", [])],
+        (raw.get("milestone") or {}).get("title", ""),
+        raw.get("html_url", ""),
+        "pull_request" in raw,
+    )
 
 
 def read_export(path: Path) -> list[Issue]:
@@ -42,10 +47,17 @@ def read_export(path: Path) -> list[Issue]:
         raise NotVerified(f"tracker export {path} not found")
     if path.suffix == ".csv":
         with path.open(newline="", encoding="utf-8") as handle:
-            return [Issue(row.get("number", ""), row.get("title", ""), row.get("state", "").lower(),
-                          [label.strip() for label in row.get("labels", "").split(";") if label.strip()],
-                          row.get("milestone", ""), row.get("url", ""))
-                    for row in csv.DictReader(handle)]
+            return [
+                Issue(
+                    row.get("number", ""),
+                    row.get("title", ""),
+                    row.get("state", "").lower(),
+                    [label.strip() for label in row.get("labels", "").split(";") if label.strip()],
+                    row.get("milestone", ""),
+                    row.get("url", ""),
+                )
+                for row in csv.DictReader(handle)
+            ]
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except ValueError as exc:
@@ -71,6 +83,12 @@ def read_github(client: GitHub, labels: list[str], milestone: str) -> list[Issue
 
 def blocking(issues: list[Issue], labels: list[str], milestone: str) -> list[Issue]:
     wanted = {label.lower() for label in labels}
-    found = [i for i in issues if i.state == "open" and not i.is_pull_request
-             and (not milestone or i.milestone == milestone) and wanted & {label.lower() for label in i.labels}]
+    found = [
+        i
+        for i in issues
+        if i.state == "open"
+        and not i.is_pull_request
+        and (not milestone or i.milestone == milestone)
+        and wanted & {label.lower() for label in i.labels}
+    ]
     return sorted(found, key=lambda i: (len(i.number), i.number))

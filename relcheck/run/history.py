@@ -21,12 +21,26 @@ def save_load(reports: Path, product: str, version: str, result: LoadResult, rou
     """Keep a load run's per-route latency samples (bounded) as this version's performance record."""
     routes = result.routes if routes is None else routes
     path = release_dir(reports, product, version) / "load.json"
-    write_json(path, {"format": "relcheck-load-history/1", "version": version, "note": note,
-                      "finished": result.finished, "routes": {
-                          name: {"count": s.count, "failures": s.failures, "p50_ms": s.p(50), "p95_ms": s.p(95),
-                                 "p99_ms": s.p(99),
-                                 "samples": random.sample(s.samples, min(len(s.samples), KEEP_SAMPLES))}
-                          for name, s in routes.items()}})
+    write_json(
+        path,
+        {
+            "format": "relcheck-load-history/1",
+            "version": version,
+            "note": note,
+            "finished": result.finished,
+            "routes": {
+                name: {
+                    "count": s.count,
+                    "failures": s.failures,
+                    "p50_ms": s.p(50),
+                    "p95_ms": s.p(95),
+                    "p99_ms": s.p(99),
+                    "samples": random.sample(s.samples, min(len(s.samples), KEEP_SAMPLES)),
+                }
+                for name, s in routes.items()
+            },
+        },
+    )
     return path
 
 
@@ -38,8 +52,9 @@ def load_samples(reports: Path, product: str, version: str) -> dict[str, list[fl
     return {name: route["samples"] for name, route in data.get("routes", {}).items()}
 
 
-def trend(reports: Path, product: str, previous_version: str, version: str, label: str,
-          counts: dict[str, int]) -> dict | None:
+def trend(
+    reports: Path, product: str, previous_version: str, version: str, label: str, counts: dict[str, int]
+) -> dict | None:
     """This run against the same run of the previous release: item counts, and p95 per route from the history."""
     if not previous_version:
         return None
@@ -49,13 +64,17 @@ def trend(reports: Path, product: str, previous_version: str, version: str, labe
     old, new = (release_dir(reports, product, v) / "load.json" for v in (previous_version, version))
     if old.is_file() and new.is_file():
         old_routes, new_routes = json.loads(old.read_text())["routes"], json.loads(new.read_text())["routes"]
-        p95 = {route: [old_routes.get(route, {}).get("p95_ms"), new_routes.get(route, {}).get("p95_ms")]
-               for route in sorted(set(old_routes) | set(new_routes))}
+        p95 = {
+            route: [old_routes.get(route, {}).get("p95_ms"), new_routes.get(route, {}).get("p95_ms")]
+            for route in sorted(set(old_routes) | set(new_routes))
+        }
     if old_counts is None and not p95:
         return None
-    return {"previous": previous_version,
-            "counts": {status: [old_counts.get(status, 0) if old_counts else None, n] for status, n in counts.items()},
-            "p95_ms": p95}
+    return {
+        "previous": previous_version,
+        "counts": {status: [old_counts.get(status, 0) if old_counts else None, n] for status, n in counts.items()},
+        "p95_ms": p95,
+    }
 
 
 def archive_run(run_dir: Path) -> Path | None:

@@ -1,6 +1,6 @@
 """How a check's outcome becomes its status: plain functions (unit-tested without pytest) that the plugin calls.
 
-    status_of(passed=False, skipped=False, when="call", error=NotVerified("no data")) -> (NOT_VERIFIED, "no data")
+status_of(passed=False, skipped=False, when="call", error=NotVerified("no data")) -> (NOT_VERIFIED, "no data")
 """
 
 from __future__ import annotations
@@ -17,8 +17,14 @@ def first_line(value) -> str:
     return text.splitlines()[0] if text else type(value).__name__
 
 
-def status_of(passed: bool, skipped: bool, when: str, error: BaseException | None = None, skip_reason: str = "",
-              evidence: Evidence | None = None) -> tuple[Status, str]:
+def status_of(
+    passed: bool,
+    skipped: bool,
+    when: str,
+    error: BaseException | None = None,
+    skip_reason: str = "",
+    evidence: Evidence | None = None,
+) -> tuple[Status, str]:
     """A passed check with a warning is WARN (with a waiver it relied on, WAIVED); NotVerified and Pending keep their
     meaning; a failure while setting up (a fixture) is a failure of the check."""
     if passed:
@@ -48,7 +54,10 @@ def waived(item_waivers: list, item_keys: list[str], reason: str, today: date) -
             continue
         state = waiver.state(today)
         if state == "valid":
-            return Status.WAIVED, f"waived by {waiver.id} ({waiver.approver}, until {waiver.expires}): " \
-                                  f"{waiver.reason}; the check said: {reason}"
+            return (
+                Status.WAIVED,
+                f"waived by {waiver.id} ({waiver.approver}, until {waiver.expires}): "
+                f"{waiver.reason}; the check said: {reason}",
+            )
         reason = f"{reason} (waiver {waiver.id}: {state})"
     return Status.FAIL, reason

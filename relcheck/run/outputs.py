@@ -42,8 +42,9 @@ def run_dir(cfg: config_module.Config, label: str) -> Path:
     return cfg.reports_dir / cfg.release.release_id / label
 
 
-def output_paths(cfg: config_module.Config, label: str, reports: str | None, htmlpath: str | None,
-                 xmlpath: str | None) -> OutputPaths:
+def output_paths(
+    cfg: config_module.Config, label: str, reports: str | None, htmlpath: str | None, xmlpath: str | None
+) -> OutputPaths:
     """--relcheck-reports DIR, else --html's directory, else the release's run directory."""
     directory = Path(reports).resolve() if reports else run_dir(cfg, label)
     html = Path(htmlpath or directory / "report.html").resolve()
@@ -62,18 +63,36 @@ def release_sha(cfg: config_module.Config) -> str:
         repo.close()
 
 
-def header(cfg: config_module.Config, checklist: Checklist, label: str, markexpr: str, started: str,
-           interrupted: bool, target_facts: dict, paths: OutputPaths) -> dict:
+def header(
+    cfg: config_module.Config,
+    checklist: Checklist,
+    label: str,
+    markexpr: str,
+    started: str,
+    interrupted: bool,
+    target_facts: dict,
+    paths: OutputPaths,
+) -> dict:
     facts = dict(target_facts)
     return {
-        "product": cfg.release.product, "release_version": cfg.release.version,
-        "release_id": cfg.release.release_id, "release_ref": cfg.release.git_ref,
+        "product": cfg.release.product,
+        "release_version": cfg.release.version,
+        "release_id": cfg.release.release_id,
+        "release_ref": cfg.release.git_ref,
         "release_sha": facts.pop("release_sha", "") or release_sha(cfg),
         "checklist": {"title": checklist.title, "version": checklist.version},
-        "run": {"label": label, "markexpr": markexpr, "started": started, "finished": results_module.now(),
-                "interrupted": interrupted, "target": facts, "config_file": cfg.path.name,
-                "config_sha256": hashlib.sha256(cfg.path.read_bytes()).hexdigest(),
-                "relcheck_sha": results_module.git_sha(config_module.REPO), "tools": results_module.tool_versions()},
+        "run": {
+            "label": label,
+            "markexpr": markexpr,
+            "started": started,
+            "finished": results_module.now(),
+            "interrupted": interrupted,
+            "target": facts,
+            "config_file": cfg.path.name,
+            "config_sha256": hashlib.sha256(cfg.path.read_bytes()).hexdigest(),
+            "relcheck_sha": results_module.git_sha(config_module.REPO),
+            "tools": results_module.tool_versions(),
+        },
         "contacts": [list(pair) for pair in contacts.of_release(cfg)],
         "files": {"html": paths.html.name, "evidence": "evidence.json", "junit": paths.junit.name},
     }
@@ -86,8 +105,15 @@ class Written:
     summary_html: str
 
 
-def write(cfg: config_module.Config, checklist: Checklist, checks: dict[str, list[CheckResult]], covered: set[str],
-          markexpr: str, run_header: dict, paths: OutputPaths) -> Written:
+def write(
+    cfg: config_module.Config,
+    checklist: Checklist,
+    checks: dict[str, list[CheckResult]],
+    covered: set[str],
+    markexpr: str,
+    run_header: dict,
+    paths: OutputPaths,
+) -> Written:
     """Results -> verdict (and the trigger decision) -> manifest and evidence on disk -> the HTML summary, rendered
     from the files as written, exactly as `relcheck verify` re-renders them."""
     results = results_module.item_results(checklist, checks, covered)
@@ -97,8 +123,14 @@ def write(cfg: config_module.Config, checklist: Checklist, checks: dict[str, lis
         verdict = "BLOCKED" if decision["name"] == "PROCEED" and verdict == "BLOCKED" else decision["name"]
         reasons = decision["reasons"] + reasons
     manifest = results_module.manifest(run_header, results, verdict, reasons, decision)
-    manifest["trend"] = history.trend(cfg.reports_dir, cfg.release.product, cfg.release.previous_version,
-                                      cfg.release.version, run_header["run"]["label"], manifest["counts"])
+    manifest["trend"] = history.trend(
+        cfg.reports_dir,
+        cfg.release.product,
+        cfg.release.previous_version,
+        cfg.release.version,
+        run_header["run"]["label"],
+        manifest["counts"],
+    )
     evidence = {c.nodeid: c.evidence for found in checks.values() for c in found}
     history.archive_run(paths.dir)
     write_json(paths.dir / "evidence.json", evidence)

@@ -8,8 +8,11 @@ import re
 from _pytest.mark.expression import Expression
 
 PRE_RELEASE_PARTS = ("code_quality", "performance", "security", "documentation")
-PHASES = ("pre_release",) + PRE_RELEASE_PARTS + ("pre_deploy", "deploy", "post_deploy", "rollback", "post_rollback",
-                                                 "monitoring", "signoff", "post_release")
+PHASES = (
+    ("pre_release",)
+    + PRE_RELEASE_PARTS
+    + ("pre_deploy", "deploy", "post_deploy", "rollback", "post_rollback", "monitoring", "signoff", "post_release")
+)
 LIFECYCLE = ("pre_release", "pre_deploy", "post_deploy", "post_rollback", "monitoring", "post_release")
 
 
@@ -32,8 +35,10 @@ def run_phases(markexpr: str) -> set[str]:
 
 def carries(markers: set[str]):
     """A -m matcher for a check that carries exactly these markers."""
+
     def matches(name: str, /, **kwargs: str | int | bool | None) -> bool:
         return name in markers
+
     return matches
 
 

@@ -26,7 +26,7 @@ from relcheck.signing import waivers
 
 CHECKS_DIR = Path(importlib.import_module("relcheck.checks").__path__[0]).resolve()
 FIXTURES = ("target", "quality", "security", "docs", "performance", "deployment", "signoff", "monitoring")
-ROLLBACK_EXIT = 3        # the decision is ROLLBACK
+ROLLBACK_EXIT = 3  # the decision is ROLLBACK
 CONFIG_KEY = pytest.StashKey[config_module.Config]()
 RUN_KEY = pytest.StashKey["Run"]()
 ITEMS_KEY = pytest.StashKey[list]()
@@ -36,10 +36,18 @@ SETUP_KEY = pytest.StashKey[float]()
 
 def pytest_addoption(parser):
     group = parser.getgroup("relcheck")
-    group.addoption("--relcheck-config", metavar="PATH", default=None,
-                    help="relcheck config file (default: $RELCHECK_CONFIG or ./relcheck.toml)")
-    group.addoption("--relcheck-reports", metavar="DIR", default=None,
-                    help="write this run's report, manifest and JUnit XML into DIR")
+    group.addoption(
+        "--relcheck-config",
+        metavar="PATH",
+        default=None,
+        help="relcheck config file (default: $RELCHECK_CONFIG or ./relcheck.toml)",
+    )
+    group.addoption(
+        "--relcheck-reports",
+        metavar="DIR",
+        default=None,
+        help="write this run's report, manifest and JUnit XML into DIR",
+    )
 
 
 def is_checklist_run(config) -> bool:
@@ -83,7 +91,7 @@ class Run:
         self.label = run_label(self.markexpr)
         self.checks: dict[str, list[CheckResult]] = {}
         self.covered: set[str] = set()
-        self.phases_of: dict[str, set[str]] = {}     # every collected check (selected or not) -> its phases
+        self.phases_of: dict[str, set[str]] = {}  # every collected check (selected or not) -> its phases
         self.target_facts: dict = {"mode": cfg.target.mode}
         self.started = results_module.now()
         self.verdict, self.summary_html = "", ""
@@ -91,7 +99,7 @@ class Run:
         try:
             self.item_waivers = [w for w in waivers.load_for(cfg) if w.item]
         except (RelcheckError, NotVerified):
-            self.item_waivers = []          # the Vulnerabilities addressed check reports the waivers file's problem
+            self.item_waivers = []  # the Vulnerabilities addressed check reports the waivers file's problem
         if outputs:
             self.paths = outputs_for(pytest_config, cfg, self.label)
 
@@ -116,8 +124,9 @@ class Run:
         triggers = [t for t in items if any(i.kind == "trigger" for i in t.stash.get(ITEMS_KEY, []))]
         selected = run_phases(self.markexpr)
         mapped = self.cfg.rollback.triggers
-        unobserved = [t for t in triggers
-                      if not observes(mapped.get(t.stash[ITEMS_KEY][0].text, []), self.phases_of, selected)]
+        unobserved = [
+            t for t in triggers if not observes(mapped.get(t.stash[ITEMS_KEY][0].text, []), self.phases_of, selected)
+        ]
         if unobserved:
             config.hook.pytest_deselected(items=unobserved)
         items[:] = [t for t in items if t not in triggers] + [t for t in triggers if t not in unobserved]
@@ -129,13 +138,14 @@ class Run:
         redact_report(report)
         items = item.stash.get(ITEMS_KEY, None)
         if report.when == "setup":
-            item.stash[SETUP_KEY] = report.duration     # fixtures (tools, load runs) are part of a check's time
+            item.stash[SETUP_KEY] = report.duration  # fixtures (tools, load runs) are part of a check's time
         if not items or not (report.when == "call" or (report.when == "setup" and not report.passed)):
             return
         error = call.excinfo.value if call.excinfo is not None else None
         skip_reason = report.longrepr[2] if report.skipped and isinstance(report.longrepr, tuple) else ""
-        status, reason = outcome.status_of(report.passed, report.skipped, report.when, error, skip_reason,
-                                           item.stash.get(EVIDENCE_KEY, None))
+        status, reason = outcome.status_of(
+            report.passed, report.skipped, report.when, error, skip_reason, item.stash.get(EVIDENCE_KEY, None)
+        )
         reason = redact(reason)
         if status == Status.FAIL:
             status, reason = outcome.waived(self.item_waivers, [i.key for i in items], reason, date.today())
@@ -154,6 +164,7 @@ class Run:
             from pytest_html import extras
 
             from relcheck.core.evidence import render as render_evidence
+
             report.extras = getattr(report, "extras", []) + [extras.html(render_evidence(evidence))]
 
     # --- what the trigger checks ask of the run ----------------------------------------------------------
@@ -171,18 +182,27 @@ class Run:
             yield
             return
         interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
-        header = outputs.header(self.cfg, self.checklist, self.label, self.markexpr, self.started, interrupted,
-                                self.target_facts, self.paths)
-        written = outputs.write(self.cfg, self.checklist, self.checks, self.covered, self.markexpr, header,
-                                self.paths)
+        header = outputs.header(
+            self.cfg,
+            self.checklist,
+            self.label,
+            self.markexpr,
+            self.started,
+            interrupted,
+            self.target_facts,
+            self.paths,
+        )
+        written = outputs.write(self.cfg, self.checklist, self.checks, self.covered, self.markexpr, header, self.paths)
         self.verdict, self.reasons, self.summary_html = written.verdict, written.reasons, written.summary_html
         if self.verdict == "ROLLBACK":
             session.exitstatus = ROLLBACK_EXIT
         elif self.verdict == "BLOCKED" and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
         yield
-        for partial, final in ((self.paths.html_partial, self.paths.html),
-                               (self.paths.junit_partial, self.paths.junit)):
+        for partial, final in (
+            (self.paths.html_partial, self.paths.html),
+            (self.paths.junit_partial, self.paths.junit),
+        ):
             if partial.exists():
                 os.replace(partial, final)
         silence_writers(session.config)
@@ -195,6 +215,7 @@ class Run:
 
     def pytest_html_results_table_row(self, report, cells):
         from html import escape
+
         cells[1] = f'<td class="col-testId">{escape(report.nodeid)}</td>'
 
     def pytest_terminal_summary(self, terminalreporter):
@@ -213,8 +234,13 @@ class Run:
 
 def outputs_for(pytest_config, cfg: config_module.Config, label: str) -> outputs.OutputPaths:
     """The run's paths; pytest-html and junitxml write to partial names that the run moves into place at the end."""
-    paths = outputs.output_paths(cfg, label, pytest_config.getoption("relcheck_reports"),
-                                 pytest_config.getoption("htmlpath"), pytest_config.option.xmlpath)
+    paths = outputs.output_paths(
+        cfg,
+        label,
+        pytest_config.getoption("relcheck_reports"),
+        pytest_config.getoption("htmlpath"),
+        pytest_config.option.xmlpath,
+    )
     paths.dir.mkdir(parents=True, exist_ok=True)
     pytest_config.option.htmlpath = str(paths.html_partial)
     pytest_config.option.self_contained_html = True
@@ -233,6 +259,7 @@ def silence_writers(config) -> None:
     """pytest-html and junitxml would announce the partial files; our summary names the final ones."""
     from _pytest.junitxml import xml_key
     from pytest_html.basereport import BaseReport
+
     for plugin in config.pluginmanager.get_plugins():
         if isinstance(plugin, BaseReport):
             config.pluginmanager.unregister(plugin)

@@ -44,10 +44,14 @@ def signoff_table(signoffs: list[tuple[str, str, str, str]]) -> str:
     """(role, principal, key fingerprint, signed at) rows, as the report shows them."""
     if not signoffs:
         return f'{SIGNOFF_START}<h3>Sign-off</h3><p id="rc-signoffs">No signatures yet.</p>{SIGNOFF_END}'
-    rows = "".join(f"<tr><td>{escape(role)}</td><td>{escape(principal)}</td><td>{escape(fp)}</td>"
-                   f"<td>{escape(at)}</td></tr>" for role, principal, fp, at in signoffs)
-    return (f'{SIGNOFF_START}<h3>Sign-off</h3><table id="rc-signoffs"><thead><tr><th>Role</th><th>Principal</th>'
-            f"<th>Key</th><th>Signed at</th></tr></thead><tbody>{rows}</tbody></table>{SIGNOFF_END}")
+    rows = "".join(
+        f"<tr><td>{escape(role)}</td><td>{escape(principal)}</td><td>{escape(fp)}</td><td>{escape(at)}</td></tr>"
+        for role, principal, fp, at in signoffs
+    )
+    return (
+        f'{SIGNOFF_START}<h3>Sign-off</h3><table id="rc-signoffs"><thead><tr><th>Role</th><th>Principal</th>'
+        f"<th>Key</th><th>Signed at</th></tr></thead><tbody>{rows}</tbody></table>{SIGNOFF_END}"
+    )
 
 
 def render(manifest: dict, results: list[ItemResult], manifest_sha256: str, signoffs: str = "") -> str:
@@ -56,26 +60,37 @@ def render(manifest: dict, results: list[ItemResult], manifest_sha256: str, sign
     contacts = manifest.get("contacts", [])
     run = header["run"]
     rows = [
-        _row("Verdict", f'<span class="rc-verdict {escape(verdict)}" id="rc-verdict">{escape(verdict)}</span>',
-             raw=True),
-        _row("Product", header["product"]), _row("Release version", header["release_version"]),
-        _row("Release id", header["release_id"]), _row("Run", run["label"]),
+        _row(
+            "Verdict", f'<span class="rc-verdict {escape(verdict)}" id="rc-verdict">{escape(verdict)}</span>', raw=True
+        ),
+        _row("Product", header["product"]),
+        _row("Release version", header["release_version"]),
+        _row("Release id", header["release_id"]),
+        _row("Run", run["label"]),
         _row("Release git SHA", header.get("release_sha") or "unknown"),
         _row("Target", ", ".join(f"{k}: {v}" for k, v in run["target"].items())),
         _row("Config", f"{run['config_file']} (sha256 {run['config_sha256']})"),
-        _row("Started", run["started"]), _row("Finished", run["finished"]),
+        _row("Started", run["started"]),
+        _row("Finished", run["finished"]),
         _row("Counts", ", ".join(f"{n} {s}" for s, n in header["counts"].items() if n)),
         _row("Manifest sha256", manifest_sha256, ident="manifest-sha256"),
     ]
     if reasons:
         rows.append(_row("Why", "<ul>" + "".join(f"<li>{escape(r)}</li>" for r in reasons) + "</ul>", raw=True))
     if contacts:
-        rows.append(_row("Emergency contacts", "<br/>".join(f"{escape(role)}: {escape(who)}"
-                                                              for role, who in contacts), raw=True))
-    parts = [f"<style>{CSS}</style>", '<div class="rc" id="relcheck-checklist">',
-             f'<h2>{escape(header["product"])} {escape(header["release_version"])} — release checklist</h2>',
-             f'<table class="rc-header">{"".join(rows)}</table>', _trend(manifest.get("trend")),
-             signoffs or signoff_table([])]
+        rows.append(
+            _row(
+                "Emergency contacts", "<br/>".join(f"{escape(role)}: {escape(who)}" for role, who in contacts), raw=True
+            )
+        )
+    parts = [
+        f"<style>{CSS}</style>",
+        '<div class="rc" id="relcheck-checklist">',
+        f"<h2>{escape(header['product'])} {escape(header['release_version'])} — release checklist</h2>",
+        f'<table class="rc-header">{"".join(rows)}</table>',
+        _trend(manifest.get("trend")),
+        signoffs or signoff_table([]),
+    ]
     part = None
     for section in dict.fromkeys(r.item.section for r in results):
         top, name = section.split(" / ", 1)
@@ -83,8 +98,10 @@ def render(manifest: dict, results: list[ItemResult], manifest_sha256: str, sign
             parts.append(f"<h2>{escape(top)}</h2>")
             part = top
         parts.append(f"<h3>{escape(name)}</h3>")
-        parts.append('<table class="rc-section"><thead><tr><th>Item</th><th>Status</th><th>Checks</th>'
-                     "<th>Duration</th><th>Details</th></tr></thead><tbody>")
+        parts.append(
+            '<table class="rc-section"><thead><tr><th>Item</th><th>Status</th><th>Checks</th>'
+            "<th>Duration</th><th>Details</th></tr></thead><tbody>"
+        )
         parts.extend(_item_row(r) for r in results if r.item.section == section)
         parts.append("</tbody></table>")
     parts.append("</div>")
@@ -94,15 +111,24 @@ def render(manifest: dict, results: list[ItemResult], manifest_sha256: str, sign
 def _trend(trend: dict | None) -> str:
     if not trend:
         return ""
-    counts = "".join(f"<tr><td>{escape(status)}</td><td>{'-' if before is None else before}</td><td>{now}</td></tr>"
-                     for status, (before, now) in trend["counts"].items() if before or now)
-    p95 = "".join(f"<tr><td>{escape(route)}</td><td>{_ms(before)}</td><td>{_ms(now)}</td></tr>"
-                  for route, (before, now) in trend.get("p95_ms", {}).items())
-    table = f'<table class="rc-trend"><thead><tr><th>Items</th><th>{escape(trend["previous"])}</th><th>this release' \
-            f"</th></tr></thead><tbody>{counts}</tbody></table>"
+    counts = "".join(
+        f"<tr><td>{escape(status)}</td><td>{'-' if before is None else before}</td><td>{now}</td></tr>"
+        for status, (before, now) in trend["counts"].items()
+        if before or now
+    )
+    p95 = "".join(
+        f"<tr><td>{escape(route)}</td><td>{_ms(before)}</td><td>{_ms(now)}</td></tr>"
+        for route, (before, now) in trend.get("p95_ms", {}).items()
+    )
+    table = (
+        f'<table class="rc-trend"><thead><tr><th>Items</th><th>{escape(trend["previous"])}</th><th>this release'
+        f"</th></tr></thead><tbody>{counts}</tbody></table>"
+    )
     if p95:
-        table += f'<table class="rc-trend"><thead><tr><th>p95 per route (ms)</th><th>{escape(trend["previous"])}' \
-                 f"</th><th>this release</th></tr></thead><tbody>{p95}</tbody></table>"
+        table += (
+            f'<table class="rc-trend"><thead><tr><th>p95 per route (ms)</th><th>{escape(trend["previous"])}'
+            f"</th><th>this release</th></tr></thead><tbody>{p95}</tbody></table>"
+        )
     return f"<h3>Trend against {escape(trend['previous'])}</h3>{table}"
 
 
@@ -118,7 +144,9 @@ def _item_row(result: ItemResult) -> str:
     blocks = [b for c in result.checks for b in c.evidence]
     if blocks:
         details += f"<details><summary>evidence</summary>{evidence.render(blocks)}</details>"
-    return (f'<tr class="rc-item" data-key="{escape(result.item.key)}" data-status="{escape(status)}">'
-            f"<td>{escape(result.item.text)}</td>"
-            f'<td class="rc-status {status_class(status)}">{escape(status.upper())}</td>'
-            f"<td>{checks}</td><td>{duration}</td><td>{details}</td></tr>")
+    return (
+        f'<tr class="rc-item" data-key="{escape(result.item.key)}" data-status="{escape(status)}">'
+        f"<td>{escape(result.item.text)}</td>"
+        f'<td class="rc-status {status_class(status)}">{escape(status.upper())}</td>'
+        f"<td>{checks}</td><td>{duration}</td><td>{details}</td></tr>"
+    )

@@ -12,8 +12,20 @@ from relcheck.core.checklist import Checklist, Item
 from relcheck.core.statuses import Status, worst
 
 MANIFEST_FORMAT = "relcheck-manifest/1"
-TOOLS = ("relcheck", "pytest", "pytest-html", "requests", "psycopg", "locust", "bandit", "coverage", "pgserver",
-         "scipy", "hdrhistogram", "sshsig")
+TOOLS = (
+    "relcheck",
+    "pytest",
+    "pytest-html",
+    "requests",
+    "psycopg",
+    "locust",
+    "bandit",
+    "coverage",
+    "pgserver",
+    "scipy",
+    "hdrhistogram",
+    "sshsig",
+)
 
 
 @dataclass
@@ -51,8 +63,9 @@ def tool_versions() -> dict[str, str]:
 
 def git_sha(repo) -> str:
     try:
-        result = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True,
-                                timeout=10)
+        result = subprocess.run(
+            ["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10
+        )
     except (OSError, subprocess.TimeoutExpired):
         return ""
     return result.stdout.strip() if result.returncode == 0 else ""
@@ -77,11 +90,12 @@ def item_results(checklist: Checklist, checks: dict[str, list[CheckResult]], cov
 
 def verdict(results: list[ItemResult], run_phases: set[str], interrupted: bool = False) -> tuple[str, list[str]]:
     """READY when every item this run is responsible for is acceptable; BLOCKED otherwise, with reasons."""
-    considered = [r for r in results if r.status != Status.NOT_RUN and
-                  (r.checks or r.item.phase in run_phases)]
+    considered = [r for r in results if r.status != Status.NOT_RUN and (r.checks or r.item.phase in run_phases)]
     blocking = [r for r in considered if not r.status.acceptable]
-    reasons = [f"{r.item.section.split(' / ')[-1]}: {r.item.text}: {r.status.value}" +
-               (f" ({r.reason})" if r.reason else "") for r in blocking]
+    reasons = [
+        f"{r.item.section.split(' / ')[-1]}: {r.item.text}: {r.status.value}" + (f" ({r.reason})" if r.reason else "")
+        for r in blocking
+    ]
     if interrupted:
         reasons.insert(0, "the run was interrupted before every check ran")
     if not any(r.checks for r in results):
@@ -96,20 +110,33 @@ def decision(results: list[ItemResult]) -> dict | None:
     triggers = [r for r in results if r.item.kind == "trigger" and r.checks]
     if not triggers:
         return None
-    fired = [{"trigger": r.item.text, "checks": fired_by(r), "reason": r.reason}
-             for r in triggers if r.status == Status.FAIL]
-    unknown = [{"trigger": r.item.text, "reason": r.reason}
-               for r in triggers if r.status != Status.FAIL and not r.status.acceptable]
+    fired = [
+        {"trigger": r.item.text, "checks": fired_by(r), "reason": r.reason} for r in triggers if r.status == Status.FAIL
+    ]
+    unknown = [
+        {"trigger": r.item.text, "reason": r.reason}
+        for r in triggers
+        if r.status != Status.FAIL and not r.status.acceptable
+    ]
     name = "ROLLBACK" if fired else "BLOCKED" if unknown else "PROCEED"
-    reasons = [f"rollback trigger fired: {f['trigger']} ({f['reason']})" for f in fired] if fired else \
-        [f"rollback trigger not evaluated: {u['trigger']} ({u['reason']})" for u in unknown]
+    reasons = (
+        [f"rollback trigger fired: {f['trigger']} ({f['reason']})" for f in fired]
+        if fired
+        else [f"rollback trigger not evaluated: {u['trigger']} ({u['reason']})" for u in unknown]
+    )
     return {"name": name, "fired": fired, "not_evaluated": unknown, "reasons": reasons}
 
 
 def fired_by(result: ItemResult) -> list[str]:
     """The mapped checks that failed, from the trigger check's evidence table (check, status, reason, from)."""
-    return [row[0] for c in result.checks for block in c.evidence if block.get("kind") == "table"
-            and block["title"].endswith("the checks that fire it") for row in block["rows"] if row[1] == "fail"]
+    return [
+        row[0]
+        for c in result.checks
+        for block in c.evidence
+        if block.get("kind") == "table" and block["title"].endswith("the checks that fire it")
+        for row in block["rows"]
+        if row[1] == "fail"
+    ]
 
 
 def counts(results: list[ItemResult]) -> dict[str, int]:
@@ -119,8 +146,9 @@ def counts(results: list[ItemResult]) -> dict[str, int]:
     return tally
 
 
-def manifest(header: dict, results: list[ItemResult], verdict_name: str, reasons: list[str],
-             trigger_decision: dict | None = None) -> dict:
+def manifest(
+    header: dict, results: list[ItemResult], verdict_name: str, reasons: list[str], trigger_decision: dict | None = None
+) -> dict:
     return {
         "format": MANIFEST_FORMAT,
         **header,
@@ -128,12 +156,26 @@ def manifest(header: dict, results: list[ItemResult], verdict_name: str, reasons
         "verdict_reasons": reasons,
         "decision": {k: v for k, v in trigger_decision.items() if k != "reasons"} if trigger_decision else None,
         "counts": counts(results),
-        "items": [{
-            "section": r.item.section, "item": r.item.text, "kind": r.item.kind, "status": r.status.value,
-            "checks": [{"test": c.nodeid, "status": c.status.value, "reason": c.reason,
-                        "duration_s": round(c.duration_s, 3), "phases": c.phases,
-                        "evidence_sha256": c.evidence_digest} for c in r.checks],
-        } for r in results],
+        "items": [
+            {
+                "section": r.item.section,
+                "item": r.item.text,
+                "kind": r.item.kind,
+                "status": r.status.value,
+                "checks": [
+                    {
+                        "test": c.nodeid,
+                        "status": c.status.value,
+                        "reason": c.reason,
+                        "duration_s": round(c.duration_s, 3),
+                        "phases": c.phases,
+                        "evidence_sha256": c.evidence_digest,
+                    }
+                    for c in r.checks
+                ],
+            }
+            for r in results
+        ],
     }
 
 
@@ -141,8 +183,19 @@ def from_manifest(manifest: dict, evidence: dict[str, list[dict]]) -> list[ItemR
     """The item results a manifest records (with their evidence): what the report is rendered from."""
     results = []
     for entry in manifest["items"]:
-        checks = [CheckResult(c["test"], Status(c["status"]), c["reason"], c["duration_s"], c["phases"],
-                              evidence.get(c["test"], []), c["evidence_sha256"]) for c in entry["checks"]]
-        results.append(ItemResult(Item(entry["section"], entry["item"], entry["kind"]), Status(entry["status"]),
-                                  checks))
+        checks = [
+            CheckResult(
+                c["test"],
+                Status(c["status"]),
+                c["reason"],
+                c["duration_s"],
+                c["phases"],
+                evidence.get(c["test"], []),
+                c["evidence_sha256"],
+            )
+            for c in entry["checks"]
+        ]
+        results.append(
+            ItemResult(Item(entry["section"], entry["item"], entry["kind"]), Status(entry["status"]), checks)
+        )
     return results

@@ -33,8 +33,11 @@ class Outcome:
 
     def statuses(self) -> dict[str, tuple[str, str]]:
         """test name (with parameters) -> (status, reason)."""
-        return {c["test"].split("::")[-1]: (c["status"], c["reason"])
-                for item in self.manifest.get("items", []) for c in item["checks"]}
+        return {
+            c["test"].split("::")[-1]: (c["status"], c["reason"])
+            for item in self.manifest.get("items", [])
+            for c in item["checks"]
+        }
 
     def status(self, test_name: str) -> str:
         return self.statuses()[test_name][0]
@@ -81,27 +84,60 @@ def pointing_at(target: Target, env: dict) -> dict:
     for role, token in target.http.tokens.items():
         env[f"RELCHECK_TARGET_TOKEN_{role.upper()}"] = token
         tokens[role] = f"env:RELCHECK_TARGET_TOKEN_{role.upper()}"
-    return {"target": {"mode": "remote", "base_url": target.base_url, "dsn": "env:RELCHECK_TARGET_DSN",
-                       "admin_dsn": "env:RELCHECK_TARGET_ADMIN_DSN",
-                       "service": {"manager": "none", "log_file": str(target.log_file)}, "auth": {"tokens": tokens}},
-            "performance": {"baseline": {"mode": "history"}}}
+    return {
+        "target": {
+            "mode": "remote",
+            "base_url": target.base_url,
+            "dsn": "env:RELCHECK_TARGET_DSN",
+            "admin_dsn": "env:RELCHECK_TARGET_ADMIN_DSN",
+            "service": {"manager": "none", "log_file": str(target.log_file)},
+            "auth": {"tokens": tokens},
+        },
+        "performance": {"baseline": {"mode": "history"}},
+    }
 
 
-def run_checks(config: Path, markexpr: str = "", args: list[str] | tuple[str, ...] = (), env: dict | None = None,
-               timeout: float = 1800) -> Outcome:
+def checks_command(config: Path, markexpr: str = "", args: list[str] | tuple[str, ...] = ()) -> list[str]:
+    """pytest over the checklist with this config, as a command line."""
+    selection = ["-m", markexpr] if markexpr else []
+    return [
+        sys.executable,
+        "-m",
+        "pytest",
+        str(REPO / "checks"),
+        "--relcheck-config",
+        str(config),
+        "-q",
+        *selection,
+        *args,
+    ]
+
+
+def run_checks(
+    config: Path,
+    markexpr: str = "",
+    args: list[str] | tuple[str, ...] = (),
+    env: dict | None = None,
+    timeout: float = 1800,
+) -> Outcome:
     """pytest over checks/ with this config; the manifest is read from the run's directory if this run wrote it."""
     from relcheck.core.config import Release
-    data = read_config(config)          # only where the run writes; secrets stay unresolved here
+
+    data = read_config(config)  # only where the run writes; secrets stay unresolved here
     reports = Path(data.get("reports", "reports"))
     reports = reports if reports.is_absolute() else Path(config).resolve().parent / reports
     run_dir = reports / Release(**data["release"]).release_id / run_label(markexpr)
-    command = [sys.executable, "-m", "pytest", str(REPO / "checks"), "--relcheck-config", str(config), "-q",
-               *(["-m", markexpr] if markexpr else []), *args]
+    command = checks_command(config, markexpr, args)
     started, wall = time.monotonic(), time.time()
-    result = subprocess.run(command, cwd=REPO, env={**os.environ, **(env or {})}, capture_output=True, text=True,
-                            timeout=timeout)
+    result = subprocess.run(
+        command, cwd=REPO, env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=timeout
+    )
     manifest_path = run_dir / "manifest.json"
     fresh = manifest_path.is_file() and manifest_path.stat().st_mtime >= wall - 1
-    return Outcome(result.returncode, result.stdout + result.stderr,
-                   json.loads(manifest_path.read_text()) if fresh else {}, time.monotonic() - started,
-                   run_dir if fresh else None)
+    return Outcome(
+        result.returncode,
+        result.stdout + result.stderr,
+        json.loads(manifest_path.read_text()) if fresh else {},
+        time.monotonic() - started,
+        run_dir if fresh else None,
+    )

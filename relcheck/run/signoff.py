@@ -33,7 +33,7 @@ class Signoff:
 @dataclass
 class Verification:
     run_dir: Path
-    integrity: list[str] = field(default_factory=list)      # report, manifest and evidence disagree
+    integrity: list[str] = field(default_factory=list)  # report, manifest and evidence disagree
     signoffs: list[Signoff] = field(default_factory=list)
     manifest: dict = field(default_factory=dict)
 
@@ -80,8 +80,11 @@ def read_signoffs(cfg: Config, run_dir: Path, manifest: dict, manifest_sha: str)
             entry.problem = f"{role}: {principal} is not a principal of this role"
         else:
             verdict = signatures.verify(text, armored, allowed, principal)
-            entry.ok, entry.problem, entry.fingerprint = verdict.ok, (f"{role}: {verdict.problem}" if not verdict.ok
-                                                                      else ""), verdict.fingerprint
+            entry.ok, entry.problem, entry.fingerprint = (
+                verdict.ok,
+                (f"{role}: {verdict.problem}" if not verdict.ok else ""),
+                verdict.fingerprint,
+            )
         found.append(entry)
     return found
 
@@ -137,8 +140,10 @@ def verify(cfg: Config, report: Path) -> Verification:
     check.manifest = manifest
     shown = re.search(r'id="manifest-sha256">([0-9a-f]{64})<', html)
     if not shown or shown.group(1) != manifest_sha:
-        check.integrity.append(f"manifest.json (sha256 {manifest_sha[:12]}…) is not the manifest the report shows "
-                              f"({shown.group(1)[:12] + '…' if shown else 'none'})")
+        check.integrity.append(
+            f"manifest.json (sha256 {manifest_sha[:12]}…) is not the manifest the report shows "
+            f"({shown.group(1)[:12] + '…' if shown else 'none'})"
+        )
     parser = _Statuses()
     parser.feed(html)
     try:
@@ -149,21 +154,25 @@ def verify(cfg: Config, report: Path) -> Verification:
             key = f"{item['section']} :: {item['item']}"
             status, text = parser.rows.get(key, ["", ""])
             if status != item["status"] or text.strip().lower() != item["status"]:
-                check.integrity.append(f"report.html shows {key} as {text.strip() or status or 'missing'}, "
-                                       f"the manifest says {item['status']}")
+                check.integrity.append(
+                    f"report.html shows {key} as {text.strip() or status or 'missing'}, "
+                    f"the manifest says {item['status']}"
+                )
     except (KeyError, TypeError, AttributeError) as exc:
         check.integrity.append(f"manifest.json is not a readable relcheck manifest ({type(exc).__name__})")
         return check
     try:
         check.signoffs = read_signoffs(cfg, run_dir, manifest, manifest_sha)
-        expected = render(manifest, results.from_manifest(manifest, evidence), manifest_sha,
-                          signoff_html(check.signoffs))
+        expected = render(
+            manifest, results.from_manifest(manifest, evidence), manifest_sha, signoff_html(check.signoffs)
+        )
     except (KeyError, ValueError, TypeError, AttributeError) as exc:
         check.integrity.append(f"manifest.json is not a readable relcheck manifest ({type(exc).__name__}: {exc})")
         return check
     if expected not in html and not check.problems:
-        check.integrity.append("the checklist section of report.html differs from what manifest.json and "
-                              "evidence.json render (edited?)")
+        check.integrity.append(
+            "the checklist section of report.html differs from what manifest.json and evidence.json render (edited?)"
+        )
     return check
 
 
@@ -188,14 +197,23 @@ def sign(cfg: Config, report: Path, role: str, key: Path) -> Signoff:
     allowed, public = signers(cfg), signatures.public_key(key)
     principals = [p for p in role_principals(cfg, role) if allowed.allows(p, public)]
     if not principals:
-        raise signatures.SigningError(f"this key is not allowed for {role} (the key's principals: "
-                                   f"{', '.join(sorted(allowed.principals_of(public))) or 'none'}; the role's: "
-                                   f"{', '.join(role_principals(cfg, role))})")
+        raise signatures.SigningError(
+            f"this key is not allowed for {role} (the key's principals: "
+            f"{', '.join(sorted(allowed.principals_of(public))) or 'none'}; the role's: "
+            f"{', '.join(role_principals(cfg, role))})"
+        )
     manifest_sha = hashlib.sha256((run_dir / "manifest.json").read_bytes()).hexdigest()
-    statement = signatures.Statement("signoff", (
-        ("release", before.manifest["release_id"]), ("run", before.manifest["run"]["label"]),
-        ("manifest-sha256", manifest_sha), ("role", role), ("principal", principals[0]),
-        ("signed-at", datetime.now(timezone.utc).isoformat(timespec="seconds"))))
+    statement = signatures.Statement(
+        "signoff",
+        (
+            ("release", before.manifest["release_id"]),
+            ("run", before.manifest["run"]["label"]),
+            ("manifest-sha256", manifest_sha),
+            ("role", role),
+            ("principal", principals[0]),
+            ("signed-at", datetime.now(timezone.utc).isoformat(timespec="seconds")),
+        ),
+    )
     text = statement.text()
     path = signatures.write_pair(run_dir / "signoffs", signatures.slug(role), text, signatures.sign(text, key))
     refresh_html(cfg, run_dir)

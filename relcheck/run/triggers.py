@@ -9,7 +9,7 @@ from dataclasses import dataclass
 @dataclass
 class Evidence:
     check: str
-    status: str          # the check's status, or "no result"
+    status: str  # the check's status, or "no result"
     reason: str
     where: str
 
@@ -26,12 +26,20 @@ def evaluate(mapped: list[str], this_run: dict[str, tuple[str, str]], history: l
             status, reason = this_run[check]
             found.append(Evidence(check, status, reason, "this run"))
             continue
-        earlier = next(((m, c) for m in history for item in m["items"] for c in item["checks"]
-                        if test_name(c["test"]) == check), None)
+        earlier = next(
+            ((m, c) for m in history for item in m["items"] for c in item["checks"] if test_name(c["test"]) == check),
+            None,
+        )
         if earlier:
             manifest, result = earlier
-            found.append(Evidence(check, result["status"], result["reason"],
-                                  f"{manifest['run']['label']} run of {manifest['run']['finished']}"))
+            found.append(
+                Evidence(
+                    check,
+                    result["status"],
+                    result["reason"],
+                    f"{manifest['run']['label']} run of {manifest['run']['finished']}",
+                )
+            )
         else:
             found.append(Evidence(check, "no result", "", "not run for this release"))
     return found

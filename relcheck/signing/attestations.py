@@ -40,12 +40,21 @@ def attest(cfg: Config, item_key: str, role: str, note: str, key: Path) -> Path:
     principals = [p for p in cfg.signoff.roles.get(role, []) if allowed.allows(p, public)]
     if not principals:
         raise signatures.SigningError(f"this key is not allowed for {role}")
-    statement = signatures.Statement("attestation", (
-        ("release", cfg.release.release_id), ("item", item.key), ("role", role), ("principal", principals[0]),
-        ("note", " ".join(note.split())), ("attested-at", datetime.now(timezone.utc).isoformat(timespec="seconds"))))
+    statement = signatures.Statement(
+        "attestation",
+        (
+            ("release", cfg.release.release_id),
+            ("item", item.key),
+            ("role", role),
+            ("principal", principals[0]),
+            ("note", " ".join(note.split())),
+            ("attested-at", datetime.now(timezone.utc).isoformat(timespec="seconds")),
+        ),
+    )
     text = statement.text()
-    return signatures.write_pair(directory(cfg), f"{signatures.slug(item.key)}--{signatures.slug(role)}", text,
-                              signatures.sign(text, key))
+    return signatures.write_pair(
+        directory(cfg), f"{signatures.slug(item.key)}--{signatures.slug(role)}", text, signatures.sign(text, key)
+    )
 
 
 def read(cfg: Config) -> list[Attestation]:
@@ -61,8 +70,14 @@ def read(cfg: Config) -> list[Attestation]:
         except signatures.SigningError as exc:
             found.append(Attestation("?", "?", "?", "", "", False, f"{path.name}: {exc}"))
             continue
-        a = Attestation(statement.get("item"), statement.get("role"), statement.get("principal"),
-                        statement.get("note"), statement.get("attested-at"), False)
+        a = Attestation(
+            statement.get("item"),
+            statement.get("role"),
+            statement.get("principal"),
+            statement.get("note"),
+            statement.get("attested-at"),
+            False,
+        )
         if statement.kind != "attestation" or statement.get("release") != cfg.release.release_id:
             a.problem = f"{path.name}: not an attestation of {cfg.release.release_id}"
         elif a.principal not in cfg.signoff.roles.get(a.role, []):
@@ -77,10 +92,16 @@ def read(cfg: Config) -> list[Attestation]:
 def confirmed(found: list[Attestation], evidence) -> Attestation:
     """The item's valid attestation (shown as evidence); pending until someone attests."""
     from relcheck.core.statuses import Pending
-    evidence.table("Attestations", ["role", "principal", "at", "note", "valid"],
-                   [(a.role, a.principal, a.at, a.note, "yes" if a.ok else f"NO: {a.problem}") for a in found])
+
+    evidence.table(
+        "Attestations",
+        ["role", "principal", "at", "note", "valid"],
+        [(a.role, a.principal, a.at, a.note, "yes" if a.ok else f"NO: {a.problem}") for a in found],
+    )
     valid = [a for a in found if a.ok]
     if not valid:
-        raise Pending("awaiting an attestation (relcheck attest --item '<section> :: <item>' --role ROLE "
-                      "--note NOTE --key KEY)" + (f"; {len(found)} invalid" if found else ""))
+        raise Pending(
+            "awaiting an attestation (relcheck attest --item '<section> :: <item>' --role ROLE "
+            "--note NOTE --key KEY)" + (f"; {len(found)} invalid" if found else "")
+        )
     return valid[0]

@@ -65,13 +65,14 @@ def slug(text: str) -> str:
 
 
 def public_key(key: Path) -> str:
-    """"type base64" of a private key's public half (KEY.pub, else derived with ssh-keygen -y)."""
+    """ "type base64" of a private key's public half (KEY.pub, else derived with ssh-keygen -y)."""
     pub = Path(f"{key}.pub")
     if pub.is_file():
         text = pub.read_text()
     else:
-        result = subprocess.run(["ssh-keygen", "-y", "-f", str(key)], capture_output=True, text=True, timeout=30,
-                                stdin=subprocess.DEVNULL)
+        result = subprocess.run(
+            ["ssh-keygen", "-y", "-f", str(key)], capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL
+        )
         if result.returncode != 0:
             raise SigningError(f"cannot read the public key of {key}: {result.stderr.strip()[:200]}")
         text = result.stdout
@@ -86,8 +87,13 @@ def sign(text: str, key: Path) -> str:
         message = Path(workdir) / "statement"
         message.write_text(text)
         try:
-            result = subprocess.run(["ssh-keygen", "-q", "-Y", "sign", "-f", str(key), "-n", NAMESPACE, str(message)],
-                                    capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+            result = subprocess.run(
+                ["ssh-keygen", "-q", "-Y", "sign", "-f", str(key), "-n", NAMESPACE, str(message)],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                stdin=subprocess.DEVNULL,
+            )
         except FileNotFoundError:
             raise SigningError("ssh-keygen is not installed (openssh-client)") from None
         if result.returncode != 0:
@@ -102,7 +108,7 @@ def canonical_armor(armored: str) -> str:
     except (binascii.Error, UnicodeDecodeError, ValueError):
         return ""
     body = binascii.b2a_base64(raw, newline=False).decode()
-    lines = [body[i:i + 70] for i in range(0, len(body), 70)]
+    lines = [body[i : i + 70] for i in range(0, len(body), 70)]
     return "\n".join(["-----BEGIN SSH SIGNATURE-----", *lines, "-----END SSH SIGNATURE-----", ""])
 
 
@@ -120,16 +126,24 @@ class AllowedSigners:
             raise SigningError(f"allowed signers file {path.name}: {exc}") from None
         for signer in signers:
             namespaces = (signer.options or {}).get("namespaces")
-            self.entries.append(({p.strip() for p in signer.principals.split(",")},
-                                 f"{signer.key_type} {signer.base64_key}",
-                                 {n.strip() for n in namespaces.split(",")} if namespaces else None))
+            self.entries.append(
+                (
+                    {p.strip() for p in signer.principals.split(",")},
+                    f"{signer.key_type} {signer.base64_key}",
+                    {n.strip() for n in namespaces.split(",")} if namespaces else None,
+                )
+            )
 
     def principals_of(self, key: str) -> set[str]:
         return {p for principals, k, _ in self.entries if k == key for p in principals}
 
     def allows(self, principal: str, key: str) -> bool:
-        return any(k == key and (principal in principals or "*" in principals) and
-                   (namespaces is None or NAMESPACE in namespaces) for principals, k, namespaces in self.entries)
+        return any(
+            k == key
+            and (principal in principals or "*" in principals)
+            and (namespaces is None or NAMESPACE in namespaces)
+            for principals, k, namespaces in self.entries
+        )
 
 
 @dataclass
@@ -147,9 +161,10 @@ def verify(text: str, armored: str, signers: AllowedSigners, principal: str) -> 
     try:
         key = sshsig.check_signature(text.encode(), armored, NAMESPACE)
     except Exception as exc:  # sshsig raises InvalidSignature, ValueError, even AssertionError on malformed input
-
-        return Verdict(False, f"signature does not verify ({type(exc).__name__}: altered statement or signature, "
-                              f"or another namespace)")
+        return Verdict(
+            False,
+            f"signature does not verify ({type(exc).__name__}: altered statement or signature, or another namespace)",
+        )
     fingerprint = key.sha256_str()
     if not signers.allows(principal, key.openssh_str()):
         return Verdict(False, f"key {fingerprint} is not an allowed signer for {principal}", fingerprint)
@@ -158,6 +173,7 @@ def verify(text: str, armored: str, signers: AllowedSigners, principal: str) -> 
 
 def write_pair(directory: Path, name: str, text: str, armored: str) -> Path:
     from relcheck.core.files import write_atomic
+
     write_atomic(directory / f"{name}.statement", text)
     write_atomic(directory / f"{name}.statement.sig", armored)
     return directory / f"{name}.statement"

@@ -34,13 +34,22 @@ class Waiver:
     principal: str = ""
 
     def statement(self, product: str) -> Statement:
-        return Statement("waiver", (("product", product), ("id", self.id), ("finding", self.finding),
-                                    ("item", self.item), ("reason", self.reason), ("approver", self.approver),
-                                    ("principal", self.principal),
-                                    ("expires", self.expires.isoformat() if self.expires else "")))
+        return Statement(
+            "waiver",
+            (
+                ("product", product),
+                ("id", self.id),
+                ("finding", self.finding),
+                ("item", self.item),
+                ("reason", self.reason),
+                ("approver", self.approver),
+                ("principal", self.principal),
+                ("expires", self.expires.isoformat() if self.expires else ""),
+            ),
+        )
 
     def state(self, today: date) -> str:
-        """"valid", or why the waiver does not count."""
+        """ "valid", or why the waiver does not count."""
         if self.problems:
             return "; ".join(self.problems)
         if self.expires < today:
@@ -73,17 +82,25 @@ def load(path: Path, roles: dict[str, list[str]], signers: AllowedSigners | None
         if expires is not None and not isinstance(expires, date):
             problems.append("expires is not a date (write expires = 2027-01-31)")
             expires = None
-        waiver = Waiver(str(raw.get("id", f"#{n}")), str(raw.get("finding", "")), str(raw.get("item", "")),
-                        str(raw.get("reason", "")), str(raw.get("approver", "")), expires, problems,
-                        str(raw.get("principal", "")))
+        waiver = Waiver(
+            str(raw.get("id", f"#{n}")),
+            str(raw.get("finding", "")),
+            str(raw.get("item", "")),
+            str(raw.get("reason", "")),
+            str(raw.get("approver", "")),
+            expires,
+            problems,
+            str(raw.get("principal", "")),
+        )
         if not problems:
             problems += signature_problems(waiver, str(raw.get("signature", "")), roles, signers, product)
         waivers.append(waiver)
     return waivers
 
 
-def signature_problems(waiver: Waiver, armored: str, roles: dict[str, list[str]], signers: AllowedSigners | None,
-                       product: str) -> list[str]:
+def signature_problems(
+    waiver: Waiver, armored: str, roles: dict[str, list[str]], signers: AllowedSigners | None, product: str
+) -> list[str]:
     if not armored:
         return ["not signed by its approver"]
     if signers is None:
@@ -118,6 +135,7 @@ def load_for(cfg) -> list[Waiver]:
 def waive(cfg, waiver_id: str, finding: str, item: str, reason: str, role: str, expires: str, key: Path) -> Waiver:
     """Append a waiver signed by the approving role to the target's waivers file."""
     from relcheck.signing.signatures import SigningError, public_key, sign
+
     if not cfg.security.waivers:
         raise SigningError("no waivers file configured (security.waivers)")
     signers = AllowedSigners(cfg.resolve(cfg.signoff.allowed_signers))
@@ -132,10 +150,21 @@ def waive(cfg, waiver_id: str, finding: str, item: str, reason: str, role: str, 
     waiver = Waiver(waiver_id, finding, item, " ".join(reason.split()), role, until, [], principals[0])
     armored = sign(waiver.statement(cfg.release.product).text(), key)
     path = cfg.source / cfg.security.waivers
-    block = "\n".join(["", "[[waiver]]", f"id = {_toml(waiver_id)}", f"finding = {_toml(finding)}",
-                       f"item = {_toml(item)}", f"reason = {_toml(waiver.reason)}", f"approver = {_toml(role)}",
-                       f"principal = {_toml(waiver.principal)}", f"expires = {until.isoformat()}",
-                       f'signature = """\n{armored}"""', ""])
+    block = "\n".join(
+        [
+            "",
+            "[[waiver]]",
+            f"id = {_toml(waiver_id)}",
+            f"finding = {_toml(finding)}",
+            f"item = {_toml(item)}",
+            f"reason = {_toml(waiver.reason)}",
+            f"approver = {_toml(role)}",
+            f"principal = {_toml(waiver.principal)}",
+            f"expires = {until.isoformat()}",
+            f'signature = """\n{armored}"""',
+            "",
+        ]
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a", encoding="utf-8") as handle:
         handle.write(block)
@@ -144,4 +173,5 @@ def waive(cfg, waiver_id: str, finding: str, item: str, reason: str, role: str, 
 
 def _toml(text: str) -> str:
     import json
+
     return json.dumps(text, ensure_ascii=False)

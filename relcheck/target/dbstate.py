@@ -27,8 +27,8 @@ WRITES = """SELECT coalesce(tup_inserted, 0), coalesce(tup_updated, 0), coalesce
 
 @dataclass(frozen=True)
 class Schema:
-    version: tuple[str, ...]                          # rows of the schema-version query; () without one
-    columns: dict[str, dict[str, str]] = field(default_factory=dict)    # table -> column -> type
+    version: tuple[str, ...]  # rows of the schema-version query; () without one
+    columns: dict[str, dict[str, str]] = field(default_factory=dict)  # table -> column -> type
 
     @property
     def tables(self) -> list[str]:
@@ -47,8 +47,9 @@ class Schema:
             old, new = self.columns[table], after.columns[table]
             found += [f"column {short(table)}.{c} dropped" for c in old if c not in new]
             found += [f"column {short(table)}.{c} added" for c in new if c not in old]
-            found += [f"column {short(table)}.{c} type {old[c]} -> {new[c]}" for c in old if c in new and
-                      old[c] != new[c]]
+            found += [
+                f"column {short(table)}.{c} type {old[c]} -> {new[c]}" for c in old if c in new and old[c] != new[c]
+            ]
         return found
 
 
@@ -81,18 +82,25 @@ def schema_version(conn, version_query: str) -> tuple[str, ...]:
 @dataclass(frozen=True)
 class Writes:
     """A database's cumulative write counters (pg_stat_database), read from another database's session."""
+
     inserted: int = 0
     updated: int = 0
     deleted: int = 0
     transactions: int = 0
 
     def since(self, before: "Writes") -> "Writes":
-        return Writes(self.inserted - before.inserted, self.updated - before.updated, self.deleted - before.deleted,
-                      self.transactions - before.transactions)
+        return Writes(
+            self.inserted - before.inserted,
+            self.updated - before.updated,
+            self.deleted - before.deleted,
+            self.transactions - before.transactions,
+        )
 
     def describe(self) -> str:
-        return f"{self.inserted} rows inserted, {self.updated} updated, {self.deleted} deleted " \
-               f"in {self.transactions} transactions"
+        return (
+            f"{self.inserted} rows inserted, {self.updated} updated, {self.deleted} deleted "
+            f"in {self.transactions} transactions"
+        )
 
 
 def writes(admin_conn, database: str) -> Writes:
@@ -106,10 +114,14 @@ def non_null_counts(conn, tables: dict[str, dict[str, str]]) -> dict[str, dict[s
     counts = {}
     for table, columns in tables.items():
         schema_name, table_name = table.split(".", 1)
-        query = sql.SQL("SELECT count(*), {} FROM {}").format(
-            sql.SQL(", ").join(sql.SQL("count({})").format(sql.Identifier(c)) for c in columns),
-            sql.Identifier(schema_name, table_name)) if columns else \
-            sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(schema_name, table_name))
+        query = (
+            sql.SQL("SELECT count(*), {} FROM {}").format(
+                sql.SQL(", ").join(sql.SQL("count({})").format(sql.Identifier(c)) for c in columns),
+                sql.Identifier(schema_name, table_name),
+            )
+            if columns
+            else sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(schema_name, table_name))
+        )
         row = conn.execute(query).fetchone()
         counts[table] = {"*": row[0], **dict(zip(columns, row[1:], strict=True))}
     return counts
@@ -119,8 +131,11 @@ def destroyed(before: Schema, after: Schema, counts: dict[str, dict[str, int]]) 
     """(what, name, non-null values lost) for each table and column present before and gone after."""
     lost = [("table", short(t), counts.get(t, {}).get("*", 0)) for t in before.columns if t not in after.columns]
     for table in set(before.columns) & set(after.columns):
-        lost += [("column", f"{short(table)}.{c}", counts.get(table, {}).get(c, 0))
-                 for c in before.columns[table] if c not in after.columns[table]]
+        lost += [
+            ("column", f"{short(table)}.{c}", counts.get(table, {}).get(c, 0))
+            for c in before.columns[table]
+            if c not in after.columns[table]
+        ]
     return sorted(lost)
 
 

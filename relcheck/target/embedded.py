@@ -42,8 +42,12 @@ class EmbeddedRuntime:
         self.tokens: dict[str, str] = {}
 
     def values(self, faults: dict, **extra) -> dict:
-        return {"python": self.recipe.python or sys.executable, "host": "127.0.0.1", "faults": json.dumps(faults),
-                **extra}
+        return {
+            "python": self.recipe.python or sys.executable,
+            "host": "127.0.0.1",
+            "faults": json.dumps(faults),
+            **extra,
+        }
 
     def env(self, values: dict, faults: dict) -> dict:
         extra = dict(self.recipe.env)
@@ -74,11 +78,15 @@ class EmbeddedRuntime:
         env = self.env(values, self.faults)
         timeout = self.recipe.startup_timeout_s
         run_step([fill(a, values, "embedded.migrate") for a in self.recipe.migrate], env, source, "migrate", timeout)
-        commands = {role: [fill(a, {**values, "role": role}, "embedded.provision") for a in self.recipe.provision]
-                    for role in self.recipe.roles}
-        with ThreadPoolExecutor(max_workers=len(commands) or 1) as pool:      # one process per role, at once
-            outputs = {role: pool.submit(run_step, command, env, source, f"provision {role}", timeout)
-                       for role, command in commands.items()}
+        commands = {
+            role: [fill(a, {**values, "role": role}, "embedded.provision") for a in self.recipe.provision]
+            for role in self.recipe.roles
+        }
+        with ThreadPoolExecutor(max_workers=len(commands) or 1) as pool:  # one process per role, at once
+            outputs = {
+                role: pool.submit(run_step, command, env, source, f"provision {role}", timeout)
+                for role, command in commands.items()
+            }
         tokens = {}
         for role, future in outputs.items():
             lines = future.result().strip().splitlines()
@@ -88,8 +96,15 @@ class EmbeddedRuntime:
             register(tokens[role])
         return dsn, tokens
 
-    def spawn(self, faults: dict, healthy: bool = True, source: Path | None = None, dsn: str = "",
-              tokens: dict | None = None, database: str = "") -> Target:
+    def spawn(
+        self,
+        faults: dict,
+        healthy: bool = True,
+        source: Path | None = None,
+        dsn: str = "",
+        tokens: dict | None = None,
+        database: str = "",
+    ) -> Target:
         """Start one more instance of the service (by default on the same database, from the same tree) with its
         own faults, port and log. healthy=False only waits for it to answer (for faults that make it unhealthy)."""
         port = free_port()
@@ -97,12 +112,20 @@ class EmbeddedRuntime:
         dsn = dsn or self.dsn
         values = self.values(faults, dsn=dsn, port=port, log_file=str(self.workdir / f"{name}.log"))
         command = [fill(a, values, "embedded.start") for a in self.recipe.start]
-        service = ProcessService(command, self.env(values, faults), source or self.config.source,
-                                 self.workdir / f"{name}.out")
+        service = ProcessService(
+            command, self.env(values, faults), source or self.config.source, self.workdir / f"{name}.out"
+        )
         self.services.append(service)
-        target = Target(self.config, f"http://127.0.0.1:{port}", dsn,
-                        self.pg.admin_dsn(database or self.recipe.database), tokens or self.tokens, service,
-                        Path(values["log_file"]), "embedded")
+        target = Target(
+            self.config,
+            f"http://127.0.0.1:{port}",
+            dsn,
+            self.pg.admin_dsn(database or self.recipe.database),
+            tokens or self.tokens,
+            service,
+            Path(values["log_file"]),
+            "embedded",
+        )
         target.runtime = self
         service.start()
         self.wait_healthy(target, self.recipe.startup_timeout_s, healthy)

@@ -33,7 +33,7 @@ def named_database(value: str) -> str:
             return urlsplit(value).path.lstrip("/")
         if "dbname=" in value:
             return conninfo_to_dict(value).get("dbname") or ""
-    except (ValueError, psycopg.Error):       # not a DSN after all
+    except (ValueError, psycopg.Error):  # not a DSN after all
         return ""
     return ""
 
@@ -43,10 +43,15 @@ def refuse_live(env: dict[str, str], command: list[str], live: DsnParts, where: 
     DSN): ScratchRefused naming the variable, before the step runs."""
     if not live.db:
         return
-    named = [(f"{where}.env.{k}", v, True) for k, v in env.items()] + \
-            [(f"{where} command argument {n}", a, False) for n, a in enumerate(command, 1)]
+    named = [(f"{where}.env.{k}", v, True) for k, v in env.items()] + [
+        (f"{where} command argument {n}", a, False) for n, a in enumerate(command, 1)
+    ]
     for name, value, plain_name_counts in named:
-        if (live.dsn and live.dsn in value) or named_database(value) == live.db or \
-                (plain_name_counts and value == live.db):
-            raise ScratchRefused(f"{name} names the live database {live.db}: refusing to run a step meant for a "
-                                 f"scratch copy")
+        if (
+            (live.dsn and live.dsn in value)
+            or named_database(value) == live.db
+            or (plain_name_counts and value == live.db)
+        ):
+            raise ScratchRefused(
+                f"{name} names the live database {live.db}: refusing to run a step meant for a scratch copy"
+            )

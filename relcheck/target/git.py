@@ -31,7 +31,7 @@ class GitRepo:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._clone: Path | None = None
-        if self.path.is_file():                     # a bundle: clone it once
+        if self.path.is_file():  # a bundle: clone it once
             self._clone = Path(tempfile.mkdtemp(prefix="relcheck-git-"))
             self._git_at(self._clone.parent, "clone", "--quiet", "--no-checkout", str(self.path), str(self._clone))
             self.workdir = self._clone
@@ -94,8 +94,9 @@ class GitRepo:
     def export(self, ref: str, destination: Path) -> Path:
         """A plain copy of the tree at ref (no .git), e.g. the previous release to roll back to."""
         destination.mkdir(parents=True, exist_ok=True)
-        archive = subprocess.run(["git", "archive", "--format=tar", ref], cwd=self.workdir, capture_output=True,
-                                 timeout=120)
+        archive = subprocess.run(
+            ["git", "archive", "--format=tar", ref], cwd=self.workdir, capture_output=True, timeout=120
+        )
         if archive.returncode != 0:
             raise ToolError(f"git archive {ref} failed: {archive.stderr.decode(errors='replace').strip()}")
         subprocess.run(["tar", "-x", "-C", str(destination)], input=archive.stdout, check=True, timeout=120)

@@ -1,7 +1,7 @@
 """HTTP to the target: one exchange is an Answer; a client that never raises for HTTP or network errors.
 
-    answer = Http("http://127.0.0.1:8000", 10, {"viewer": token}, "Authorization", "Bearer").get("/health")
-    assert answer.ok
+answer = Http("http://127.0.0.1:8000", 10, {"viewer": token}, "Authorization", "Bearer").get("/health")
+assert answer.ok
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from relcheck.core.errors import TargetError
 @dataclass
 class Answer:
     """One HTTP exchange; status None means no answer (error says why)."""
+
     method: str
     url: str
     status: int | None
@@ -63,27 +64,49 @@ class Http:
             raise TargetError(f"no token for role {role!r} (set target.auth.tokens.{role})")
         return {self.header: f"{self.scheme} {self.tokens[role]}".strip()}
 
-    def request(self, method: str, path: str, role: str | None = None, json_body=None,
-                headers: dict | None = None) -> Answer:
+    def request(
+        self, method: str, path: str, role: str | None = None, json_body=None, headers: dict | None = None
+    ) -> Answer:
         url = self.base_url + path
         started = time.perf_counter()
         for attempt in (1, 2):
             try:
-                response = self.session.request(method, url, json=json_body, timeout=self.timeout,
-                                                headers={**self.auth_headers(role), **(headers or {})})
+                response = self.session.request(
+                    method,
+                    url,
+                    json=json_body,
+                    timeout=self.timeout,
+                    headers={**self.auth_headers(role), **(headers or {})},
+                )
                 break
             except requests.Timeout:
-                return Answer(method, url, None, error=f"no answer within {self.timeout:g}s",
-                              elapsed_ms=(time.perf_counter() - started) * 1000)
+                return Answer(
+                    method,
+                    url,
+                    None,
+                    error=f"no answer within {self.timeout:g}s",
+                    elapsed_ms=(time.perf_counter() - started) * 1000,
+                )
             except requests.RequestException as exc:
                 if attempt == 1 and method in IDEMPOTENT and "Connection aborted" in str(exc):
-                    continue        # a kept-alive connection the server had closed: once more on a new one
-                return Answer(method, url, None, error=f"unreachable ({_reason(exc)})",
-                              elapsed_ms=(time.perf_counter() - started) * 1000)
+                    continue  # a kept-alive connection the server had closed: once more on a new one
+                return Answer(
+                    method,
+                    url,
+                    None,
+                    error=f"unreachable ({_reason(exc)})",
+                    elapsed_ms=(time.perf_counter() - started) * 1000,
+                )
         if response.status_code >= 500:
-            self.session.close()    # servers often drop the connection after a failure: start the next one fresh
-        return Answer(method, url, response.status_code, dict(response.headers), response.text,
-                      response.elapsed.total_seconds() * 1000)
+            self.session.close()  # servers often drop the connection after a failure: start the next one fresh
+        return Answer(
+            method,
+            url,
+            response.status_code,
+            dict(response.headers),
+            response.text,
+            response.elapsed.total_seconds() * 1000,
+        )
 
     def get(self, path: str, role: str | None = None, **kwargs) -> Answer:
         return self.request("GET", path, role, **kwargs)

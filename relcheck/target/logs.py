@@ -20,8 +20,8 @@ def _moment(text: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
-MAX_BYTES = 64 * 2**20          # a log is read from at most its last 64 MiB ...
-MAX_JOURNAL_LINES = 500_000     # ... a journal from at most its last 500,000 entries
+MAX_BYTES = 64 * 2**20  # a log is read from at most its last 64 MiB ...
+MAX_JOURNAL_LINES = 500_000  # ... a journal from at most its last 500,000 entries
 
 
 def tail(path: Path, max_bytes: int = MAX_BYTES) -> str:
@@ -47,8 +47,18 @@ def file_lines(path: Path, since: datetime | None) -> list[str]:
 
 
 def journal_lines(unit: str, since: datetime | None, prefix: list[str], timeout: float = 60) -> list[str]:
-    command = [*prefix, "journalctl", "-u", unit, "--no-pager", "--quiet", "-o", "short-iso",
-               "-n", str(MAX_JOURNAL_LINES)]
+    command = [
+        *prefix,
+        "journalctl",
+        "-u",
+        unit,
+        "--no-pager",
+        "--quiet",
+        "-o",
+        "short-iso",
+        "-n",
+        str(MAX_JOURNAL_LINES),
+    ]
     if since:
         command += ["--since", f"@{int(since.timestamp())}"]
     try:
@@ -63,7 +73,7 @@ def journal_lines(unit: str, since: datetime | None, prefix: list[str], timeout:
 class FileLog:
     """The service logs to a file readable from here.
 
-        lines = target.log.lines(since=deploy_started)
+    lines = target.log.lines(since=deploy_started)
     """
 
     def __init__(self, path: Path) -> None:
@@ -102,7 +112,7 @@ class JournalLog:
         return journal_lines(self.unit, since, self.prefix)
 
     def position(self) -> datetime:
-        return datetime.now(timezone.utc) - timedelta(seconds=5)    # allow for clock skew with the service host
+        return datetime.now(timezone.utc) - timedelta(seconds=5)  # allow for clock skew with the service host
 
     def lines_after(self, position: datetime) -> list[str]:
         return self.lines(since=position)
@@ -139,5 +149,5 @@ def problems(lines: list[str], patterns: list[str], allowed: list[str]) -> list[
     found = []
     for index, line in enumerate(lines):
         if any(p.search(line) for p in wanted) and not any(a.search(line) for a in tolerated):
-            found.append(Problem(line, lines[index + 1:index + 4]))
+            found.append(Problem(line, lines[index + 1 : index + 4]))
     return found

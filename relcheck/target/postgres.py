@@ -21,8 +21,13 @@ CONNECT_TIMEOUT_S = 5
 READ_ONLY = "-c default_transaction_read_only=on"
 
 
-def connect(dsn: str, what: str = "database", autocommit: bool = True, timeout: float = CONNECT_TIMEOUT_S,
-            read_only: bool = False):
+def connect(
+    dsn: str,
+    what: str = "database",
+    autocommit: bool = True,
+    timeout: float = CONNECT_TIMEOUT_S,
+    read_only: bool = False,
+):
     """A psycopg connection, or TargetError with one line saying why not (auth, unreachable, timeout). read_only:
     the server refuses any write in the session (relcheck's sessions on a live database are all read-only)."""
     extra = {"options": READ_ONLY} if read_only else {}
@@ -107,6 +112,7 @@ class EmbeddedPostgres:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             import pgserver
+
             try:
                 self.server = pgserver.get_server(self.pgdata, cleanup_mode="delete")
             except Exception as exc:
@@ -127,8 +133,9 @@ class EmbeddedPostgres:
         """Create a login role with a password and a database it owns; the role must use SCRAM."""
         register(password)
         with connect(self.admin_dsn(), "embedded PostgreSQL") as conn:
-            conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
-                sql.Identifier(user), sql.Literal(password)))
+            conn.execute(
+                sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(user), sql.Literal(password))
+            )
             conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(database), sql.Identifier(user)))
             hba = self.pgdata / "pg_hba.conf"
             hba.write_text(f"local all {user} scram-sha-256\n" + hba.read_text())

@@ -1,7 +1,7 @@
 """Configured HTTP requests (method, path, role, body) with placeholders filled from earlier answers:
 
-    setup:  POST /v1/kundli as operator, capture {chart_id} = response["id"]
-    then:   GET /v1/kundli/{chart_id} as viewer
+setup:  POST /v1/kundli as operator, capture {chart_id} = response["id"]
+then:   GET /v1/kundli/{chart_id} as viewer
 """
 
 from __future__ import annotations
@@ -20,9 +20,13 @@ def base_values() -> dict:
 
 
 def send(target: Target, spec, values: dict, role: str | None = None) -> Answer:
-    return target.http.request(spec.method.upper(), fill(spec.path, values), role or spec.role,
-                               json_body=fill(spec.body, values) if spec.body is not None else None,
-                               headers=fill(dict(spec.headers), values))
+    return target.http.request(
+        spec.method.upper(),
+        fill(spec.path, values),
+        role or spec.role,
+        json_body=fill(spec.body, values) if spec.body is not None else None,
+        headers=fill(dict(spec.headers), values),
+    )
 
 
 def run_setup(target: Target, steps, values: dict) -> dict:

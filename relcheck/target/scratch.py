@@ -38,6 +38,7 @@ class ScratchRefused(TargetError):
 @dataclass(frozen=True)
 class DsnParts:
     """A DSN and the parts services read separately (POSTGRES_HOST, POSTGRES_DB, ...)."""
+
     dsn: str
     host: str
     port: str
@@ -48,13 +49,24 @@ class DsnParts:
     @classmethod
     def of(cls, dsn: str) -> "DsnParts":
         parts = conninfo_to_dict(dsn)
-        return cls(dsn, parts.get("host") or "localhost", str(parts.get("port") or 5432), parts.get("dbname") or "",
-                   parts.get("user") or "", parts.get("password") or "")
+        return cls(
+            dsn,
+            parts.get("host") or "localhost",
+            str(parts.get("port") or 5432),
+            parts.get("dbname") or "",
+            parts.get("user") or "",
+            parts.get("password") or "",
+        )
 
     def placeholders(self, prefix: str) -> dict[str, str]:
         """{prefix}_dsn is the DSN itself when prefix is "scratch"; {dsn} and {dsn_host} ... for the live one."""
-        values = {f"{prefix}_host": self.host, f"{prefix}_port": self.port, f"{prefix}_db": self.db,
-                  f"{prefix}_user": self.user, f"{prefix}_password": self.password}
+        values = {
+            f"{prefix}_host": self.host,
+            f"{prefix}_port": self.port,
+            f"{prefix}_db": self.db,
+            f"{prefix}_user": self.user,
+            f"{prefix}_password": self.password,
+        }
         values[prefix if prefix == "dsn" else f"{prefix}_dsn"] = self.dsn
         return values
 
@@ -81,13 +93,14 @@ def refuse_unless_scratch(name: str, target) -> None:
 
 def marker_of(conn, name: str) -> dict | None:
     """The marker relcheck wrote on a database it created, or None (no such database, or not relcheck's)."""
-    row = conn.execute("SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s",
-                       (name,)).fetchone()
+    row = conn.execute(
+        "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s", (name,)
+    ).fetchone()
     comment = row[0] if row else None
     if not comment or not comment.startswith(MARKER):
         return None
     try:
-        return json.loads(comment[len(MARKER):])
+        return json.loads(comment[len(MARKER) :])
     except ValueError:
         return None
 
@@ -116,8 +129,11 @@ def create(target, purpose: str) -> Scratch:
         if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
             raise ScratchRefused(f"scratch database {name} exists already")
         conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(name), sql.Identifier(owner)))
-        conn.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(
-            sql.Identifier(name), sql.Literal(MARKER + json.dumps(marker))))
+        conn.execute(
+            sql.SQL("COMMENT ON DATABASE {} IS {}").format(
+                sql.Identifier(name), sql.Literal(MARKER + json.dumps(marker))
+            )
+        )
     return Scratch(name, postgres.with_database(target.dsn, name))
 
 
@@ -144,8 +160,12 @@ def scratch_database(target, purpose: str) -> Iterator[Scratch]:
 def leftovers(target) -> list[tuple[str, dict]]:
     """Marked scratch databases on the target's server, with their markers."""
     with admin_connection(target) as conn:
-        names = [r[0] for r in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE %s ORDER BY 1",
-                                            (PREFIX.replace("_", r"\_") + "%",)).fetchall()]
+        names = [
+            r[0]
+            for r in conn.execute(
+                "SELECT datname FROM pg_database WHERE datname LIKE %s ORDER BY 1", (PREFIX.replace("_", r"\_") + "%",)
+            ).fetchall()
+        ]
         return [(name, marker) for name in names if (marker := marker_of(conn, name)) is not None]
 
 

@@ -1,6 +1,6 @@
 """Service managers: one interface (status, start, stop) over a local process, a systemd unit, or nothing.
 
-    assert target.service.status().running
+assert target.service.status().running
 """
 
 from __future__ import annotations
@@ -79,9 +79,16 @@ class ProcessService:
 
     def start(self) -> None:
         with open(self.output, "ab") as out:
-            self.process = subprocess.Popen(self.command, env=self.env, cwd=self.cwd, stdout=out,
-                                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                            start_new_session=True, preexec_fn=die_with_parent)
+            self.process = subprocess.Popen(
+                self.command,
+                env=self.env,
+                cwd=self.cwd,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                preexec_fn=die_with_parent,
+            )
 
     def stop(self, timeout: float = 10.0) -> None:
         process, self.process = self.process, None
@@ -123,8 +130,9 @@ class SystemdService:
 
     def _systemctl(self, *args: str) -> subprocess.CompletedProcess:
         try:
-            return subprocess.run([*self.prefix, "systemctl", *args], capture_output=True, text=True,
-                                  timeout=self.timeout)
+            return subprocess.run(
+                [*self.prefix, "systemctl", *args], capture_output=True, text=True, timeout=self.timeout
+            )
         except FileNotFoundError:
             raise TargetError("systemctl not found on this host (set target.service.command_prefix)") from None
         except subprocess.TimeoutExpired:
@@ -134,8 +142,11 @@ class SystemdService:
         result = self._systemctl("show", self.unit, "--property=ActiveState,SubState,MainPID,LoadState")
         facts = dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
         running = facts.get("ActiveState") == "active" and facts.get("SubState") == "running"
-        detail = f"{facts.get('ActiveState', '?')} ({facts.get('SubState', '?')})" if facts else \
-            (result.stderr.strip() or "no status")
+        detail = (
+            f"{facts.get('ActiveState', '?')} ({facts.get('SubState', '?')})"
+            if facts
+            else (result.stderr.strip() or "no status")
+        )
         if facts.get("LoadState") == "not-found":
             detail = f"unit {self.unit} not found"
         return ServiceStatus(running, self.manager, detail, facts)
@@ -166,8 +177,12 @@ class UnmanagedService:
 
     def status(self) -> ServiceStatus:
         up = port_open(self.base_url)
-        return ServiceStatus(up, self.manager, "port accepts connections" if up else "port closed",
-                             {"note": "no service manager configured; status from the port only"})
+        return ServiceStatus(
+            up,
+            self.manager,
+            "port accepts connections" if up else "port closed",
+            {"note": "no service manager configured; status from the port only"},
+        )
 
     def describe(self, action: str) -> str:
         return f"cannot {action}: no service manager (target.service.manager = 'none')"

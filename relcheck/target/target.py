@@ -24,8 +24,17 @@ if TYPE_CHECKING:
 
 
 class Target:
-    def __init__(self, config: Config, base_url: str, dsn: str, admin_dsn: str, tokens: dict[str, str],
-                 service, log_file: Path | None, mode: str) -> None:
+    def __init__(
+        self,
+        config: Config,
+        base_url: str,
+        dsn: str,
+        admin_dsn: str,
+        tokens: dict[str, str],
+        service,
+        log_file: Path | None,
+        mode: str,
+    ) -> None:
         self.config = config
         self.base_url = base_url.rstrip("/")
         self.dsn, self.admin_dsn = dsn, admin_dsn or dsn
@@ -35,8 +44,9 @@ class Target:
         self.mode = mode
         self.runtime: EmbeddedRuntime | None = None
         self.routes = config.target.routes
-        self.http = Http(self.base_url, config.target.request_timeout_s, tokens, config.target.auth.header,
-                         config.target.auth.scheme)
+        self.http = Http(
+            self.base_url, config.target.request_timeout_s, tokens, config.target.auth.header, config.target.auth.scheme
+        )
         for value in (dsn, admin_dsn):
             if value:
                 register_dsn(value)
@@ -46,8 +56,13 @@ class Target:
         return f"<Target {self.mode} {self.base_url}>"
 
     def describe(self) -> dict:
-        return {"mode": self.mode, "base URL": self.base_url, "database": safe_url(self.dsn) if self.dsn else "none",
-                "service manager": self.service.manager, "log": self.log.describe()}
+        return {
+            "mode": self.mode,
+            "base URL": self.base_url,
+            "database": safe_url(self.dsn) if self.dsn else "none",
+            "service manager": self.service.manager,
+            "log": self.log.describe(),
+        }
 
     def known_secrets(self) -> set[str]:
         """Values that must never show up in answers or logs: the API tokens and database passwords."""
@@ -89,10 +104,17 @@ def connect_remote(config: Config) -> Target:
     elif t.service.manager == "none":
         service = UnmanagedService(t.base_url)
     else:
-        raise TargetError("target.service.manager: 'process' is only for the embedded target; "
-                          "use 'systemd' or 'none'")
-    target = Target(config, t.base_url, t.dsn, t.admin_dsn, dict(t.auth.tokens), service,
-                    Path(t.service.log_file) if t.service.log_file else None, "remote")
+        raise TargetError("target.service.manager: 'process' is only for the embedded target; use 'systemd' or 'none'")
+    target = Target(
+        config,
+        t.base_url,
+        t.dsn,
+        t.admin_dsn,
+        dict(t.auth.tokens),
+        service,
+        Path(t.service.log_file) if t.service.log_file else None,
+        "remote",
+    )
     answer = target.health()
     if answer.status is None:
         raise TargetError(f"target {t.base_url}: {answer.error}")
