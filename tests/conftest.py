@@ -61,7 +61,7 @@ def default_config_data() -> dict:
     dependencies = data["security"]["dependencies"]
     dependencies["advisories"] = [str(REPO / d) for d in dependencies["advisories"]]
     data["signoff"]["allowed_signers"] = str(REPO / data["signoff"]["allowed_signers"])
-    for scenario in ("load", "smoke", "stress", "soak"):
+    for scenario in ("load", "smoke", "stress"):
         if scenario in data.get("performance", {}):
             data["performance"][scenario]["locustfile"] = str(REPO / data["performance"][scenario]["locustfile"])
     return data

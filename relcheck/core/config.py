@@ -324,7 +324,6 @@ class Performance(Model):
     load: Scenario
     stress: Stress
     smoke: Scenario | None = None
-    soak: Scenario | None = None
     sla: Sla = Sla()
     resources: Resources = Resources()
     baseline: Baseline = Baseline()
@@ -336,7 +335,7 @@ class Performance(Model):
 
     @model_validator(mode="after")
     def _bounded(self):
-        for name in ("load", "smoke", "soak"):
+        for name in ("load", "smoke"):
             scenario = getattr(self, name)
             if scenario and (scenario.users > self.max_users or scenario.duration_s > self.max_duration_s):
                 raise ValueError(

@@ -111,7 +111,7 @@ def rehearse(cfg: Config, workdir: Path, log=print, changes: dict | None = None)
                 **(changes or {}),
             },
         )
-        for key in ("load", "smoke", "stress", "soak"):
+        for key in ("load", "smoke", "stress"):
             if key in data.get("performance", {}):
                 data["performance"][key]["locustfile"] = str(cfg.resolve(data["performance"][key]["locustfile"]))
         data["security"]["dependencies"]["advisories"] = [

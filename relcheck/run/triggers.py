@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 
 @dataclass
-class Evidence:
+class Finding:
     check: str
     status: str  # the check's status, or "no result"
     reason: str
@@ -18,13 +18,13 @@ def test_name(nodeid: str) -> str:
     return nodeid.split("::")[-1]
 
 
-def evaluate(mapped: list[str], this_run: dict[str, tuple[str, str]], history: list[dict]) -> list[Evidence]:
+def evaluate(mapped: list[str], this_run: dict[str, tuple[str, str]], history: list[dict]) -> list[Finding]:
     """this_run: test name -> (status, reason); history: manifests of the release, newest first."""
     found = []
     for check in mapped:
         if check in this_run:
             status, reason = this_run[check]
-            found.append(Evidence(check, status, reason, "this run"))
+            found.append(Finding(check, status, reason, "this run"))
             continue
         earlier = next(
             ((m, c) for m in history for item in m["items"] for c in item["checks"] if test_name(c["test"]) == check),
@@ -33,7 +33,7 @@ def evaluate(mapped: list[str], this_run: dict[str, tuple[str, str]], history: l
         if earlier:
             manifest, result = earlier
             found.append(
-                Evidence(
+                Finding(
                     check,
                     result["status"],
                     result["reason"],
@@ -41,13 +41,13 @@ def evaluate(mapped: list[str], this_run: dict[str, tuple[str, str]], history: l
                 )
             )
         else:
-            found.append(Evidence(check, "no result", "", "not run for this release"))
+            found.append(Finding(check, "no result", "", "not run for this release"))
     return found
 
 
-def fired(evidence: list[Evidence]) -> list[Evidence]:
-    return [e for e in evidence if e.status == "fail"]
+def fired(findings: list[Finding]) -> list[Finding]:
+    return [f for f in findings if f.status == "fail"]
 
 
-def evaluated(evidence: list[Evidence]) -> list[Evidence]:
-    return [e for e in evidence if e.status in ("pass", "warn", "waived", "fail")]
+def evaluated(findings: list[Finding]) -> list[Finding]:
+    return [f for f in findings if f.status in ("pass", "warn", "waived", "fail")]
