@@ -4,7 +4,8 @@ that exact manifest. Until it has, the item is pending."""
 import pytest
 
 from relcheck.core import checklist
-from relcheck.core.statuses import Pending
+from relcheck.core.statuses import Pending, require
+from relcheck.run.signoff import not_signable
 
 pytestmark = pytest.mark.signoff
 ROLES = [item for item in checklist.load().items if item.section.startswith("Release Sign-off")]
@@ -31,5 +32,8 @@ def test_role_signed_off(role, signed_report, evidence):
     assert not signed_report.integrity, f"the signed report does not verify: {signed_report.integrity[0]}"
     bad = [s.problem for s in mine if not s.ok]
     assert not bad, bad[0]
+    refused = not_signable(signed_report.manifest)
+    assert not (mine and refused), f"signed a report that cannot carry a release sign-off: {refused}"
+    require(not refused, f"the report to sign cannot carry a release sign-off: {refused}")
     if not mine:
         raise Pending(f"awaiting the signature of the {role} (relcheck sign REPORT --role '{role}' --key KEY)")

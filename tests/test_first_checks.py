@@ -260,4 +260,5 @@ def test_interrupted_run_stops_the_embedded_target(tmp_path):
     assert not service.is_running()
     survivors = [p for p in psutil.process_iter(["cmdline"]) if workdir in " ".join(p.info["cmdline"] or [])]
     assert not survivors, survivors
-    assert (tmp_path / "manifest.json").exists()
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["verdict"] == "PARTIAL" and "partial run: interrupted" in manifest["run"]["partial"]

@@ -44,6 +44,45 @@ def test_two_roles_sign_and_verify_lists_them(bench, signed_run):
     assert checked.status("test_role_signed_off[CTO/Technical Director]") == "pending attestation"
 
 
+def test_a_partial_run_is_written_beside_the_phase_report_and_cannot_be_signed(bench, signed_run):
+    config, run_dir, made = signed_run
+    complete = (run_dir / "manifest.json").read_bytes()
+    partial = bench.run(config, "-m", "documentation", "-k", "release_notes")
+    assert partial.verdict == "PARTIAL" and partial.run_dir == run_dir.with_name("documentation-partial")
+    assert partial.manifest["run"]["partial"][0] == "partial run: narrowed by -k 'release_notes'"
+    assert (run_dir / "manifest.json").read_bytes() == complete and not (run_dir / "history").exists()
+    role = "QA Team Lead"
+    refused = relcheck_cli(config, "sign", str(partial.run_dir), "--role", role, "--key", str(made[role]))
+    assert refused.returncode == 2
+    assert refused.stderr.strip() == (
+        "relcheck: will not sign documentation-partial: its verdict is PARTIAL (partial run: narrowed by -k "
+        "'release_notes')"
+    )
+
+
+def test_a_blocked_report_cannot_be_signed_and_a_stopped_run_is_partial(bench, keys, healthy, scratch_source):
+    made, allowed = keys
+    (scratch_source / "docs" / "api.md").unlink()  # the first documentation check fails
+    changes = {"target": {"source": str(scratch_source)}, "signoff": {"allowed_signers": str(allowed)}}
+    config = bench.config(changes, target=healthy)
+    blocked = bench.run(config, "-m", "documentation")
+    assert blocked.verdict == "BLOCKED"
+    refused = relcheck_cli(
+        config,
+        "sign",
+        str(blocked.run_dir),
+        "--role",
+        "QA Team Lead",
+        "--key",
+        str(made["QA Team Lead"]),
+        env=bench.env,
+    )
+    assert refused.returncode == 2 and "will not sign documentation: its verdict is BLOCKED (" in refused.stderr
+    stopped = bench.run(config, "-m", "documentation", "-x")
+    assert stopped.verdict == "PARTIAL"
+    assert any(" checks of its phases did not run (" in r for r in stopped.manifest["run"]["partial"])
+
+
 def flip(path: Path, position: int) -> bytes:
     data = path.read_bytes()
     changed = bytearray(data)

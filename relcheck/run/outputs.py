@@ -36,6 +36,11 @@ class OutputPaths:
     def junit_partial(self) -> Path:
         return self.junit.with_name(f".{self.junit.name}.partial")
 
+    def beside(self, suffix: str) -> "OutputPaths":
+        """The same files in a sibling directory (a partial run's, next to its phase's report)."""
+        directory = self.dir.with_name(self.dir.name + suffix)
+        return OutputPaths(directory, directory / self.html.name, directory / self.junit.name)
+
 
 def run_dir(cfg: config_module.Config, label: str) -> Path:
     """The one place a run's directory is derived."""
@@ -72,7 +77,9 @@ def header(
     interrupted: bool,
     target_facts: dict,
     paths: OutputPaths,
+    partial: list[str] | None = None,
 ) -> dict:
+    """The manifest's header; partial: why the run is not a complete run of its phases ([] when it is)."""
     facts = dict(target_facts)
     return {
         "product": cfg.release.product,
@@ -87,6 +94,7 @@ def header(
             "started": started,
             "finished": results_module.now(),
             "interrupted": interrupted,
+            "partial": partial or [],
             "target": facts,
             "config_file": cfg.path.name,
             "config_sha256": hashlib.sha256(cfg.path.read_bytes()).hexdigest(),
@@ -114,14 +122,17 @@ def write(
     run_header: dict,
     paths: OutputPaths,
 ) -> Written:
-    """Results -> verdict (and the trigger decision) -> manifest and evidence on disk -> the HTML summary, rendered
-    from the files as written, exactly as `relcheck verify` re-renders them."""
+    """Results -> verdict (the trigger decision; PARTIAL for a run that is not complete) -> manifest and evidence on
+    disk -> the HTML summary, rendered from the files as written, exactly as `relcheck verify` re-renders them."""
     results = results_module.item_results(checklist, checks, covered)
     verdict, reasons = results_module.verdict(results, run_phases(markexpr), run_header["run"]["interrupted"])
     decision = results_module.decision(results)
     if decision:
         verdict = "BLOCKED" if decision["name"] == "PROCEED" and verdict == "BLOCKED" else decision["name"]
         reasons = decision["reasons"] + reasons
+    partial = run_header["run"]["partial"]
+    if partial and verdict != "ROLLBACK":  # a trigger that fired is measured; anything else needs the whole run
+        verdict, reasons = "PARTIAL", partial + reasons
     manifest = results_module.manifest(run_header, results, verdict, reasons, decision)
     manifest["trend"] = history.trend(
         cfg.reports_dir,

@@ -33,6 +33,11 @@ def run_phases(markexpr: str) -> set[str]:
     return selected
 
 
+def selects(markexpr: str, markers: set[str]) -> bool:
+    """Whether a check carrying these markers is selected by a -m expression ("" selects every check)."""
+    return not markexpr or Expression.compile(markexpr).evaluate(carries(markers))
+
+
 def carries(markers: set[str]):
     """A -m matcher for a check that carries exactly these markers."""
 

@@ -18,9 +18,9 @@ from relcheck.core.errors import RelcheckError
 from relcheck.core.evidence import Evidence, digest
 from relcheck.core.secrets import redact
 from relcheck.core.statuses import NotVerified, Pending, Status
-from relcheck.run import outcome, outputs
+from relcheck.run import completeness, outcome, outputs
 from relcheck.run import results as results_module
-from relcheck.run.phases import PHASES, PRE_RELEASE_PARTS, is_due, observes, run_label, run_phases
+from relcheck.run.phases import PHASES, PRE_RELEASE_PARTS, is_due, observes, run_label, run_phases, selects
 from relcheck.run.results import CheckResult
 from relcheck.signing import waivers
 
@@ -50,14 +50,17 @@ def pytest_addoption(parser):
     )
 
 
+def arg_path(config, arg: str) -> Path:
+    return (Path(config.invocation_params.dir) / arg.split("::", 1)[0]).resolve()
+
+
 def is_checklist_run(config) -> bool:
     """True when the session runs the checklist (checks/), not some other test suite."""
-    base = Path(config.invocation_params.dir)
-    for arg in config.args:
-        path = (base / arg.split("::", 1)[0]).resolve()
-        if path == CHECKS_DIR or CHECKS_DIR in path.parents:
-            return True
-    return False
+    return any(arg_path(config, a) == CHECKS_DIR or CHECKS_DIR in arg_path(config, a).parents for a in config.args)
+
+
+def is_whole_checklist(config, arg: str) -> bool:
+    return "::" not in arg and arg_path(config, arg) == CHECKS_DIR
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -92,6 +95,15 @@ class Run:
         self.checks: dict[str, list[CheckResult]] = {}
         self.covered: set[str] = set()
         self.phases_of: dict[str, set[str]] = {}  # every collected check (selected or not) -> its phases
+        self.expected: set[str] = set()  # the checks of the run's phases, before -k, --deselect ...
+        self.selection = completeness.Selection(
+            narrowed_to=[a for a in pytest_config.args if not is_whole_checklist(pytest_config, a)],
+            keyword=pytest_config.getoption("keyword") or "",
+            deselected=list(pytest_config.getoption("deselect") or []),
+            last_failed=bool(
+                getattr(pytest_config.option, "lf", False) or getattr(pytest_config.option, "failedfirst", 0)
+            ),
+        )
         self.target_facts: dict = {"mode": cfg.target.mode}
         self.started = results_module.now()
         self.verdict, self.summary_html = "", ""
@@ -101,7 +113,10 @@ class Run:
         except (RelcheckError, NotVerified):
             self.item_waivers = []  # the Vulnerabilities addressed check reports the waivers file's problem
         if outputs:
-            self.paths = outputs_for(pytest_config, cfg, self.label)
+            self.default_paths = not (
+                pytest_config.getoption("relcheck_reports") or pytest_config.getoption("htmlpath")
+            )
+            self.paths = self.configured = outputs_for(pytest_config, cfg, self.label)
 
     # --- collection ---------------------------------------------------------------------------------------
     @pytest.hookimpl(tryfirst=True)
@@ -129,7 +144,16 @@ class Run:
         ]
         if unobserved:
             config.hook.pytest_deselected(items=unobserved)
+        self.expected = {
+            t.nodeid
+            for t in items
+            if t not in unobserved and selects(self.markexpr, {m.name for m in t.iter_markers()})
+        }
         items[:] = [t for t in items if t not in triggers] + [t for t in triggers if t not in unobserved]
+
+    def pytest_collectreport(self, report):
+        if report.failed:
+            self.selection.collection_errors.append(report.nodeid or "the checklist")
 
     # --- each check ---------------------------------------------------------------------------------------
     @pytest.hookimpl(hookwrapper=True)
@@ -182,6 +206,11 @@ class Run:
             yield
             return
         interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
+        ran = {c.nodeid for found in self.checks.values() for c in found}
+        partial = completeness.partial_reasons(self.selection, interrupted, self.expected, ran)
+        if partial and self.default_paths:
+            self.paths = self.paths.beside("-partial")  # never over the phase's complete report
+            self.paths.dir.mkdir(parents=True, exist_ok=True)
         header = outputs.header(
             self.cfg,
             self.checklist,
@@ -191,6 +220,7 @@ class Run:
             interrupted,
             self.target_facts,
             self.paths,
+            partial,
         )
         written = outputs.write(self.cfg, self.checklist, self.checks, self.covered, self.markexpr, header, self.paths)
         self.verdict, self.reasons, self.summary_html = written.verdict, written.reasons, written.summary_html
@@ -199,12 +229,12 @@ class Run:
         elif self.verdict == "BLOCKED" and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
         yield
-        for partial, final in (
-            (self.paths.html_partial, self.paths.html),
-            (self.paths.junit_partial, self.paths.junit),
+        for being_written, final in (
+            (self.configured.html_partial, self.paths.html),
+            (self.configured.junit_partial, self.paths.junit),
         ):
-            if partial.exists():
-                os.replace(partial, final)
+            if being_written.exists():
+                os.replace(being_written, final)
         silence_writers(session.config)
 
     def pytest_html_report_title(self, report):

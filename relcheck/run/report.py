@@ -17,6 +17,7 @@ CSS = """
 .rc-verdict { font-size: 1.6em; font-weight: bold; padding: .2em .6em; display: inline-block; border-radius: 4px; }
 .rc-verdict.READY, .rc-verdict.PROCEED { background: #2e7d32; color: #fff; }
 .rc-verdict.BLOCKED, .rc-verdict.ROLLBACK { background: #c62828; color: #fff; }
+.rc-verdict.PARTIAL { background: #ef6c00; color: #fff; }
 .rc-status { font-weight: bold; white-space: nowrap; }
 .st-pass { color: #2e7d32; } .st-warn { color: #ef6c00; } .st-waived { color: #6a1b9a; }
 .st-fail { color: #c62828; } .st-not-verified { color: #ad1457; } .st-pending-attestation { color: #1565c0; }

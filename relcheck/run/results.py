@@ -161,6 +161,7 @@ def manifest(
                 "section": r.item.section,
                 "item": r.item.text,
                 "kind": r.item.kind,
+                "phase": r.item.phase,
                 "status": r.status.value,
                 "checks": [
                     {

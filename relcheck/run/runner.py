@@ -132,12 +132,16 @@ def run_checks(
     result = subprocess.run(
         command, cwd=REPO, env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=timeout
     )
-    manifest_path = run_dir / "manifest.json"
-    fresh = manifest_path.is_file() and manifest_path.stat().st_mtime >= wall - 1
+    fresh = [  # the phase's directory, or beside it for a partial run: whichever this run wrote
+        d
+        for d in (run_dir, run_dir.with_name(run_dir.name + "-partial"))
+        if (d / "manifest.json").is_file() and (d / "manifest.json").stat().st_mtime >= wall - 1
+    ]
+    written = sorted(fresh, key=lambda d: (d / "manifest.json").stat().st_mtime, reverse=True)
     return Outcome(
         result.returncode,
         result.stdout + result.stderr,
-        json.loads(manifest_path.read_text()) if fresh else {},
+        json.loads((written[0] / "manifest.json").read_text()) if written else {},
         time.monotonic() - started,
-        run_dir if fresh else None,
+        written[0] if written else None,
     )

@@ -15,6 +15,7 @@ from relcheck.core import evidence as evidence_module
 from relcheck.core.config import Config
 from relcheck.core.files import write_atomic
 from relcheck.run import results
+from relcheck.run.phases import run_phases
 from relcheck.run.report import SIGNOFF_END, SIGNOFF_START, render, signoff_table
 from relcheck.signing import signatures
 
@@ -28,6 +29,27 @@ class Signoff:
     path: Path
     ok: bool
     problem: str = ""
+
+
+SIGNABLE = ("READY", "PROCEED")
+
+
+def not_signable(manifest: dict) -> str:
+    """Why a run's report cannot carry a release sign-off ("" when it can): its verdict is not READY/PROCEED, it is
+    a partial run, or an item of its phases has no result."""
+    verdict = manifest.get("verdict", "no verdict")
+    if verdict not in SIGNABLE:
+        reasons = manifest.get("verdict_reasons") or ["no reason recorded"]
+        return f"its verdict is {verdict} ({reasons[0]})"
+    if manifest.get("run", {}).get("partial"):
+        return f"it is a partial run ({manifest['run']['partial'][0]})"
+    phases = run_phases(manifest.get("run", {}).get("markexpr", ""))
+    unchecked = [
+        i["item"]
+        for i in manifest.get("items", [])
+        if i.get("phase") in phases and i["status"] in ("not run", "not covered")
+    ]
+    return f"items of its phases have no result: {', '.join(unchecked[:3])}" if unchecked else ""
 
 
 @dataclass
@@ -194,6 +216,9 @@ def sign(cfg: Config, report: Path, role: str, key: Path) -> Signoff:
     before = verify(cfg, run_dir)
     if before.problems:
         raise signatures.SigningError(f"will not sign a report that does not verify: {before.problems[0]}")
+    refused = not_signable(before.manifest)
+    if refused:
+        raise signatures.SigningError(f"will not sign {run_dir.name}: {refused}")
     allowed, public = signers(cfg), signatures.public_key(key)
     principals = [p for p in role_principals(cfg, role) if allowed.allows(p, public)]
     if not principals:
