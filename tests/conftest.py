@@ -131,7 +131,9 @@ def bench(tmp_path) -> Workbench:
 def scratch_source(tmp_path) -> Path:
     """A scratch copy of the reference service's tree, to break on purpose."""
     copy = tmp_path / "kundli-service"
-    shutil.copytree(EXAMPLE, copy, ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache", ".coverage*"))
+    shutil.copytree(
+        EXAMPLE, copy, ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache", ".coverage", ".coverage.*")
+    )
     return copy
 
 

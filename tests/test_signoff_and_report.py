@@ -279,3 +279,20 @@ def test_the_report_in_a_real_browser_keeps_target_content_inert(bench, tmp_path
     ):
         assert f">{heading}<" in dom
     assert 'data-status="fail"' in dom and ">FAIL<" in dom and ">NOT RUN<" in dom and "results-table" in dom
+
+
+def test_a_pre_release_run_of_a_tree_other_than_the_release_is_blocked(bench, healthy, scratch_source):
+    """What was tested is what is released: the same checks pass, but the tree is not v1.1.0's."""
+    overview = scratch_source / "docs" / "overview.md"
+    overview.write_text(overview.read_text() + "\nOne more line.\n")
+    (scratch_source / "notes.txt").write_text("a file the release does not have\n")
+    checked = bench.run(
+        bench.config({"target": {"source": str(scratch_source)}}, target=healthy), "-m", "documentation"
+    )
+    assert all(status == "pass" for status, _ in checked.statuses().values())
+    assert checked.verdict == "BLOCKED"
+    assert checked.manifest["verdict_reasons"][0] == (
+        "tested tree differs from v1.1.0: 1 file modified, 1 file not in v1.1.0"
+    )
+    tested = checked.manifest["tested_tree"]
+    assert not tested["same"] and sorted(tested["changes"]) == [["A", "notes.txt"], ["M", "docs/overview.md"]]

@@ -16,7 +16,7 @@ from relcheck.core.files import write_json
 from relcheck.probes import contacts
 from relcheck.run import history
 from relcheck.run import results as results_module
-from relcheck.run.phases import run_phases
+from relcheck.run.phases import PRE_RELEASE_PARTS, run_phases
 from relcheck.run.report import render
 from relcheck.run.results import CheckResult
 from relcheck.target.git import GitRepo
@@ -57,15 +57,38 @@ def output_paths(
     return OutputPaths(directory, html, Path(xmlpath or directory / "junit.xml").resolve())
 
 
-def release_sha(cfg: config_module.Config) -> str:
+def tested_tree(cfg: config_module.Config) -> dict:
+    """What was tested against what is released: target.source's files against the tree of the release ref."""
+    ref = cfg.release.git_ref
+    found: dict = {"ref": ref, "source": str(cfg.source)}
     try:
         repo = GitRepo(cfg.repository)
-    except RelcheckError:
-        return ""
+    except RelcheckError as exc:
+        return {**found, "error": str(exc)}
     try:
-        return repo.sha(cfg.release.git_ref) if repo.has_ref(cfg.release.git_ref) else ""
+        if not repo.has_ref(ref):
+            return {**found, "error": f"{ref} is not in the service's history ({cfg.repository})"}
+        compared = repo.compare_tree(ref, cfg.source)
+        return {
+            **found,
+            "commit": repo.sha(ref),
+            "ref_tree": compared.ref_tree,
+            "tree": compared.tree,
+            "same": compared.same,
+            "summary": compared.describe(),
+            "changes": [list(c) for c in compared.changes[:50]],
+        }
+    except RelcheckError as exc:
+        return {**found, "error": str(exc)}
     finally:
         repo.close()
+
+
+def tree_problem(tested: dict) -> str:
+    """Why a pre-release verdict cannot stand on this tree ("" when the tested tree is the release's)."""
+    if tested.get("error"):
+        return f"tested tree not verified against {tested['ref']}: {tested['error']}"
+    return "" if tested.get("same") else f"tested tree differs from {tested['ref']}: {tested.get('summary', '')}"
 
 
 def header(
@@ -81,12 +104,14 @@ def header(
 ) -> dict:
     """The manifest's header; partial: why the run is not a complete run of its phases ([] when it is)."""
     facts = dict(target_facts)
+    tested = tested_tree(cfg)
     return {
         "product": cfg.release.product,
         "release_version": cfg.release.version,
         "release_id": cfg.release.release_id,
         "release_ref": cfg.release.git_ref,
-        "release_sha": facts.pop("release_sha", "") or release_sha(cfg),
+        "release_sha": facts.pop("release_sha", "") or tested.get("commit", ""),
+        "tested_tree": tested,
         "checklist": {"title": checklist.title, "version": checklist.version},
         "run": {
             "label": label,
@@ -130,6 +155,10 @@ def write(
     if decision:
         verdict = "BLOCKED" if decision["name"] == "PROCEED" and verdict == "BLOCKED" else decision["name"]
         reasons = decision["reasons"] + reasons
+    pre_release = run_phases(markexpr) & {"pre_release", *PRE_RELEASE_PARTS}
+    problem = tree_problem(run_header["tested_tree"]) if pre_release else ""
+    if problem:  # what was tested must be what is released
+        verdict, reasons = ("BLOCKED" if verdict == "READY" else verdict), [problem] + reasons
     partial = run_header["run"]["partial"]
     if partial and verdict != "ROLLBACK":  # a trigger that fired is measured; anything else needs the whole run
         verdict, reasons = "PARTIAL", partial + reasons

@@ -55,6 +55,14 @@ def signoff_table(signoffs: list[tuple[str, str, str, str]]) -> str:
     )
 
 
+def tested_tree_line(tested: dict) -> str:
+    if not tested:
+        return "not recorded"
+    if tested.get("error"):
+        return f"{tested.get('source', '')}: not verified ({tested['error']})"
+    return f"{tested['source']}: tree {tested['tree'][:12]}, {tested['summary']}"
+
+
 def render(manifest: dict, results: list[ItemResult], manifest_sha256: str, signoffs: str = "") -> str:
     """The checklist section of the report, from the manifest alone (so anyone can re-render and compare it)."""
     header, verdict, reasons = manifest, manifest["verdict"], manifest["verdict_reasons"]
@@ -69,6 +77,7 @@ def render(manifest: dict, results: list[ItemResult], manifest_sha256: str, sign
         _row("Release id", header["release_id"]),
         _row("Run", run["label"]),
         _row("Release git SHA", header.get("release_sha") or "unknown"),
+        _row("Tested tree", tested_tree_line(header.get("tested_tree") or {})),
         _row("Target", ", ".join(f"{k}: {v}" for k, v in run["target"].items())),
         _row("Config", f"{run['config_file']} (sha256 {run['config_sha256']})"),
         _row("Started", run["started"]),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import tempfile
@@ -25,6 +26,28 @@ class Commit:
         return [line.strip() for line in self.body.splitlines() if line.strip().lower().startswith(wanted)]
 
 
+@dataclass
+class TreeComparison:
+    """A directory's files against a ref's tree, as git sees them (its .gitignore applies)."""
+
+    ref: str
+    ref_tree: str
+    tree: str
+    changes: list[tuple[str, str]]  # (M modified / A not in the ref / D missing, path)
+
+    @property
+    def same(self) -> bool:
+        return self.tree == self.ref_tree
+
+    def describe(self) -> str:
+        """ "3 files modified, 1 not in v1.1.0" ("identical to v1.1.0" when the trees are equal)."""
+        if self.same:
+            return f"identical to {self.ref}"
+        words = {"M": "modified", "A": f"not in {self.ref}", "D": "missing"}
+        counts = {kind: sum(1 for k, _ in self.changes if k == kind) for kind in words}
+        return ", ".join(f"{n} file{'s' if n != 1 else ''} {words[k]}" for k, n in counts.items() if n)
+
+
 class GitRepo:
     """Read-only questions about a repository's history: `repo.commits("v1.0.0", "v1.1.0")`."""
 
@@ -45,9 +68,11 @@ class GitRepo:
             shutil.rmtree(self._clone, ignore_errors=True)
             self._clone = None
 
-    def _git_at(self, cwd: Path, *args: str) -> str:
+    def _git_at(self, cwd: Path, *args: str, env: dict | None = None) -> str:
         try:
-            result = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=60)
+            result = subprocess.run(
+                ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=60, env=env and {**os.environ, **env}
+            )
         except FileNotFoundError:
             raise ToolError("git is not installed") from None
         if result.returncode != 0:
@@ -90,6 +115,20 @@ class GitRepo:
 
     def show(self, ref: str, path: str) -> str:
         return self.git("show", f"{ref}:{path}")
+
+    def compare_tree(self, ref: str, directory: Path) -> TreeComparison:
+        """The directory's content (modified, untracked and deleted files included) against the ref's tree,
+        through a throwaway index: the repository and the directory are only read."""
+        git_dir = self.workdir / ".git" if (self.workdir / ".git").exists() else self.workdir
+        with tempfile.TemporaryDirectory(prefix="relcheck-index-") as scratch:
+            env = {"GIT_INDEX_FILE": str(Path(scratch) / "index")}
+            base = ["--git-dir", str(git_dir), "--work-tree", str(directory)]
+            self._git_at(directory, *base, "read-tree", ref, env=env)
+            self._git_at(directory, *base, "add", "--all", ".", env=env)
+            tree = self._git_at(directory, *base, "write-tree", env=env).strip()
+            listed = self._git_at(directory, *base, "diff-index", "--cached", "--name-status", ref, env=env)
+        changes = [(line.split("\t", 1)[0][:1], line.split("\t", 1)[1]) for line in listed.splitlines() if "\t" in line]
+        return TreeComparison(ref, self.git("rev-parse", f"{ref}^{{tree}}").strip(), tree, changes)
 
     def export(self, ref: str, destination: Path) -> Path:
         """A plain copy of the tree at ref (no .git), e.g. the previous release to roll back to."""
