@@ -1,5 +1,5 @@
-"""Emergency Contacts: each role of the checklist has someone reachable (an e-mail address or phone number) in the
-target's contacts document, not a placeholder."""
+"""Emergency Contacts: each role of the checklist has someone reachable in the target's contacts document: a name
+with an e-mail address, a phone number (not a date) or a chat/pager handle; never a placeholder."""
 
 import pytest
 
@@ -30,4 +30,4 @@ def test_emergency_contact(relcheck_config, section, role, evidence):
     found = contacts.find(contacts.read(path), section.split(" / ")[-1], role)
     evidence.kv(role, {"document": relcheck_config.contacts, "listed as": found.who if found else "missing"})
     assert found, f"{role} is not listed in {relcheck_config.contacts}"
-    assert found.reachable, f"{role}: {found.who!r} has no e-mail address or phone number"
+    assert not found.problem, f"{role}: {found.problem}"

@@ -6,7 +6,7 @@ import pytest
 from relcheck.core import records
 from relcheck.core.marks import for_items
 from relcheck.core.statuses import require
-from relcheck.probes import judge, metrics
+from relcheck.probes import judge
 from relcheck.target import logs
 from relcheck.target.request_specs import base_values, fill, send
 
@@ -40,6 +40,7 @@ def test_service_is_running(target, relcheck_config, phase, evidence):
     )
     assert status.running, f"service is not running: {status.detail}"
     assert answer.status is not None, f"service does not answer: {answer.error}"
+    require(version is not None, f"the version is not verified: {answer.describe()} gives no version")
     assert version == wanted, f"{relcheck_config.target.routes.version} reports {version!r}, expected {wanted!r}"
 
 
@@ -49,6 +50,7 @@ def test_health_checks(target, phase, evidence):
     evidence.kv("Health endpoint", {"request": answer.describe(), "time": f"{answer.elapsed_ms:.1f} ms"})
     evidence.text("Health response", answer.text)
     assert answer.status == 200, f"health check failed: {answer.describe()}"
+    require(target.dsn, "the database part is not verified: no database configured (target.dsn)")
     with target.database() as conn:
         conn.execute("SELECT 1")
     evidence.kv("Database", {"connection": "ok", "SELECT 1": "ok"})
@@ -77,14 +79,10 @@ def test_check_logs_for_errors(target, relcheck_config, deploy_started, evidence
 
 @pytest.mark.post_deploy
 @pytest.mark.item("Post-Deployment", "Verify metrics collection")
-def test_verify_metrics_collection(target, relcheck_config, evidence):
+def test_verify_metrics_collection(metrics_around_traffic, relcheck_config, evidence):
     required = relcheck_config.deploy.required_metrics
     require(required, "no required metric families configured (deploy.required_metrics)")
-    route = relcheck_config.target.routes.metrics
-    before = metrics.parse(target.http.get(route).text)
-    for _ in range(5):
-        target.version()
-    after_scrape = metrics.parse(target.http.get(route).text)
+    before, after_scrape = metrics_around_traffic
     missing = [f for f in required if not after_scrape.has(f)]
     snapshot = records.read(records.monitoring_snapshot_path(relcheck_config)) or {}
     vanished = sorted(f for f in snapshot.get("families", {}) if f not in after_scrape.families)

@@ -33,6 +33,8 @@ def test_rollback_trigger(trigger, relcheck_config, relcheck_run, evidence):
     assert not hits, "fired: " + "; ".join(
         f"{e.check} {e.status}" + (f" ({e.reason})" if e.reason else "") for e in hits
     )
+    unverified = [f for f in found if f.status in ("not verified", "pending attestation")]
+    require(not unverified, "not evaluated: " + "; ".join(f"{f.check} {f.status} ({f.reason})" for f in unverified))
     evaluated = triggers.evaluated(found)
     require(evaluated, "none of its checks has a result for this release yet: " + ", ".join(mapped))
     if len(evaluated) < len(found):

@@ -99,6 +99,29 @@ def test_notify_without_a_channel_is_not_verified(healthy_run):
     assert healthy_run.status("test_notify_stakeholders") == "not verified"
 
 
+def test_could_not_check_never_fires_a_trigger(bench, healthy):
+    """A service without metrics or a version route: those checks are not verified, their triggers are not
+    evaluated, and the smoke is BLOCKED (exit 1), never ROLLBACK."""
+    config = bench.config({"target": {"routes": {"metrics": "/no-metrics", "version": "/no-version"}}}, target=healthy)
+    checked = bench.run(config, "-m", "post_deploy")
+    assert checked.verdict == "BLOCKED" and checked.returncode == 1, checked.manifest.get("verdict_reasons")
+    assert checked.status("test_verify_metrics_collection") == "not verified"
+    assert checked.reason("test_verify_metrics_collection") == "GET /no-metrics -> HTTP 404: no Prometheus metrics here"
+    assert checked.status("test_service_is_running[post_deploy]") == "not verified"
+    assert checked.reason("test_service_is_running[post_deploy]").startswith("the version is not verified: GET ")
+    critical = checked.reason("test_rollback_trigger[Critical service failure]")
+    assert checked.status("test_rollback_trigger[Critical service failure]") == "not verified"
+    assert critical.startswith("not evaluated: test_service_is_running[post_deploy] not verified (the version is")
+    assert checked.manifest["decision"] == {
+        "name": "BLOCKED",
+        "fired": [],
+        "not_evaluated": [
+            {"trigger": t, "reason": checked.reason(f"test_rollback_trigger[{t}]")}
+            for t in ("Critical service failure", "Unacceptable performance")
+        ],
+    }
+
+
 def test_no_trigger_fires_on_the_healthy_service(healthy_run):
     triggers = {
         name: status

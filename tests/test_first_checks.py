@@ -1,6 +1,7 @@
 """The first checks, end to end: each passes on the healthy reference service and fails on a broken one."""
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -176,19 +177,20 @@ def test_coverage_fails_below_the_threshold(bench, healthy, tmp_path):
     checked = bench.run(bench.config(changes, target=healthy), "-k", "coverage or all_tests")
     assert checked.status("test_all_tests_passing") == "pass"
     assert checked.status("test_code_coverage") == "fail"
-    assert "does not exceed 95.0 %" in checked.reason("test_code_coverage")
+    assert "does not exceed 95 %" in checked.reason("test_code_coverage")
 
 
-def test_missing_coverage_data_fails(bench, healthy, tmp_path):
+def test_a_test_runner_that_does_not_exist_fails_the_tests_and_measures_no_coverage(bench, healthy, tmp_path):
     source = write_suite(tmp_path / "proj", "def test_nothing():\n    pass\n")
     changes = {
         "target": {"source": str(source)},
         "quality": {"tests": {"command": ["{python}", "-m", "no_such_test_runner"]}},
     }
     checked = bench.run(bench.config(changes, target=healthy), "-k", "coverage or all_tests")
-    assert checked.status("test_code_coverage") == "fail"
-    assert "no coverage data" in checked.reason("test_code_coverage")
+    assert checked.status("test_code_coverage") == "not verified"
+    assert "no_such_test_runner" in checked.reason("test_code_coverage")
     assert checked.status("test_all_tests_passing") == "fail"
+    assert "No module named 'no_such_test_runner'" in checked.reason("test_all_tests_passing")
 
 
 @pytest.mark.slow
@@ -262,3 +264,57 @@ def test_interrupted_run_stops_the_embedded_target(tmp_path):
     assert not survivors, survivors
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert manifest["verdict"] == "PARTIAL" and "partial run: interrupted" in manifest["run"]["partial"]
+
+
+def test_an_unconfigured_source_is_not_verified_and_relative_paths_resolve_beside_the_config(bench, healthy):
+    """The mirror rule for failures: no database configured leaves Run health checks not verified (its HTTP part
+    answered); a relative service log is found beside the config file, whatever the working directory."""
+    relative_log = os.path.relpath(healthy.log_file, bench.tmp)
+    config = bench.config({"target": {"dsn": "", "service": {"log_file": relative_log}}}, target=healthy)
+    checked = bench.run(config, "-m", "post_deploy", "-k", "health_checks or logs_for_errors")
+    assert checked.status("test_health_checks[post_deploy]") == "not verified"
+    assert checked.reason("test_health_checks[post_deploy]") == (
+        "the database part is not verified: no database configured (target.dsn)"
+    )
+    assert checked.status("test_check_logs_for_errors") == "pass", checked.reason("test_check_logs_for_errors")
+
+
+def test_tests_that_never_started_name_their_error_and_leave_coverage_not_verified(bench, healthy, tmp_path):
+    source = write_suite(
+        tmp_path / "proj",
+        """
+        import missing_dependency
+        def test_double():
+            assert True
+    """,
+    )
+    checked = bench.run(
+        bench.config({"target": {"source": str(source)}, **NO_DATABASE}, target=healthy), "-k", "all_tests or coverage"
+    )
+    assert checked.status("test_all_tests_passing") == "fail"
+    assert "ModuleNotFoundError: No module named 'missing_dependency'" in checked.reason("test_all_tests_passing")
+    assert checked.status("test_code_coverage") == "not verified"
+    assert checked.reason("test_code_coverage").startswith("no coverage measured: the tests did not run (")
+
+
+def test_the_items_own_figure_is_the_requirement_not_a_weaker_threshold(bench, healthy, tmp_path):
+    """threshold_percent = 1 does not lower "Code coverage >95%": a weaker figure needs a signed waiver."""
+    untested = "def double(x):\n    return 2 * x\n\n" + "".join(
+        f"def helper_{i}(x):\n    return {i}\n\n" for i in range(3)
+    )
+    source = write_suite(
+        tmp_path / "proj",
+        """
+        from app import double
+        def test_double():
+            assert double(2) == 4
+    """,
+        module=untested,
+    )
+    changes = merge(
+        NO_DATABASE,
+        {"target": {"source": str(source)}, "quality": {"coverage": {"source": ["app"], "threshold_percent": 1.0}}},
+    )
+    checked = bench.run(bench.config(changes, target=healthy), "-k", "coverage")
+    assert checked.status("test_code_coverage") == "fail"
+    assert checked.reason("test_code_coverage").endswith("does not exceed 95 %")

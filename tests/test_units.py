@@ -1,6 +1,8 @@
 """Small pieces with exact answers: OSV version ranges, SLA thresholds, secret masking, TLS checks, log sources."""
 
+import json
 import ssl
+import sys
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -146,3 +148,55 @@ def test_a_connection_the_server_dropped_is_not_an_unreachable_target(one_reques
     statuses += [500, 200]
     assert [http.get("/a").status, http.request("POST", "/b").status] == [500, 200]  # after a 5xx: a new connection
     assert [http.get("/c").status, http.get("/d").status] == [200, 200]  # an idempotent request is retried once
+
+
+def test_client_tools_get_the_password_in_their_environment_not_on_the_command_line(tmp_path):
+    """`ps` shows command lines: pg_dump and pg_restore get PGPASSWORD instead."""
+    from relcheck.probes import backup as backup_module
+
+    seen = tmp_path / "seen.json"
+    fake = tmp_path / "pg_dump"
+    fake.write_text(
+        f"#!{sys.executable}\nimport json, os, sys\n"
+        f"json.dump({{'argv': sys.argv, 'password': os.environ.get('PGPASSWORD')}}, open({str(seen)!r}, 'w'))\n"
+    )
+    fake.chmod(0o755)
+    backup_module.dump("postgresql://app:s3cret-pw@db.internal:5433/shop", tmp_path / "x.dump", str(fake))
+    recorded = json.loads(seen.read_text())
+    assert "s3cret-pw" not in " ".join(recorded["argv"]) and recorded["password"] == "s3cret-pw"
+    assert "dbname=shop" in recorded["argv"][-1] and "host=db.internal" in recorded["argv"][-1]
+
+
+@pytest.mark.parametrize("release", [{"product": "../../etc"}, {"version": "1.1/../../x"}, {"id": ".."}])
+def test_release_names_cannot_lead_outside_reports(tmp_path, release):
+    from conftest import default_config_data
+    from relcheck.core.config import ConfigError, load
+    from relcheck.run.runner import merge, write_config
+
+    path = write_config(merge(default_config_data(), {"release": release}), tmp_path / "relcheck.toml")
+    with pytest.raises(ConfigError, match=r"release\.?.*not a safe name") as error:
+        load(path)
+    assert "\n" not in str(error.value) and "etc" not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "who, problem",
+    [
+        ("Meera Nair <meera.nair@kundli.example>, +91 80 5555 0103", ""),
+        ("security@kundli.example", ""),
+        ("Vikram Iyer, +91 80 5555 0102", ""),
+        ("Ravi (Slack @ravi-oncall)", ""),
+        ("SRE on-call: pagerduty:kundli-primary", ""),
+        ("TBD", "is a placeholder"),
+        ("[Contact]", "is a placeholder"),
+        ("Asha Rao, 2026-11-25", "has no e-mail address, phone number or chat/pager handle"),
+        ("Asha Rao, 25/11/2026", "has no e-mail address, phone number or chat/pager handle"),
+        ("Asha Rao, 555-12", "has no e-mail address, phone number or chat/pager handle"),
+        ("+91 80 5555 0101", "names no one"),
+    ],
+)
+def test_an_emergency_contact_is_a_name_with_a_channel(who, problem):
+    from relcheck.probes.contacts import Contact
+
+    found = Contact("Technical Team", "Lead Developer", who).problem
+    assert found.endswith(problem) if problem else found == "", found

@@ -123,6 +123,12 @@ def parse(markdown: str) -> Checklist:
 
 
 @cache
+def figure(text: str) -> float:
+    """The threshold an item's wording states: "Code coverage >95%" -> 95.0 (0 when it states none)."""
+    found = re.search(r"[>≥]\s*(\d+(?:\.\d+)?)\s*%", text)
+    return float(found.group(1)) if found else 0.0
+
+
 def load(path: str | None = None) -> Checklist:
     """The checklist the suite maps against: the shipped seed, or another file."""
     text = (

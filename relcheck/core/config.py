@@ -7,6 +7,7 @@ relative to the config file. A bad file raises ConfigError with one line naming 
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -27,6 +28,9 @@ class Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}")
+
+
 class Release(Model):
     product: str
     version: str
@@ -34,6 +38,15 @@ class Release(Model):
     ref: str = ""  # git ref of this release; default "v<version>"
     previous_ref: str = ""  # default "v<previous_version>"
     id: str = ""  # links the runs of one release; default "<product>-<version>"
+
+    @model_validator(mode="after")
+    def _safe_names(self):
+        """They name directories under reports/: nothing may lead outside it."""
+        for key in ("product", "version", "previous_version", "id"):
+            value = getattr(self, key)
+            if value and (not SAFE_NAME.fullmatch(value) or ".." in value):
+                raise ValueError(f"{key}: not a safe name (letters, digits, '.', '_', '+', '-'; no '..' or '/')")
+        return self
 
     @property
     def release_id(self) -> str:

@@ -201,8 +201,10 @@ class Procedures:
         scratch database that is dropped right after; old dumps beyond deploy.backups_keep are pruned."""
         dump = backup.new_dump_file(self.backups, stem)
         custom = self.cfg.deploy.backup_command
-        if custom:
-            self.host.run(self.command(custom, pg_dump=self.pg_dump, dsn=self.target.dsn, dump=str(dump)), "backup")
+        if custom:  # {dsn} without its password; the password in the command's environment (PGPASSWORD)
+            visible, secret = postgres.for_command_line(self.target.dsn)
+            host = Host(self.host.checkout, self.host.prefix, {**self.host.env, **secret}, self.host.timeout)
+            host.run(self.command(custom, pg_dump=self.pg_dump, dsn=visible, dump=str(dump)), "backup")
         with scratch.scratch_database(self.target, "backup_proof") as copy:
             proof = backup.prove(dump, self.target.dsn, copy.dsn, self.pg_dump, self.pg_restore, make=not custom)
         deployed = records.read(records.deploy_record_path(self.cfg)) or {}

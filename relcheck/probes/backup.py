@@ -49,9 +49,11 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def run_tool(command: list[str], what: str, timeout: float = 600) -> None:
+def run_tool(command: list[str], what: str, timeout: float = 600, env: dict[str, str] | None = None) -> None:
     try:
-        result = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+        result = subprocess.run(
+            command, capture_output=True, text=True, timeout=timeout, env=env and {**os.environ, **env}
+        )
     except FileNotFoundError:
         raise ToolError(f"{what}: {command[0]} not found") from None
     except subprocess.TimeoutExpired:
@@ -89,13 +91,17 @@ def prune(directory: Path, keep: int, protect: set[Path] = frozenset()) -> list[
 def dump(dsn: str, path: Path, pg_dump: str) -> None:
     if not path.exists():
         new_dump_file(path.parent, path.stem)
-    run_tool([pg_dump, "-Fc", "--no-owner", "-f", str(path), "--dbname", dsn], "pg_dump")
+    visible, secret = postgres.for_command_line(dsn)
+    run_tool([pg_dump, "-Fc", "--no-owner", "-f", str(path), "--dbname", visible], "pg_dump", env=secret)
 
 
 def restore(path: Path, dsn: str, pg_restore: str) -> None:
     """Into an empty database, all or nothing."""
+    visible, secret = postgres.for_command_line(dsn)
     run_tool(
-        [pg_restore, "--exit-on-error", "--single-transaction", "--no-owner", "--dbname", dsn, str(path)], "pg_restore"
+        [pg_restore, "--exit-on-error", "--single-transaction", "--no-owner", "--dbname", visible, str(path)],
+        "pg_restore",
+        env=secret,
     )
 
 

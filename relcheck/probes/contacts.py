@@ -8,7 +8,14 @@ from pathlib import Path
 
 _LINE = re.compile(r"^\s*[-*]\s+([^:]+):\s*(.+?)\s*$")
 _HEADING = re.compile(r"^#{2,}\s+(.+?)\s*$")
-REACHABLE = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+|\+?\d[\d ()-]{6,}\d")
+EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
+PHONE = re.compile(r"\+?\d[\d ()./-]{5,}\d")
+DATE = re.compile(r"^\d{4}-\d{1,2}-\d{1,2}$|^\d{1,2}[./-]\d{1,2}[./-]\d{2,4}$")
+HANDLE = re.compile(
+    r"(?i)\b(?:slack|teams|matrix|chat|pager|pagerduty|opsgenie|on-?call)\b\s*[:#@]?\s*[@#]?[\w.-]{2,}"
+    r"|(?<![\w.])[@#][A-Za-z][\w.-]+"
+)
+PLACEHOLDER = re.compile(r"(?i)\[contact\]|\bTBD\b|\bTODO\b|\bN/?A\b|\bunknown\b|^\W*$")
 
 
 @dataclass
@@ -18,9 +25,18 @@ class Contact:
     who: str
 
     @property
-    def reachable(self) -> bool:
-        """Names an e-mail address or a phone number, not a placeholder."""
-        return "[contact]" not in self.who.lower() and bool(REACHABLE.search(self.who))
+    def problem(self) -> str:
+        """Why this is not a contact one can reach ("" when it is): a name plus an e-mail address, a phone number
+        with at least 7 digits (not a date), or a chat or pager handle; never a placeholder."""
+        if PLACEHOLDER.search(self.who):
+            return f"{self.who!r} is a placeholder"
+        phones = [p for p in PHONE.findall(self.who) if len(re.sub(r"\D", "", p)) >= 7 and not DATE.match(p.strip())]
+        channels = EMAIL.findall(self.who) + phones + HANDLE.findall(self.who)
+        if not channels:
+            return f"{self.who!r} has no e-mail address, phone number or chat/pager handle"
+        if not re.search(r"[A-Za-z]{2,}", self.who):
+            return f"{self.who!r} names no one"
+        return ""
 
 
 def read(path: Path) -> list[Contact]:

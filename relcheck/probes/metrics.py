@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from relcheck.core.statuses import NotVerified
+
 
 @dataclass
 class Scrape:
@@ -23,6 +25,22 @@ class Scrape:
 
     def has(self, family: str) -> bool:
         return family in self.families or any(family == f"{name}_total" for name in self.families)
+
+
+def scrape(target, route: str) -> Scrape:
+    """The target's Prometheus metrics at route; NotVerified (could not check, never a failure) when the route
+    serves none: "GET /metrics -> HTTP 404: no Prometheus metrics here"."""
+    answer = target.http.get(route)
+    if answer.status != 200:
+        outcome = answer.error if answer.status is None else f"HTTP {answer.status}"
+        raise NotVerified(f"GET {route} -> {outcome}: no Prometheus metrics here")
+    try:
+        found = parse(answer.text)
+    except ValueError as exc:
+        raise NotVerified(f"GET {route}: not Prometheus text ({str(exc).splitlines()[0][:120]})") from None
+    if not found.families:
+        raise NotVerified(f"GET {route}: no metric families")
+    return found
 
 
 def parse(text: str) -> Scrape:

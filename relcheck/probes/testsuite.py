@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import time
 import xml.etree.ElementTree as ET
@@ -48,6 +49,21 @@ class CoverageSummary:
     files: list[FileCoverage]
 
 
+ERROR_LINE = re.compile(r"\b[A-Z]\w*(Error|Exception)\b:?.*|\berror: .*|\bERROR\b.*")
+
+
+def first_error(output: str) -> str:
+    """The first line of a test run's output that names an error (an ImportError, a refused connection ...);
+    pytest's own "E   " lines (the exception itself) first."""
+    lines = output.splitlines()
+    for line in [line for line in lines if line.startswith("E ")] + lines:
+        found = ERROR_LINE.search(line)
+        if found:
+            return found.group(0).strip()[:200]
+    last = [line.strip() for line in lines if line.strip()]
+    return last[-1][:200] if last else ""  # e.g. "python: No module named pytest"
+
+
 @dataclass
 class TestRun:
     command: list[str]
@@ -61,6 +77,25 @@ class TestRun:
     scratch_effect: str = ""  # what they left there ("" when nothing: they did not use it)
     live_changes: list[str] = field(default_factory=list)  # how the live schema moved meanwhile
     live_writes: str = ""  # rows written to the live database meanwhile (its traffic included)
+
+    @property
+    def started(self) -> bool:
+        """Whether the tests ran at all (coverage of a run that never started measures nothing)."""
+        return not self.error and self.junit is not None and self.junit.passed + self.junit.failures > 0
+
+    def first_problem(self) -> str:
+        """The first failing test with its message, else the first error line of the output."""
+        if self.junit and self.junit.failed:
+            first = self.junit.failed[0]
+            return f"{first.name}: {first.message}" if first.message else first.name
+        return first_error(self.output_tail)
+
+
+def problem_message(problem) -> str:
+    """A failure's message; for a generic one ("collection failure") the first error its text names."""
+    message = (problem.get("message") or "").strip().splitlines()
+    first = message[0][:300] if message else ""
+    return first if ERROR_LINE.search(first) else first_error(problem.text or "") or first
 
 
 def read_junit(path: Path) -> JUnitSummary | None:
@@ -80,13 +115,7 @@ def read_junit(path: Path) -> JUnitSummary | None:
                 problem = case.find(kind)
                 if problem is not None:
                     name = f"{case.get('classname', '')}::{case.get('name', '')}".strip(":")
-                    summary.failed.append(
-                        FailedCase(
-                            name,
-                            kind,
-                            (problem.get("message") or "").splitlines()[0][:300] if problem.get("message") else "",
-                        )
-                    )
+                    summary.failed.append(FailedCase(name, kind, problem_message(problem)))
     return summary
 
 

@@ -71,6 +71,14 @@ def database_name(dsn: str) -> str:
     return conninfo_to_dict(dsn).get("dbname") or ""
 
 
+def for_command_line(dsn: str) -> tuple[str, dict[str, str]]:
+    """A DSN fit for a client tool's command line (which `ps` shows) and the environment that carries its password:
+    ("host=... dbname=... user=...", {"PGPASSWORD": ...})."""
+    parts = conninfo_to_dict(dsn)
+    password = parts.pop("password", None)
+    return make_conninfo(**parts), ({"PGPASSWORD": str(password)} if password else {})
+
+
 def with_database(dsn: str, database: str) -> str:
     """The same server and credentials, another database (a URL stays a URL)."""
     if "://" not in dsn:

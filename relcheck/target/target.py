@@ -112,7 +112,7 @@ def connect_remote(config: Config) -> Target:
         t.admin_dsn,
         dict(t.auth.tokens),
         service,
-        Path(t.service.log_file) if t.service.log_file else None,
+        config.resolve(t.service.log_file) if t.service.log_file else None,  # beside the config, like every path
         "remote",
     )
     answer = target.health()
