@@ -158,6 +158,11 @@ def test_code_review(code_review, release_range, evidence):
         [(c.commit.sha[:10], c.commit.author, c.commit.subject, c.how) for c in code_review],
     )
     require(code_review, f"no changes between {release_range[0]} and {release_range[1]}")
+    require(
+        any(c.has_data for c in code_review),
+        "no review data: no change carries a review trailer (quality.review.trailers) and no pull request reviews "
+        "were found (quality.review.github)",
+    )
     assert not unreviewed, f"{len(unreviewed)} unreviewed change(s): " + ", ".join(
         f"{c.commit.sha[:10]} {c.commit.subject}" for c in unreviewed[:5]
     )

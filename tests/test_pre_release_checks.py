@@ -136,6 +136,25 @@ def test_code_review_finds_unreviewed_changes(bench, tmp_path, github):
     assert "Quick hotfix" in checked.reason("test_code_review")
 
 
+def test_a_self_review_does_not_count_and_no_review_data_is_not_verified(bench, tmp_path):
+    self_review = "\n\nReviewed-by: Dev One <dev@example.invalid>"
+    repo = release_history(
+        tmp_path / "repo",
+        [("Fix ascendant" + REVIEWED, {"app/core.py": "x = 1\n"}), ("Tweak" + self_review, {"app/core.py": "x = 2\n"})],
+    )
+    checked = bench.run(bench.config({"target": {"repository": str(repo.path)}}), "-k", "code_review")
+    assert checked.status("test_code_review") == "fail"
+    assert checked.reason("test_code_review") == f"1 unreviewed change(s): {repo.git('rev-parse', 'HEAD')[:10]} Tweak"
+    bare = Repo(tmp_path / "bare")
+    bare.commit("Release 1.0.0", {"a.txt": "a"})
+    bare.tag("v1.0.0")
+    bare.commit("Change", {"a.txt": "b"})
+    bare.tag("v1.1.0")
+    checked = bench.run(bench.config({"target": {"repository": str(bare.path)}}), "-k", "code_review")
+    assert checked.status("test_code_review") == "not verified"
+    assert checked.reason("test_code_review").startswith("no review data: no change carries a review trailer")
+
+
 def test_code_review_accepts_reviewed_merges_and_approved_pull_requests(bench, tmp_path, github):
     repo = release_history(tmp_path / "repo", [])
     repo.git("tag", "-d", "v1.1.0")

@@ -17,6 +17,24 @@ class ReviewedCommit:
     commit: Commit
     reviewed: bool
     how: str
+    has_data: bool = True  # any review data at all (a trailer, even a self-review, or a pull request looked up)
+
+
+def change_authors(repo: GitRepo, commit: Commit) -> set[str]:
+    """Who wrote a change: a merge stands for the commits of its branch (the merger may be the reviewer)."""
+    if len(commit.parents) > 1:
+        merged = repo.commits(commit.parents[0], commit.parents[1], first_parent=False)
+        return {c.author for c in merged} or {commit.author}
+    return {commit.author}
+
+
+def by_author(trailer: str, author: str) -> bool:
+    """A trailer ("Reviewed-by: Name <mail>") naming the commit's own author: by e-mail, else by name."""
+    value = trailer.split(":", 1)[-1].strip()
+    mail, author_mail = re.search(r"<([^>]+)>", value), re.search(r"<([^>]+)>", author)
+    if mail and author_mail:
+        return mail.group(1).lower() == author_mail.group(1).lower()
+    return value.split("<")[0].strip().lower() == author.split("<")[0].strip().lower()
 
 
 def review_status(
@@ -27,8 +45,10 @@ def review_status(
     results = []
     for commit in repo.commits(since, until):
         found = commit.trailers(trailers)
-        if found:
-            results.append(ReviewedCommit(commit, True, found[0]))
+        authors = change_authors(repo, commit)
+        independent = [t for t in found if not any(by_author(t, a) for a in authors)]
+        if independent:
+            results.append(ReviewedCommit(commit, True, independent[0]))
             continue
         pull = _PR_MERGE.match(commit.subject)
         if github is not None and pull:
@@ -37,7 +57,11 @@ def review_status(
             if approvers:
                 results.append(ReviewedCommit(commit, True, f"PR #{pull.group(1)} approved by {', '.join(approvers)}"))
                 continue
-        results.append(ReviewedCommit(commit, False, "no review trailer" + (" or approved review" if github else "")))
+        if found:
+            results.append(ReviewedCommit(commit, False, f"self-review only: {found[0]} is the author"))
+            continue
+        missing = "no review trailer" + (" or approved review" if github else "")
+        results.append(ReviewedCommit(commit, False, missing, has_data=bool(github and pull)))
     return results
 
 
