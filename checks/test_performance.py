@@ -30,6 +30,8 @@ def trustworthy(run, performance, evidence):
             "CPU limit": f"{performance.generator_cpu_limit:g} %",
         },
     )
+    if not cpu:
+        raise Inconclusive("no CPU samples of the load generator: its saturation is unknown")
     if run.saturated(performance.generator_cpu_limit):
         raise Inconclusive(
             f"generator saturated: CPU p90 {p90:.0f} % > {performance.generator_cpu_limit:g} %; "

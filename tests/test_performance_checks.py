@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from conftest import LATENCY_FAULT_MS, REPO
+from conftest import LATENCY_FAULT_MS, REPO, default_config_data
 from relcheck.core.config import Workers
 from relcheck.probes import loadtest
 from relcheck.run import history
@@ -136,3 +136,28 @@ def test_benchmark_needs_a_baseline(bench, healthy):
     config.write_text(config.read_text().replace('mode = "history"', 'mode = "previous-release"'))
     checked = bench.run(config, "-k", "benchmarks")
     assert "needs the embedded target" in checked.reason("test_performance_benchmarks")
+
+
+def test_a_locust_run_that_exits_non_zero_is_an_error_even_with_a_result(healthy, tmp_path):
+    broken = tmp_path / "broken.py"
+    broken.write_text(
+        "from locust import HttpUser, constant, events, task\nimport relcheck.probes.locustrec\n\n\n"
+        "class Reader(HttpUser):\n    wait_time = constant(0.2)\n\n"
+        "    @task\n    def health(self):\n        self.client.get('/health')\n\n\n"
+        "@events.quitting.add_listener\ndef crash(environment, **kwargs):\n    environment.process_exit_code = 3\n"
+    )
+    result = loadtest.run("smoke", broken, healthy.base_url, 1, 1, 2, {}, ["127.0.0.1"])
+    assert result.returncode == 3
+    assert result.error.startswith("locust did not finish cleanly (exit 3)")
+
+
+def test_no_generator_cpu_samples_is_inconclusive():
+    from relcheck.checks.test_performance import trustworthy
+    from relcheck.core.config import Performance
+    from relcheck.core.evidence import Evidence
+    from relcheck.core.statuses import Inconclusive
+
+    run = loadtest.LoadResult("load", ["python", "-m", "locust"], 0, "")
+    performance = Performance.model_validate(default_config_data()["performance"])
+    with pytest.raises(Inconclusive, match="no CPU samples of the load generator"):
+        trustworthy(run, performance, Evidence())

@@ -301,6 +301,8 @@ def run(
             "WARNING",
             "--stop-timeout",
             "5",
+            "--exit-code-on-error",
+            "0",  # failed requests are data the checks judge; any other non-zero exit is a broken run
         ]
         if host:
             command += ["--host", host]
@@ -367,9 +369,13 @@ def run(
             planned_s=run_time_s or 0.0,
             resources=resources,
         )
+        lines = [line for line in output.strip().splitlines() if line.strip()]
+        last = redact(lines[-1]) if lines else ""
         if not result_path.is_file():
-            lines = [line for line in output.strip().splitlines() if line.strip()]
-            result.error = f"locust produced no result (exit {returncode}): {redact(lines[-1]) if lines else ''}"
+            result.error = f"locust produced no result (exit {returncode}): {last}"
+            return result
+        if returncode != 0:
+            result.error = f"locust did not finish cleanly (exit {returncode}): {last}; its partial result is not used"
             return result
         for key, value in parse(json.loads(result_path.read_text()), warmup_s).items():
             setattr(result, key, value)
