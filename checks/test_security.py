@@ -183,6 +183,8 @@ def test_data_protection(target, relcheck_config, deploy_started, evidence):
         target.base_url, cfg.min_tls, relcheck_config.target.request_timeout_s, cfg.ca_file or None
     )
     findings += tls
+    if not https and not cfg.allow_plain_http:
+        findings.append(protection.Finding(target.base_url, "plain http: data in transit is not encrypted"))
     evidence.kv(
         "Scope",
         {
@@ -198,6 +200,8 @@ def test_data_protection(target, relcheck_config, deploy_started, evidence):
         },
     )
     evidence.table("Findings", ["where", "problem"], [(f.where, f.problem) for f in findings])
+    if not https and cfg.allow_plain_http:
+        evidence.warn("plain http, allowed for an internal-only service (security.data_protection.allow_plain_http)")
     assert not findings, f"{len(findings)} data-protection finding(s): " + "; ".join(
         f"{f.where}: {f.problem}" for f in findings[:4]
     )

@@ -18,7 +18,6 @@ PRE_RELEASE = [
     "test_security_scan_and_dependency_audit",
     "test_vulnerabilities_addressed",
     "test_access_controls",
-    "test_data_protection",
     "test_audit_logging",
     "test_security_documentation",
     "test_api_documentation",
@@ -33,6 +32,16 @@ PRE_RELEASE = [
 @pytest.mark.parametrize("check", PRE_RELEASE)
 def test_passes_on_the_healthy_reference_service(healthy_run, check):
     assert healthy_run.status(check) == "pass", healthy_run.reason(check)
+
+
+def test_data_protection_on_plain_http_warns_only_when_allowed(healthy_run, bench, healthy):
+    """The reference service is internal (loopback): plain http is allowed and shown; otherwise it fails."""
+    assert healthy_run.status("test_data_protection") == "warn"
+    assert healthy_run.reason("test_data_protection").startswith("plain http, allowed for an internal-only service")
+    config = bench.config({"security": {"data_protection": {"allow_plain_http": False}}}, target=healthy)
+    checked = bench.run(config, "-k", "data_protection")
+    assert checked.status("test_data_protection") == "fail"
+    assert checked.reason("test_data_protection").endswith("plain http: data in transit is not encrypted")
 
 
 # --- Code Quality ----------------------------------------------------------------------------------------------

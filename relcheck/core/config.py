@@ -246,6 +246,7 @@ class DataProtection(Model):
     scan_log: bool = True
     min_tls: Literal["TLSv1.2", "TLSv1.3"] = "TLSv1.2"
     ca_file: str = ""  # private CA for https targets
+    allow_plain_http: bool = False  # an internal-only service may answer plain http (shown as a warning)
 
 
 class AuditTrail(Model):
