@@ -1,9 +1,5 @@
 """Deployment Procedure / Pre-Deployment."""
 
-import os
-import shutil
-
-import psutil
 import pytest
 from packaging.specifiers import SpecifierSet
 
@@ -11,8 +7,7 @@ from relcheck.core import records
 from relcheck.core.files import write_json
 from relcheck.core.statuses import require
 from relcheck.ops.deploy import Host, Procedures
-from relcheck.probes import advisories, backup, dependencies, notify
-from relcheck.target import postgres
+from relcheck.probes import advisories, dependencies, notify
 
 pytestmark = pytest.mark.pre_deploy
 
@@ -151,43 +146,42 @@ def test_verify_dependencies(relcheck_config, target, migration_head, evidence):
 
 
 @pytest.mark.item("Pre-Deployment", "Check system resources")
-def test_check_system_resources(relcheck_config, target, evidence):
-    cfg = relcheck_config.deploy
-    with target.database() as conn:
-        size = conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]
-        max_conn = int(conn.execute("SHOW max_connections").fetchone()[0])
-        used = conn.execute("SELECT count(*) FROM pg_stat_activity").fetchone()[0]
-    data_dir = postgres.data_directory(target)
-    places = {"backups": backup.private_dir(records.backups_dir(relcheck_config))}
-    if data_dir and os.path.isdir(data_dir):
-        places["database data"] = data_dir
-    memory = psutil.virtual_memory().available / 2**20
-    load = os.getloadavg()[0] / (os.cpu_count() or 1)
-    need = size * cfg.disk_multiple
-    rows, problems = [], []
-    for what, place in places.items():
-        free = shutil.disk_usage(place).free
-        rows.append((what, str(place), f"{free / 2**30:.1f} GiB", f"{need / 2**20:.1f} MiB"))
-        if free < need:
-            problems.append(f"{what} disk: {free / 2**20:.0f} MiB free < {need / 2**20:.0f} MiB")
-    evidence.table("Disk", ["for", "path", "free", f"needed ({cfg.disk_multiple:g} x database size)"], rows)
+def test_check_system_resources(relcheck_config, host_facts, evidence):
+    cfg, facts = relcheck_config.deploy, host_facts
+    need = facts.database_bytes * cfg.disk_multiple
+    evidence.table(
+        "Disk",
+        ["for", "path", "free", f"needed ({cfg.disk_multiple:g} x database size)"],
+        [(d.what, d.path, f"{d.free_bytes / 2**30:.1f} GiB", f"{need / 2**20:.1f} MiB") for d in facts.disks],
+    )
+    memory, load = facts.memory_available_mb, facts.load_per_core
     evidence.kv(
         "Host and database",
         {
-            "database size": f"{size / 2**20:.1f} MiB",
-            "memory available": f"{memory:.0f} MiB (minimum {cfg.min_memory_mb:g})",
-            "load per core (1 min)": f"{load:.2f} (maximum {cfg.max_load_per_core:g})",
-            "connections": f"{used} of {max_conn} (headroom needed {cfg.min_connection_headroom})",
-            "measured on": "this host (relcheck's); the database server via SQL",
+            "database size": f"{facts.database_bytes / 2**20:.1f} MiB",
+            "memory available": f"{memory:.0f} MiB" if memory is not None else "not measured",
+            "load per core (1 min)": f"{load:.2f}" if load is not None else "not measured",
+            "limits": f"memory >= {cfg.min_memory_mb:g} MiB, load <= {cfg.max_load_per_core:g}",
+            "connections": f"{facts.connections_used} of {facts.max_connections} "
+            f"(headroom needed {cfg.min_connection_headroom})",
+            "measured on": f"{facts.host}; the database server via SQL",
         },
     )
-    if memory < cfg.min_memory_mb:
+    problems = [
+        f"{d.what} disk: {d.free_bytes / 2**20:.0f} MiB free < {need / 2**20:.0f} MiB"
+        for d in facts.disks
+        if d.free_bytes < need
+    ]
+    if memory is not None and memory < cfg.min_memory_mb:
         problems.append(f"memory {memory:.0f} MiB < {cfg.min_memory_mb:g} MiB")
-    if load > cfg.max_load_per_core:
+    if load is not None and load > cfg.max_load_per_core:
         problems.append(f"load per core {load:.2f} > {cfg.max_load_per_core:g}")
-    if max_conn - used < cfg.min_connection_headroom:
-        problems.append(f"connection headroom {max_conn - used} < {cfg.min_connection_headroom}")
+    if facts.max_connections - facts.connections_used < cfg.min_connection_headroom:
+        problems.append(
+            f"connection headroom {facts.max_connections - facts.connections_used} < {cfg.min_connection_headroom}"
+        )
     assert not problems, "; ".join(problems)
+    require(not facts.problems, "; ".join(facts.problems))
 
 
 @pytest.mark.item("Pre-Deployment", "Prepare monitoring")

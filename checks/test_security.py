@@ -126,6 +126,8 @@ def test_vulnerabilities_addressed(bandit_scan, dependency_audit, release_waiver
     assert not open_findings, f"{len(open_findings)} finding(s) neither fixed nor validly waived: " + ", ".join(
         open_findings[:5]
     )
+    gaps = dependency_audit.gaps
+    require(not gaps, "the dependency audit is not complete: " + "; ".join(gaps))
     if waived:
         evidence.waived(f"{len(waived)} finding(s) accepted by waiver: {', '.join(waived)}")
 

@@ -166,14 +166,23 @@ def test_dependencies_pinned_consistent_and_supported(bench, healthy, scratch_so
 
 def test_system_resources_and_monitoring_fail_when_short(bench, faulty):
     target = faulty(missing_metric="kundli_job_queue_length")
-    checked = bench.run(
-        bench.config({"deploy": {"min_memory_mb": 10**9, "min_connection_headroom": 10**6}}, target=target),
-        "-k",
-        "system_resources or prepare_monitoring",
-    )
+    host = {"target": {"service": {"command_prefix": ["env"]}}}  # the service host, reached through a prefix
+    changes = merge(host, {"deploy": {"min_memory_mb": 10**9, "min_connection_headroom": 10**6}})
+    checked = bench.run(bench.config(changes, target=target), "-k", "system_resources or prepare_monitoring")
     reason = checked.reason("test_check_system_resources")
     assert "memory" in reason and "connection headroom" in reason
+    measured_on = checked.facts("test_check_system_resources", "Host and database")["measured on"]
+    assert measured_on.endswith("(through env); the database server via SQL")
     assert checked.reason("test_prepare_monitoring").endswith("missing from /metrics: kundli_job_queue_length")
+
+
+def test_a_remote_hosts_memory_and_load_are_not_taken_from_relchecks_machine(bench, healthy):
+    remote = {"deploy": {"min_memory_mb": 10**9}, "target": {"service": {"command_prefix": []}}}
+    checked = bench.run(bench.config(remote, target=healthy), "-k", "system_resources")
+    assert checked.status("test_check_system_resources") == "not verified"
+    assert checked.reason("test_check_system_resources").startswith(
+        "the service host's memory and load are not measured: a remote target needs target.service.command_prefix"
+    )
 
 
 # --- Post-Deployment and the decision ------------------------------------------------------------------------

@@ -122,10 +122,14 @@ def test_zero_samples_fail_the_error_rate(bench, healthy, tmp_path):
         "    @task\n    def nothing(self):\n        pass\n"
     )
     config = bench.config({"performance": {"load": {"locustfile": str(idle)}}}, target=healthy)
-    checked = bench.run(config, "-k", "error_rates or load_testing")
+    checked = bench.run(config, "-k", "error_rates or load_testing or resource_utilization")
     assert checked.status("test_error_rates_acceptable") == "fail"
     assert checked.reason("test_error_rates_acceptable") == "the load run made no requests: no error rate to judge"
     assert checked.reason("test_load_testing_completed") == "0 requests, fewer than 50"
+    assert checked.status("test_resource_utilization") == "not verified"  # an idle service is not a pass
+    assert checked.reason("test_resource_utilization") == (
+        "the load run made no requests: resource use under load is not measured"
+    )
 
 
 def test_benchmark_needs_a_baseline(bench, healthy):

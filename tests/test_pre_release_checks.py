@@ -467,3 +467,12 @@ def test_an_https_target_behind_a_tls_proxy(bench, healthy, tmp_path):
     scope = checked.facts("test_data_protection", "Scope")
     assert scope["protocol"] in ("TLSv1.2", "TLSv1.3") and scope["TLSv1.1 refused"] == "yes"
     assert "missing header Strict-Transport-Security on https" in checked.reason("test_data_protection")
+
+
+def test_vulnerabilities_addressed_needs_a_completed_audit(bench, healthy):
+    config = bench.config({"security": {"dependencies": {"advisories": [], "pip_audit": "off"}}}, target=healthy)
+    checked = bench.run(config, "-k", "vulnerabilities_addressed")
+    assert checked.status("test_vulnerabilities_addressed") == "not verified"
+    assert checked.reason("test_vulnerabilities_addressed") == (
+        "the dependency audit is not complete: no advisory source answered"
+    )

@@ -240,6 +240,17 @@ class DependencyAudit:
     problems: list[str] = field(default_factory=list)
 
     @property
+    def gaps(self) -> list[str]:
+        """Why the audit is not complete ([] when a source answered and every requirement was audited)."""
+        return (
+            self.problems
+            + ([] if self.sources_used else ["no advisory source answered"])
+            + ([] if self.requirements else ["no pinned requirements found"])
+            + [f"not audited: {line}" for line in self.unaudited[:3]]
+            + ([f"and {len(self.unaudited) - 3} more not audited"] if len(self.unaudited) > 3 else [])
+        )
+
+    @property
     def sources_used(self) -> list[str]:
         used = [f"offline OSV mirror ({self.offline.count} advisories)"] if self.offline and self.offline.count else []
         return used + (["pip-audit (online)"] if self.pip_audit.ran else [])

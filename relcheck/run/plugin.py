@@ -237,6 +237,11 @@ class Run:
                 os.replace(being_written, final)
         silence_writers(session.config)
 
+    @pytest.hookimpl(trylast=True)
+    def pytest_metadata(self, metadata):
+        """pytest-html's environment table would sit above the verdict; the manifest records the tool versions."""
+        metadata.clear()
+
     def pytest_html_report_title(self, report):
         report.title = f"{self.cfg.release.product} {self.cfg.release.version} release checklist ({self.label})"
 

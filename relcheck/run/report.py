@@ -6,6 +6,7 @@ from __future__ import annotations
 from html import escape
 
 from relcheck.core import evidence
+from relcheck.run.phases import run_phases
 from relcheck.run.results import ItemResult
 
 CSS = """
@@ -18,6 +19,7 @@ CSS = """
 .rc-verdict.READY, .rc-verdict.PROCEED { background: #2e7d32; color: #fff; }
 .rc-verdict.BLOCKED, .rc-verdict.ROLLBACK { background: #c62828; color: #fff; }
 .rc-verdict.PARTIAL { background: #ef6c00; color: #fff; }
+#environment-header, #environment { display: none; }
 .rc-status { font-weight: bold; white-space: nowrap; }
 .st-pass { color: #2e7d32; } .st-warn { color: #ef6c00; } .st-waived { color: #6a1b9a; }
 .st-fail { color: #c62828; } .st-not-verified { color: #ad1457; } .st-pending-attestation { color: #1565c0; }
@@ -101,21 +103,38 @@ def render(manifest: dict, results: list[ItemResult], manifest_sha256: str, sign
         _trend(manifest.get("trend")),
         signoffs or signoff_table([]),
     ]
+    phases = run_phases(run.get("markexpr", ""))
+    sections = list(dict.fromkeys(r.item.section for r in results))
+    own = [s for s in sections if any(r.checks or r.item.phase in phases for r in results if r.item.section == s)]
     part = None
-    for section in dict.fromkeys(r.item.section for r in results):
+    for section in own:  # this run's phases first, in the seed's order
         top, name = section.split(" / ", 1)
         if top != part:
             parts.append(f"<h2>{escape(top)}</h2>")
             part = top
         parts.append(f"<h3>{escape(name)}</h3>")
-        parts.append(
-            '<table class="rc-section"><thead><tr><th>Item</th><th>Status</th><th>Checks</th>'
-            "<th>Duration</th><th>Details</th></tr></thead><tbody>"
-        )
-        parts.extend(_item_row(r) for r in results if r.item.section == section)
-        parts.append("</tbody></table>")
+        parts.append(_section_table([r for r in results if r.item.section == section]))
+    others = [s for s in sections if s not in own]
+    if others:  # other phases' items: one collapsed line per section
+        parts.append("<h2>Other phases (not run here)</h2>")
+        for section in others:
+            found = [r for r in results if r.item.section == section]
+            statuses = ", ".join(sorted({r.status.value for r in found}))
+            parts.append(
+                f'<details class="rc-folded"><summary>{escape(section)}: {len(found)} items, {escape(statuses)}'
+                f"</summary>{_section_table(found)}</details>"
+            )
     parts.append("</div>")
     return "".join(parts)
+
+
+def _section_table(found: list[ItemResult]) -> str:
+    return (
+        '<table class="rc-section"><thead><tr><th>Item</th><th>Status</th><th>Checks</th>'
+        "<th>Duration</th><th>Details</th></tr></thead><tbody>"
+        + "".join(_item_row(r) for r in found)
+        + "</tbody></table>"
+    )
 
 
 def _trend(trend: dict | None) -> str:

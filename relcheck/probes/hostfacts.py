@@ -1,0 +1,84 @@
+"""Resources for a deployment, measured where they matter: memory and load on the service's host (this host for the
+embedded target; through target.service.command_prefix, e.g. ssh, for a remote one; never relcheck's own machine
+standing in for it), the database's size and connections through SQL, free disk where backups and data go.
+
+    facts = measure(target, backups_dir)
+    facts.memory_available_mb   # None when the service host could not be measured
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+from relcheck.target import postgres
+
+
+@dataclass
+class Disk:
+    what: str
+    path: str
+    free_bytes: int
+
+
+@dataclass
+class HostFacts:
+    host: str  # where memory and load were measured
+    memory_available_mb: float | None = None
+    load_per_core: float | None = None
+    database_bytes: int = 0
+    max_connections: int = 0
+    connections_used: int = 0
+    disks: list[Disk] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # what could not be measured, and why
+
+
+def measure(target, backups: Path) -> HostFacts:
+    prefix = target.config.target.service.command_prefix
+    if target.mode == "embedded":
+        facts = HostFacts(
+            "this host (the embedded target runs here)",
+            psutil.virtual_memory().available / 2**20,
+            os.getloadavg()[0] / (os.cpu_count() or 1),
+        )
+    elif prefix:
+        facts = remote_host(prefix)
+    else:
+        facts = HostFacts(
+            "not measured",
+            problems=[
+                "the service host's memory and load are not measured: a remote target needs "
+                "target.service.command_prefix (relcheck's own machine is not the service's)"
+            ],
+        )
+    with target.database() as conn:
+        facts.database_bytes = conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]
+        facts.max_connections = int(conn.execute("SHOW max_connections").fetchone()[0])
+        facts.connections_used = conn.execute("SELECT count(*) FROM pg_stat_activity").fetchone()[0]
+    facts.disks.append(Disk("backups", str(backups), shutil.disk_usage(backups).free))
+    data_dir = postgres.data_directory(target) if target.mode == "embedded" else ""  # a remote path is not ours
+    if data_dir and os.path.isdir(data_dir):
+        facts.disks.append(Disk("database data", data_dir, shutil.disk_usage(data_dir).free))
+    return facts
+
+
+def remote_host(prefix: list[str]) -> HostFacts:
+    """Memory and load of the host a command prefix reaches (Linux /proc), in one round trip."""
+    # separate words, as the service manager's commands go: run locally (env ...) or joined by ssh, the same output
+    command = [*prefix, "sh", "-c", "hostname; nproc; cat /proc/loadavg; grep MemAvailable /proc/meminfo"]
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return HostFacts("not measured", problems=[f"service host unreachable through {prefix[0]}: {exc}"])
+    lines = result.stdout.split("\n")
+    try:
+        host, cores, load, memory = lines[0].strip(), int(lines[1]), float(lines[2].split()[0]), lines[3].split()
+        return HostFacts(f"{host} (through {' '.join(prefix)})", int(memory[1]) / 1024, load / max(cores, 1))
+    except (IndexError, ValueError):
+        last = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
+        return HostFacts("not measured", problems=[f"service host not measured (exit {result.returncode}): {last[0]}"])
