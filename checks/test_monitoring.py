@@ -72,19 +72,25 @@ def test_network_traffic(phase, observation, relcheck_config, evidence):
     require(counter, "no request counter configured (monitoring.request_counter)")
     rate = request_rate(observation, counter)
     require(rate is not None, f"{counter} counts no requests")
+    bounds = f"{cfg.min_rps if cfg.min_rps is not None else '-'}..{cfg.max_rps if cfg.max_rps is not None else '-'}"
     evidence.kv(
         "Traffic",
         {
-            "requests/s over the window": f"{rate:.1f} (bounds {cfg.min_rps:g}..{cfg.max_rps:g})",
+            "requests/s over the window": f"{rate:.1f} (bounds {bounds})",
             "health round trip": f"{observation.health_rtt_ms:.1f} ms (limit {cfg.max_health_rtt_ms:g})",
             "synthetic traffic failures": "; ".join(observation.probe_failures) or "none",
         },
     )
-    assert cfg.min_rps <= rate <= cfg.max_rps, f"{rate:.1f} requests/s outside {cfg.min_rps:g}..{cfg.max_rps:g}"
+    low, high = cfg.min_rps is not None and rate < cfg.min_rps, cfg.max_rps is not None and rate > cfg.max_rps
+    assert not (low or high), f"{rate:.1f} requests/s outside {bounds}"
     assert observation.health_rtt_ms <= cfg.max_health_rtt_ms, (
         f"health round trip {observation.health_rtt_ms:.0f} ms > {cfg.max_health_rtt_ms:g} ms"
     )
     assert not observation.probe_failures, f"synthetic traffic failed: {observation.probe_failures[0]}"
+    require(
+        cfg.min_rps is not None or cfg.max_rps is not None,
+        "no request-rate bounds configured (monitoring.min_rps / max_rps): normal traffic is not defined",
+    )
 
 
 @for_items(
@@ -151,6 +157,7 @@ def test_request_rates(phase, observation, relcheck_config, evidence):
 def test_cache_hit_rates(phase, observation, relcheck_config, evidence):
     cfg = limits(relcheck_config)
     require(cfg.cache_hits and cfg.cache_misses, "no cache counters configured (monitoring.cache_hits/misses)")
+    require(cfg.min_cache_hit_rate, "no minimum cache hit rate configured (monitoring.min_cache_hit_rate)")
     hits, misses = observation.second.value(cfg.cache_hits), observation.second.value(cfg.cache_misses)
     assert hits is not None and misses is not None, f"{cfg.cache_hits} / {cfg.cache_misses} are not exported"
     require(hits + misses, "the cache has not been used yet")

@@ -4,6 +4,7 @@ service and fails when its metric shows trouble (fault switches, bad traffic, or
 import pytest
 
 from conftest import LATENCY_FAULT_MS
+from relcheck.run.runner import read_config, write_config
 
 MONITORING = [
     "test_cpu_usage",
@@ -121,3 +122,17 @@ def test_request_rates_fail_when_the_request_counter_is_not_exported(bench, faul
         bench.config(target=faulty(missing_metric="kundli_http_requests")), "-m", "monitoring", "-k", "request_rates"
     )
     assert checked.reason("test_request_rates[monitoring]") == "kundli_http_requests_total is not exported"
+
+
+def test_a_threshold_that_is_not_set_is_not_verified_never_a_default_that_cannot_fail(bench, healthy):
+    data = read_config(bench.config(target=healthy))
+    for key in ("min_cache_hit_rate", "min_rps", "max_rps"):
+        del data["monitoring"][key]
+    config = write_config(data, bench.tmp / "unset.toml")
+    checked = bench.run(config, "-m", "monitoring", "-k", "cache_hit or network_traffic")
+    assert checked.status("test_cache_hit_rates[monitoring]") == "not verified"
+    assert checked.reason("test_cache_hit_rates[monitoring]") == (
+        "no minimum cache hit rate configured (monitoring.min_cache_hit_rate)"
+    )
+    assert checked.status("test_network_traffic[monitoring]") == "not verified"
+    assert checked.reason("test_network_traffic[monitoring]").startswith("no request-rate bounds configured")

@@ -471,15 +471,15 @@ class Monitoring(Model):
     memory_mb: float = Field(512, gt=0)
     min_free_disk_percent: float = Field(10, ge=0, le=100)
     max_health_rtt_ms: float = Field(500, gt=0)
-    min_rps: float = Field(0, ge=0)  # request rate bounds over the window (0 = no lower bound)
-    max_rps: float = Field(100000, gt=0)
+    min_rps: float | None = Field(None, gt=0)  # request rate bounds over the window; unset: not verified
+    max_rps: float | None = Field(None, gt=0)
     error_budget: float = Field(0.01, ge=0, le=1)  # 5xx share
     route_error_budget: float = Field(0.05, ge=0, le=1)  # 5xx share per route
     p95_ms: float = Field(250, gt=0)
     route_p95_ms: dict[str, float] = {}  # "METHOD route" -> limit
     cache_hits: str = ""  # counters for the cache hit rate
     cache_misses: str = ""
-    min_cache_hit_rate: float = Field(0.0, ge=0, le=1)
+    min_cache_hit_rate: float | None = Field(None, gt=0, le=1)  # unset: not verified (0 could never fail)
     queue_gauges: list[str] = []
     max_queue: float = Field(100, ge=0)
     connection_gauges: list[str] = []
