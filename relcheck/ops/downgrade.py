@@ -58,16 +58,19 @@ def rehearse(
             commands = [procedures.command(template, previous_head=previous_head) for _, template, _ in plan]
             refuse_live(env, [arg for command in commands for arg in command], DsnParts.of(target.dsn), "deploy")
             backup.restore(verified_backup.path, copy.dsn, pg_tools["pg_restore"])
-            rehearsal.steps.append(("restore the backup into " + copy.name, "ok", checked(live, copy.dsn, query)))
+            with postgres.connect(copy.dsn, "scratch database") as conn:
+                after = dbstate.schema(conn, query)
+            rehearsal.steps.append(("restore the backup into " + copy.name, "ok", checked(live, after)))
             for (name, _, expected), command in zip(plan, commands, strict=True):
-                with postgres.connect(copy.dsn, "scratch database") as conn:
-                    before = dbstate.schema(conn, query)
-                    counts = dbstate.non_null_counts(conn, before.columns) if name.startswith("downgrade") else {}
+                before, counts = after, {}  # each step starts where the last one left the copy
+                if name.startswith("downgrade"):
+                    with postgres.connect(copy.dsn, "scratch database") as conn:
+                        counts = dbstate.non_null_counts(conn, before.columns)
                 outcome = procedures.host.run(command, name)
                 with postgres.connect(copy.dsn, "scratch database") as conn:
                     after = dbstate.schema(conn, query)
                     fingerprints = backup.fingerprints(conn) if counts else {}
-                proof = checked(live, copy.dsn, query)  # the live database first: the graver finding
+                proof = checked(live, after)  # the live database first: the graver finding
                 reached(name, before, after, expected, query, change_due=previous_head != release_head)
                 rehearsal.steps.append((f"{name}: {' '.join(command[1:])}", outcome, proof))
                 if counts:
@@ -81,14 +84,12 @@ def rehearse(
     return rehearsal
 
 
-def checked(live: dbstate.LiveWatch, scratch_dsn: str, query: str) -> str:
+def checked(live: dbstate.LiveWatch, scratch: dbstate.Schema) -> str:
     """After a step: the live schema must be unchanged; what the scratch copy is at."""
     changes = live.changes()
     if changes:
         raise RehearsalFailed(f"the live database changed during the rehearsal ({'; '.join(changes)})")
-    with postgres.connect(scratch_dsn, "scratch database") as conn:
-        version = dbstate.schema_version(conn, query)
-    return f"scratch copy at {dbstate.describe_version(version)}; live schema unchanged"
+    return f"scratch copy at {dbstate.describe_version(scratch.version)}; live schema unchanged"
 
 
 def reached(
