@@ -6,8 +6,7 @@ import pytest
 
 from relcheck.core import records
 from relcheck.core.statuses import require
-from relcheck.probes import backup, monitor, notify
-from relcheck.run import postrelease
+from relcheck.probes import monitor, notify
 from relcheck.signing.attestations import confirmed
 
 pytestmark = pytest.mark.post_release
@@ -45,32 +44,24 @@ def test_check_resource_usage(observation, relcheck_config, evidence):
 
 
 @pytest.mark.item("Post-Release Tasks / Monitoring", "Verify data integrity")
-def test_verify_data_integrity(target, relcheck_config, evidence):
-    deployed = records.read(records.deploy_record_path(relcheck_config))
-    require(deployed and deployed.get("backup", {}).get("tables"), "no deploy record with a backup to compare with")
-    with target.database() as conn:
-        now = backup.fingerprints(conn)
-    rows = [
-        (table, f["rows"], now[table].rows if table in now else None)
-        for table, f in deployed["backup"]["tables"].items()
-    ]
+def test_verify_data_integrity(data_since_backup, evidence):
+    rows = [(c.table, c.source_rows, c.restored_rows) for c in data_since_backup if c.source_rows is not None]
     evidence.table("Rows before the deploy and now", ["table", "before", "now"], rows)
-    lost = [f"{t} ({before} -> {after})" for t, before, after in rows if after is None or after < before]
+    lost = [f"{t} ({before} -> {now})" for t, before, now in rows if now is None or now < before]
     assert not lost, f"rows that existed before the deploy are gone: {', '.join(lost)}"
 
 
 @pytest.mark.item("Post-Release Tasks / Documentation", "Record deployment notes")
-def test_record_deployment_notes(relcheck_config, evidence):
-    path = postrelease.deployment_notes(relcheck_config)
-    require(path, "no deploy record of this release to take notes from (relcheck deploy)")
-    evidence.text(path.name, path.read_text())
+def test_record_deployment_notes(deployment_notes, evidence):
+    evidence.text(deployment_notes.path.name, deployment_notes.text)
+    assert not deployment_notes.problems, "; ".join(deployment_notes.problems)
 
 
 @pytest.mark.item("Post-Release Tasks / Documentation", "Prepare status report")
-def test_prepare_status_report(relcheck_config, evidence):
-    path = postrelease.status_report(relcheck_config)
-    require(path, "no run of this release to report on")
-    evidence.text(path.name, path.read_text())
+def test_prepare_status_report(status_report, evidence):
+    evidence.text(status_report.path.name, status_report.text)
+    missing = [phase for phase, verdict in status_report.verdicts.items() if verdict is None]
+    require(not missing, f"no complete run of {', '.join(missing)} to report on")
 
 
 HUMAN = [

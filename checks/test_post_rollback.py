@@ -4,37 +4,31 @@ import pytest
 
 from relcheck.core import records
 from relcheck.core.statuses import require
-from relcheck.probes import backup, notify
+from relcheck.probes import notify
 from relcheck.signing.attestations import confirmed
 
 pytestmark = pytest.mark.post_rollback
 
 
 @pytest.mark.item("Post-Rollback", "Check data integrity")
-def test_data_integrity(target, relcheck_config, evidence):
-    deployed = records.read(records.deploy_record_path(relcheck_config))
-    require(deployed and deployed.get("backup", {}).get("tables"), "no deploy record with a backup to compare with")
-    taken = {t: backup.TableFingerprint(**f) for t, f in deployed["backup"]["tables"].items()}
-    with target.database() as conn:
-        now = backup.fingerprints(conn)
-    rows = backup.compare(taken, now)
+def test_data_integrity(data_since_backup, deploy_record, evidence):
+    backed_up = deploy_record["backup"]
     evidence.kv(
-        "Compared with",
-        {"backup": deployed["backup"]["path"], "sha256": deployed["backup"]["sha256"], "taken": deployed["started"]},
+        "Compared with", {"backup": backed_up["path"], "sha256": backed_up["sha256"], "taken": deploy_record["started"]}
     )
     evidence.table(
         "Backup vs database now",
         ["table", "backup rows", "rows now", "equal"],
-        [(c.table, c.source_rows, c.restored_rows, "yes" if c.equal else "NO") for c in rows],
+        [(c.table, c.source_rows, c.restored_rows, "yes" if c.equal else "NO") for c in data_since_backup],
     )
-    different = [c.table for c in rows if not c.equal]
+    different = [c.table for c in data_since_backup if not c.equal]
     assert not different, f"the database differs from the backup in: {', '.join(different)}"
 
 
 @pytest.mark.item("Post-Rollback", "Notify stakeholders")
 def test_notify_rollback(relcheck_config, evidence):
     incident = records.read(records.incident_path(relcheck_config)) or {}
-    triggers = ", ".join(incident.get("triggers", [])) or "see the incident record"
+    triggers = ", ".join(t["trigger"] for t in incident.get("triggers", [])) or "see the incident record"
     deliveries = notify.deliver(
         relcheck_config,
         "rolled back",
@@ -46,22 +40,30 @@ def test_notify_rollback(relcheck_config, evidence):
 
 
 @pytest.mark.item("Post-Rollback", "Document issues")
-def test_document_issues(relcheck_config, evidence):
-    path = records.incident_path(relcheck_config)
-    incident = records.read(path)
-    require(incident, f"no incident record at {path} (written by relcheck rollback)")
-    evidence.kv(
-        "Incident record",
-        {
-            "file": path,
-            "opened": incident.get("opened"),
-            "triggers": ", ".join(incident.get("triggers", [])) or "none recorded",
-        },
+def test_document_issues(incident, attestations, evidence):
+    evidence.table(
+        "Triggers that fired",
+        ["trigger", "checks", "reason"],
+        [(t["trigger"], ", ".join(t["checks"]) or "-", t["reason"]) for t in incident.get("triggers", [])],
     )
-    evidence.table("Timeline", ["time", "event"], incident.get("timeline", []))
     evidence.table("Failed items", ["item", "status", "reason"], incident.get("failed_items", []))
-    missing = [k for k in ("timeline", "failed_items", "triggers") if not incident.get(k)]
+    steps = incident.get("rollback_steps", [])
+    evidence.table(
+        "Rollback steps",
+        ["step", "ok", "exit statuses", "detail"],
+        [(s["step"], "yes" if s["ok"] else "NO", s["exit statuses"], s["detail"]) for s in steps],
+    )
+    evidence.kv("Data integrity after the restore", incident.get("data_integrity") or {"result": "none recorded"})
+    evidence.table("Timeline", ["time", "event"], incident.get("timeline", []))
+    failed = [s["step"] for s in steps if not s["ok"]]
+    assert not failed, f"rollback step failed: {', '.join(failed)}"
+    missing = [k for k in ("triggers", "rollback_steps", "data_integrity") if not incident.get(k)]
     assert not missing, f"the incident record lacks: {', '.join(missing)}"
+    assert incident["data_integrity"].get("equal"), (
+        f"the restored data differs from the backup: {', '.join(incident['data_integrity'].get('different', []))}"
+    )
+    root_cause = attestations.get("Rollback Procedure / Post-Rollback :: Document issues", [])
+    confirmed(root_cause, evidence, "the root cause")
 
 
 @pytest.mark.item("Post-Rollback", "Plan resolution")

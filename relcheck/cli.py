@@ -158,7 +158,7 @@ def cmd_deploy(args) -> int:
         if args.dry_run:
             run(procedures.deploy(record.ref, record), record, dry_run=True)
         return 1
-    run(procedures.deploy(record.ref, record), record, dry_run=args.dry_run)
+    run(procedures.deploy(record.ref, record), record, dry_run=args.dry_run, host=procedures.host)
     if args.dry_run:
         return 0
     path = record.save(records.deploy_record_path(cfg))
@@ -188,15 +188,11 @@ def cmd_rollback(args) -> int:
         if args.dry_run:
             run(steps, record, dry_run=True)
         return 1
-    run(steps, record, dry_run=args.dry_run)
+    run(steps, record, dry_run=args.dry_run, host=procedures.host)
     if args.dry_run:
         return 0
     record.save(records.rollback_record_path(cfg))
-    post = next((m for m in records.manifests(cfg) if "post_deploy" in m["run"]["label"]), None)
-    fired = [f["trigger"] for f in ((post or {}).get("decision") or {}).get("fired", [])]
-    path = incident.write(
-        records.incident_path(cfg), release.release_id, deployed, asdict(record), post, fired or ["manual rollback"]
-    )
+    path = incident.write_for(cfg, deployed, asdict(record), "manual rollback (relcheck rollback)")
     print(
         f"rolled back to {record.ref}: {'ok' if record.ok else 'FAILED at ' + record.failed_step}; "
         f"incident record {path}. Next: pytest -m post_rollback"

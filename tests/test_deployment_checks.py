@@ -244,7 +244,13 @@ def test_rehearsal_deploys_and_rolls_back_with_zero_rows_lost(tmp_path, default_
         "zero rows lost",
     ]
     incident = json.loads((tmp_path / "reports/kundli-service-1.1.0/rollback/incident.json").read_text())
-    assert incident["timeline"] and incident["triggers"] == ["rehearsal"]
+    assert incident["timeline"] and [t["trigger"] for t in incident["triggers"]] == ["rehearsal"]
+    assert incident["data_integrity"]["equal"] and incident["data_integrity"]["tables compared"] >= 2
+    assert all(step["ok"] for step in incident["rollback_steps"])
+    assert [0, 0, 0] in [step["exit statuses"] for step in incident["rollback_steps"]]  # fetch, checkout, install
+    deployed = json.loads((tmp_path / "reports/kundli-service-1.1.0/deploy/record.json").read_text())
+    assert all(step["started"] and step["finished"] for step in deployed["steps"])
+    assert all(len(c["output_sha256"]) == 64 for step in deployed["steps"] for c in step["commands"])
     assert (tmp_path / "rehearsal.json").exists()
 
 

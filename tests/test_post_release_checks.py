@@ -10,7 +10,7 @@ from fakes import WebhookSink
 from conftest import LATENCY_FAULT_MS
 from relcheck.core import config as config_module
 from relcheck.core import records
-from relcheck.ops.deploy import Record
+from relcheck.ops.deploy import CommandRun, Record, StepResult
 from relcheck.probes import backup
 from relcheck.target.embedded import EmbeddedRuntime
 
@@ -78,6 +78,12 @@ def test_deployment_notes_status_report_and_data_integrity(bench, default_config
             "2026-11-25T10:00:00+00:00",
             "2026-11-25T10:01:00+00:00",
             True,
+            steps=[
+                StepResult("Stop application services", "stop", 0.5, True, "stopped", "t0", "t1"),
+                StepResult(
+                    "Run migrations", "alembic", 1.5, True, "ok", "t1", "t2", [CommandRun("alembic", 0, "a" * 64)]
+                ),
+            ],
             backup={"path": "x.dump", "sha256": "0" * 64, "tables": tables},
         )
         record.save(records.deploy_record_path(cfg))
@@ -86,6 +92,7 @@ def test_deployment_notes_status_report_and_data_integrity(bench, default_config
             assert checked.status(check) == "pass", (check, checked.reason(check))
         notes = (records.release_dir(cfg) / "deployment-notes.md").read_text()
         assert "# Deployment notes: kundli-service 1.1.0" in notes
+        assert "| Run migrations | t1 | t2 | 0 | aaaaaaaaaaaaaaaa | ok: ok |" in notes
         with psycopg.connect(target.dsn, autocommit=True) as conn:  # relcheck's own sessions are read-only
             conn.execute("DELETE FROM audit_log")
         checked = bench.run(config, "-m", "post_release or post_rollback", "-k", "integrity or status_report")
@@ -93,8 +100,10 @@ def test_deployment_notes_status_report_and_data_integrity(bench, default_config
             "rows that existed before the deploy are gone: public.audit_log"
         )
         assert checked.reason("test_data_integrity") == "the database differs from the backup in: public.audit_log"
-        assert checked.status("test_prepare_status_report") == "pass"  # reports the earlier run
-        assert "| post_release-or-post_rollback |" in (records.release_dir(cfg) / "status-report.md").read_text()
+        assert checked.reason("test_prepare_status_report") == (
+            "no complete run of pre_release, pre_deploy, post_deploy to report on"
+        )
+        assert "| post_release-or-post_rollback |" not in (records.release_dir(cfg) / "status-report.md").read_text()
     finally:
         runtime.stop()
 

@@ -117,3 +117,54 @@ def test_the_plugin_collects_the_checklist_from_any_directory(pytester):
         line.startswith(str(CHECKS_DIR.relative_to(CHECKS_DIR.parent.parent))) or "checks/" in line
         for line in collected
     )
+
+
+def config_in(tmp_path):
+    from conftest import default_config_data
+    from relcheck.core.config import load
+    from relcheck.run.runner import merge, write_config
+
+    data = merge(default_config_data(), {"reports": str(tmp_path / "reports")})
+    return load(write_config(data, tmp_path / "relcheck.toml"))
+
+
+def test_the_status_report_states_each_phase_from_its_last_complete_run(tmp_path):
+    from relcheck.core import records
+    from relcheck.core.files import write_json
+    from relcheck.run import postrelease
+
+    cfg = config_in(tmp_path)
+
+    def manifest(directory: str, label: str, verdict: str, finished: str, partial: list[str]) -> None:
+        run = {"label": label, "finished": finished, "partial": partial, "interrupted": False}
+        write_json(
+            records.release_dir(cfg) / directory / "manifest.json",
+            {"run": run, "verdict": verdict, "counts": {"pass": 3}, "items": []},
+        )
+
+    manifest("pre_release", "pre_release", "READY", "2026-11-25T10:00:00", [])
+    manifest("pre_release-partial", "pre_release", "PARTIAL", "2026-11-25T11:00:00", ["partial run: -k"])
+    manifest("post_deploy", "post_deploy", "PROCEED", "2026-11-25T12:00:00", [])
+    report = postrelease.status_report(cfg)
+    assert report.verdicts == {"pre_release": "READY", "pre_deploy": None, "post_deploy": "PROCEED"}
+    assert "| pre_deploy | - | no complete run |" in report.text and "PARTIAL" not in report.text
+
+
+def test_deployment_notes_name_the_step_a_deploy_stopped_at(tmp_path):
+    from dataclasses import asdict
+
+    from relcheck.ops.deploy import CommandRun, Record, StepResult
+    from relcheck.run import postrelease
+
+    stopped = Record("deploy", "p", "1.1.0", "v1.1.0", "t0", "t2", False, "Run migrations")
+    failed = [CommandRun("alembic upgrade head", 1, "b" * 64)]
+    stopped.steps = [
+        StepResult("Run migrations", "alembic", 1.0, False, "migrate failed (exit 1): boom", "t0", "t1", failed)
+    ]
+    notes = postrelease.deployment_notes(config_in(tmp_path), asdict(stopped))
+    assert notes.problems == ["step Run migrations failed: migrate failed (exit 1): boom"]
+    assert "| Run migrations | t0 | t1 | 1 | bbbbbbbbbbbbbbbb | FAILED: migrate failed (exit 1): boom |" in notes.text
+    stopped.steps, stopped.failed_step = [], ""
+    assert postrelease.deployment_notes(config_in(tmp_path), asdict(stopped)).problems == [
+        "the deploy stopped early (no step completed)"
+    ]

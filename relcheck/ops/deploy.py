@@ -8,6 +8,7 @@ and logged, the first failure stops the procedure and says how to roll back; a d
 
 from __future__ import annotations
 
+import hashlib
 import shlex
 import subprocess
 import sys
@@ -38,12 +39,24 @@ class Step:
 
 
 @dataclass
+class CommandRun:
+    """One command a step ran: its exit status and a digest of its whole output (stdout, then stderr)."""
+
+    command: str
+    exit: int | None  # None: not found or timed out
+    output_sha256: str
+
+
+@dataclass
 class StepResult:
     name: str
     plan: str
     seconds: float
     ok: bool
     detail: str
+    started: str = ""
+    finished: str = ""
+    commands: list[CommandRun] = field(default_factory=list)
 
 
 @dataclass
@@ -60,6 +73,7 @@ class Record:
     backup: dict = field(default_factory=dict)
     safety_dump: dict = field(default_factory=dict)  # rollback: the data as it was before the restore
     discarded: list[dict] = field(default_factory=list)  # rollback: what the restore threw away
+    data_integrity: dict = field(default_factory=dict)  # rollback: the restored database against the backup
     next_action: str = ""
 
     def save(self, path: Path) -> Path:
@@ -76,6 +90,7 @@ class Host:
 
     def __init__(self, checkout: Path, prefix: list[str], env: dict[str, str], timeout: float = 900) -> None:
         self.checkout, self.prefix, self.env, self.timeout = checkout, prefix, env, timeout
+        self.ran: list[CommandRun] = []  # every command run so far, for the deploy record
 
     def describe(self, command: list[str]) -> str:
         return redact(f"(cd {self.checkout} && {shlex.join(command)})")
@@ -90,32 +105,51 @@ class Host:
             )
         else:
             full, env, cwd = command, command_env(self.env), self.checkout
+        shown = self.describe(command)
         try:
             result = subprocess.run(full, cwd=cwd, env=env, capture_output=True, text=True, timeout=self.timeout)
         except FileNotFoundError:
+            self.ran.append(CommandRun(shown, None, digest("")))
             raise ToolError(f"{what}: command not found: {full[0]}") from None
         except subprocess.TimeoutExpired:
+            self.ran.append(CommandRun(shown, None, digest("")))
             raise ToolError(f"{what}: did not finish within {self.timeout:g}s") from None
+        self.ran.append(CommandRun(shown, result.returncode, digest(result.stdout + result.stderr)))
         if result.returncode != 0:
             lines = [line for line in (result.stderr or result.stdout).strip().splitlines() if line.strip()]
             raise ToolError(f"{what} failed (exit {result.returncode}): {redact(lines[-1]) if lines else 'no output'}")
         return redact(result.stdout.strip().splitlines()[-1]) if result.stdout.strip() else "ok"
 
 
-def run(procedure: list[Step], record: Record, log=print, dry_run: bool = False) -> Record:
-    """Run the steps in order; stop at the first failure."""
+def digest(output: str) -> str:
+    return hashlib.sha256(output.encode()).hexdigest()
+
+
+def run(procedure: list[Step], record: Record, log=print, dry_run: bool = False, host: Host | None = None) -> Record:
+    """Run the steps in order; stop at the first failure. host: where the steps' commands ran (their exit statuses
+    and output digests go into the record)."""
     record.started = now()
     for number, step in enumerate(procedure, 1):
         if dry_run:
             log(f"{number}. {step.name}: {step.plan}")
             continue
-        log(f"[{now()}] {number}. {step.name} ...")
+        started_at, ran_before = now(), len(host.ran) if host else 0
+        log(f"[{started_at}] {number}. {step.name} ...")
         started = time.monotonic()
         try:
             detail, ok = step.action(), True
         except RelcheckError as exc:
             detail, ok = str(exc), False
-        result = StepResult(step.name, step.plan, round(time.monotonic() - started, 3), ok, detail)
+        result = StepResult(
+            step.name,
+            step.plan,
+            round(time.monotonic() - started, 3),
+            ok,
+            detail,
+            started_at,
+            now(),
+            host.ran[ran_before:] if host else [],
+        )
         record.steps.append(result)
         log(f"[{now()}] {number}. {step.name}: {'done' if ok else 'FAILED'} in {result.seconds:.1f} s — {detail}")
         if not ok:
@@ -287,6 +321,15 @@ class Procedures:
             )[0][0]
             backup.recreate_database(self.target.admin_dsn, live, owner)
             backup.restore(dump, self.target.dsn, self.pg_restore)
+            with self.target.database() as conn:
+                compared = backup.against_backup(conn, deployed["backup"].get("tables", {}))
+            different = [c.table for c in compared if not c.equal]
+            record.data_integrity = {"tables compared": len(compared), "equal": bool(compared) and not different}
+            record.data_integrity["different"] = different
+            if different:
+                raise ToolError(f"the restored database differs from the backup in: {', '.join(different)}")
+            if not compared:
+                raise ToolError("the deploy record keeps no table fingerprints of its backup to compare with")
             return f"{live} recreated and restored from {dump.name}; before it: {safety.path.name}" + (
                 f" (discarded {describe_discards(lost)})" if lost else ""
             )

@@ -58,12 +58,13 @@ def seed(target: Target, spec, rows: int) -> None:
 
 
 def checks_phase(rehearsal: Rehearsal, name: str, config: Path, markexpr: str, env: dict, args=()) -> bool:
-    """The rehearsal leaves some checks out on purpose (notices, the plan it runs itself): a run narrowed that way
-    is PARTIAL, and counts when every check that ran is acceptable."""
+    """The rehearsal leaves some checks out on purpose (notices): a run narrowed that way is PARTIAL, and counts when
+    every check that ran is acceptable or waits only for a person's attestation (no one attests a rehearsal)."""
     outcome = runner.run_checks(config, markexpr, list(args), env)
     ran = [item for item in outcome.manifest.get("items", []) if item["checks"]]
     ok = outcome.verdict in ("READY", "PROCEED") or (
-        outcome.verdict == "PARTIAL" and all(Status(item["status"]).acceptable for item in ran)
+        outcome.verdict == "PARTIAL"
+        and all(Status(item["status"]).acceptable or item["status"] == Status.PENDING for item in ran)
     )
     why = "; ".join(outcome.manifest.get("verdict_reasons", [])[:3]) or outcome.output.strip().splitlines()[-1:]
     rehearsal.phases.append(
@@ -160,7 +161,9 @@ def rehearse(cfg: Config, workdir: Path, log=print, changes: dict | None = None)
 
         def deploy() -> str:
             record = Record("deploy", release.product, release.version, release.git_ref)
-            run_procedure(procedures.deploy(release.git_ref, record), record, log=lambda m: log(f"   {m}"))
+            run_procedure(
+                procedures.deploy(release.git_ref, record), record, log=lambda m: log(f"   {m}"), host=procedures.host
+            )
             state["deployed"] = asdict(record)
             record.save(records.deploy_record_path(checks_cfg))
             if not record.ok:
@@ -181,17 +184,10 @@ def rehearse(cfg: Config, workdir: Path, log=print, changes: dict | None = None)
                 procedures.rollback(release.previous_git_ref, state["deployed"], record, accept_data_loss=True),
                 record,
                 log=lambda m: log(f"   {m}"),
+                host=procedures.host,
             )
             record.save(records.rollback_record_path(checks_cfg))
-            post = next((m for m in records.manifests(checks_cfg) if "post_deploy" in m["run"]["label"]), None)
-            incident.write(
-                records.incident_path(checks_cfg),
-                release.release_id,
-                state["deployed"],
-                asdict(record),
-                post,
-                ["rehearsal"],
-            )
+            incident.write_for(checks_cfg, state["deployed"], asdict(record), "rehearsal")
             if not record.ok:
                 raise RuntimeError(f"stopped at {record.failed_step}: {record.steps[-1].detail}")
             return f"back on {release.previous_git_ref} in {sum(s.seconds for s in record.steps):.1f} s"
@@ -204,12 +200,10 @@ def rehearse(cfg: Config, workdir: Path, log=print, changes: dict | None = None)
             config_path,
             "post_rollback",
             env,
-            ["-k", "not notify and not plan_resolution"],
+            ["-k", "not notify"],
         )
-        taken = {t: backup.TableFingerprint(**f) for t, f in state["deployed"]["backup"]["tables"].items()}
         with target.database() as conn:
-            now = backup.fingerprints(conn)
-        compared = backup.compare(taken, now)
+            compared = backup.against_backup(conn, state["deployed"]["backup"]["tables"])
         rehearsal.rows_lost = sum(max(0, (c.source_rows or 0) - (c.restored_rows or 0)) for c in compared)
         different = [c.table for c in compared if not c.equal]
         rehearsal.phases.append(

@@ -118,6 +118,11 @@ class Comparison:
         return self.source_rows == self.restored_rows and self.source_checksum == self.restored_checksum
 
 
+def against_backup(conn, tables: dict[str, dict]) -> list[Comparison]:
+    """The database now, compared table by table with the fingerprints a deploy record kept of its backup."""
+    return compare({t: TableFingerprint(**f) for t, f in tables.items()}, fingerprints(conn))
+
+
 def compare(source: dict[str, TableFingerprint], restored: dict[str, TableFingerprint]) -> list[Comparison]:
     rows = []
     for table in sorted(set(source) | set(restored)):

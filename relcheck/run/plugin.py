@@ -25,7 +25,17 @@ from relcheck.run.results import CheckResult
 from relcheck.signing import waivers
 
 CHECKS_DIR = Path(importlib.import_module("relcheck.checks").__path__[0]).resolve()
-FIXTURES = ("target", "quality", "security", "docs", "performance", "deployment", "signoff", "monitoring")
+FIXTURES = (
+    "target",
+    "quality",
+    "security",
+    "docs",
+    "performance",
+    "deployment",
+    "signoff",
+    "monitoring",
+    "postrelease",
+)
 ROLLBACK_EXIT = 3  # the decision is ROLLBACK
 CONFIG_KEY = pytest.StashKey[config_module.Config]()
 RUN_KEY = pytest.StashKey["Run"]()

@@ -89,8 +89,9 @@ def read(cfg: Config) -> list[Attestation]:
     return found
 
 
-def confirmed(found: list[Attestation], evidence) -> Attestation:
-    """The item's valid attestation (shown as evidence); pending until someone attests."""
+def confirmed(found: list[Attestation], evidence, what: str = "") -> Attestation:
+    """The item's valid attestation (shown as evidence); pending until someone attests (what: the thing a person
+    attests, when the item is more than that)."""
     from relcheck.core.statuses import Pending
 
     evidence.table(
@@ -101,7 +102,8 @@ def confirmed(found: list[Attestation], evidence) -> Attestation:
     valid = [a for a in found if a.ok]
     if not valid:
         raise Pending(
-            "awaiting an attestation (relcheck attest --item '<section> :: <item>' --role ROLE "
+            (f"{what}: " if what else "")
+            + "awaiting an attestation (relcheck attest --item '<section> :: <item>' --role ROLE "
             "--note NOTE --key KEY)" + (f"; {len(found)} invalid" if found else "")
         )
     return valid[0]
