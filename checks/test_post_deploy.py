@@ -7,8 +7,6 @@ from relcheck.core import records
 from relcheck.core.marks import for_items
 from relcheck.core.statuses import require
 from relcheck.probes import judge
-from relcheck.target import logs
-from relcheck.target.request_specs import base_values, fill, send
 
 
 def after(item: str):
@@ -22,10 +20,8 @@ def expected_version(relcheck_config, phase: str) -> str:
 
 
 @after("Verify service status")
-def test_service_is_running(target, relcheck_config, phase, evidence):
-    status = target.service.status()
-    answer = target.version()
-    version = (answer.json or {}).get("version") if isinstance(answer.json, dict) else None
+def test_service_is_running(service_state, relcheck_config, phase, evidence):
+    status, answer, version = service_state.status, service_state.version_answer, service_state.version
     wanted = expected_version(relcheck_config, phase)
     evidence.kv(
         "Service",
@@ -45,35 +41,32 @@ def test_service_is_running(target, relcheck_config, phase, evidence):
 
 
 @after("Run health checks")
-def test_health_checks(target, phase, evidence):
-    answer = target.health()
+def test_health_checks(health, phase, evidence):
+    answer = health.answer
     evidence.kv("Health endpoint", {"request": answer.describe(), "time": f"{answer.elapsed_ms:.1f} ms"})
     evidence.text("Health response", answer.text)
+    evidence.kv("Database", {"SELECT 1": health.database or "no database configured (target.dsn)"})
     assert answer.status == 200, f"health check failed: {answer.describe()}"
-    require(target.dsn, "the database part is not verified: no database configured (target.dsn)")
-    with target.database() as conn:
-        conn.execute("SELECT 1")
-    evidence.kv("Database", {"connection": "ok", "SELECT 1": "ok"})
+    require(health.database, "the database part is not verified: no database configured (target.dsn)")
+    require(health.database_ok, f"the database part is not verified: {health.database}")
 
 
 @pytest.mark.post_deploy
 @pytest.mark.item("Post-Deployment", "Check logs for errors")
-def test_check_logs_for_errors(target, relcheck_config, deploy_started, evidence):
-    cfg, since = relcheck_config.post_deploy, deploy_started
-    lines, source = target.log.lines(since), target.log.describe()
-    found = logs.problems(lines, cfg.log_patterns, cfg.log_allow)
+def test_check_logs_for_errors(log_since_deploy, relcheck_config, evidence):
+    log, found = log_since_deploy, log_since_deploy.problems
     evidence.kv(
         "Log",
         {
-            "source": source,
-            "since": since.isoformat() if since else "the start of the log (no deploy record)",
-            "lines read": len(lines),
+            "source": log.source,
+            "since": log.since.isoformat() if log.since else "the start of the log (no deploy record)",
+            "lines read": len(log.lines),
             "error lines": len(found),
-            "allow-listed patterns": len(cfg.log_allow),
+            "allow-listed patterns": len(relcheck_config.post_deploy.log_allow),
         },
     )
     evidence.log("First error lines", [line for p in found[:10] for line in [p.line, *p.context]])
-    require(lines, f"the log ({source}) has no lines since the deploy")
+    require(log.lines, f"the log ({log.source}) has no lines since the deploy")
     assert not found, f"{len(found)} error line(s) in the log, first: {found[0].line[:160]}"
 
 
@@ -101,35 +94,17 @@ def test_verify_metrics_collection(metrics_around_traffic, relcheck_config, evid
 
 @pytest.mark.post_deploy
 @pytest.mark.item("Post-Deployment", "Test critical paths")
-def test_critical_paths(target, relcheck_config, evidence):
-    paths = relcheck_config.post_deploy.critical_paths
-    require(paths, "no critical paths configured (post_deploy.critical_paths)")
-    values, rows, failures = base_values(), [], []
-    for step in paths:
-        answer = send(target, step, values)
-        body = answer.json if isinstance(answer.json, dict) else {}
-        missing = [f for f in step.require_fields if f not in body]
-        ok = answer.status == step.expect and not missing
-        rows.append(
-            (
-                step.name,
-                f"{step.method} {fill(step.path, values)}",
-                step.role,
-                step.expect,
-                answer.status if answer.status is not None else answer.error,
-                ", ".join(missing) or "-",
-                "yes" if ok else "NO",
-            )
-        )
-        if not ok:
-            failures.append(
-                f"{step.name}: expected {step.expect}, got {answer.describe()}"
-                + (f", missing {', '.join(missing)}" if missing else "")
-            )
-            break
-        values.update({name: body[field] for name, field in step.capture.items() if field in body})
-    evidence.table("Critical paths", ["path", "request", "role", "expected", "got", "missing fields", "ok"], rows)
-    assert not failures, failures[0]
+def test_critical_paths(critical_paths, evidence):
+    evidence.table(
+        "Critical paths",
+        ["path", "request", "role", "expected", "got", "missing fields", "ok"],
+        [
+            (s.name, s.request, s.role, s.expected, s.got, ", ".join(s.missing) or "-", "yes" if s.ok else "NO")
+            for s in critical_paths
+        ],
+    )
+    failed = [s for s in critical_paths if not s.ok]
+    assert not failed, failed[0].problem
 
 
 @pytest.mark.post_deploy

@@ -14,11 +14,11 @@ pytestmark = pytest.mark.post_release
 
 @pytest.mark.monitoring  # also in every monitoring run: the critical-service-failure trigger reads it
 @pytest.mark.item("Post-Release Tasks / Monitoring", "Monitor system health")
-def test_monitor_system_health(target, evidence):
-    status, health = target.service.status(), target.health()
-    evidence.kv("Now", {"service": status.detail, "health": health.describe()})
+def test_monitor_system_health(service_state, health, evidence):
+    status, answer = service_state.status, health.answer
+    evidence.kv("Now", {"service": status.detail, "health": answer.describe()})
     assert status.running, f"service is not running: {status.detail}"
-    assert health.status == 200, f"health check failed: {health.describe()}"
+    assert answer.status == 200, f"health check failed: {answer.describe()}"
 
 
 @pytest.mark.item("Post-Release Tasks / Monitoring", "Check resource usage")

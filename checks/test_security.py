@@ -2,17 +2,14 @@
 also run in the post-deploy smoke, against the deployed service: the security and compliance triggers need them."""
 
 import re
-from datetime import date, datetime, timezone
+from datetime import date
 
 import pytest
 
 from relcheck.core.statuses import require
-from relcheck.probes import auditlog, protection
-from relcheck.probes.access import exercise
 from relcheck.probes.docs import completeness
 from relcheck.probes.review import matching
 from relcheck.signing.waivers import for_finding
-from relcheck.target.request_specs import base_values, run_setup, send
 
 pytestmark = pytest.mark.security
 
@@ -134,16 +131,16 @@ def test_vulnerabilities_addressed(bandit_scan, dependency_audit, release_waiver
 
 @pytest.mark.post_deploy  # re-verified live on the deployed service
 @pytest.mark.item("Security Checks", "Access controls verified")
-def test_access_controls(target, relcheck_config, evidence):
-    cfg = relcheck_config.security.access
-    require(cfg.rules, "no access matrix configured (security.access.rules)")
-    probes = exercise(target, cfg.setup, cfg.rules)
-    deviations = [p for p in probes if not p.ok]
+def test_access_controls(access_matrix, evidence):
     evidence.table(
         "Access matrix",
         ["method", "path", "role", "expected", "got", "detail"],
-        [(p.method, p.path, p.role, p.expected, p.got if p.got is not None else "no answer", p.detail) for p in probes],
+        [
+            (p.method, p.path, p.role, p.expected, p.got if p.got is not None else "no answer", p.detail)
+            for p in access_matrix
+        ],
     )
+    deviations = [p for p in access_matrix if not p.ok]
     assert not deviations, f"{len(deviations)} deviation(s): " + "; ".join(
         f"{p.method} {p.path} as {p.role}: expected {p.expected}, got {p.got}" for p in deviations[:5]
     )
@@ -151,58 +148,11 @@ def test_access_controls(target, relcheck_config, evidence):
 
 @pytest.mark.post_deploy  # re-verified live on the deployed service
 @pytest.mark.item("Security Checks", "Data protection confirmed")
-def test_data_protection(target, relcheck_config, deploy_started, evidence):
-    cfg = relcheck_config.security.data_protection
-    https = target.base_url.startswith("https://")
-    secrets = target.known_secrets()
-    findings = []
-    for probe in cfg.probes:
-        answer = send(target, probe, base_values())
-        require(answer.status is not None, f"probe got no answer: {answer.describe()}")
-        findings += protection.header_findings(
-            answer, cfg.required_headers, cfg.frame_protection, cfg.forbidden_headers, cfg.server_banner_pattern, https
-        )
-        where = f"answer to {probe.method} {probe.path}"
-        findings += protection.leaks(
-            where,
-            "\n".join(f"{k}: {v}" for k, v in answer.headers.items()) + "\n" + answer.text,
-            secrets,
-            cfg.pii_patterns,
-        )
-    checked_values = 0
-    if cfg.hashed_columns:
-        with target.database() as conn:
-            hashed, checked_values = protection.unhashed_values(conn, cfg.hashed_columns, cfg.hash_formats, secrets)
-        findings += hashed
-    if cfg.scan_log:
-        findings += protection.leaks(
-            f"service log ({target.log.describe()})",
-            "\n".join(target.log.lines(since=deploy_started)),
-            secrets,
-            cfg.pii_patterns,
-        )
-    tls, tls_facts = protection.tls_findings(
-        target.base_url, cfg.min_tls, relcheck_config.target.request_timeout_s, cfg.ca_file or None
-    )
-    findings += tls
-    if not https and not cfg.allow_plain_http:
-        findings.append(protection.Finding(target.base_url, "plain http: data in transit is not encrypted"))
-    evidence.kv(
-        "Scope",
-        {
-            "probes": len(cfg.probes),
-            "credential columns": ", ".join(cfg.hashed_columns) or "none",
-            "credential values checked": checked_values,
-            "service log scanned": (
-                f"since {deploy_started:%Y-%m-%d %H:%M:%S %Z} (the deploy)" if deploy_started else "yes"
-            )
-            if cfg.scan_log
-            else "no",
-            **tls_facts,
-        },
-    )
+def test_data_protection(data_protection, evidence):
+    findings = data_protection.findings
+    evidence.kv("Scope", data_protection.scope)
     evidence.table("Findings", ["where", "problem"], [(f.where, f.problem) for f in findings])
-    if not https and cfg.allow_plain_http:
+    if data_protection.scope["plain http"].startswith("allowed"):
         evidence.warn("plain http, allowed for an internal-only service (security.data_protection.allow_plain_http)")
     assert not findings, f"{len(findings)} data-protection finding(s): " + "; ".join(
         f"{f.where}: {f.problem}" for f in findings[:4]
@@ -211,32 +161,19 @@ def test_data_protection(target, relcheck_config, deploy_started, evidence):
 
 @pytest.mark.post_deploy  # re-verified live on the deployed service
 @pytest.mark.item("Security Checks", "Audit logging enabled")
-def test_audit_logging(target, relcheck_config, evidence):
-    cfg = relcheck_config.security.audit_trail
-    require(cfg is not None, "no audit trail configured (security.audit_trail)")
-    values = run_setup(target, cfg.setup, base_values())
-    log_position = target.log.position() if cfg.source == "log" else None
-    with target.database() as conn:
-        started = conn.execute("SELECT now()").fetchone()[0] if cfg.source == "table" else datetime.now(timezone.utc)
-    answer = send(target, cfg.action, values)
+def test_audit_logging(audit_trial, relcheck_config, evidence):
+    cfg, answer = relcheck_config.security.audit_trail, audit_trial.answer
     evidence.kv("Action", {"request": answer.describe(), "as": f"{cfg.action.role} ({cfg.actor})"})
     assert answer.ok, f"the audited action failed: {answer.describe()}"
-    object_id = (answer.json or {}).get(cfg.object_field)
-    assert object_id is not None, f"the answer has no {cfg.object_field!r} naming the changed object"
-    if cfg.source == "table":
-        with target.database() as conn:
-            records = auditlog.from_table(conn, cfg.table, cfg.columns, object_id)
-    else:
-        records = auditlog.from_log(target.log.lines_after(log_position), cfg.log_pattern, object_id)
-    found = auditlog.matching(records, cfg.actor, cfg.expect_action, started, cfg.window_s)
+    assert audit_trial.object_id is not None, f"the answer has no {cfg.object_field!r} naming the changed object"
     evidence.table(
-        f"Audit records for {object_id}",
+        f"Audit records for {audit_trial.object_id}",
         ["actor", "action", "object", "time"],
-        [(r.actor, r.action, r.object, r.time) for r in records],
+        [(r.actor, r.action, r.object, r.time) for r in audit_trial.records],
     )
-    assert found, (
-        f"no audit record of {cfg.expect_action} on {object_id} by {cfg.actor} "
-        f"within {cfg.window_s:g}s ({len(records)} other record(s))"
+    assert audit_trial.found, (
+        f"no audit record of {cfg.expect_action} on {audit_trial.object_id} by {cfg.actor} "
+        f"within {cfg.window_s:g}s ({len(audit_trial.records)} other record(s))"
     )
 
 

@@ -8,6 +8,10 @@ from datetime import datetime, timedelta, timezone
 
 from psycopg import sql
 
+from relcheck.target.http import Answer
+from relcheck.target.request_specs import base_values, run_setup, send
+from relcheck.target.target import Target
+
 
 @dataclass
 class AuditRecord:
@@ -65,3 +69,31 @@ def matching(
 
 def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+@dataclass
+class Trial:
+    """A known user's audited action and the audit records of the object it changed."""
+
+    answer: Answer
+    object_id: str | None
+    records: list[AuditRecord]
+    found: list[AuditRecord]
+
+
+def trial(target: Target, cfg) -> Trial:
+    """Run the setup and the audited action of security.audit_trail (cfg), then read the trail (table or log)."""
+    values = run_setup(target, cfg.setup, base_values())
+    log_position = target.log.position() if cfg.source == "log" else None
+    with target.database() as conn:
+        started = conn.execute("SELECT now()").fetchone()[0] if cfg.source == "table" else datetime.now(timezone.utc)
+    answer = send(target, cfg.action, values)
+    object_id = (answer.json or {}).get(cfg.object_field) if answer.ok and isinstance(answer.json, dict) else None
+    if object_id is None:
+        return Trial(answer, None, [], [])
+    if cfg.source == "table":
+        with target.database() as conn:
+            records = from_table(conn, cfg.table, cfg.columns, object_id)
+    else:
+        records = from_log(target.log.lines_after(log_position), cfg.log_pattern, object_id)
+    return Trial(answer, object_id, records, matching(records, cfg.actor, cfg.expect_action, started, cfg.window_s))

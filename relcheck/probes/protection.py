@@ -8,11 +8,14 @@ import socket
 import ssl
 import warnings
 from dataclasses import dataclass
+from datetime import datetime
 from urllib.parse import urlsplit
 
 from psycopg import sql
 
 from relcheck.target.http import Answer
+from relcheck.target.request_specs import base_values, send
+from relcheck.target.target import Target
 
 
 @dataclass
@@ -124,3 +127,51 @@ def tls_findings(base_url: str, minimum: str, timeout: float, cafile: str | None
         except (ssl.SSLError, OSError):
             facts[f"{weaker} refused"] = "yes"
     return found, facts
+
+
+@dataclass
+class Inspection:
+    findings: list[Finding]
+    scope: dict  # what was looked at, for the evidence
+    unanswered: str = ""  # a probe that got no answer: the inspection is incomplete
+
+
+def inspect(target: Target, cfg, since: datetime | None, timeout: float) -> Inspection:
+    """Every data-protection source of security.data_protection (cfg): probe answers, credential columns, the
+    service log since the deploy, TLS."""
+    https, secrets, findings = target.base_url.startswith("https://"), target.known_secrets(), []
+    for probe in cfg.probes:
+        answer = send(target, probe, base_values())
+        if answer.status is None:
+            return Inspection(findings, {}, f"probe got no answer: {answer.describe()}")
+        findings += header_findings(
+            answer, cfg.required_headers, cfg.frame_protection, cfg.forbidden_headers, cfg.server_banner_pattern, https
+        )
+        text = "\n".join(f"{k}: {v}" for k, v in answer.headers.items()) + "\n" + answer.text
+        findings += leaks(f"answer to {probe.method} {probe.path}", text, secrets, cfg.pii_patterns)
+    checked_values = 0
+    if cfg.hashed_columns:
+        with target.database() as conn:
+            hashed, checked_values = unhashed_values(conn, cfg.hashed_columns, cfg.hash_formats, secrets)
+        findings += hashed
+    if cfg.scan_log:
+        log_text = "\n".join(target.log.lines(since=since))
+        findings += leaks(f"service log ({target.log.describe()})", log_text, secrets, cfg.pii_patterns)
+    tls, tls_facts = tls_findings(target.base_url, cfg.min_tls, timeout, cfg.ca_file or None)
+    findings += tls
+    if not https and not cfg.allow_plain_http:
+        findings.append(Finding(target.base_url, "plain http: data in transit is not encrypted"))
+    log_scope = (f"since {since:%Y-%m-%d %H:%M:%S %Z} (the deploy)" if since else "yes") if cfg.scan_log else "no"
+    scope = {
+        "probes": len(cfg.probes),
+        "credential columns": ", ".join(cfg.hashed_columns) or "none",
+        "credential values checked": checked_values,
+        "service log scanned": log_scope,
+        "plain http": "allowed (internal-only service)"
+        if not https and cfg.allow_plain_http
+        else "no"
+        if https
+        else "not allowed",
+        **tls_facts,
+    }
+    return Inspection(findings, scope)

@@ -332,3 +332,9 @@ def relcheck_config(pytestconfig) -> config_module.Config:
 @pytest.fixture(scope="session")
 def relcheck_run(pytestconfig) -> Run:
     return pytestconfig.stash[RUN_KEY]
+
+
+@pytest.fixture(scope="session")
+def report_facts(relcheck_run):
+    """Record facts about the target for the report's header (like junitxml's record_testsuite_property)."""
+    return relcheck_run.target_facts.update

@@ -6,7 +6,9 @@ then:   GET /v1/kundli/{chart_id} as viewer
 
 from __future__ import annotations
 
+import dataclasses
 import time
+from dataclasses import dataclass
 
 from relcheck.core.errors import TargetError
 from relcheck.core.templates import fill
@@ -42,3 +44,42 @@ def run_setup(target: Target, steps, values: dict) -> dict:
                 raise TargetError(f"setup {step.method} {step.path}: no field {field!r} in the answer")
             values[name] = body[field]
     return values
+
+
+@dataclass
+class Walked:
+    """One request of a walked path: what was sent, what was expected and what came back."""
+
+    name: str
+    request: str
+    role: str
+    expected: int
+    got: int | str  # the status, or the error when nothing answered
+    missing: list[str] = dataclasses.field(default_factory=list)  # required fields the answer lacks
+
+    @property
+    def ok(self) -> bool:
+        return self.got == self.expected and not self.missing
+
+    @property
+    def problem(self) -> str:
+        return f"{self.name}: expected {self.expected}, got {self.request} -> {self.got}" + (
+            f", missing {', '.join(self.missing)}" if self.missing else ""
+        )
+
+
+def walk(target: Target, steps) -> list[Walked]:
+    """Send each step in order, capturing fields for the next ones; stop at the first step that is not as expected."""
+    values, walked = base_values(), []
+    for step in steps:
+        answer = send(target, step, values)
+        body = answer.json if isinstance(answer.json, dict) else {}
+        missing = [f for f in step.require_fields if f not in body]
+        got = answer.status if answer.status is not None else answer.error
+        walked.append(
+            Walked(step.name, f"{step.method} {fill(step.path, values)}", step.role, step.expect, got, missing)
+        )
+        if not walked[-1].ok:
+            break
+        values.update({name: body[field] for name, field in step.capture.items() if field in body})
+    return walked
