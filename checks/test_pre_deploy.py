@@ -112,7 +112,7 @@ def test_prepare_rollback_plan(
 
 
 @pytest.mark.item("Pre-Deployment", "Verify dependencies")
-def test_verify_dependencies(relcheck_config, target, migration_head, evidence):
+def test_verify_dependencies(relcheck_config, host_facts, migration_head, evidence):
     paths = [relcheck_config.source / name for name in relcheck_config.security.dependencies.requirements]
     pins, unpinned = [], []
     for path in paths:
@@ -120,7 +120,7 @@ def test_verify_dependencies(relcheck_config, target, migration_head, evidence):
         more, loose = advisories.read_requirements(path)
         pins, unpinned = pins + more, unpinned + loose
     consistent = dependencies.consistency(pins)
-    server = target.database().execute("SHOW server_version").fetchone()[0]
+    server = host_facts.database_server
     supported = SpecifierSet(relcheck_config.deploy.supported_postgres)
     major_minor = ".".join(server.split()[0].split(".")[:2])
     evidence.kv(

@@ -24,6 +24,11 @@ class Disk:
     what: str
     path: str
     free_bytes: int
+    total_bytes: int
+
+    @property
+    def free_percent(self) -> float:
+        return 100 * self.free_bytes / self.total_bytes
 
 
 @dataclass
@@ -31,6 +36,7 @@ class HostFacts:
     host: str  # where memory and load were measured
     memory_available_mb: float | None = None
     load_per_core: float | None = None
+    database_server: str = ""  # SHOW server_version
     database_bytes: int = 0
     max_connections: int = 0
     connections_used: int = 0
@@ -57,13 +63,15 @@ def measure(target, backups: Path) -> HostFacts:
             ],
         )
     with target.database() as conn:
+        facts.database_server = conn.execute("SHOW server_version").fetchone()[0]
         facts.database_bytes = conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]
         facts.max_connections = int(conn.execute("SHOW max_connections").fetchone()[0])
         facts.connections_used = conn.execute("SELECT count(*) FROM pg_stat_activity").fetchone()[0]
-    facts.disks.append(Disk("backups", str(backups), shutil.disk_usage(backups).free))
     data_dir = postgres.data_directory(target) if target.mode == "embedded" else ""  # a remote path is not ours
-    if data_dir and os.path.isdir(data_dir):
-        facts.disks.append(Disk("database data", data_dir, shutil.disk_usage(data_dir).free))
+    for what, place in (("backups", str(backups)), ("database data", data_dir)):
+        if place and os.path.isdir(place):
+            usage = shutil.disk_usage(place)
+            facts.disks.append(Disk(what, place, usage.free, usage.total))
     return facts
 
 
