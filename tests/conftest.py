@@ -55,16 +55,7 @@ TEST_CHANGES = {
 
 def default_config_data() -> dict:
     data = tomllib.loads(DEFAULT_CONFIG.read_text())
-    data = merge(data, TEST_CHANGES)
-    data["target"]["source"] = str(EXAMPLE)
-    data["target"]["repository"] = str(REPO / data["target"]["repository"])
-    dependencies = data["security"]["dependencies"]
-    dependencies["advisories"] = [str(REPO / d) for d in dependencies["advisories"]]
-    data["signoff"]["allowed_signers"] = str(REPO / data["signoff"]["allowed_signers"])
-    for scenario in ("load", "smoke", "stress"):
-        if scenario in data.get("performance", {}):
-            data["performance"][scenario]["locustfile"] = str(REPO / data["performance"][scenario]["locustfile"])
-    return data
+    return merge(data, {**TEST_CHANGES, "base_dir": str(REPO)})  # its relative paths as in the repository
 
 
 class Workbench:

@@ -270,7 +270,9 @@ def test_an_unconfigured_source_is_not_verified_and_relative_paths_resolve_besid
     """The mirror rule for failures: no database configured leaves Run health checks not verified (its HTTP part
     answered); a relative service log is found beside the config file, whatever the working directory."""
     relative_log = os.path.relpath(healthy.log_file, bench.tmp)
-    config = bench.config({"target": {"dsn": "", "service": {"log_file": relative_log}}}, target=healthy)
+    tree = {"source": str(REPO / "examples/kundli-service"), "repository": str(REPO / "examples/kundli-service.bundle")}
+    changes = {"base_dir": "", "target": {**tree, "dsn": "", "service": {"log_file": relative_log}}}
+    config = bench.config(changes, target=healthy)
     checked = bench.run(config, "-m", "post_deploy", "-k", "health_checks or logs_for_errors")
     assert checked.status("test_health_checks[post_deploy]") == "not verified"
     assert checked.reason("test_health_checks[post_deploy]") == (

@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from relcheck.core import secrets
 
@@ -531,7 +531,15 @@ class Config(Model):
     monitoring: Monitoring = Monitoring()
     checklist: str = ""  # another checklist file; default: the shipped seed
     reports: str = "reports"
+    base_dir: str = ""  # relative paths in the config resolve here; default: the config file's directory
     path: Path = Path("relcheck.toml")
+
+    @field_validator("base_dir")
+    @classmethod
+    def _absolute_base(cls, value: str) -> str:
+        if value and not Path(value).is_absolute():
+            raise ValueError("must be an absolute directory")
+        return value
 
     @model_validator(mode="after")
     def _embedded_needs_recipe(self):
@@ -539,10 +547,14 @@ class Config(Model):
             raise ValueError("embedded: section required when target.mode is 'embedded'")
         return self
 
+    @property
+    def base(self) -> Path:
+        return Path(self.base_dir) if self.base_dir else self.path.parent
+
     def resolve(self, relative: str) -> Path:
-        """A path from the config, relative to the config file."""
+        """A path from the config, relative to base_dir (default: the config file's directory)."""
         path = Path(relative)
-        return path if path.is_absolute() else (self.path.parent / path).resolve()
+        return path if path.is_absolute() else (self.base / path).resolve()
 
     @property
     def source(self) -> Path:

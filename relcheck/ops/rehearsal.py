@@ -110,20 +110,8 @@ def rehearse(cfg: Config, workdir: Path, log=print, changes: dict | None = None)
         target: Target = state["target"]
         env: dict = {}
         data = runner.merge(runner.read_config(cfg.path), runner.pointing_at(target, env))
-        data = runner.merge(
-            data,
-            {
-                "reports": str(workdir / "reports"),
-                "target": {"source": str(cfg.source), "repository": str(cfg.repository)},
-                **(changes or {}),
-            },
-        )
-        for key in ("load", "smoke", "stress"):
-            if key in data.get("performance", {}):
-                data["performance"][key]["locustfile"] = str(cfg.resolve(data["performance"][key]["locustfile"]))
-        data["security"]["dependencies"]["advisories"] = [
-            str(cfg.resolve(d)) for d in data["security"]["dependencies"]["advisories"]
-        ]
+        # written elsewhere, its relative paths still mean what they meant beside the original config
+        data = runner.merge(data, {"reports": str(workdir / "reports"), "base_dir": str(cfg.base), **(changes or {})})
         config_path = runner.write_config(data, workdir / "relcheck.toml")
         os.environ.update(env)  # the secrets the written config names as "env:..."
         checks_cfg = load(config_path)

@@ -136,9 +136,9 @@ class Inspection:
     unanswered: str = ""  # a probe that got no answer: the inspection is incomplete
 
 
-def inspect(target: Target, cfg, since: datetime | None, timeout: float) -> Inspection:
+def inspect(target: Target, cfg, since: datetime | None, timeout: float, ca_file: str | None) -> Inspection:
     """Every data-protection source of security.data_protection (cfg): probe answers, credential columns, the
-    service log since the deploy, TLS."""
+    service log since the deploy, TLS (verified with ca_file, resolved by the caller, else the system's CAs)."""
     https, secrets, findings = target.base_url.startswith("https://"), target.known_secrets(), []
     for probe in cfg.probes:
         answer = send(target, probe, base_values())
@@ -157,7 +157,7 @@ def inspect(target: Target, cfg, since: datetime | None, timeout: float) -> Insp
     if cfg.scan_log:
         log_text = "\n".join(target.log.lines(since=since))
         findings += leaks(f"service log ({target.log.describe()})", log_text, secrets, cfg.pii_patterns)
-    tls, tls_facts = tls_findings(target.base_url, cfg.min_tls, timeout, cfg.ca_file or None)
+    tls, tls_facts = tls_findings(target.base_url, cfg.min_tls, timeout, ca_file)
     findings += tls
     if not https and not cfg.allow_plain_http:
         findings.append(Finding(target.base_url, "plain http: data in transit is not encrypted"))
