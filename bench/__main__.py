@@ -7,7 +7,9 @@
 - stress_capacity_error_pct: the breaking point the stress ramp finds on the capacity-limit fault (K concurrent,
   fixed service time S: a designed ceiling of K/S req/s), relative to that ceiling.
 - judge_detection_rate / judge_false_alarm_rate: the benchmark judge over many trials on real latency samples,
-  with a +20 % shift and with none.
+  with a +20 % shift and with none; judge_missed_as_pass_rate: shifted trials judged a pass (the false pass the
+  interval rule exists to prevent), judge_*_inconclusive_rate: trials the judge could not decide. The busy_
+  figures: the same on samples taken while a CPU hog (one spinning process per core) ran beside the load.
 - rps_per_core: the generator's requests/s per fully used core on the cheapest route.
 - recorder_share_of_generator_cpu_pct: the exact-latency recorder's CPU per request (timed in-process) times
   rps_per_core: its share of the generator's CPU, free of the machine noise the rps ratio carries.
@@ -18,10 +20,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from statistics import mean, median
 
@@ -41,6 +45,17 @@ GOALS = {
     "stress_capacity_error_pct": "<= 15",
     "judge_detection_rate": ">= 0.95",
     "judge_false_alarm_rate": "<= 0.05",
+    "judge_missed_as_pass_rate": "<= 0.02",
+    "judge_unshifted_inconclusive_rate": "(for the record)",
+    "busy_judge_detection_rate": "(for the record)",
+    "busy_judge_false_alarm_rate": "<= 0.05",
+    "busy_judge_missed_as_pass_rate": "<= 0.02",
+    "busy_judge_unshifted_inconclusive_rate": "(for the record)",
+    "busy_fewest_judge_detection_rate": "(for the record)",
+    "busy_fewest_judge_missed_as_pass_rate": "<= 0.02",
+    "busy_fewest_judge_shifted_inconclusive_rate": "(for the record)",
+    "busy_fewest_judge_false_alarm_rate": "<= 0.05",
+    "busy_fewest_judge_unshifted_inconclusive_rate": "(for the record: the price of no false pass)",
     "rps_per_core": "(for the record)",
     "recorder_share_of_generator_cpu_pct": "(for the record)",
 }
@@ -106,7 +121,7 @@ def harness(healthy, users: int, seconds: int, rounds: int) -> tuple[dict, loadt
 def recorder_cost(samples: int = 100_000) -> dict:
     """The recorder's own CPU per request, timed in-process (noise-free, unlike the rps ratio)."""
     probe = (
-        "import random, time\nfrom relcheck import locustrec\nr = locustrec.Recorder()\n"
+        "import random, time\nfrom relcheck.probes import locustrec\nr = locustrec.Recorder()\n"
         f"values = [random.uniform(1, 50) for _ in range({samples})]\nt = time.perf_counter()\n"
         "for v in values: r.record('GET /version', v, False)\n"
         f"print((time.perf_counter() - t) / {samples} * 1e6)"
@@ -153,24 +168,38 @@ def stress_capacity(limited, concurrency: int, service_ms: float, step_s: float)
     }
 
 
-def judge_rates(samples: list[float], trials: int, n: int, shift: float = 1.2) -> dict:
+def judge_rates(samples: list[float], trials: int, n: int, shift: float = 1.2, prefix: str = "") -> dict:
     rng = random.Random(20261125)
     cfg = config.load().performance.baseline
 
     def verdict(base: list[float], cur: list[float]) -> str:
         return judge.compare("r", base, cur, cfg.confidence, cfg.allowed_increase, cfg.critical_increase).verdict
 
-    detected = sum(
-        verdict(rng.choices(samples, k=n), [x * shift for x in rng.choices(samples, k=n)]) != "pass"
-        for _ in range(trials)
-    )
-    alarms = sum(verdict(rng.choices(samples, k=n), rng.choices(samples, k=n)) != "pass" for _ in range(trials))
+    shifted = [
+        verdict(rng.choices(samples, k=n), [x * shift for x in rng.choices(samples, k=n)]) for _ in range(trials)
+    ]
+    unshifted = [verdict(rng.choices(samples, k=n), rng.choices(samples, k=n)) for _ in range(trials)]
     return {
-        "judge_detection_rate": detected / trials,
-        "judge_false_alarm_rate": alarms / trials,
-        "judge_trials": trials,
-        "judge_samples_per_side": n,
+        f"{prefix}judge_detection_rate": sum(v in ("warn", "fail") for v in shifted) / trials,
+        f"{prefix}judge_missed_as_pass_rate": shifted.count("pass") / trials,
+        f"{prefix}judge_shifted_inconclusive_rate": shifted.count("inconclusive") / trials,
+        f"{prefix}judge_false_alarm_rate": sum(v in ("warn", "fail") for v in unshifted) / trials,
+        f"{prefix}judge_unshifted_inconclusive_rate": unshifted.count("inconclusive") / trials,
+        f"{prefix}judge_trials": trials,
+        f"{prefix}judge_samples_per_side": n,
     }
+
+
+@contextmanager
+def cpu_hog():
+    """One spinning process per core beside the load: a busy, shared machine."""
+    spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(os.cpu_count() or 1)]
+    try:
+        yield
+    finally:
+        for spinner in spinners:
+            spinner.kill()
+            spinner.wait()
 
 
 def main(argv=None) -> int:
@@ -189,15 +218,21 @@ def main(argv=None) -> int:
         figures.update(latency_error(healthy, delayed, seconds + 2))
         figures.update(stress_capacity(limited, 4, 50, step_s))
         figures.update(judge_rates(suite.routes["GET /version"].samples, trials, 500))
+        with cpu_hog():
+            busy = suite_run(healthy.base_url, 32, seconds)
+        busy_samples = busy.routes["GET /version"].samples
+        figures.update(judge_rates(busy_samples, trials, 500, prefix="busy_"))
+        few = config.load().performance.baseline.min_samples  # the fewest samples the check accepts
+        figures.update(judge_rates(busy_samples, trials, few, prefix="busy_fewest_"))
     finally:
         runtime.stop()
     figures.update(recorder_cost())
     figures["recorder_share_of_generator_cpu_pct"] = figures["recorder_us_per_request"] * figures["rps_per_core"] / 1e4
     figures["seconds"] = time.monotonic() - started
     figures["mode"] = "quick" if args.quick else "full"
-    print(f"{'figure':28} {'measured':>12}  goal")
+    print(f"{'figure':44} {'measured':>12}  goal")
     for name, goal in GOALS.items():
-        print(f"{name:28} {figures[name]:>12.3f}  {goal}")
+        print(f"{name:44} {figures[name]:>12.3f}  {goal}")
     print(f"(details in {args.out}; {figures['seconds']:.0f} s)")
     write_json(Path(args.out), figures)
     return 0

@@ -144,12 +144,24 @@ def test_performance_benchmarks(benchmark, performance, evidence):
             "confidence": cfg.confidence,
             "warn above": f"x{cfg.allowed_increase:g} median",
             "fail above": f"x{cfg.critical_increase:g} median",
+            "inconclusive": f"no significant slowdown, but the {cfg.confidence:g} interval of the ratio reaches "
+            f"above x{cfg.allowed_increase:g}",
             "verdict": benchmark.verdict,
         },
     )
     evidence.table(
         "Per route",
-        ["route", "baseline n", "this n", "baseline p50 ms", "this p50 ms", "ratio", "p-value", "verdict"],
+        [
+            "route",
+            "baseline n",
+            "this n",
+            "baseline p50 ms",
+            "this p50 ms",
+            "ratio",
+            "ratio interval",
+            "p-value",
+            "verdict",
+        ],
         [
             (
                 c.route,
@@ -158,6 +170,7 @@ def test_performance_benchmarks(benchmark, performance, evidence):
                 f"{c.baseline_median:.2f}",
                 f"{c.current_median:.2f}",
                 f"{c.ratio:.3f}",
+                f"{c.ratio_low:.3f}..{c.ratio_high:.3f}",
                 f"{c.p_value:.3g}",
                 c.verdict,
             )
@@ -166,10 +179,19 @@ def test_performance_benchmarks(benchmark, performance, evidence):
     )
     if benchmark.run is not None:
         trustworthy(benchmark.run, performance, evidence)
-    worse = [c for c in benchmark.comparisons if c.verdict != "pass"]
+    worse = [c for c in benchmark.comparisons if c.verdict in ("warn", "fail")]
     assert benchmark.verdict != "fail", "slower than the baseline: " + ", ".join(
         f"{c.route} x{c.ratio:.2f}" for c in worse if c.verdict == "fail"
     )
+    if benchmark.verdict == "inconclusive":
+        raise Inconclusive(
+            f"too noisy to tell a slowdown beyond x{cfg.allowed_increase:g} from none: "
+            + ", ".join(
+                f"{c.route} ratio {c.ratio_low:.2f}..{c.ratio_high:.2f}"
+                for c in benchmark.comparisons
+                if c.verdict == "inconclusive"
+            )
+        )
     if worse:
         evidence.warn(
             "slower than the baseline, within the critical limit: "

@@ -200,3 +200,18 @@ def test_an_emergency_contact_is_a_name_with_a_channel(who, problem):
 
     found = Contact("Technical Team", "Lead Developer", who).problem
     assert found.endswith(problem) if problem else found == "", found
+
+
+def test_samples_too_noisy_to_exclude_the_allowed_slowdown_are_inconclusive_never_a_pass():
+    import random
+
+    rng = random.Random(7)
+    tight = [rng.gauss(10, 0.3) for _ in range(400)]
+    noisy = [rng.lognormvariate(2.3, 0.9) for _ in range(60)]
+    same = judge.compare("r", tight, [rng.gauss(10, 0.3) for _ in range(400)], 0.98, 1.10, 1.30)
+    assert same.verdict == "pass" and same.ratio_high < 1.10
+    slower = judge.compare("r", tight, [x * 1.5 for x in tight], 0.98, 1.10, 1.30)
+    assert slower.verdict == "fail"
+    unclear = judge.compare("r", noisy, [x * 1.2 for x in noisy[::-1]], 0.98, 1.10, 1.30)
+    assert unclear.verdict == "inconclusive" and unclear.ratio_low < 1.10 < unclear.ratio_high
+    assert judge.overall([same, unclear], []) == "inconclusive" and judge.overall([same, slower, unclear], []) == "fail"

@@ -1,5 +1,7 @@
 """Judging performance: SLA thresholds ("p(95) < 300ms"), error budgets, and a Kayenta-style comparison with a
-baseline (Mann-Whitney U for a significant shift, plus an effect size the shift must exceed to matter)."""
+baseline (Mann-Whitney U for a significant shift, plus an effect size the shift must exceed to matter, plus a
+bootstrap confidence interval of the median ratio: samples too noisy to exclude the allowed slowdown are
+inconclusive, never a pass)."""
 
 from __future__ import annotations
 
@@ -57,7 +59,9 @@ class Comparison:
     baseline_median: float
     current_median: float
     p_value: float
-    verdict: str  # pass, warn, fail
+    verdict: str  # pass, warn, fail, inconclusive
+    ratio_low: float = 0.0  # the confidence interval of current median / baseline median
+    ratio_high: float = 0.0
 
     @property
     def ratio(self) -> float:
@@ -72,26 +76,50 @@ def compare(
     allowed_increase: float,
     critical_increase: float,
 ) -> Comparison:
-    """Higher latency is worse. pass: no significant increase, or one within allowed_increase (a ratio of medians);
-    warn: significant and above allowed_increase; fail: significant and above critical_increase."""
+    """Higher latency is worse. fail: significant and above critical_increase (a ratio of medians); warn: significant
+    and above allowed_increase; pass: neither, and the interval of the ratio excludes anything above
+    allowed_increase; inconclusive: neither, but the samples cannot exclude it (too noisy, too few)."""
     from scipy.stats import (
         mannwhitneyu,  # imported when needed: scipy.stats costs a second to load
     )
 
     p_value = float(mannwhitneyu(current, baseline, alternative="greater").pvalue)
-    comparison = Comparison(route, len(baseline), len(current), median(baseline), median(current), p_value, "pass")
-    if p_value < 1 - confidence:
-        if comparison.ratio > critical_increase:
-            comparison.verdict = "fail"
-        elif comparison.ratio > allowed_increase:
-            comparison.verdict = "warn"
+    low, high = median_ratio_interval(baseline, current, confidence)
+    comparison = Comparison(
+        route, len(baseline), len(current), median(baseline), median(current), p_value, "pass", low, high
+    )
+    if p_value < 1 - confidence and comparison.ratio > critical_increase:
+        comparison.verdict = "fail"
+    elif p_value < 1 - confidence and comparison.ratio > allowed_increase:
+        comparison.verdict = "warn"
+    elif high > allowed_increase:
+        comparison.verdict = "inconclusive"
     return comparison
 
 
+def median_ratio_interval(
+    baseline: list[float], current: list[float], confidence: float, resamples: int = 1000
+) -> tuple[float, float]:
+    """Bootstrap percentile interval of median(current) / median(baseline), one-sided bounds at `confidence` each
+    (a fixed seed: the same samples give the same interval)."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    base, cur = np.asarray(baseline, dtype=float), np.asarray(current, dtype=float)
+    base_medians = np.median(base[rng.integers(0, len(base), (resamples, len(base)))], axis=1)
+    cur_medians = np.median(cur[rng.integers(0, len(cur), (resamples, len(cur)))], axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = cur_medians / base_medians
+    ratios = np.where(np.isfinite(ratios), ratios, np.inf)
+    return float(np.quantile(ratios, 1 - confidence)), float(np.quantile(ratios, confidence))
+
+
 def overall(comparisons: list[Comparison], critical_routes: list[str]) -> str:
-    """fail if a critical route fails (every route is critical unless some are named); else warn if any route
-    is worse; else pass."""
+    """fail if a critical route fails (every route is critical unless some are named); else inconclusive if a
+    route's comparison is; else warn if any route is worse; else pass."""
     critical = set(critical_routes) or {c.route for c in comparisons}
     if any(c.verdict == "fail" and c.route in critical for c in comparisons):
         return "fail"
+    if any(c.verdict == "inconclusive" for c in comparisons):
+        return "inconclusive"
     return "warn" if any(c.verdict != "pass" for c in comparisons) else "pass"
