@@ -23,15 +23,26 @@ def test_rollback_trigger(trigger, relcheck_config, relcheck_run, evidence):
     require(not unknown, f"rollback.triggers names no such check: {', '.join(unknown)}")
     due = [check for check in mapped if relcheck_run.due(check)]
     found = triggers.evaluate(due, relcheck_run.results_by_test(), records.manifests(relcheck_config))
+    previous = records.manifests_in(records.previous_release_dir(relcheck_config))
+    before = {e.check: triggers.in_previous_release(e.check, previous) for e in found}
     evidence.table(
         f"{trigger}: the checks that fire it",
-        ["check", "status", "reason", "from"],
-        [(e.check, e.status, e.reason, e.where) for e in found]
-        + [(check, "not yet due", "", "a later phase") for check in mapped if check not in due],
+        [
+            "check",
+            "status",
+            "reason",
+            "from",
+            f"in {relcheck_config.release.previous_version or 'the previous release'}",
+        ],
+        [(e.check, e.status, e.reason, e.where, before[e.check]) for e in found]
+        + [(check, "not yet due", "", "a later phase", "") for check in mapped if check not in due],
     )
     hits = triggers.fired(found)
     assert not hits, "fired: " + "; ".join(
-        f"{e.check} {e.status}" + (f" ({e.reason})" if e.reason else "") for e in hits
+        f"{e.check} {e.status}"
+        + (f" ({e.reason})" if e.reason else "")
+        + (" (pre-existing: fails in the previous release too)" if before[e.check] == "fail" else "")
+        for e in hits
     )
     unverified = [f for f in found if f.status in ("not verified", "pending attestation")]
     require(not unverified, "not evaluated: " + "; ".join(f"{f.check} {f.status} ({f.reason})" for f in unverified))

@@ -214,6 +214,22 @@ def test_post_deploy_checks_fail_on_their_faults_and_decide_rollback(bench, faul
     assert checked.verdict == "ROLLBACK" and checked.returncode == 3
 
 
+def test_a_failure_the_previous_release_shares_is_pre_existing_not_a_rollback(bench, faulty):
+    target = faulty(no_audit=True)
+    only = ("-m", "post_deploy", "-k", "audit_logging or Compliance")
+    previous = bench.config({"release": {"version": "1.0.0", "previous_version": "0.9.0"}}, target=target)
+    assert bench.run(previous, *only).status("test_audit_logging") == "fail"  # kept in 1.0.0's history
+    checked = bench.run(bench.config(target=target), *only)
+    assert checked.reason("test_rollback_trigger[Compliance violations]").endswith(
+        "(pre-existing: fails in the previous release too)"
+    )
+    (fired,) = checked.manifest["decision"]["fired"]
+    assert fired["pre_existing"] and fired["checks"] == ["test_audit_logging"]
+    assert checked.manifest["decision"]["name"] == "BLOCKED"
+    reasons = checked.manifest["verdict_reasons"]
+    assert any(r.startswith("pre-existing failure, rolling back would not fix it") for r in reasons)
+
+
 def test_an_unhealthy_service_fails_health_and_monitoring_compares_with_the_pre_deploy_smoke(bench, faulty, healthy):
     config = bench.config(target=healthy)
     assert bench.run(config, "-k", "prepare_monitoring").status("test_prepare_monitoring") == "pass"

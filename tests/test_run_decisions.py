@@ -64,8 +64,8 @@ def test_phase_vocabulary():
     assert phases.observes(["test_unknown"], phases_of, {"monitoring"})
 
 
-def trigger(text: str, status: Status, fired_by: str = "") -> results.ItemResult:
-    rows = [[fired_by, "fail", "HTTP 500", "this run"]] if fired_by else []
+def trigger(text: str, status: Status, fired_by: str = "", before: str = "pass") -> results.ItemResult:
+    rows = [[fired_by, "fail", "HTTP 500", "this run", before]] if fired_by else []
     check = results.CheckResult(
         f"checks/test_rollback_triggers.py::test_rollback_trigger[{text}]",
         status,
@@ -90,8 +90,12 @@ def test_the_trigger_decision_is_data():
             "trigger": "Critical service failure",
             "checks": ["test_health_checks[post_deploy]"],
             "reason": "fired: test_health_checks[post_deploy] fail",
+            "pre_existing": False,
         }
     ]
+    shared = results.decision([trigger("Critical service failure", Status.FAIL, "test_health_checks", before="fail")])
+    assert shared["name"] == "BLOCKED" and shared["fired"][0]["pre_existing"]
+    assert shared["reasons"][0].startswith("pre-existing failure, rolling back would not fix it: Critical service")
     assert results.decision([trigger("Compliance violations", Status.NOT_VERIFIED)])["name"] == "BLOCKED"
     assert results.decision([trigger("Compliance violations", Status.PASS)])["name"] == "PROCEED"
     assert results.decision([]) is None

@@ -37,7 +37,18 @@ def read(path: Path) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
+def previous_release_dir(cfg: Config) -> Path | None:
+    """Where the previous release's runs were kept (its default release id), if it is known."""
+    release = cfg.release
+    return cfg.reports_dir / f"{release.product}-{release.previous_version}" if release.previous_version else None
+
+
 def manifests(cfg: Config) -> list[dict]:
     """Every run manifest of this release, newest first."""
-    found = [json.loads(p.read_text()) for p in release_dir(cfg).glob("*/manifest.json")]
+    return manifests_in(release_dir(cfg))
+
+
+def manifests_in(directory: Path | None) -> list[dict]:
+    """Every run manifest of a release directory, newest first."""
+    found = [json.loads(p.read_text()) for p in directory.glob("*/manifest.json")] if directory else []
     return sorted(found, key=lambda m: m["run"]["finished"], reverse=True)

@@ -104,33 +104,51 @@ def verdict(results: list[ItemResult], run_phases: set[str], interrupted: bool =
 
 
 def decision(results: list[ItemResult]) -> dict | None:
-    """After post-deploy or monitoring checks: ROLLBACK when a rollback trigger fired, PROCEED when every trigger
-    was evaluated and none fired, BLOCKED when one could not be; None when this run evaluated no trigger. As data:
-    {"name", "fired": [{"trigger", "checks", "reason"}], "not_evaluated": [{"trigger", "reason"}], "reasons"}."""
+    """After post-deploy or monitoring checks: ROLLBACK when a rollback trigger fired for a failure this release
+    introduced, PROCEED when every trigger was evaluated and none fired, BLOCKED when one could not be or fired only
+    for failures the previous release shares (rolling back would not fix them); None when this run evaluated no
+    trigger. As data: {"name", "fired": [{"trigger", "checks", "reason", "pre_existing"}], "not_evaluated":
+    [{"trigger", "reason"}], "reasons"}."""
     triggers = [r for r in results if r.item.kind == "trigger" and r.checks]
     if not triggers:
         return None
-    fired = [
-        {"trigger": r.item.text, "checks": fired_by(r), "reason": r.reason} for r in triggers if r.status == Status.FAIL
-    ]
+    fired: list[dict] = []
+    for r in (r for r in triggers if r.status == Status.FAIL):
+        rows = firing_rows(r)
+        pre_existing = bool(rows) and all(len(row) > 4 and row[4] == "fail" for row in rows)
+        fired.append(
+            {
+                "trigger": r.item.text,
+                "checks": [row[0] for row in rows],
+                "reason": r.reason,
+                "pre_existing": pre_existing,
+            }
+        )
     unknown = [
         {"trigger": r.item.text, "reason": r.reason}
         for r in triggers
         if r.status != Status.FAIL and not r.status.acceptable
     ]
-    name = "ROLLBACK" if fired else "BLOCKED" if unknown else "PROCEED"
+    introduced = [f for f in fired if not f["pre_existing"]]
+    name = "ROLLBACK" if introduced else "BLOCKED" if fired or unknown else "PROCEED"
     reasons = (
-        [f"rollback trigger fired: {f['trigger']} ({f['reason']})" for f in fired]
+        [f"rollback trigger fired: {f['trigger']} ({f['reason']})" for f in introduced]
+        + [
+            f"pre-existing failure, rolling back would not fix it: {f['trigger']} ({f['reason']})"
+            for f in fired
+            if f["pre_existing"]
+        ]
         if fired
         else [f"rollback trigger not evaluated: {u['trigger']} ({u['reason']})" for u in unknown]
     )
     return {"name": name, "fired": fired, "not_evaluated": unknown, "reasons": reasons}
 
 
-def fired_by(result: ItemResult) -> list[str]:
-    """The mapped checks that failed, from the trigger check's evidence table (check, status, reason, from)."""
+def firing_rows(result: ItemResult) -> list[list]:
+    """The mapped checks that failed, as rows of the trigger check's evidence table (check, status, reason, from,
+    status in the previous release)."""
     return [
-        row[0]
+        row
         for c in result.checks
         for block in c.evidence
         if block.get("kind") == "table" and block["title"].endswith("the checks that fire it")

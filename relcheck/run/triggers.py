@@ -45,6 +45,15 @@ def evaluate(mapped: list[str], this_run: dict[str, tuple[str, str]], history: l
     return found
 
 
+def in_previous_release(check: str, previous: list[dict]) -> str:
+    """The check's status in the newest run of the previous release that ran it ("no result" when none did): a
+    failure it shares is pre-existing, and rolling back to it would not fix it."""
+    return next(
+        (c["status"] for m in previous for item in m["items"] for c in item["checks"] if test_name(c["test"]) == check),
+        "no result",
+    )
+
+
 def fired(findings: list[Finding]) -> list[Finding]:
     return [f for f in findings if f.status == "fail"]
 
