@@ -320,6 +320,7 @@ class Baseline(Model):
     critical_increase: float = Field(1.30, ge=1)  # above this a significant increase fails
     critical_routes: list[str] = []  # only these can fail the item; default all
     min_samples: int = Field(50, ge=10)
+    duration_s: float | None = Field(None, gt=0)  # the previous-release A/B run; default performance.load's
 
 
 class Workers(Model):
