@@ -7,7 +7,7 @@ from relcheck.core import records
 from relcheck.core.files import write_json
 from relcheck.core.statuses import require
 from relcheck.ops.deploy import Host, Procedures
-from relcheck.probes import advisories, dependencies, notify
+from relcheck.probes import notify
 
 pytestmark = pytest.mark.pre_deploy
 
@@ -112,37 +112,36 @@ def test_prepare_rollback_plan(
 
 
 @pytest.mark.item("Pre-Deployment", "Verify dependencies")
-def test_verify_dependencies(relcheck_config, host_facts, migration_head, evidence):
-    paths = [relcheck_config.source / name for name in relcheck_config.security.dependencies.requirements]
-    pins, unpinned = [], []
-    for path in paths:
-        assert path.is_file(), f"{path.name} not found"
-        more, loose = advisories.read_requirements(path)
-        pins, unpinned = pins + more, unpinned + loose
-    consistent = dependencies.consistency(pins)
+def test_verify_dependencies(
+    relcheck_config, requirement_pins, dependency_resolution, host_facts, migration_head, evidence
+):
+    pins = requirement_pins
+    assert not pins.missing, f"requirements not found: {', '.join(pins.missing)}"
+    resolution = dependency_resolution
     server = host_facts.database_server
     supported = SpecifierSet(relcheck_config.deploy.supported_postgres)
     major_minor = ".".join(server.split()[0].split(".")[:2])
     evidence.kv(
         "Requirements",
         {
-            "files": ", ".join(p.name for p in paths),
-            "pinned": len(pins),
-            "not pinned": ", ".join(unpinned) or "none",
-            "consistency checked": len(consistent.checked),
+            "files": ", ".join(p.name for p in pins.files),
+            "pinned": len(pins.pinned),
+            "not pinned": ", ".join(pins.unpinned) or "none",
+            "resolved together": resolution.detail,
         },
     )
-    evidence.table("Conflicts", ["conflict"], [(c,) for c in consistent.conflicts])
+    evidence.table("Resolved", ["distribution", "version"], sorted(resolution.resolved.items()))
     evidence.kv(
         "Platform", {"PostgreSQL server": server, "supported": str(supported), "migration heads": migration_head}
     )
-    assert not unpinned, f"not pinned to one version: {', '.join(unpinned)}"
-    assert not consistent.conflicts, "; ".join(consistent.conflicts)
+    evidence.kv(
+        "Pinned nowhere (pip chose them)", {"distributions": ", ".join(resolution.unpinned_dependencies) or "none"}
+    )
+    assert not pins.unpinned, f"not pinned to one version: {', '.join(pins.unpinned)}"
     assert supported.contains(major_minor), f"PostgreSQL {major_minor} is outside the supported range {supported}"
-    install = [dependencies.installable(path) for path in paths]  # the slow part, last
-    evidence.kv("Installable", {p.name: i.detail for p, i in zip(paths, install, strict=True)})
-    failed = [i.detail for i in install if not i.ok]
-    assert not failed, "; ".join(failed)
+    assert resolution.ok is not False, resolution.detail
+    require(resolution.ok, f"the pins are not verified: {resolution.detail}")
+    require(not resolution.unchecked, f"pins pip did not resolve: {', '.join(resolution.unchecked)}")
 
 
 @pytest.mark.item("Pre-Deployment", "Check system resources")

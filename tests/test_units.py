@@ -215,3 +215,26 @@ def test_samples_too_noisy_to_exclude_the_allowed_slowdown_are_inconclusive_neve
     unclear = judge.compare("r", noisy, [x * 1.2 for x in noisy[::-1]], 0.98, 1.10, 1.30)
     assert unclear.verdict == "inconclusive" and unclear.ratio_low < 1.10 < unclear.ratio_high
     assert judge.overall([same, unclear], []) == "inconclusive" and judge.overall([same, slower, unclear], []) == "fail"
+
+
+def test_pips_refusal_is_a_conflict_a_missing_pin_or_an_unreachable_index():
+    from relcheck.probes.dependencies import failed
+
+    conflict = failed(
+        "ERROR: Cannot install fastapi==0.165.0 and starlette==0.20.0\n\nThe conflict is caused by:\n"
+        "    The user requested starlette==0.20.0\n    fastapi 0.165.0 depends on starlette>=1.6.0\n\nTo fix this",
+        1,
+    )
+    assert conflict.ok is False and conflict.detail == (
+        "the pins conflict: The user requested starlette==0.20.0; fastapi 0.165.0 depends on starlette>=1.6.0"
+    )
+    missing = failed(
+        "ERROR: Could not find a version that satisfies the requirement nosuch==1.0 (from versions: none)", 1
+    )
+    assert missing.ok is False and "nosuch==1.0" in missing.detail
+    offline = failed(
+        "WARNING: Retrying (Retry(total=4)) after connection broken by 'NewConnectionError(...)': /simple/x/\n"
+        "ERROR: Could not find a version that satisfies the requirement x==1 (from versions: none)",
+        1,
+    )
+    assert offline.ok is None and offline.detail.startswith("the package index is unreachable")

@@ -1,91 +1,68 @@
-"""Are the target's requirements deployable: pinned, consistent with each other (pip check on the pinned set),
-and installable from the package index."""
+"""Are the target's requirements deployable: pinned to one version each, and resolvable together — pip's own
+resolver over every pin (`pip install --dry-run --report` in isolation: nothing installed), with the target's
+interpreter when one is configured, so markers are evaluated for the Python the service runs on."""
 
 from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import tempfile
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
-
-from packaging.requirements import InvalidRequirement
-from packaging.requirements import Requirement as Spec
 
 from relcheck.probes.advisories import Requirement, normalize
 
-
-@dataclass
-class Consistency:
-    conflicts: list[str] = field(default_factory=list)
-    checked: list[str] = field(default_factory=list)  # pins whose metadata was read (installed here)
-    unknown: list[str] = field(default_factory=list)  # pins not installed here: metadata unavailable
-
-
-def consistency(pins: list[Requirement]) -> Consistency:
-    """Each pinned distribution's own requirements (markers evaluated here, extras ignored) must accept the
-    version pinned for them — `pip check` over the pinned set, from installed metadata."""
-    pinned = {p.name: p.version for p in pins}
-    result = Consistency()
-    for pin in pins:
-        try:
-            dist = metadata.distribution(pin.name)
-        except metadata.PackageNotFoundError:
-            result.unknown.append(f"{pin.name}=={pin.version}")
-            continue
-        if normalize(dist.metadata["Name"]) != pin.name or dist.version != pin.version:
-            result.unknown.append(f"{pin.name}=={pin.version} (installed {dist.version})")
-            continue
-        result.checked.append(f"{pin.name}=={pin.version}")
-        for raw in dist.requires or []:
-            try:
-                need = Spec(raw)
-            except InvalidRequirement:
-                continue
-            if need.marker and not need.marker.evaluate({"extra": ""}):
-                continue
-            version = pinned.get(normalize(need.name))
-            if version is not None and not need.specifier.contains(version, prereleases=True):
-                result.conflicts.append(f"{pin.name}=={pin.version} needs {need}, but {need.name}=={version} is pinned")
-    return result
+UNREACHABLE = ("NewConnectionError", "Network is unreachable", "Temporary failure in name resolution", "ProxyError")
 
 
 @dataclass
-class Installability:
-    ok: bool
+class Resolution:
+    ok: bool | None  # None: could not check (index unreachable, pip missing, timed out)
     detail: str
-    resolved: list[str] = field(default_factory=list)
+    resolved: dict[str, str] = field(default_factory=dict)  # name -> version pip would install
+    unpinned_dependencies: list[str] = field(default_factory=list)  # resolved, but pinned nowhere
+    unchecked: list[str] = field(default_factory=list)  # pins absent from pip's answer
+
+    @property
+    def checked(self) -> int:
+        return len(self.resolved)
 
 
-def installable(requirements: Path, timeout: float = 120) -> Installability:
-    """pip's own dry run against the configured index (pinned versions exist and have metadata)."""
+def resolve(requirements: list[Path], pins: list[Requirement], python: str, timeout: float = 300) -> Resolution:
     with tempfile.TemporaryDirectory() as workdir:
         report = Path(workdir) / "report.json"
-        command = [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--dry-run",
-            "--quiet",
-            "--ignore-installed",
-            "--no-deps",
-            "--disable-pip-version-check",
-            "-r",
-            str(requirements),
-            "--report",
-            str(report),
-        ]
+        command = [python, "-m", "pip", "install", "--dry-run", "--ignore-installed"]  # not --quiet: the conflict
+        command += ["--disable-pip-version-check", "--report", str(report)]
+        for path in requirements:
+            command += ["-r", str(path)]
         try:
             result = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired:
-            return Installability(False, f"pip did not answer within {timeout:g}s (index unreachable?)")
+            return Resolution(None, f"pip did not finish resolving within {timeout:g}s")
+        except OSError as exc:
+            return Resolution(None, f"could not run pip with {python}: {exc}")
         if result.returncode != 0 or not report.is_file():
-            lines = [line for line in result.stderr.splitlines() if line.strip() and not line.startswith("WARNING")]
-            return Installability(False, f"pip install --dry-run failed: {lines[-1] if lines else result.returncode}")
-        resolved = [
-            f"{i['metadata']['name']}=={i['metadata']['version']}" for i in json.loads(report.read_text())["install"]
-        ]
-        return Installability(True, f"pip resolved {len(resolved)} pinned distributions", resolved)
+            return failed(result.stdout + "\n" + result.stderr, result.returncode)
+        installs = json.loads(report.read_text())["install"]
+    resolved = {normalize(i["metadata"]["name"]): i["metadata"]["version"] for i in installs}
+    pinned = {p.name for p in pins}
+    return Resolution(
+        True,
+        f"pip resolved {len(resolved)} distributions for {python}",
+        resolved,
+        sorted(f"{name}=={version}" for name, version in resolved.items() if name not in pinned),
+        sorted(f"{p.name}=={p.version}" for p in pins if p.name not in resolved),
+    )
+
+
+def failed(output: str, code: int) -> Resolution:
+    """pip's refusal: a conflict (the requirements it names), a pin that does not exist — or an index it could not
+    reach."""
+    if any(marker in output for marker in UNREACHABLE):
+        return Resolution(None, "the package index is unreachable: the pins could not be resolved")
+    cause = output.partition("The conflict is caused by:")[2].split("\n\n")[0]
+    conflict = [line.strip() for line in cause.splitlines() if line.strip()]
+    if conflict:
+        return Resolution(False, "the pins conflict: " + "; ".join(conflict[:4]))
+    errors = [line for line in output.splitlines() if line.startswith("ERROR:")]
+    return Resolution(False, f"pip install --dry-run failed: {errors[0] if errors else f'exit {code}'}")
