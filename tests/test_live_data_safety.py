@@ -172,6 +172,8 @@ def test_rollback_keeps_the_writes_since_the_backup_and_refuses_to_discard_them_
     refused = relcheck_cli(config, "rollback", env=shop_bench.env)
     assert refused.returncode == 1
     assert "would discard 3 rows written since the backup (item: 2 rows; users: 1 rows)" in refused.stdout
+    assert "nothing was changed, the service is running again" in refused.stdout
+    assert "next: nothing was changed and the deployed release runs again: resolve the cause" in refused.stdout
     assert shop.state(live["dsn"]) == after_deploy  # nothing changed
     rolled = relcheck_cli(config, "rollback", "--accept-data-loss", env=shop_bench.env)
     assert rolled.returncode == 0, rolled.stdout + rolled.stderr

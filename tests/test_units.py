@@ -238,3 +238,23 @@ def test_pips_refusal_is_a_conflict_a_missing_pin_or_an_unreachable_index():
         1,
     )
     assert offline.ok is None and offline.detail.startswith("the package index is unreachable")
+
+
+def test_a_config_error_names_the_variable_never_the_value_it_came_from(tmp_path, monkeypatch):
+    from conftest import default_config_data
+    from relcheck.core.config import ConfigError, load
+    from relcheck.run.runner import merge, write_config
+
+    monkeypatch.setenv("KUNDLI_TIMEOUT", "s3")  # too short to register as a secret, and still never shown
+    monkeypatch.setenv("KUNDLI_PROBES", "hunter2/../../x")
+    changes = {"target": {"request_timeout_s": "env:KUNDLI_TIMEOUT"}}
+    with pytest.raises(ConfigError) as error:
+        load(write_config(merge(default_config_data(), changes), tmp_path / "a.toml"))
+    assert "$KUNDLI_TIMEOUT" in str(error.value) and "s3" not in str(error.value).replace("$KUNDLI_TIMEOUT", "")
+    with pytest.raises(ConfigError) as error:
+        load(
+            write_config(
+                merge(default_config_data(), {"release": {"version": "env:KUNDLI_PROBES"}}), tmp_path / "b.toml"
+            )
+        )
+    assert "hunter2" not in str(error.value)

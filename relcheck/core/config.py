@@ -585,12 +585,13 @@ def load(path: str | os.PathLike | None = None, overrides: dict | None = None) -
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{name}: not valid TOML: {exc}") from None
     data = _merge(data, overrides or {})
-    data = _resolve_secrets(data, name, ())
+    from_env: dict[str, str] = {}
+    data = _resolve_secrets(data, name, (), from_env)
     data["path"] = path.resolve()
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_one_line(name, exc)) from None
+        raise ConfigError(_one_line(name, exc, from_env)) from None
 
 
 def _merge(base: dict, overrides: dict) -> dict:
@@ -604,28 +605,35 @@ def _merge(base: dict, overrides: dict) -> dict:
     return merged
 
 
-def _resolve_secrets(value, name: str, where: tuple):
+def _resolve_secrets(value, name: str, where: tuple, from_env: dict[str, str]):
+    """env:NAME values replaced by the variable's value; from_env records where each came from (dotted key ->
+    NAME), so that an error about such a key never shows the value."""
     if isinstance(value, dict):
-        return {k: _resolve_secrets(v, name, where + (k,)) for k, v in value.items()}
+        return {k: _resolve_secrets(v, name, where + (k,), from_env) for k, v in value.items()}
     if isinstance(value, list):
-        return [_resolve_secrets(v, name, where + (str(i),)) for i, v in enumerate(value)]
+        return [_resolve_secrets(v, name, where + (str(i),), from_env) for i, v in enumerate(value)]
+    if isinstance(value, str) and value.startswith("env:"):
+        from_env[".".join(where)] = value[4:]
     try:
         return secrets.resolve(value)
     except secrets.SecretError as exc:
         raise ConfigError(f"{name}: {'.'.join(where)}: {exc}") from None
 
 
-def _one_line(name: str, exc: ValidationError) -> str:
+def _one_line(name: str, exc: ValidationError, from_env: dict[str, str]) -> str:
     errors = exc.errors()
     first = errors[0]
     loc = ".".join(str(part) for part in first["loc"])
+    env = next((var for key, var in from_env.items() if key == loc or loc.startswith(key + ".")), None)
     if first["type"] == "extra_forbidden":
         problem = "unknown key"
     elif first["type"] == "missing":
         problem = "required key is missing"
     else:
         problem = first["msg"].removeprefix("Value error, ")
-        if "input" in first and not isinstance(first["input"], (dict, list)):
+        if env:  # a value from the environment may be a secret: name the variable, never the value
+            problem += f" (got the value of ${env})"
+        elif "input" in first and not isinstance(first["input"], (dict, list)):
             problem += f" (got {first['input']!r})"
     more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
     return f"{name}: {loc + ': ' if loc else ''}{problem}{more}"

@@ -154,7 +154,7 @@ def run(procedure: list[Step], record: Record, log=print, dry_run: bool = False,
         log(f"[{now()}] {number}. {step.name}: {'done' if ok else 'FAILED'} in {result.seconds:.1f} s — {detail}")
         if not ok:
             record.failed_step = step.name
-            record.next_action = next_action(procedure, step)
+            record.next_action = next_action(procedure, step, record)
             log(f"next: {record.next_action}")
             break
     record.ok = not dry_run and not record.failed_step
@@ -162,12 +162,27 @@ def run(procedure: list[Step], record: Record, log=print, dry_run: bool = False,
     return record
 
 
-def next_action(procedure: list[Step], failed: Step) -> str:
-    """What to do after a failed step: nothing changed before the code did, so restart; after, roll back."""
+def next_action(procedure: list[Step], failed: Step, record: Record) -> str:
+    """What to do after a failed step. A deploy that failed before the code changed: start the old release again;
+    after: roll back. A rollback that changed nothing (refused, or stopped before the restore): the release that was
+    deployed is still installed but stopped; one that stopped after the restore began: the data it replaced is in
+    the safety dump."""
     names = [s.name for s in procedure]
-    if "Deploy code" in names and names.index(failed.name) < names.index("Deploy code"):
-        return "nothing was changed yet: start the service again (the old release is still installed)"
-    return "roll back: relcheck rollback (restores the backup and the previous release)"
+    before_code = "Deploy code" in names and names.index(failed.name) < names.index("Deploy code")
+    if record.kind == "deploy":
+        if before_code:
+            return "nothing was changed yet: start the service again (the old release is still installed)"
+        return "roll back: relcheck rollback (restores the backup and the previous release)"
+    detail = record.steps[-1].detail
+    if "nothing was changed" in detail and "did not start again" not in detail:
+        return "nothing was changed and the deployed release runs again: resolve the cause above, then roll back again"
+    if failed.name == "Stop application services" or "nothing was changed" in detail:
+        return (
+            "nothing was changed, but the service may be stopped with the deployed release still installed: start "
+            "it, resolve the cause above, then run relcheck rollback again"
+        )
+    kept = record.safety_dump.get("path", "no safety dump was taken")
+    return f"the rollback stopped part-way: the data it replaced is in {kept}; resolve the cause and run it again"
 
 
 def migration_heads(cfg: Config, source: Path) -> list[str]:
@@ -292,11 +307,20 @@ class Procedures:
         record = record or Record("rollback", "", "", previous_ref)
         live = postgres.database_name(self.target.dsn)
 
+        def refused(reason: str) -> ToolError:
+            """A refusal before anything changed: the service the rollback stopped is started again."""
+            try:
+                self.target.service.start()
+                state = wait_healthy(self.target, self.cfg.deploy.health_timeout_s).replace("healthy", "running again")
+            except RelcheckError as exc:
+                state = f"but the service did not start again: {exc}"
+            return ToolError(f"{reason}; nothing was changed, the service is {state}")
+
         def restore() -> str:
             if dump is None or not dump.is_file():
-                raise ToolError(f"no backup to restore ({dump})")
+                raise refused(f"no backup to restore ({dump})")
             if backup.sha256(dump) != deployed["backup"]["sha256"]:
-                raise ToolError(f"backup {dump.name} changed since it was taken (sha256 differs)")
+                raise refused(f"backup {dump.name} changed since it was taken (sha256 differs)")
             safety = self.dump_and_prove(f"{live}-before-rollback-{int(time.time())}")
             record.safety_dump = {
                 "path": str(safety.path),
@@ -305,16 +329,15 @@ class Procedures:
                 "proven": safety.proven,
             }
             if not safety.proven:
-                raise ToolError(
-                    f"the current data could not be kept before the restore: "
-                    f"{safety.error or 'restored data differs'}; nothing was changed"
+                raise refused(
+                    f"the current data could not be kept before the restore: {safety.error or 'restored data differs'}"
                 )
             lost = self.discarded_by_restore(dump)
             record.discarded = [asdict(d) for d in lost]
             if lost and not (accept_data_loss or self.cfg.deploy.accept_data_loss):
-                raise ToolError(
-                    f"restoring {dump.name} would discard {describe_discards(lost)}; the current data "
-                    f"is kept in {safety.path}; nothing was changed (--accept-data-loss to go on)"
+                raise refused(
+                    f"restoring {dump.name} would discard {describe_discards(lost)} (--accept-data-loss to go on); "
+                    f"the current data is kept in {safety.path}"
                 )
             owner = postgres.query(
                 self.target.admin_dsn, "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = %s", (live,)
