@@ -1,5 +1,7 @@
 """Deployment Procedure / Pre-Deployment."""
 
+from pathlib import Path
+
 import pytest
 from packaging.specifiers import SpecifierSet
 
@@ -115,18 +117,17 @@ def test_prepare_rollback_plan(
 def test_verify_dependencies(
     relcheck_config, requirement_pins, dependency_resolution, host_facts, migration_head, evidence
 ):
-    pins = requirement_pins
-    assert not pins.missing, f"requirements not found: {', '.join(pins.missing)}"
-    resolution = dependency_resolution
+    pins, resolution = requirement_pins, dependency_resolution
+    assert not pins.problems, "; ".join(pins.problems[:3])
     server = host_facts.database_server
     supported = SpecifierSet(relcheck_config.deploy.supported_postgres)
     major_minor = ".".join(server.split()[0].split(".")[:2])
     evidence.kv(
         "Requirements",
         {
-            "files": ", ".join(p.name for p in pins.files),
-            "pinned": len(pins.pinned),
-            "not pinned": ", ".join(pins.unpinned) or "none",
+            "files": ", ".join(Path(f).name for f in pins.files),
+            "pinned": len(pins.pins),
+            "not pinned": ", ".join(pins.not_audited) or "none",
             "resolved together": resolution.detail,
         },
     )
@@ -137,7 +138,7 @@ def test_verify_dependencies(
     evidence.kv(
         "Pinned nowhere (pip chose them)", {"distributions": ", ".join(resolution.unpinned_dependencies) or "none"}
     )
-    assert not pins.unpinned, f"not pinned to one version: {', '.join(pins.unpinned)}"
+    assert not pins.not_audited, f"not pinned to one version: {', '.join(pins.not_audited)}"
     assert supported.contains(major_minor), f"PostgreSQL {major_minor} is outside the supported range {supported}"
     assert resolution.ok is not False, resolution.detail
     require(resolution.ok, f"the pins are not verified: {resolution.detail}")

@@ -210,6 +210,25 @@ def cmd_sign(args) -> int:
     return 0
 
 
+def cmd_audit(args) -> int:
+    """The dependency audit alone: the files (or the config's), against the given mirrors (or the config's)."""
+    from relcheck.probes.audit import engine, formats
+
+    if args.files and args.advisories:
+        files, advisories = [Path(f) for f in args.files], [Path(a) for a in args.advisories]
+        max_age, mode, product = args.max_age_days if args.max_age_days is not None else 7, args.pip_audit, ""
+    else:
+        cfg = load(args.config)
+        deps = cfg.security.dependencies
+        files = [Path(f) for f in args.files] or [cfg.source / name for name in deps.requirements]
+        advisories = [Path(a) for a in args.advisories] or [cfg.resolve(d) for d in deps.advisories]
+        max_age = args.max_age_days if args.max_age_days is not None else deps.max_age_days
+        mode, product = args.pip_audit or deps.pip_audit, cfg.release.product
+    found = engine.audit(files, advisories, max_age, mode or "off", product=product)
+    print(formats.as_json(found) if args.json else formats.as_text(found))
+    return formats.exit_status(found)
+
+
 def cmd_verify(args) -> int:
     from relcheck.run.signoff import verify
 
@@ -284,6 +303,15 @@ def main(argv: list[str] | None = None) -> int:
     sign.add_argument("--role", required=True, help="a role of signoff.roles, e.g. 'QA Team Lead'")
     sign.add_argument("--key", required=True, help="your SSH private key (ssh-keygen -Y sign)")
     sign.set_defaults(func=cmd_sign)
+    audit = sub.add_parser(
+        "audit", help="audit pinned dependencies against advisory mirrors (exit 0 clean, 1 vulnerable, 2 not audited)"
+    )
+    audit.add_argument("files", nargs="*", help="requirements files or lockfiles (default: the config's)")
+    audit.add_argument("--advisories", nargs="+", default=[], metavar="PATH", help="PyPA checkout, OSV dir or all.zip")
+    audit.add_argument("--max-age-days", type=float, help="older mirrors are stale (default 7, or the config's)")
+    audit.add_argument("--pip-audit", choices=["auto", "off", "required"], help="also ask pip-audit online")
+    audit.add_argument("--json", action="store_true", help="machine-readable output")
+    audit.set_defaults(func=cmd_audit)
     verify = sub.add_parser("verify", help="check a report against its manifest, evidence and signatures")
     verify.add_argument("report", help="report.html of a run (or its directory)")
     verify.set_defaults(func=cmd_verify)

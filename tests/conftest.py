@@ -210,9 +210,9 @@ def keys(tmp_path):
     return made, allowed
 
 
-def relcheck_cli(config: Path, *args: str, env=None) -> subprocess.CompletedProcess:
+def relcheck_cli(config: Path | None, *args: str, env=None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "relcheck.cli", "--config", str(config), *args],
+        [sys.executable, "-m", "relcheck.cli", *(["--config", str(config)] if config else []), *args],
         cwd=REPO,
         capture_output=True,
         text=True,

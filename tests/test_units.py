@@ -11,7 +11,8 @@ from fakes import SystemdHost, self_signed_certificate, socket_server
 from relcheck.core import secrets
 from relcheck.core.config import Service
 from relcheck.core.statuses import NotVerified
-from relcheck.probes import advisories, auditlog, judge, protection
+from relcheck.probes import auditlog, judge, protection
+from relcheck.probes.audit.matching import affects
 from relcheck.target import logs
 from relcheck.target.http import Http
 
@@ -21,7 +22,7 @@ from relcheck.target.http import Http
 )
 def test_osv_ecosystem_ranges(version, affected):
     entry = {"ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0.13.5"}, {"fixed": "0.27.0"}]}]}
-    assert advisories.affects(entry, version) is affected
+    assert affects(entry, version).affected is affected
 
 
 def test_osv_last_affected_and_explicit_versions():
@@ -29,8 +30,8 @@ def test_osv_last_affected_and_explicit_versions():
         "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"last_affected": "2.0"}]}],
         "versions": ["3.1"],
     }
-    assert advisories.affects(entry, "2.0") and advisories.affects(entry, "3.1")
-    assert not advisories.affects(entry, "2.1")
+    assert affects(entry, "2.0").affected and affects(entry, "3.1").affected
+    assert not affects(entry, "2.1").affected
 
 
 @pytest.mark.parametrize(

@@ -201,11 +201,11 @@ class Bandit(Model):
 
 
 class Dependencies(Model):
-    requirements: list[str] = ["requirements.txt"]
-    advisories: list[str] = []  # offline OSV directories (JSON or PyPA YAML), relative to this file
+    requirements: list[str] = ["requirements.txt"]  # requirements files or lockfiles, in target.source
+    advisories: list[str] = []  # PyPA advisory-database checkouts, OSV JSON directories, OSV all.zip archives
     pip_audit: Literal["auto", "off", "required"] = "auto"
     timeout_s: float = Field(30, gt=0)
-    max_snapshot_age_days: int = Field(30, ge=0)
+    max_age_days: float = Field(7, ge=0)  # an older mirror is stale: not evidence
 
 
 class AccessRule(Model):

@@ -10,7 +10,9 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from relcheck.probes.advisories import Requirement, normalize
+from packaging.utils import canonicalize_name
+
+from relcheck.probes.audit.inputs import Pin
 
 UNREACHABLE = ("NewConnectionError", "Network is unreachable", "Temporary failure in name resolution", "ProxyError")
 
@@ -28,7 +30,7 @@ class Resolution:
         return len(self.resolved)
 
 
-def resolve(requirements: list[Path], pins: list[Requirement], python: str, timeout: float = 300) -> Resolution:
+def resolve(requirements: list[Path], pins: list[Pin], python: str, timeout: float = 300) -> Resolution:
     with tempfile.TemporaryDirectory() as workdir:
         report = Path(workdir) / "report.json"
         command = [python, "-m", "pip", "install", "--dry-run", "--ignore-installed"]  # not --quiet: the conflict
@@ -44,7 +46,7 @@ def resolve(requirements: list[Path], pins: list[Requirement], python: str, time
         if result.returncode != 0 or not report.is_file():
             return failed(result.stdout + "\n" + result.stderr, result.returncode)
         installs = json.loads(report.read_text())["install"]
-    resolved = {normalize(i["metadata"]["name"]): i["metadata"]["version"] for i in installs}
+    resolved: dict[str, str] = {canonicalize_name(i["metadata"]["name"]): i["metadata"]["version"] for i in installs}
     pinned = {p.name for p in pins}
     return Resolution(
         True,

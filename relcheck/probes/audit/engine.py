@@ -1,0 +1,152 @@
+"""The audit: pins from the inputs, matched against every offline source and pip-audit, findings merged by id and
+aliases. Its verdict is never "clean" unless a source with data answered, every pin was audited, no source is
+broken, stale or of unknown age, and nothing failed to parse."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from relcheck.probes.audit import inputs as inputs_module
+from relcheck.probes.audit import matching, pipaudit
+from relcheck.probes.audit import sources as sources_module
+from relcheck.probes.audit.inputs import Pin
+from relcheck.probes.audit.pipaudit import PipAudit
+from relcheck.probes.audit.sources import Source
+
+
+@dataclass
+class Finding:
+    pin: Pin
+    id: str
+    aliases: list[str]
+    fixed: list[str]
+    summary: str
+    source: str  # the record's file, or pip-audit
+    note: str = ""  # e.g. matched conservatively on an unparseable bound
+
+    @property
+    def ids(self) -> set[str]:
+        return {self.id, *self.aliases}
+
+
+@dataclass
+class Audit:
+    pins: list[Pin]
+    not_audited: list[str]
+    sources: list[Source]
+    findings: list[Finding]
+    pip_audit: PipAudit
+    problems: list[str] = field(default_factory=list)  # broken inputs or sources, stale mirrors: the audit fails
+    gaps: list[str] = field(default_factory=list)  # what leaves it incomplete: not verified
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def sources_used(self) -> list[str]:
+        used = [f"{s.kind} {s.path} ({len(s.records)} PyPI advisories)" for s in self.sources if s.records]
+        return used + (["pip-audit (online)"] if self.pip_audit.ran else [])
+
+    @property
+    def complete(self) -> bool:
+        return not (self.problems or self.gaps or self.not_audited)
+
+
+def audit(
+    files: list[Path],
+    advisories: list[Path],
+    max_age_days: float = 7,
+    pip_audit_mode: str = "off",
+    timeout: float = 30,
+    product: str = "",
+    cache: Path | None = None,
+    now: datetime | None = None,
+) -> Audit:
+    read = inputs_module.read(files)
+    loaded = [sources_module.load(path, cache or sources_module.cache_dir()) for path in advisories]
+    online = (
+        pipaudit.run([Path(f) for f in read.files if not Path(f).name.endswith((".lock", ".toml"))], timeout)
+        if pip_audit_mode != "off"
+        else PipAudit(False, "off (security.dependencies.pip_audit)")
+    )
+    result = Audit(read.pins, list(read.not_audited), loaded, [], online, list(read.problems))
+    usable = judge_sources(result, max_age_days, product, now)
+    index = sources_module.by_package(usable)
+    for pin in read.pins:
+        for record, affected in index.get(pin.name, []):
+            match = matching.affects(affected, pin.version)
+            if match.affected:
+                result.findings.append(
+                    Finding(pin, record.id, record.aliases, fixed_in(affected), record.summary, record.file, match.note)
+                )
+    add_pip_audit(result, online, covered=bool(index) or any(s.records for s in usable), mode=pip_audit_mode)
+    result.findings = merged(result.findings)
+    if not read.pins and not read.problems:
+        result.gaps.append("no pinned requirement to audit")
+    if not result.sources_used:
+        result.gaps.append("no advisory source answered with PyPI data")
+    return result
+
+
+def judge_sources(result: Audit, max_age_days: float, product: str, now: datetime | None) -> list[Source]:
+    """The sources whose data counts: not broken, fresh enough; a sample only for its product."""
+    usable = []
+    for source in result.sources:
+        result.problems += [f"{source.path}: {p}" if not p.startswith(source.path) else p for p in source.problems]
+        if source.problems:
+            continue
+        if not source.records:
+            result.gaps.append(f"{source.path}: no PyPI advisories (no data)")
+            continue
+        if source.sample_for:
+            if source.sample_for != product:
+                result.gaps.append(f"{source.path} is a sample for {source.sample_for}, not an advisory mirror")
+                continue
+            result.warnings.append(f"{source.path} is a {len(source.records)}-record sample, not a full mirror")
+        else:
+            age = source.age_days(now)
+            if age is None:
+                result.gaps.append(f"{source.path}: age unknown (no snapshot.json, git history or modified dates)")
+                continue
+            if age > max_age_days:
+                result.problems.append(
+                    f"{source.path} is stale: {age:.0f} days old ({source.age_from}), more than {max_age_days:g}"
+                )
+                continue
+        usable.append(source)
+    return usable
+
+
+def add_pip_audit(result: Audit, online: PipAudit, covered: bool, mode: str) -> None:
+    for name, version, vuln_id, aliases, fixed in online.vulnerabilities:
+        pin = next((p for p in result.pins if p.name == name), Pin(name, version, "pip-audit"))
+        result.findings.append(Finding(pin, vuln_id, aliases, fixed, "reported by pip-audit", "pip-audit"))
+    if mode == "required" and not online.ran:
+        result.problems.append(f"pip-audit is required but did not audit: {online.detail}")
+    if online.skipped and not (mode == "auto" and covered):  # an offline mirror covered what pip-audit skipped
+        result.not_audited += [f"pip-audit skipped {line}" for line in online.skipped]
+
+
+def fixed_in(affected: dict) -> list[str]:
+    return [
+        str(event["fixed"])
+        for r in affected.get("ranges", []) or []
+        if r.get("type") == "ECOSYSTEM"
+        for event in r.get("events", []) or []
+        if "fixed" in event
+    ]
+
+
+def merged(findings: list[Finding]) -> list[Finding]:
+    """One finding per pin and vulnerability: records that share an id or alias (PYSEC and GHSA) are merged."""
+    kept: list[Finding] = []
+    for finding in findings:
+        same = next((k for k in kept if k.pin.name == finding.pin.name and k.ids & finding.ids), None)
+        if same is None:
+            kept.append(finding)
+            continue
+        same.aliases = sorted((same.ids | finding.ids) - {same.id})
+        same.fixed = sorted(set(same.fixed) | set(finding.fixed))
+        if same.source == "pip-audit":
+            same.summary, same.source = finding.summary, finding.source
+    return kept
