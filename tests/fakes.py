@@ -250,7 +250,8 @@ class SystemdHost:
             (self.bin / f"{name}.py").write_text(script)
             (self.bin / name).write_text(f'#!/bin/sh\nexec {sys.executable} {self.bin / name}.py {data} "$@"\n')
             (self.bin / name).chmod(0o755)
-        self.prefix = ["env", f"PATH={self.bin}:{os.environ['PATH']}"]  # target.service.command_prefix
+        # target.service.command_prefix: like ssh, it takes one shell command line
+        self.prefix = ["env", f"PATH={self.bin}:{os.environ['PATH']}", "sh", "-c"]
 
     def log(self, when, unit: str, message: str) -> None:
         with self.journal.open("a") as journal:

@@ -9,7 +9,6 @@ and logged, the first failure stops the procedure and says how to roll back; a d
 from __future__ import annotations
 
 import hashlib
-import shlex
 import subprocess
 import sys
 import time
@@ -25,7 +24,7 @@ from relcheck.core.files import write_json
 from relcheck.core.secrets import redact
 from relcheck.core.templates import fill
 from relcheck.probes import backup
-from relcheck.target import postgres, scratch
+from relcheck.target import postgres, remote, scratch
 from relcheck.target.environment import command_env
 from relcheck.target.service import wait_until
 from relcheck.target.target import Target
@@ -93,21 +92,20 @@ class Host:
         self.ran: list[CommandRun] = []  # every command run so far, for the deploy record
 
     def describe(self, command: list[str]) -> str:
-        return redact(f"(cd {self.checkout} && {shlex.join(command)})")
+        return redact(f"(cd {self.checkout} && {remote.shown(self.prefix, command)})")
 
     def run(self, command: list[str], what: str) -> str:
+        """The command in the checkout; through the prefix, the environment (secrets too) goes on stdin."""
         if self.prefix:
-            exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in self.env.items())
-            full, env, cwd = (
-                [*self.prefix, f"cd {shlex.quote(str(self.checkout))} && env {exports} {shlex.join(command)}"],
-                None,
-                None,
-            )
+            full, stdin = remote.through(self.prefix, command, self.env, self.checkout)
+            env, cwd = None, None
         else:
-            full, env, cwd = command, command_env(self.env), self.checkout
+            full, stdin, env, cwd = command, None, command_env(self.env), self.checkout
         shown = self.describe(command)
         try:
-            result = subprocess.run(full, cwd=cwd, env=env, capture_output=True, text=True, timeout=self.timeout)
+            result = subprocess.run(
+                full, cwd=cwd, env=env, input=stdin, capture_output=True, text=True, timeout=self.timeout
+            )
         except FileNotFoundError:
             self.ran.append(CommandRun(shown, None, digest("")))
             raise ToolError(f"{what}: command not found: {full[0]}") from None

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import psutil
 
-from relcheck.target import postgres
+from relcheck.target import postgres, remote
 
 
 @dataclass
@@ -77,8 +77,9 @@ def measure(target, backups: Path) -> HostFacts:
 
 def remote_host(prefix: list[str]) -> HostFacts:
     """Memory and load of the host a command prefix reaches (Linux /proc), in one round trip."""
-    # separate words, as the service manager's commands go: run locally (env ...) or joined by ssh, the same output
-    command = [*prefix, "sh", "-c", "hostname; nproc; cat /proc/loadavg; grep MemAvailable /proc/meminfo"]
+    command = remote.through(
+        prefix, ["sh", "-c", "hostname; nproc; cat /proc/loadavg; grep MemAvailable /proc/meminfo"]
+    )[0]
     try:
         result = subprocess.run(command, capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired) as exc:

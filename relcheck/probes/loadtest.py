@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import subprocess
 import sys
 import tempfile
@@ -18,6 +17,7 @@ from hdrh.histogram import HdrHistogram
 
 from relcheck.core.errors import ToolError
 from relcheck.core.secrets import redact
+from relcheck.target import remote
 from relcheck.target.service import die_with_parent, free_port, stop_groups
 
 
@@ -234,7 +234,7 @@ class Sampler(threading.Thread):
 
 def start_workers(workers, locustfile: Path, port: int, env: dict) -> list[subprocess.Popen]:
     """Locust workers for a master on this host: here, or on load hosts through workers.command_prefix (with
-    relcheck installed there); the scenario's RELCHECK_* settings travel on the command line."""
+    relcheck installed there); the scenario's RELCHECK_* settings (API tokens among them) travel on stdin."""
     python = workers.python or sys.executable
     command = [
         python,
@@ -250,21 +250,27 @@ def start_workers(workers, locustfile: Path, port: int, env: dict) -> list[subpr
         "--loglevel",
         "WARNING",
     ]
-    if workers.command_prefix:  # one shell command line, as ssh runs it (like deploy.command_prefix)
-        settings = [f"{k}={v}" for k, v in env.items() if k.startswith("RELCHECK_")]
-        command, env = [*workers.command_prefix, shlex.join(["env", *settings, *command])], None
-    return [
-        subprocess.Popen(
+    stdin = None
+    if workers.command_prefix:  # one shell command line, as ssh runs it; the settings on stdin
+        settings = {k: v for k, v in env.items() if k.startswith("RELCHECK_")}
+        (command, stdin), env = remote.through(workers.command_prefix, command, settings), None
+    started = []
+    for _ in range(workers.count):
+        worker = subprocess.Popen(
             command,
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+            text=True,
             start_new_session=True,
             preexec_fn=die_with_parent,
         )
-        for _ in range(workers.count)
-    ]
+        if stdin and worker.stdin:
+            worker.stdin.write(stdin)
+            worker.stdin.close()
+        started.append(worker)
+    return started
 
 
 def run(

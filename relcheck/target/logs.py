@@ -11,6 +11,7 @@ from pathlib import Path
 
 from relcheck.core.errors import ToolError
 from relcheck.core.statuses import NotVerified
+from relcheck.target import remote
 
 _STAMP = re.compile(r"^(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})?)")
 
@@ -48,7 +49,6 @@ def file_lines(path: Path, since: datetime | None) -> list[str]:
 
 def journal_lines(unit: str, since: datetime | None, prefix: list[str], timeout: float = 60) -> list[str]:
     command = [
-        *prefix,
         "journalctl",
         "-u",
         unit,
@@ -61,6 +61,8 @@ def journal_lines(unit: str, since: datetime | None, prefix: list[str], timeout:
     ]
     if since:
         command += ["--since", f"@{int(since.timestamp())}"]
+    if prefix:
+        command = remote.through(prefix, command)[0]
     try:
         result = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
     except (FileNotFoundError, subprocess.TimeoutExpired) as exc:

@@ -17,6 +17,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from relcheck.core.errors import TargetError
+from relcheck.target import remote
 
 
 @dataclass
@@ -128,11 +129,12 @@ class SystemdService:
             raise TargetError("target.service.unit: required when the manager is systemd")
         self.unit, self.prefix, self.timeout = unit, prefix or [], timeout
 
+    def argv(self, words: list[str]) -> list[str]:
+        return remote.through(self.prefix, words)[0] if self.prefix else words
+
     def _systemctl(self, *args: str) -> subprocess.CompletedProcess:
         try:
-            return subprocess.run(
-                [*self.prefix, "systemctl", *args], capture_output=True, text=True, timeout=self.timeout
-            )
+            return subprocess.run(self.argv(["systemctl", *args]), capture_output=True, text=True, timeout=self.timeout)
         except FileNotFoundError:
             raise TargetError("systemctl not found on this host (set target.service.command_prefix)") from None
         except subprocess.TimeoutExpired:
@@ -152,7 +154,7 @@ class SystemdService:
         return ServiceStatus(running, self.manager, detail, facts)
 
     def describe(self, action: str) -> str:
-        return shlex.join([*self.prefix, "systemctl", action, self.unit])
+        return remote.shown(self.prefix, ["systemctl", action, self.unit])
 
     def start(self) -> None:
         self._checked("start")
