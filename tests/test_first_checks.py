@@ -100,7 +100,7 @@ def test_deploy_dry_run_names_the_exact_commands_and_changes_nothing(bench, heal
         "4. Run migrations",
         "5. Start services",
     ]
-    assert plan[0].endswith(" systemctl stop kundli.service") and "systemctl start kundli.service" in plan[4]
+    assert plan[0].endswith(" sh -c 'systemctl stop kundli.service'") and "systemctl start kundli.service" in plan[4]
     assert "git checkout" in plan[2] and "alembic upgrade head" in plan[3]
     assert SystemdService("kundli.service", host.prefix).status().running
     assert not (bench.tmp / "reports").exists()

@@ -90,8 +90,8 @@ def pointing_at(target: Target, env: dict) -> dict:
             "base_url": target.base_url,
             "dsn": "env:RELCHECK_TARGET_DSN",
             "admin_dsn": "env:RELCHECK_TARGET_ADMIN_DSN",
-            # it runs on this machine: its host's memory and load are measured here (command prefix "env")
-            "service": {"manager": "none", "log_file": str(target.log_file), "command_prefix": ["env"]},
+            # it runs on this machine: its host's memory and load are measured here (command prefix "sh -c")
+            "service": {"manager": "none", "log_file": str(target.log_file), "command_prefix": ["sh", "-c"]},
             "auth": {"tokens": tokens},
         },
         "performance": {"baseline": {"mode": "history"}},
