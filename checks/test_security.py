@@ -139,6 +139,7 @@ def test_data_protection(data_protection, evidence):
     assert not findings, f"{len(findings)} data-protection finding(s): " + "; ".join(
         f"{f.where}: {f.problem}" for f in findings[:4]
     )
+    require(not data_protection.not_checked, "; ".join(data_protection.not_checked))
 
 
 @pytest.mark.post_deploy  # re-verified live on the deployed service

@@ -55,6 +55,18 @@ def test_data_protection_on_plain_http_warns_only_when_allowed(healthy_run, benc
     assert checked.reason("test_data_protection").endswith("plain http: data in transit is not encrypted")
 
 
+def test_a_log_that_cannot_be_read_hides_no_definite_finding(bench, healthy):
+    """No service log: the log part is not verified, but a definite finding elsewhere still fails the item."""
+    no_log = {"target": {"service": {"log_file": ""}}}
+    checked = bench.run(bench.config(no_log, target=healthy), "-k", "data_protection")
+    assert checked.status("test_data_protection") == "not verified"
+    assert checked.reason("test_data_protection").startswith("the service log is not scanned: no service log")
+    strict = {**no_log, "security": {"data_protection": {"allow_plain_http": False}}}
+    checked = bench.run(bench.config(strict, target=healthy), "-k", "data_protection")
+    assert checked.status("test_data_protection") == "fail"
+    assert checked.reason("test_data_protection").endswith("plain http: data in transit is not encrypted")
+
+
 # --- Code Quality ----------------------------------------------------------------------------------------------
 @pytest.fixture
 def github():

@@ -3,6 +3,7 @@ answers and logs, and TLS for https targets."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import socket
 import ssl
@@ -13,6 +14,8 @@ from urllib.parse import urlsplit
 
 from psycopg import sql
 
+from relcheck.core.errors import RelcheckError
+from relcheck.core.statuses import NotVerified
 from relcheck.target.http import Answer
 from relcheck.target.request_specs import base_values, send
 from relcheck.target.target import Target
@@ -133,17 +136,18 @@ def tls_findings(base_url: str, minimum: str, timeout: float, cafile: str | None
 class Inspection:
     findings: list[Finding]
     scope: dict  # what was looked at, for the evidence
-    unanswered: str = ""  # a probe that got no answer: the inspection is incomplete
+    not_checked: list[str] = dataclasses.field(default_factory=list)  # parts that could not be looked at
 
 
 def inspect(target: Target, cfg, since: datetime | None, timeout: float, ca_file: str | None) -> Inspection:
     """Every data-protection source of security.data_protection (cfg): probe answers, credential columns, the
     service log since the deploy, TLS (verified with ca_file, resolved by the caller, else the system's CAs)."""
-    https, secrets, findings = target.base_url.startswith("https://"), target.known_secrets(), []
+    https, secrets, findings, not_checked = target.base_url.startswith("https://"), target.known_secrets(), [], []
     for probe in cfg.probes:
         answer = send(target, probe, base_values())
         if answer.status is None:
-            return Inspection(findings, {}, f"probe got no answer: {answer.describe()}")
+            not_checked.append(f"probe got no answer: {answer.describe()}")
+            continue
         findings += header_findings(
             answer, cfg.required_headers, cfg.frame_protection, cfg.forbidden_headers, cfg.server_banner_pattern, https
         )
@@ -155,8 +159,12 @@ def inspect(target: Target, cfg, since: datetime | None, timeout: float, ca_file
             hashed, checked_values = unhashed_values(conn, cfg.hashed_columns, cfg.hash_formats, secrets)
         findings += hashed
     if cfg.scan_log:
-        log_text = "\n".join(target.log.lines(since=since))
-        findings += leaks(f"service log ({target.log.describe()})", log_text, secrets, cfg.pii_patterns)
+        try:
+            log_text = "\n".join(target.log.lines(since=since))
+        except (RelcheckError, NotVerified) as exc:  # unreadable, or no log configured
+            not_checked.append(f"the service log is not scanned: {exc}")
+        else:
+            findings += leaks(f"service log ({target.log.describe()})", log_text, secrets, cfg.pii_patterns)
     tls, tls_facts = tls_findings(target.base_url, cfg.min_tls, timeout, ca_file)
     findings += tls
     if not https and not cfg.allow_plain_http:
@@ -174,4 +182,4 @@ def inspect(target: Target, cfg, since: datetime | None, timeout: float, ca_file
         else "not allowed",
         **tls_facts,
     }
-    return Inspection(findings, scope)
+    return Inspection(findings, scope, not_checked)
