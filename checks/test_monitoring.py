@@ -12,28 +12,22 @@ def limits(relcheck_config):
 
 
 @for_items(("monitoring", "System Health", "CPU usage normal"))
-def test_cpu_usage(phase, observation, relcheck_config, evidence):
-    cpu = monitor.cpu_percent(observation.first, observation.second, observation.seconds)
-    require(cpu is not None, "the service exports no process_cpu_seconds_total")
+def test_cpu_usage(phase, window, relcheck_config, evidence):
+    cpu, limit = window.cpu_percent(), limits(relcheck_config).cpu_percent
     evidence.kv(
-        "Service process",
-        {
-            "CPU": f"{cpu:.1f} % of a core over {observation.seconds:.1f} s",
-            "limit": f"{limits(relcheck_config).cpu_percent:g} %",
-        },
+        "Service process", {"CPU": f"{cpu.value:.1f} % of a core", "limit": f"{limit:g} %", "measured": cpu.how}
     )
-    assert cpu <= limits(relcheck_config).cpu_percent, f"CPU {cpu:.0f} % > {limits(relcheck_config).cpu_percent:g} %"
+    assert cpu.value <= limit, f"CPU {cpu.value:.0f} % > {limit:g} %"
 
 
 @for_items(("monitoring", "System Health", "Memory usage normal"))
-def test_memory_usage(phase, observation, relcheck_config, evidence):
-    memory = monitor.memory_mb(observation.second)
-    require(memory is not None, "the service exports no process_resident_memory_bytes")
+def test_memory_usage(phase, window, relcheck_config, evidence):
+    memory, limit = window.memory_mb(), limits(relcheck_config).memory_mb
     evidence.kv(
-        "Service process", {"resident memory": f"{memory:.0f} MB", "limit": f"{limits(relcheck_config).memory_mb:g} MB"}
+        "Service process",
+        {"resident memory": f"{memory.value:.0f} MB", "limit": f"{limit:g} MB", "measured": memory.how},
     )
-    limit = limits(relcheck_config).memory_mb
-    assert memory <= limit, f"memory {memory:.0f} MB > {limit:g} MB"
+    assert memory.value <= limit, f"memory {memory.value:.0f} MB > {limit:g} MB"
 
 
 @for_items(("monitoring", "System Health", "Disk usage normal"))
@@ -88,17 +82,14 @@ def test_network_traffic(phase, observation, relcheck_config, evidence):
     ("monitoring", "Application Metrics", "Error rates"),
     ("post_release", "Post-Release Tasks / Monitoring", "Watch error rates"),
 )
-def test_error_rates(phase, observation, relcheck_config, evidence):
-    cfg, post = limits(relcheck_config), relcheck_config.monitoring
-    require(post.request_counter, "no request counter configured (monitoring.request_counter)")
-    bad, total, per_route = monitor.server_error_share(
-        observation.second, post.request_counter, post.status_label, post.route_labels
-    )
-    require(total, f"{post.request_counter} counts no requests yet")
+def test_error_rates(phase, window, relcheck_config, evidence):
+    cfg = limits(relcheck_config)
+    per_route, how = window.server_errors()
+    bad, total = sum(b for b, _ in per_route.values()), sum(t for _, t in per_route.values())
     evidence.table(
-        "5xx answers since the service started",
+        f"5xx answers: {how}",
         ["route", "5xx", "requests", "share"],
-        [(r, f"{b:.0f}", f"{t:.0f}", f"{b / t:.1%}") for r, (b, t) in sorted(per_route.items())],
+        [(r, f"{b:.0f}", f"{t:.0f}", f"{b / t:.1%}") for r, (b, t) in sorted(per_route.items()) if t],
     )
     over = [f"{r} {b / t:.1%}" for r, (b, t) in sorted(per_route.items()) if t and b / t > cfg.route_error_budget]
     assert bad / total <= cfg.error_budget, (
@@ -112,14 +103,12 @@ def test_error_rates(phase, observation, relcheck_config, evidence):
     ("monitoring", "Application Metrics", "Response times"),
     ("post_release", "Post-Release Tasks / Monitoring", "Track performance metrics"),
 )
-def test_response_times(phase, observation, relcheck_config, evidence):
-    cfg, post = limits(relcheck_config), relcheck_config.monitoring
-    require(post.latency_histogram, "no latency histogram configured (monitoring.latency_histogram)")
-    p95 = monitor.p95_per_route(observation.second, post.latency_histogram, post.route_labels)
-    require(p95, f"{post.latency_histogram} has no observations")
+def test_response_times(phase, window, relcheck_config, evidence):
+    cfg = limits(relcheck_config)
+    p95, how = window.p95_per_route()
     limit = lambda route: cfg.route_p95_ms.get(route, cfg.p95_ms)  # noqa: E731
     evidence.table(
-        f"p95 per route since the service started ({post.latency_histogram}, bucket resolution)",
+        f"p95 per route: {how}",
         ["route", "p95 ms", "limit ms"],
         [(r, f"{v:.1f}", f"{limit(r):g}") for r, v in p95.items()],
     )

@@ -458,9 +458,33 @@ class GoldenCase(Model):
     expect: list[str]
 
 
+class MonitoringSource(Model):
+    """Where window readings come from: two scrapes of the service's own metrics, or a Prometheus server (PromQL
+    over `window`; `service_selector` picks the service's series, e.g. 'job="kundli"')."""
+
+    kind: Literal["scrape", "prometheus"] = "scrape"
+    url: str = ""
+    bearer_token: str = ""  # e.g. "env:PROMETHEUS_TOKEN"
+    username: str = ""
+    password: str = ""
+    ca_file: str = ""
+    window: str = Field("10m", pattern=r"^\d+[smhd]$")
+    service_selector: str = ""
+    queries: dict[str, str] = {}  # reading -> PromQL replacing the default ({service}, {window} placeholders)
+    timeout_s: float = Field(10, gt=0)
+
+    @model_validator(mode="after")
+    def _prometheus_needs_its_address(self):
+        if self.kind == "prometheus" and not (self.url and self.service_selector):
+            raise ValueError("a prometheus source needs url and service_selector")
+        return self
+
+
 class Monitoring(Model):
     """The Monitoring section (and the post-release monitoring tasks): the live service's own metrics, read after a
     little synthetic traffic."""
+
+    source: MonitoringSource = MonitoringSource()
 
     request_counter: str = ""  # requests by route and status, e.g. "kundli_http_requests_total"
     status_label: str = "status"

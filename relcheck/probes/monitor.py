@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from relcheck.core.statuses import NotVerified, require
 from relcheck.probes.metrics import Scrape, histogram_quantile, label_values
 
 
@@ -69,3 +70,102 @@ def ratio(scrape: Scrape, counter: str, label: str, good: str) -> tuple[float, f
     """(good, all) of a counter with an outcome label."""
     total = sum(scrape.value(counter, **{label: v}) or 0 for v in label_values(scrape, counter, label))
     return (scrape.value(counter, **{label: good}) or 0.0), total
+
+
+@dataclass
+class Measured:
+    """A value over the monitoring window and how it was measured: the PromQL as sent, or the scrapes."""
+
+    value: float
+    how: str
+
+
+class ScrapeWindow:
+    """The window between two scrapes of the service's own /metrics (counters since the service started)."""
+
+    def __init__(self, first: Scrape, second: Scrape, seconds: float, cfg) -> None:
+        self.first, self.second, self.seconds, self.cfg = first, second, seconds, cfg
+        self.how = f"two scrapes of the service's metrics {seconds:.1f} s apart"
+
+    def cpu_percent(self) -> Measured:
+        value = cpu_percent(self.first, self.second, self.seconds)
+        if value is None:
+            raise NotVerified("the service exports no process_cpu_seconds_total")
+        return Measured(value, self.how)
+
+    def memory_mb(self) -> Measured:
+        value = memory_mb(self.second)
+        if value is None:
+            raise NotVerified("the service exports no process_resident_memory_bytes")
+        return Measured(value, self.how)
+
+    def server_errors(self) -> tuple[dict[str, tuple[float, float]], str]:
+        """(5xx, all) per route: since the service started."""
+        cfg = self.cfg
+        require(cfg.request_counter, "no request counter configured (monitoring.request_counter)")
+        _, total, per_route = server_error_share(self.second, cfg.request_counter, cfg.status_label, cfg.route_labels)
+        require(total, f"{cfg.request_counter} counts no requests yet")
+        return per_route, "since the service started (its /metrics)"
+
+    def p95_per_route(self) -> tuple[dict[str, float], str]:
+        cfg = self.cfg
+        require(cfg.latency_histogram, "no latency histogram configured (monitoring.latency_histogram)")
+        found = p95_per_route(self.second, cfg.latency_histogram, cfg.route_labels)
+        require(found, f"{cfg.latency_histogram} has no observations")
+        return found, f"since the service started ({cfg.latency_histogram}, bucket resolution)"
+
+
+class PrometheusWindow:
+    """The same readings as PromQL over monitoring.source.window, from a Prometheus server. Each query is shown as
+    sent; a query of monitoring.source.queries replaces the default for its reading."""
+
+    DEFAULTS = {
+        "cpu_percent": "100 * sum(rate(process_cpu_seconds_total{{{service}}}[{window}]))",
+        "memory_mb": "max(max_over_time(process_resident_memory_bytes{{{service}}}[{window}])) / 1048576",
+        "requests_by_route_status": "sum by ({labels}) (increase({counter}{{{service}}}[{window}]))",
+        "p95_by_route": "1000 * histogram_quantile(0.95, sum by (le, {routes}) "
+        "(rate({histogram}_bucket{{{service}}}[{window}])))",
+    }
+
+    def __init__(self, prometheus, source, cfg) -> None:
+        self.prometheus, self.source, self.cfg = prometheus, source, cfg
+        self.instances = prometheus.require_up(source.service_selector)
+
+    def promql(self, reading: str, **values) -> str:
+        template = self.source.queries.get(reading) or self.DEFAULTS[reading]
+        return template.format(service=self.source.service_selector, window=self.source.window, **values)
+
+    def where(self, query: str) -> str:
+        return f"{query}  (Prometheus {self.prometheus.url}, {', '.join(self.instances)})"
+
+    def cpu_percent(self) -> Measured:
+        query = self.promql("cpu_percent")
+        return Measured(self.prometheus.one(query), self.where(query))
+
+    def memory_mb(self) -> Measured:
+        query = self.promql("memory_mb")
+        return Measured(self.prometheus.one(query), self.where(query))
+
+    def server_errors(self) -> tuple[dict[str, tuple[float, float]], str]:
+        cfg = self.cfg
+        require(cfg.request_counter, "no request counter configured (monitoring.request_counter)")
+        labels = ", ".join([*cfg.route_labels, cfg.status_label])
+        query = self.promql("requests_by_route_status", labels=labels, counter=cfg.request_counter)
+        per_route: dict[str, tuple[float, float]] = {}
+        for sample in self.prometheus.query(query):
+            route = " ".join(sample.labels.get(label, "") for label in cfg.route_labels)
+            bad, total = per_route.get(route, (0.0, 0.0))
+            is_5xx = sample.labels.get(cfg.status_label, "").startswith("5")
+            per_route[route] = (bad + (sample.value if is_5xx else 0), total + sample.value)
+        require(sum(t for _, t in per_route.values()), f"no requests in the window: {query}")
+        return per_route, self.where(query)
+
+    def p95_per_route(self) -> tuple[dict[str, float], str]:
+        cfg = self.cfg
+        require(cfg.latency_histogram, "no latency histogram configured (monitoring.latency_histogram)")
+        query = self.promql("p95_by_route", routes=", ".join(cfg.route_labels), histogram=cfg.latency_histogram)
+        found = {
+            " ".join(s.labels.get(label, "") for label in cfg.route_labels): s.value
+            for s in self.prometheus.query(query)
+        }
+        return found, self.where(query)

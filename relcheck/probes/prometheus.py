@@ -1,0 +1,72 @@
+"""A Prometheus server's HTTP API (/api/v1/query): instant PromQL, each answer a list of (labels, value). Anything
+that is not an answer with data is not verified, never a pass: Prometheus down or unreachable, a refused query, no
+series (a missing family, a selector matching nothing, stale series), NaN.
+
+    prometheus = Prometheus("http://prometheus:9090")
+    prometheus.query('rate(process_cpu_seconds_total{job="kundli"}[10m])')  # [Sample(labels, value)]
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import requests
+
+from relcheck.core.secrets import redact
+from relcheck.core.statuses import NotVerified
+
+
+@dataclass
+class Sample:
+    labels: dict[str, str]
+    value: float
+
+
+class Prometheus:
+    def __init__(
+        self, url: str, timeout: float = 10, token: str = "", username: str = "", password: str = "", ca_file=None
+    ) -> None:
+        self.url, self.timeout = url.rstrip("/"), timeout
+        self.session = requests.Session()
+        if token:
+            self.session.headers["Authorization"] = f"Bearer {token}"
+        elif username:
+            self.session.auth = (username, password)
+        if ca_file:
+            self.session.verify = str(ca_file)
+
+    def query(self, promql: str) -> list[Sample]:
+        try:
+            answer = self.session.get(f"{self.url}/api/v1/query", params={"query": promql}, timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise NotVerified(f"Prometheus at {self.url} is unreachable: {redact(type(exc).__name__)}") from None
+        try:
+            body = answer.json()
+        except ValueError:
+            raise NotVerified(f"Prometheus at {self.url} answered HTTP {answer.status_code}, not its API") from None
+        if answer.status_code != 200 or body.get("status") != "success":
+            raise NotVerified(f"Prometheus refused {promql}: {body.get('error', answer.status_code)}")
+        result = body["data"]["result"]
+        if body["data"].get("resultType") == "scalar":
+            result = [{"metric": {}, "value": result}]
+        samples = [Sample(r["metric"], float(r["value"][1])) for r in result]
+        samples = [s for s in samples if not math.isnan(s.value)]
+        if not samples:
+            raise NotVerified(f"no data: Prometheus has no series for {promql}")
+        return samples
+
+    def one(self, promql: str) -> float:
+        """The single value of a query that aggregates to one series."""
+        samples = self.query(promql)
+        if len(samples) != 1:
+            raise NotVerified(f"{promql} gives {len(samples)} series, not one (narrow the selector)")
+        return samples[0].value
+
+    def require_up(self, selector: str) -> list[str]:
+        """The instances the selector matches, all up; a target that is down is not measured."""
+        samples = self.query(f"up{{{selector}}}")
+        down = [s.labels.get("instance", "?") for s in samples if s.value != 1]
+        if down:
+            raise NotVerified(f"Prometheus cannot scrape {', '.join(down)} (up == 0): its metrics are stale")
+        return [s.labels.get("instance", "?") for s in samples]
