@@ -210,6 +210,19 @@ def cmd_sign(args) -> int:
     return 0
 
 
+def cmd_monitor(args) -> int:
+    from relcheck.core.config import config_path
+    from relcheck.ops import monitoring
+
+    config = config_path(args.config).resolve()
+    load(config)  # a bad config stops here, with one line
+    try:
+        return monitoring.watch(config, monitoring.seconds(args.duration), monitoring.seconds(args.every))
+    except KeyboardInterrupt:
+        print("relcheck monitor: stopped (Ctrl-C); the interrupted run's report is written", file=sys.stderr)
+        return 130
+
+
 def cmd_audit(args) -> int:
     """The dependency audit alone: the files (or the config's), against the given mirrors (or the config's)."""
     from relcheck.probes.audit import engine, formats
@@ -303,6 +316,10 @@ def main(argv: list[str] | None = None) -> int:
     sign.add_argument("--role", required=True, help="a role of signoff.roles, e.g. 'QA Team Lead'")
     sign.add_argument("--key", required=True, help="your SSH private key (ssh-keygen -Y sign)")
     sign.set_defaults(func=cmd_sign)
+    monitor = sub.add_parser("monitor", help="re-run the monitoring phase on a schedule; exit 3 when a trigger fires")
+    monitor.add_argument("--for", dest="duration", default="24h", help="how long to watch (e.g. 24h, 90m; default 24h)")
+    monitor.add_argument("--every", default="5m", help="time between runs (default 5m)")
+    monitor.set_defaults(func=cmd_monitor)
     audit = sub.add_parser(
         "audit", help="audit pinned dependencies against advisory mirrors (exit 0 clean, 1 vulnerable, 2 not audited)"
     )

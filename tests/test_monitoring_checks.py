@@ -136,3 +136,19 @@ def test_a_threshold_that_is_not_set_is_not_verified_never_a_default_that_cannot
     )
     assert checked.status("test_network_traffic[monitoring]") == "not verified"
     assert checked.reason("test_network_traffic[monitoring]").startswith("no request-rate bounds configured")
+
+
+def test_relcheck_monitor_reruns_the_phase_shows_the_timeline_and_stops_on_a_trigger(bench, healthy, faulty):
+    from conftest import relcheck_cli
+
+    config = bench.config(target=healthy)
+    watched = relcheck_cli(config, "monitor", "--for", "20s", "--every", "1s", env=bench.env)  # 2+ runs of ~5 s
+    runs = [line for line in watched.stdout.splitlines() if " monitoring run " in line]
+    assert len(runs) >= 2, watched.stdout + watched.stderr
+    report = next((bench.tmp / "reports").rglob("monitoring/report.html")).read_text()
+    assert f"Timeline: {len(runs)} monitoring runs of this release" in report
+    assert len(list((bench.tmp / "reports").rglob("monitoring/history/*/manifest.json"))) == len(runs) - 1
+    broken = bench.config(target=faulty(error_rate=0.5), name="broken.toml")
+    stopped = relcheck_cli(broken, "monitor", "--for", "1h", "--every", "1s", env=bench.env)
+    assert stopped.returncode == 3, stopped.stdout + stopped.stderr
+    assert " monitoring run 1: ROLLBACK " in stopped.stdout and "a rollback trigger fired: stopping" in stopped.stdout

@@ -89,3 +89,18 @@ def archive_run(run_dir: Path) -> Path | None:
         if (run_dir / name).exists():
             (run_dir / name).rename(target / name)
     return target
+
+
+def timeline(run_dir: Path, now: dict) -> dict[str, list[list[str]]]:
+    """Each checked item's status over the runs of this phase: the archived runs, the run about to be archived and
+    this one (`now`, its manifest), oldest first: {"<section> :: <item>": [[finished, status], ...]}."""
+    earlier = [json.loads(p.read_text()) for p in sorted(run_dir.glob("history/*/manifest.json"))]
+    if (run_dir / "manifest.json").is_file():
+        earlier.append(json.loads((run_dir / "manifest.json").read_text()))
+    found: dict[str, list[list[str]]] = {}
+    for manifest in sorted(earlier, key=lambda m: m["run"]["finished"]) + [now]:
+        for item in manifest["items"]:
+            if item["checks"]:
+                key = f"{item['section']} :: {item['item']}"
+                found.setdefault(key, []).append([manifest["run"]["finished"], item["status"]])
+    return found

@@ -171,6 +171,8 @@ def write(
         run_header["run"]["label"],
         manifest["counts"],
     )
+    if "monitoring" in run_phases(markexpr):  # watched over hours: each item's status over the runs
+        manifest["timeline"] = history.timeline(paths.dir, manifest)
     evidence = {c.nodeid: c.evidence for found in checks.values() for c in found}
     history.archive_run(paths.dir)
     write_json(paths.dir / "evidence.json", evidence)

@@ -101,6 +101,7 @@ def render(manifest: dict, results: list[ItemResult], manifest_sha256: str, sign
         f"<h2>{escape(header['product'])} {escape(header['release_version'])} — release checklist</h2>",
         f'<table class="rc-header">{"".join(rows)}</table>',
         _trend(manifest.get("trend")),
+        _timeline(manifest.get("timeline")),
         signoffs or signoff_table([]),
     ]
     phases = run_phases(run.get("markexpr", ""))
@@ -133,6 +134,32 @@ def _section_table(found: list[ItemResult]) -> str:
         '<table class="rc-section"><thead><tr><th>Item</th><th>Status</th><th>Checks</th>'
         "<th>Duration</th><th>Details</th></tr></thead><tbody>"
         + "".join(_item_row(r) for r in found)
+        + "</tbody></table>"
+    )
+
+
+STATUS_COLOURS = {"pass": "#2e7d32", "warn": "#f9a825", "waived": "#f9a825", "fail": "#c62828"}
+
+
+def _timeline(timeline: dict | None) -> str:
+    """One strip per item, a cell per monitoring run (oldest left), coloured by status; the time and status on hover.
+    Plain SVG built from the manifest, so a re-render is byte-identical."""
+    if not timeline or max(len(runs) for runs in timeline.values()) < 2:
+        return ""
+    rows = []
+    for key, runs in timeline.items():
+        cells = "".join(
+            f'<rect x="{i * 14}" y="0" width="12" height="12" fill="{STATUS_COLOURS.get(status, "#9e9e9e")}">'
+            f"<title>{escape(at)}: {escape(status)}</title></rect>"
+            for i, (at, status) in enumerate(runs)
+        )
+        strip = f'<svg width="{len(runs) * 14}" height="12" role="img">{cells}</svg>'
+        rows.append(f"<tr><td>{escape(key.split(' :: ')[1])}</td><td>{strip}</td><td>{escape(runs[-1][1])}</td></tr>")
+    runs_count = max(len(runs) for runs in timeline.values())
+    return (
+        f"<h3>Timeline: {runs_count} monitoring runs of this release (oldest left)</h3>"
+        '<table class="rc-trend"><thead><tr><th>Item</th><th>Runs</th><th>Now</th></tr></thead><tbody>'
+        + "".join(rows)
         + "</tbody></table>"
     )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -126,13 +127,29 @@ def run_checks(
 
     data = read_config(config)  # only where the run writes; secrets stay unresolved here
     reports = Path(data.get("reports", "reports"))
-    reports = reports if reports.is_absolute() else Path(config).resolve().parent / reports
+    base = Path(data["base_dir"]) if data.get("base_dir") else Path(config).resolve().parent
+    reports = reports if reports.is_absolute() else base / reports
     run_dir = reports / Release(**data["release"]).release_id / run_label(markexpr)
     command = checks_command(config, markexpr, args)
     started, wall = time.monotonic(), time.time()
-    result = subprocess.run(
-        command, cwd=REPO, env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=timeout
-    )
+    with subprocess.Popen(
+        command,
+        cwd=REPO,
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    ) as child:
+        try:
+            output, _ = child.communicate(timeout=timeout)
+        except KeyboardInterrupt:  # Ctrl-C: the run stops as an interrupted one, its report written
+            child.send_signal(signal.SIGINT)
+            child.communicate(timeout=120)
+            raise
+        except subprocess.TimeoutExpired:
+            child.kill()
+            raise
+    result = subprocess.CompletedProcess(command, child.returncode, output, "")
     fresh = [  # the phase's directory, or beside it for a partial run: whichever this run wrote
         d
         for d in (run_dir, run_dir.with_name(run_dir.name + "-partial"))
