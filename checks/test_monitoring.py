@@ -103,7 +103,7 @@ def test_error_rates(phase, window, relcheck_config, evidence):
     ("monitoring", "Application Metrics", "Response times"),
     ("post_release", "Post-Release Tasks / Monitoring", "Track performance metrics"),
 )
-def test_response_times(phase, window, relcheck_config, evidence):
+def test_response_times(phase, window, canary_analysis, relcheck_config, evidence):
     cfg = limits(relcheck_config)
     p95, how = window.p95_per_route()
     limit = lambda route: cfg.route_p95_ms.get(route, cfg.p95_ms)  # noqa: E731
@@ -114,6 +114,37 @@ def test_response_times(phase, window, relcheck_config, evidence):
     )
     slow = [f"{r} {v:.0f} ms" for r, v in p95.items() if v > limit(r)]
     assert not slow, f"p95 over the limit: {', '.join(slow)}"
+    if canary_analysis:  # the new release against the previous release's instances, over the same window
+        verdict_of_canary(canary_analysis, evidence)
+
+
+def verdict_of_canary(canary, evidence) -> None:
+    found = canary.comparison
+    evidence.kv(
+        "New release vs previous release (p95 latency over the window)",
+        {
+            "new": canary.current_query,
+            "previous": canary.baseline_query,
+            **(
+                {
+                    "medians ms": f"{found.current_median:.1f} vs {found.baseline_median:.1f}",
+                    "ratio (interval)": f"{found.ratio:.2f} ({found.ratio_low:.2f}..{found.ratio_high:.2f})",
+                    "p-value": f"{found.p_value:.3g}",
+                    "verdict": found.verdict,
+                }
+                if found
+                else {"not compared": canary.unavailable}
+            ),
+        },
+    )
+    require(found, f"the releases are not compared: {canary.unavailable}")
+    assert found.verdict != "fail", f"slower than the previous release: p95 x{found.ratio:.2f}"
+    require(
+        found.verdict != "inconclusive",
+        f"too noisy to compare the releases (ratio {found.ratio_low:.2f}..{found.ratio_high:.2f})",
+    )
+    if found.verdict == "warn":
+        evidence.warn(f"slower than the previous release, within the critical limit: p95 x{found.ratio:.2f}")
 
 
 @for_items(("monitoring", "Application Metrics", "Request rates"))

@@ -135,19 +135,24 @@ def test_prometheus_monitoring_passes_on_the_healthy_service_and_shows_its_queri
     assert f"(Prometheus {prometheus.url}, {urlsplit(healthy.base_url).netloc})" in measured
 
 
-def test_prometheus_monitoring_fails_on_memory_errors_and_latency(bench, faulty, prometheus):
+def test_prometheus_monitoring_fails_on_cpu_memory_errors_and_latency(bench, faulty, prometheus):
     target = faulty(
-        latency={"route": "GET /v1/kundli/{chart_id}", "ms": LATENCY_FAULT_MS}, error_rate=0.3, memory_hog_mb=450
+        latency={"route": "GET /v1/kundli/{chart_id}", "ms": LATENCY_FAULT_MS},
+        error_rate=0.3,
+        memory_hog_mb=450,
+        cpu_burn_ms=500,
     )
     selector = prometheus.watch(target, "faulty")
-    traffic(target, 12)
+    traffic(target, 12)  # 12 x 500 ms of CPU: ~10 % of a core over the 1 m window
     time.sleep(3)
-    checked = bench.run(bench.config(through(prometheus, selector), target=target), "-m", "monitoring", "-k", MONITORED)
+    changes = through(prometheus, selector)
+    changes["monitoring"]["cpu_percent"] = 5
+    checked = bench.run(bench.config(changes, target=target), "-m", "monitoring", "-k", MONITORED)
+    assert checked.reason("test_cpu_usage[monitoring]").startswith("CPU ")
     assert checked.reason("test_memory_usage[monitoring]").startswith("memory ")
     assert "answered 5xx" in checked.reason("test_error_rates[monitoring: Error rates normal]")
-    assert checked.reason("test_response_times[monitoring: Response times]").startswith(
-        "p95 over the limit: GET /v1/kundli/{chart_id}"
-    )
+    slow = checked.reason("test_response_times[monitoring: Response times]")  # CPU burn slows every route
+    assert slow.startswith("p95 over the limit: ") and "GET /v1/kundli/{chart_id}" in slow
 
 
 def test_prometheus_down_unreachable_or_without_series_is_not_verified(bench, healthy, prometheus):
@@ -167,3 +172,33 @@ def test_prometheus_down_unreachable_or_without_series_is_not_verified(bench, he
     assert reasons["nowhere"].startswith("Prometheus at http://127.0.0.1:") and "is unreachable" in reasons["nowhere"]
     assert reasons["no series"] == 'no data: Prometheus has no series for up{service="never-scraped"}'
     assert reasons["missing family"].startswith("no data: Prometheus has no series for 100 * sum(rate(no_such_family")
+
+
+def steady_traffic(targets, seconds: float) -> None:
+    """Requests to every target, side by side, for a while (the window the canary compares)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for target in targets:
+            target.http.get("/v1/kundli/1", role="viewer")
+        time.sleep(0.05)
+
+
+def test_prometheus_canary_compares_the_new_release_with_the_previous_one(bench, healthy, faulty, prometheus):
+    slow = faulty(latency={"route": "GET /v1/kundli/{chart_id}", "ms": 120})
+    old, new = prometheus.watch(healthy, "healthy"), prometheus.watch(slow, "slow")
+    steady_traffic([healthy, slow], 12)
+    canary = {"window": "20s", "step_s": 2}
+    check = ("-m", "monitoring", "-k", "response_times")
+    same = bench.run(bench.config(through(prometheus, old, baseline_selector=old, **canary), target=healthy), *check)
+    assert same.status("test_response_times[monitoring: Response times]") == "pass", same.reason(
+        "test_response_times[monitoring: Response times]"
+    )
+    changed = bench.run(bench.config(through(prometheus, new, baseline_selector=old, **canary), target=slow), *check)
+    assert changed.reason("test_response_times[monitoring: Response times]").startswith(
+        "slower than the previous release: p95 x"
+    )
+    facts = changed.facts(
+        "test_response_times[monitoring: Response times]",
+        "New release vs previous release (p95 latency over the window)",
+    )
+    assert facts["previous"].startswith("1000 * histogram_quantile(0.95, sum by (le) (rate(")

@@ -470,6 +470,8 @@ class MonitoringSource(Model):
     ca_file: str = ""
     window: str = Field("10m", pattern=r"^\d+[smhd]$")
     service_selector: str = ""
+    baseline_selector: str = ""  # the previous release's instances (canary analysis); default: none
+    step_s: float = Field(15, gt=0)  # the canary's range step and rate window: at least twice the scrape interval
     queries: dict[str, str] = {}  # reading -> PromQL replacing the default ({service}, {window} placeholders)
     timeout_s: float = Field(10, gt=0)
 

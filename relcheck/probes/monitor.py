@@ -3,9 +3,11 @@ of its process, 5xx shares, p95 per route (bucket resolution), gauges and succes
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from relcheck.core.statuses import NotVerified, require
+from relcheck.probes import judge
 from relcheck.probes.metrics import Scrape, histogram_quantile, label_values
 
 
@@ -125,6 +127,7 @@ class PrometheusWindow:
         "requests_by_route_status": "sum by ({labels}) (increase({counter}{{{service}}}[{window}]))",
         "p95_by_route": "1000 * histogram_quantile(0.95, sum by (le, {routes}) "
         "(rate({histogram}_bucket{{{service}}}[{window}])))",
+        "p95_series": "1000 * histogram_quantile(0.95, sum by (le) (rate({histogram}_bucket{{{service}}}[{step}s])))",
     }
 
     def __init__(self, prometheus, source, cfg) -> None:
@@ -169,3 +172,50 @@ class PrometheusWindow:
             for s in self.prometheus.query(query)
         }
         return found, self.where(query)
+
+
+@dataclass
+class Canary:
+    """The new release's p95 latency series against the previous release's (baseline instances), judged like the
+    performance benchmark: Mann-Whitney on the samples plus the interval of the median ratio."""
+
+    current_query: str
+    baseline_query: str
+    comparison: judge.Comparison | None = None  # None when it could not be made
+    unavailable: str = ""  # why not (no points, no series): the comparison is not verified
+
+
+def canary(window: PrometheusWindow, baseline_cfg) -> Canary | None:
+    """None when no baseline instances are configured (monitoring.source.baseline_selector)."""
+    source, cfg = window.source, window.cfg
+    if not source.baseline_selector:
+        return None
+    require(cfg.latency_histogram, "no latency histogram configured (monitoring.latency_histogram)")
+    template = source.queries.get("p95_series") or PrometheusWindow.DEFAULTS["p95_series"]
+    queries = [
+        template.format(
+            service=selector, histogram=cfg.latency_histogram, step=int(source.step_s), window=source.window
+        )
+        for selector in (source.service_selector, source.baseline_selector)
+    ]
+    end = time.time()
+    start = end - window_seconds(source.window)
+    try:
+        current, baseline = (window.prometheus.range(q, start, end, source.step_s) for q in queries)
+    except NotVerified as exc:
+        return Canary(queries[0], queries[1], unavailable=str(exc))
+    if min(len(current), len(baseline)) < 5:
+        return Canary(queries[0], queries[1], unavailable="fewer than 5 points per release in the window")
+    found = judge.compare(
+        "p95 latency, all routes",
+        baseline,
+        current,
+        baseline_cfg.confidence,
+        baseline_cfg.allowed_increase,
+        baseline_cfg.critical_increase,
+    )
+    return Canary(queries[0], queries[1], found)
+
+
+def window_seconds(window: str) -> float:
+    return float(window[:-1]) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[window[-1]]

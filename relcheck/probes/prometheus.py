@@ -56,6 +56,25 @@ class Prometheus:
             raise NotVerified(f"no data: Prometheus has no series for {promql}")
         return samples
 
+    def range(self, promql: str, start: float, end: float, step: float) -> list[float]:
+        """The values of a one-series query at each step from start to end (unix seconds), NaN left out."""
+        try:
+            answer = self.session.get(
+                f"{self.url}/api/v1/query_range",
+                params={"query": promql, "start": str(start), "end": str(end), "step": str(step)},
+                timeout=self.timeout,
+            )
+            body = answer.json()
+        except (requests.RequestException, ValueError) as exc:
+            raise NotVerified(f"Prometheus at {self.url} did not answer a range query: {type(exc).__name__}") from None
+        if answer.status_code != 200 or body.get("status") != "success":
+            raise NotVerified(f"Prometheus refused {promql}: {body.get('error', answer.status_code)}")
+        series = body["data"]["result"]
+        if len(series) != 1:
+            raise NotVerified(f"no data: {promql} gives {len(series)} series over the range, not one")
+        values = [float(v) for _, v in series[0]["values"]]
+        return [v for v in values if not math.isnan(v)]
+
     def one(self, promql: str) -> float:
         """The single value of a query that aggregates to one series."""
         samples = self.query(promql)
