@@ -44,23 +44,16 @@ def test_disk_usage(phase, host_facts, relcheck_config, evidence):
     )
 
 
-def request_rate(observation, counter: str) -> float | None:
-    before = sum(monitor.requests_by(observation.first, counter, []).values())
-    after = sum(monitor.requests_by(observation.second, counter, []).values())
-    return (after - before) / observation.seconds if after else None
-
-
 @for_items(("monitoring", "System Health", "Network traffic normal"))
-def test_network_traffic(phase, observation, relcheck_config, evidence):
-    cfg, counter = limits(relcheck_config), relcheck_config.monitoring.request_counter
-    require(counter, "no request counter configured (monitoring.request_counter)")
-    rate = request_rate(observation, counter)
-    require(rate is not None, f"{counter} counts no requests")
+def test_network_traffic(phase, window, observation, relcheck_config, evidence):
+    cfg, measured = limits(relcheck_config), window.request_rate()
+    rate = measured.value
     bounds = f"{cfg.min_rps if cfg.min_rps is not None else '-'}..{cfg.max_rps if cfg.max_rps is not None else '-'}"
     evidence.kv(
         "Traffic",
         {
             "requests/s over the window": f"{rate:.1f} (bounds {bounds})",
+            "measured": measured.how,
             "health round trip": f"{observation.health_rtt_ms:.1f} ms (limit {cfg.max_health_rtt_ms:g})",
             "synthetic traffic failures": "; ".join(observation.probe_failures) or "none",
         },

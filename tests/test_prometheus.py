@@ -120,16 +120,21 @@ def test_prometheus_monitoring_passes_on_the_healthy_service_and_shows_its_queri
     selector = prometheus.watch(healthy, "healthy")
     traffic(healthy)
     time.sleep(3)  # a few scrapes after the traffic
-    checked = bench.run(
-        bench.config(through(prometheus, selector), target=healthy), "-m", "monitoring or post_release", "-k", MONITORED
-    )
-    for check in ("test_cpu_usage[monitoring]", "test_memory_usage[monitoring]", "test_check_resource_usage"):
-        assert checked.status(check) == "pass", (check, checked.reason(check))
+    changes = through(prometheus, selector)
+    changes["monitoring"]["min_rps"] = 0.05  # 30 requests in the 1 m window
+    selection = ("-m", "monitoring or post_release", "-k", f"{MONITORED} or network")
+    checked = bench.run(bench.config(changes, target=healthy), *selection)
     for check in (
+        "test_cpu_usage[monitoring]",
+        "test_memory_usage[monitoring]",
+        "test_check_resource_usage",
+        "test_network_traffic[monitoring]",
         "test_error_rates[monitoring: Error rates normal]",
         "test_response_times[monitoring: Response times]",
     ):
         assert checked.status(check) == "pass", (check, checked.reason(check))
+    rate = checked.facts("test_network_traffic[monitoring]", "Traffic")["measured"]
+    assert rate.startswith('sum(rate(kundli_http_requests_total{service="healthy"}[1m]))')
     measured = checked.facts("test_cpu_usage[monitoring]", "Service process")["measured"]
     assert measured.startswith('100 * sum(rate(process_cpu_seconds_total{service="healthy"}[1m]))')
     assert f"(Prometheus {prometheus.url}, {urlsplit(healthy.base_url).netloc})" in measured

@@ -101,6 +101,14 @@ class ScrapeWindow:
             raise NotVerified("the service exports no process_resident_memory_bytes")
         return Measured(value, self.how)
 
+    def request_rate(self) -> Measured:
+        counter = self.cfg.request_counter
+        require(counter, "no request counter configured (monitoring.request_counter)")
+        before = sum(requests_by(self.first, counter, []).values())
+        after = sum(requests_by(self.second, counter, []).values())
+        require(after, f"{counter} counts no requests")
+        return Measured((after - before) / self.seconds, self.how)
+
     def server_errors(self) -> tuple[dict[str, tuple[float, float]], str]:
         """(5xx, all) per route: since the service started."""
         cfg = self.cfg
@@ -127,6 +135,7 @@ class PrometheusWindow:
         "requests_by_route_status": "sum by ({labels}) (increase({counter}{{{service}}}[{window}]))",
         "p95_by_route": "1000 * histogram_quantile(0.95, sum by (le, {routes}) "
         "(rate({histogram}_bucket{{{service}}}[{window}])))",
+        "request_rate": "sum(rate({counter}{{{service}}}[{window}]))",
         "p95_series": "1000 * histogram_quantile(0.95, sum by (le) (rate({histogram}_bucket{{{service}}}[{step}s])))",
     }
 
@@ -147,6 +156,11 @@ class PrometheusWindow:
 
     def memory_mb(self) -> Measured:
         query = self.promql("memory_mb")
+        return Measured(self.prometheus.one(query), self.where(query))
+
+    def request_rate(self) -> Measured:
+        require(self.cfg.request_counter, "no request counter configured (monitoring.request_counter)")
+        query = self.promql("request_rate", counter=self.cfg.request_counter)
         return Measured(self.prometheus.one(query), self.where(query))
 
     def server_errors(self) -> tuple[dict[str, tuple[float, float]], str]:
