@@ -216,6 +216,7 @@ def test_samples_too_noisy_to_exclude_the_allowed_slowdown_are_inconclusive_neve
     unclear = judge.compare("r", noisy, [x * 1.2 for x in noisy[::-1]], 0.98, 1.10, 1.30)
     assert unclear.verdict == "inconclusive" and unclear.ratio_low < 1.10 < unclear.ratio_high
     assert judge.overall([same, unclear], []) == "inconclusive" and judge.overall([same, slower, unclear], []) == "fail"
+    assert judge.overall([same, unclear], ["r-critical"]) == "warn"  # only critical routes can block the item
 
 
 def test_pips_refusal_is_a_conflict_a_missing_pin_or_an_unreachable_index():

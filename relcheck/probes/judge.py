@@ -116,10 +116,10 @@ def median_ratio_interval(
 
 def overall(comparisons: list[Comparison], critical_routes: list[str]) -> str:
     """fail if a critical route fails (every route is critical unless some are named); else inconclusive if a
-    route's comparison is; else warn if any route is worse; else pass."""
+    critical route's comparison is; else warn if any route is worse or could not be told apart; else pass."""
     critical = set(critical_routes) or {c.route for c in comparisons}
     if any(c.verdict == "fail" and c.route in critical for c in comparisons):
         return "fail"
-    if any(c.verdict == "inconclusive" for c in comparisons):
+    if any(c.verdict == "inconclusive" and c.route in critical for c in comparisons):
         return "inconclusive"
     return "warn" if any(c.verdict != "pass" for c in comparisons) else "pass"
