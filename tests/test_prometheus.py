@@ -207,3 +207,16 @@ def test_prometheus_canary_compares_the_new_release_with_the_previous_one(bench,
         "New release vs previous release (p95 latency over the window)",
     )
     assert facts["previous"].startswith("1000 * histogram_quantile(0.95, sum by (le) (rate(")
+
+
+def test_prometheus_watches_the_embedded_default_and_its_monitoring_report_shows_the_queries(bench):
+    """The embedded target starts its own Prometheus and node_exporter for a monitoring run (embedded.prometheus)."""
+    binary("prometheus"), binary("prometheus-node-exporter", "node_exporter")
+    checked = bench.run(bench.config(), "-m", "monitoring")
+    print(f"pytest -m monitoring on the embedded target through Prometheus: {checked.seconds:.1f} s")
+    assert checked.verdict == "PROCEED", checked.output[-3000:]
+    measured = checked.facts("test_cpu_usage[monitoring]", "Service process")["measured"]
+    assert measured.startswith('100 * sum(rate(process_cpu_seconds_total{service="embedded"}[')
+    assert checked.manifest["run"]["target"]["prometheus"].endswith('(service="embedded")')
+    report = (checked.run_dir / "report.html").read_text()
+    assert "process_cpu_seconds_total{service=&quot;embedded&quot;}" in report

@@ -116,6 +116,7 @@ class Embedded(Model):
     fault_env: dict[str, str] = {}  # added when faults are set; {faults} is their JSON
     faults: dict[str, Any] = {}
     startup_timeout_s: float = Field(30, gt=0)
+    prometheus: bool = True  # monitoring runs start a local Prometheus + node_exporter when installed (PromQL window)
 
 
 class TargetTests(Model):
