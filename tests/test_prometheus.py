@@ -4,46 +4,18 @@ embedded services (added as they start, through a file_sd target file) and node_
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import subprocess
 import time
-from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-import requests
 
 from conftest import LATENCY_FAULT_MS
+from relcheck.target.prometheus_server import LocalPrometheus
 from relcheck.target.service import free_port
 
 MONITORED = "cpu_usage or memory_usage or error_rates or response_times or resource_usage"
-
-
-@dataclass
-class PrometheusServer:
-    url: str
-    targets: Path
-    process: subprocess.Popen
-
-    def watch(self, target, name: str) -> str:
-        """Scrape target's metrics as service=name; wait until Prometheus has scraped it; the selector."""
-        entries = json.loads(self.targets.read_text())
-        entries.append({"targets": [urlsplit(target.base_url).netloc], "labels": {"service": name}})
-        self.targets.write_text(json.dumps(entries))
-        self.wait_for(f'up{{service="{name}"}} == 1')
-        return f'service="{name}"'
-
-    def wait_for(self, promql: str, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            answer = requests.get(f"{self.url}/api/v1/query", params={"query": promql}, timeout=5).json()
-            if answer["data"]["result"]:
-                return
-            time.sleep(0.5)
-        raise AssertionError(f"Prometheus never answered {promql}")
 
 
 def binary(*names: str) -> str:
@@ -57,52 +29,21 @@ def binary(*names: str) -> str:
 
 @pytest.fixture(scope="session")
 def prometheus(tmp_path_factory):
-    prometheus_bin, node_bin = binary("prometheus"), binary("prometheus-node-exporter", "node_exporter")
-    home = tmp_path_factory.mktemp("prometheus")
-    port, node_port = free_port(), free_port()
-    targets = home / "services.json"
-    targets.write_text("[]")
-    (home / "prometheus.yml").write_text(
-        f"""
-global: {{scrape_interval: 1s, evaluation_interval: 1s}}
-scrape_configs:
-  - job_name: services
-    file_sd_configs: [{{files: ["{targets}"], refresh_interval: 1s}}]
-  - job_name: node
-    static_configs: [{{targets: ["127.0.0.1:{node_port}"]}}]
-"""
-    )
-    node = subprocess.Popen([node_bin, f"--web.listen-address=127.0.0.1:{node_port}"], stderr=subprocess.DEVNULL)
-    server = subprocess.Popen(
-        [
-            prometheus_bin,
-            f"--config.file={home / 'prometheus.yml'}",
-            f"--storage.tsdb.path={home / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--log.level=warn",
-        ],
-        stderr=subprocess.DEVNULL,
-    )
-    running = PrometheusServer(f"http://127.0.0.1:{port}", targets, server)
+    binary("prometheus"), binary("prometheus-node-exporter", "node_exporter")
+    server = LocalPrometheus.start(tmp_path_factory.mktemp("prometheus"))
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(f"{running.url}/-/ready", timeout=1).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            assert server.poll() is None, "prometheus exited"
-            time.sleep(0.2)
-        running.wait_for('up{job="node"} == 1')
-        yield running
+        server.wait_for('up{job="node"} == 1')
+        yield server
     finally:
-        for process in (server, node):
-            process.terminate()
-            process.wait(10)
+        server.stop()
 
 
-def through(prometheus: PrometheusServer, selector: str, **source) -> dict:
+def watch(prometheus: LocalPrometheus, target, name: str) -> str:
+    """Scrape the target as service=name (once scraped); its selector."""
+    return prometheus.watch(urlsplit(target.base_url).netloc, name)
+
+
+def through(prometheus: LocalPrometheus, selector: str, **source) -> dict:
     return {
         "monitoring": {
             "source": {"kind": "prometheus", "url": prometheus.url, "service_selector": selector, "window": "1m"}
@@ -117,7 +58,7 @@ def traffic(target, requests_count: int = 30) -> None:
 
 
 def test_prometheus_monitoring_passes_on_the_healthy_service_and_shows_its_queries(bench, healthy, prometheus):
-    selector = prometheus.watch(healthy, "healthy")
+    selector = watch(prometheus, healthy, "healthy")
     traffic(healthy)
     time.sleep(3)  # a few scrapes after the traffic
     changes = through(prometheus, selector)
@@ -147,7 +88,7 @@ def test_prometheus_monitoring_fails_on_cpu_memory_errors_and_latency(bench, fau
         memory_hog_mb=450,
         cpu_burn_ms=500,
     )
-    selector = prometheus.watch(target, "faulty")
+    selector = watch(prometheus, target, "faulty")
     traffic(target, 12)  # 12 x 500 ms of CPU: ~10 % of a core over the 1 m window
     time.sleep(3)
     changes = through(prometheus, selector)
@@ -161,7 +102,7 @@ def test_prometheus_monitoring_fails_on_cpu_memory_errors_and_latency(bench, fau
 
 
 def test_prometheus_down_unreachable_or_without_series_is_not_verified(bench, healthy, prometheus):
-    selector = prometheus.watch(healthy, "healthy")
+    selector = watch(prometheus, healthy, "healthy")
     cases = {
         "nowhere": through(prometheus, selector, url=f"http://127.0.0.1:{free_port()}"),
         "no series": through(prometheus, 'service="never-scraped"'),
@@ -190,7 +131,7 @@ def steady_traffic(targets, seconds: float) -> None:
 
 def test_prometheus_canary_compares_the_new_release_with_the_previous_one(bench, healthy, faulty, prometheus):
     slow = faulty(latency={"route": "GET /v1/kundli/{chart_id}", "ms": 120})
-    old, new = prometheus.watch(healthy, "healthy"), prometheus.watch(slow, "slow")
+    old, new = watch(prometheus, healthy, "healthy"), watch(prometheus, slow, "slow")
     steady_traffic([healthy, slow], 12)
     canary = {"window": "20s", "step_s": 2}
     check = ("-m", "monitoring", "-k", "response_times")
