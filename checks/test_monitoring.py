@@ -4,7 +4,6 @@ little synthetic traffic (its critical paths); metric names and limits come from
 
 from relcheck.core.marks import for_items
 from relcheck.core.statuses import require
-from relcheck.probes import monitor
 
 
 def limits(relcheck_config):
@@ -141,78 +140,68 @@ def verdict_of_canary(canary, evidence) -> None:
 
 
 @for_items(("monitoring", "Application Metrics", "Request rates"))
-def test_request_rates(phase, observation, relcheck_config, evidence):
-    post = relcheck_config.monitoring
-    require(post.request_counter, "no request counter configured (monitoring.request_counter)")
-    before = monitor.requests_by(observation.first, post.request_counter, post.route_labels)
-    after = monitor.requests_by(observation.second, post.request_counter, post.route_labels)
-    rows = [
-        (" ".join(k), f"{(after[k] - before.get(k, 0)) / observation.seconds:.2f}", f"{after[k]:.0f}")
-        for k in sorted(after)
-    ]
-    evidence.table("Requests per route", ["route", "requests/s over the window", "since start"], rows)
-    assert after, f"{post.request_counter} is not exported"
-    grew = [r for r, rate, _ in rows if float(rate) > 0]
-    assert grew, "no route's request count grew during the synthetic traffic: the counter is not collected"
+def test_request_rates(phase, window, relcheck_config, evidence):
+    rates, how = window.rates_by_route()
+    assert rates, f"{relcheck_config.monitoring.request_counter} is not exported"
+    evidence.table(f"Requests per route: {how}", ["route", "requests/s"], [(r, f"{v:.2f}") for r, v in rates.items()])
+    assert any(v > 0 for v in rates.values()), "no route's request rate grew during the synthetic traffic"
 
 
 @for_items(("monitoring", "Application Metrics", "Cache hit rates"))
-def test_cache_hit_rates(phase, observation, relcheck_config, evidence):
+def test_cache_hit_rates(phase, window, relcheck_config, evidence):
     cfg = limits(relcheck_config)
     require(cfg.cache_hits and cfg.cache_misses, "no cache counters configured (monitoring.cache_hits/misses)")
     require(cfg.min_cache_hit_rate, "no minimum cache hit rate configured (monitoring.min_cache_hit_rate)")
-    hits, misses = observation.second.value(cfg.cache_hits), observation.second.value(cfg.cache_misses)
+    hits, misses = window.total(cfg.cache_hits), window.total(cfg.cache_misses)
     assert hits is not None and misses is not None, f"{cfg.cache_hits} / {cfg.cache_misses} are not exported"
-    require(hits + misses, "the cache has not been used yet")
+    used = hits.value + misses.value
+    require(used, "the cache has not been used yet")
+    rate = hits.value / used
     evidence.kv(
         "Cache",
         {
-            "hits": f"{hits:.0f}",
-            "misses": f"{misses:.0f}",
-            "hit rate": f"{hits / (hits + misses):.1%}",
+            "hits": f"{hits.value:.0f}",
+            "misses": f"{misses.value:.0f}",
+            "hit rate": f"{rate:.1%}",
             "minimum": f"{cfg.min_cache_hit_rate:.0%}",
+            "measured": hits.how,
         },
     )
-    assert hits / (hits + misses) >= cfg.min_cache_hit_rate, (
-        f"cache hit rate {hits / (hits + misses):.1%} < {cfg.min_cache_hit_rate:.0%}"
-    )
+    assert rate >= cfg.min_cache_hit_rate, f"cache hit rate {rate:.1%} < {cfg.min_cache_hit_rate:.0%}"
 
 
-def gauges_within(observation, names: list[str], maximum: float, what: str, evidence):
+def gauges_within(window, names: list[str], maximum: float, what: str, evidence):
     require(names, f"no {what} gauges configured (monitoring)")
-    values = {name: observation.second.value(name) for name in names}
+    values = {name: window.gauge(name) for name in names}
     evidence.table(
         what.capitalize(),
-        ["gauge", "value", "maximum"],
-        [(n, "not exported" if v is None else f"{v:g}", f"{maximum:g}") for n, v in values.items()],
+        ["gauge", "value", "maximum", "measured"],
+        [
+            (n, "not exported" if v is None else f"{v.value:g}", f"{maximum:g}", v.how if v else "-")
+            for n, v in values.items()
+        ],
     )
     missing = [n for n, v in values.items() if v is None]
     assert not missing, f"not exported: {', '.join(missing)}"
-    over = [f"{n} = {v:g}" for n, v in values.items() if v > maximum]
+    over = [f"{n} = {v.value:g}" for n, v in values.items() if v and v.value > maximum]
     assert not over, f"above {maximum:g}: {', '.join(over)}"
 
 
 @for_items(("monitoring", "Application Metrics", "Queue lengths"))
-def test_queue_lengths(phase, observation, relcheck_config, evidence):
-    gauges_within(
-        observation, limits(relcheck_config).queue_gauges, limits(relcheck_config).max_queue, "queue", evidence
-    )
+def test_queue_lengths(phase, window, relcheck_config, evidence):
+    gauges_within(window, limits(relcheck_config).queue_gauges, limits(relcheck_config).max_queue, "queue", evidence)
 
 
 @for_items(("monitoring", "Application Metrics", "Active connections"))
-def test_active_connections(phase, observation, relcheck_config, evidence):
-    gauges_within(
-        observation,
-        limits(relcheck_config).connection_gauges,
-        limits(relcheck_config).max_connections,
-        "connection",
-        evidence,
-    )
+def test_active_connections(phase, window, relcheck_config, evidence):
+    cfg = limits(relcheck_config)
+    gauges_within(window, cfg.connection_gauges, cfg.max_connections, "connection", evidence)
 
 
-def success_ratio(observation, spec, what: str, evidence):
+def success_ratio(window, spec, what: str, evidence):
     require(spec, f"no {what} counter configured (monitoring)")
-    good, total = monitor.ratio(observation.second, spec.counter, spec.label, spec.good)
+    counts, how = window.totals_by(spec.counter, spec.label)
+    good, total = counts.get(spec.good, 0.0), sum(counts.values())
     require(total, f"{spec.counter} counts nothing yet")
     evidence.kv(
         what.capitalize(),
@@ -222,39 +211,37 @@ def success_ratio(observation, spec, what: str, evidence):
             "all": f"{total:.0f}",
             "ratio": f"{good / total:.2%}",
             "minimum": f"{spec.minimum:.0%}",
+            "measured": how,
         },
     )
     assert good / total >= spec.minimum, f"{what}: {good / total:.2%} < {spec.minimum:.0%}"
 
 
 @for_items(("monitoring", "Business Metrics", "Calculation success rate"))
-def test_calculation_success_rate(phase, observation, relcheck_config, evidence):
-    success_ratio(observation, limits(relcheck_config).calculations, "calculation success", evidence)
+def test_calculation_success_rate(phase, window, relcheck_config, evidence):
+    success_ratio(window, limits(relcheck_config).calculations, "calculation success", evidence)
 
 
 @for_items(("monitoring", "Business Metrics", "Data validation success"))
-def test_data_validation_success(phase, observation, relcheck_config, evidence):
-    success_ratio(observation, limits(relcheck_config).validations, "validation success", evidence)
+def test_data_validation_success(phase, window, relcheck_config, evidence):
+    success_ratio(window, limits(relcheck_config).validations, "validation success", evidence)
 
 
 @for_items(("monitoring", "Business Metrics", "Contract enforcement status"))
-def test_contract_enforcement(phase, observation, relcheck_config, evidence):
+def test_contract_enforcement(phase, window, relcheck_config, evidence):
     counter = limits(relcheck_config).contract_violations
     require(counter, "no contract-violation counter configured (monitoring.contract_violations)")
-    violations = observation.second.value(counter)
+    violations = window.total(counter)
     assert violations is not None, f"{counter} is not exported"
-    evidence.kv("Contract", {"counter": counter, "violations since the service started": f"{violations:.0f}"})
-    assert violations == 0, f"{violations:.0f} contract violation(s) since the service started"
+    evidence.kv("Contract", {"counter": counter, "violations": f"{violations.value:.0f}", "measured": violations.how})
+    assert violations.value == 0, f"{violations.value:.0f} contract violation(s) ({violations.how})"
 
 
 @for_items(("monitoring", "Business Metrics", "Correlation analysis performance"))
-def test_correlation_analysis_performance(phase, observation, relcheck_config, evidence):
-    cfg, post = limits(relcheck_config), relcheck_config.monitoring
-    require(
-        cfg.correlation_route and post.latency_histogram,
-        "no correlation route configured (monitoring.correlation_route)",
-    )
-    p95 = monitor.p95_per_route(observation.second, post.latency_histogram, post.route_labels)
+def test_correlation_analysis_performance(phase, window, relcheck_config, evidence):
+    cfg = limits(relcheck_config)
+    require(cfg.correlation_route, "no correlation route configured (monitoring.correlation_route)")
+    p95, how = window.p95_per_route()
     require(cfg.correlation_route in p95, f"{cfg.correlation_route} has no observations")
     evidence.kv(
         "Correlation analysis",
@@ -262,6 +249,7 @@ def test_correlation_analysis_performance(phase, observation, relcheck_config, e
             "route": cfg.correlation_route,
             "p95": f"{p95[cfg.correlation_route]:.1f} ms",
             "limit": f"{cfg.correlation_p95_ms:g} ms",
+            "measured": how,
         },
     )
     assert p95[cfg.correlation_route] <= cfg.correlation_p95_ms, (

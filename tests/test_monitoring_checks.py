@@ -55,7 +55,7 @@ def test_service_faults_and_bad_traffic_show_in_the_metrics(bench, faulty):
     assert "answered 5xx (budget 1.0%)" in reason("test_error_rates[monitoring: Error rates normal]")
     assert reason("test_memory_usage[monitoring]").startswith("memory")
     assert reason("test_queue_lengths[monitoring]") == "not exported: kundli_job_queue_length"
-    assert "contract violation(s) since the service started" in reason("test_contract_enforcement[monitoring]")
+    assert "contract violation(s) (since the service started" in reason("test_contract_enforcement[monitoring]")
     assert reason("test_data_validation_success[monitoring]").startswith("validation success:")
     assert reason("test_calculation_success_rate[monitoring]").startswith("calculation success:")
     assert reason("test_correlation_analysis_performance[monitoring]").startswith("POST /v1/compatibility p95")

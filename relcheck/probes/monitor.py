@@ -68,12 +68,6 @@ def p95_per_route(scrape: Scrape, histogram: str, route_labels: list[str]) -> di
     return found
 
 
-def ratio(scrape: Scrape, counter: str, label: str, good: str) -> tuple[float, float]:
-    """(good, all) of a counter with an outcome label."""
-    total = sum(scrape.value(counter, **{label: v}) or 0 for v in label_values(scrape, counter, label))
-    return (scrape.value(counter, **{label: good}) or 0.0), total
-
-
 @dataclass
 class Measured:
     """A value over the monitoring window and how it was measured: the PromQL as sent, or the scrapes."""
@@ -108,6 +102,30 @@ class ScrapeWindow:
         after = sum(requests_by(self.second, counter, []).values())
         require(after, f"{counter} counts no requests")
         return Measured((after - before) / self.seconds, self.how)
+
+    def gauge(self, name: str) -> Measured | None:
+        """A gauge's value now (None: not exported)."""
+        value = self.second.value(name)
+        return None if value is None else Measured(value, self.how)
+
+    def total(self, counter: str) -> Measured | None:
+        """A counter's count since the service started (None: not exported)."""
+        value = self.second.value(counter)
+        return None if value is None else Measured(value, "since the service started (its /metrics)")
+
+    def totals_by(self, counter: str, label: str) -> tuple[dict[str, float], str]:
+        """A counter's counts since the service started, by one label."""
+        scrape = self.second
+        counts = {v: scrape.value(counter, **{label: v}) or 0.0 for v in label_values(scrape, counter, label)}
+        return counts, "since the service started (its /metrics)"
+
+    def rates_by_route(self) -> tuple[dict[str, float], str]:
+        counter = self.cfg.request_counter
+        require(counter, "no request counter configured (monitoring.request_counter)")
+        before = requests_by(self.first, counter, self.cfg.route_labels)
+        after = requests_by(self.second, counter, self.cfg.route_labels)  # {}: not exported
+        rates = {" ".join(k): (after[k] - before.get(k, 0)) / self.seconds for k in sorted(after)}
+        return rates, self.how
 
     def server_errors(self) -> tuple[dict[str, tuple[float, float]], str]:
         """(5xx, all) per route: since the service started."""
@@ -162,6 +180,40 @@ class PrometheusWindow:
         require(self.cfg.request_counter, "no request counter configured (monitoring.request_counter)")
         query = self.promql("request_rate", counter=self.cfg.request_counter)
         return Measured(self.prometheus.one(query), self.where(query))
+
+    def gauge(self, name: str) -> Measured | None:
+        query = f"max(max_over_time({name}{{{self.source.service_selector}}}[{self.source.window}]))"
+        return self.optional(query)
+
+    def counted(self, counter: str) -> str:
+        """A counter's count over the window, a series born inside it counted from zero (increase() would miss its
+        first events: a counter whose label set first appears in the window)."""
+        series = f"{counter}{{{self.source.service_selector}}}"
+        return f"({series} - ({series} offset {self.source.window} or {series} * 0))"
+
+    def total(self, counter: str) -> Measured | None:
+        return self.optional(f"sum({self.counted(counter)})")
+
+    def optional(self, query: str) -> Measured | None:
+        """A query whose empty answer means "not exported" (a failure of the item), not "could not check"."""
+        samples = self.prometheus.query(query, empty_ok=True)
+        return Measured(samples[0].value, self.where(query)) if samples else None
+
+    def totals_by(self, counter: str, label: str) -> tuple[dict[str, float], str]:
+        query = f"sum by ({label}) {self.counted(counter)}"
+        samples = self.prometheus.query(query, empty_ok=True)
+        return {s.labels.get(label, ""): s.value for s in samples}, self.where(query)
+
+    def rates_by_route(self) -> tuple[dict[str, float], str]:
+        cfg = self.cfg
+        require(cfg.request_counter, "no request counter configured (monitoring.request_counter)")
+        routes = ", ".join(cfg.route_labels)
+        query = (
+            f"sum by ({routes}) (rate({cfg.request_counter}{{{self.source.service_selector}}}[{self.source.window}]))"
+        )
+        samples = self.prometheus.query(query, empty_ok=True)  # []: not exported
+        rates = {" ".join(s.labels.get(r, "") for r in cfg.route_labels): s.value for s in samples}
+        return rates, self.where(query)
 
     def server_errors(self) -> tuple[dict[str, tuple[float, float]], str]:
         cfg = self.cfg
