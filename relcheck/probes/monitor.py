@@ -1,5 +1,7 @@
 """Readings from a service's Prometheus metrics, shared by the Monitoring and Post-Release checks: CPU and memory
-of its process, 5xx shares, p95 per route (bucket resolution), gauges and success ratios."""
+of its process, request rates, 5xx shares, p95 per route (bucket resolution), gauges, counts and success ratios — over
+a *window*: two scrapes of the service's own metrics (ScrapeWindow) or PromQL against a Prometheus server
+(PrometheusWindow), the same readings either way, each saying how it was measured."""
 
 from __future__ import annotations
 
