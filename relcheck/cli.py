@@ -211,13 +211,14 @@ def cmd_sign(args) -> int:
 
 
 def cmd_monitor(args) -> int:
+    from relcheck.core import durations
     from relcheck.core.config import config_path
     from relcheck.ops import monitoring
 
     config = config_path(args.config).resolve()
     load(config)  # a bad config stops here, with one line
     try:
-        return monitoring.watch(config, monitoring.seconds(args.duration), monitoring.seconds(args.every))
+        return monitoring.watch(config, durations.seconds(args.duration), durations.seconds(args.every))
     except KeyboardInterrupt:
         print("relcheck monitor: stopped (Ctrl-C); the interrupted run's report is written", file=sys.stderr)
         return 130

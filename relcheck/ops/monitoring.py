@@ -5,24 +5,13 @@ written."""
 
 from __future__ import annotations
 
-import re
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from relcheck.core.errors import RelcheckError
 from relcheck.run import runner
 
-UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 ROLLBACK_EXIT = 3
-
-
-def seconds(text: str) -> float:
-    """'90', '30s', '5m', '24h', '2d' -> seconds."""
-    match = re.fullmatch(r"(\d+(?:\.\d+)?)([smhd]?)", text.strip())
-    if not match:
-        raise RelcheckError(f"not a duration: {text!r} (e.g. 30s, 5m, 24h, 2d)")
-    return float(match.group(1)) * UNITS[match.group(2) or "s"]
 
 
 def watch(config: Path, duration_s: float, every_s: float, log=print) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from relcheck.core import durations
 from relcheck.core.statuses import NotVerified, require
 from relcheck.probes import judge
 from relcheck.probes.metrics import Scrape, histogram_quantile, label_values
@@ -267,7 +268,7 @@ def canary(window: PrometheusWindow, baseline_cfg) -> Canary | None:
         for selector in (source.service_selector, source.baseline_selector)
     ]
     end = time.time()
-    start = end - window_seconds(source.window)
+    start = end - durations.seconds(source.window)
     try:
         current, baseline = (window.prometheus.range(q, start, end, source.step_s) for q in queries)
     except NotVerified as exc:
@@ -283,7 +284,3 @@ def canary(window: PrometheusWindow, baseline_cfg) -> Canary | None:
         baseline_cfg.critical_increase,
     )
     return Canary(queries[0], queries[1], found)
-
-
-def window_seconds(window: str) -> float:
-    return float(window[:-1]) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[window[-1]]
