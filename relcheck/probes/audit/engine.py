@@ -65,7 +65,7 @@ def audit(
     read = inputs_module.read(files)
     loaded = [sources_module.load(path, cache or sources_module.cache_dir()) for path in advisories]
     online = (
-        pipaudit.run([Path(f) for f in read.files if not Path(f).name.endswith((".lock", ".toml"))], timeout)
+        pipaudit.run(read.requirement_files, timeout)
         if pip_audit_mode != "off"
         else PipAudit(False, "off (security.dependencies.pip_audit)")
     )

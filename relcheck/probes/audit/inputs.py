@@ -34,6 +34,11 @@ class Inputs:
     problems: list[str] = field(default_factory=list)  # files missing or not parsing, pins that do not parse
     files: list[str] = field(default_factory=list)
 
+    @property
+    def requirement_files(self) -> list[Path]:
+        """The inputs pip reads with -r (pip-audit, pip's resolver): every file but the lockfiles."""
+        return [Path(f) for f in self.files if not is_lockfile(Path(f))]
+
     def add(self, other: Inputs) -> None:
         self.pins += other.pins
         self.not_audited += other.not_audited
@@ -50,11 +55,15 @@ def read(paths: list[Path]) -> Inputs:
     return found
 
 
+def is_lockfile(path: Path) -> bool:
+    return path.name in LOCKFILES or path.name == "pylock.toml" or bool(re.fullmatch(r"pylock\.[^.]+\.toml", path.name))
+
+
 def read_one(path: Path, seen: set[Path]) -> Inputs:
     if not path.is_file():
         return Inputs(problems=[f"{path}: not found"])
     try:
-        if path.name in LOCKFILES or path.name == "pylock.toml" or re.fullmatch(r"pylock\.[^.]+\.toml", path.name):
+        if is_lockfile(path):
             return lockfile(path)
         return requirements(path, seen)
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, ValueError) as exc:
