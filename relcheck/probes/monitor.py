@@ -157,6 +157,12 @@ class PrometheusWindow:
         "p95_by_route": "1000 * histogram_quantile(0.95, sum by (le, {routes}) "
         "(rate({histogram}_bucket{{{service}}}[{window}])))",
         "request_rate": "sum(rate({counter}{{{service}}}[{window}]))",
+        "rates_by_route": "sum by ({routes}) (rate({counter}{{{service}}}[{window}]))",
+        "gauge": "max(max_over_time({name}{{{service}}}[{window}]))",
+        # a count over the window; a series born inside it counts from zero (increase() would miss its first events)
+        "total": "sum({counter}{{{service}}} - ({counter}{{{service}}} offset {window} or {counter}{{{service}}} * 0))",
+        "totals_by": "sum by ({label}) "
+        "({counter}{{{service}}} - ({counter}{{{service}}} offset {window} or {counter}{{{service}}} * 0))",
         "p95_series": "1000 * histogram_quantile(0.95, sum by (le) (rate({histogram}_bucket{{{service}}}[{step}s])))",
     }
 
@@ -164,9 +170,10 @@ class PrometheusWindow:
         self.prometheus, self.source, self.cfg = prometheus, source, cfg
         self.instances = prometheus.require_up(source.service_selector)
 
-    def promql(self, reading: str, **values) -> str:
+    def promql(self, reading: str, service: str = "", **values) -> str:
+        """The reading's query (monitoring.source.queries, else the default) for the service (or another selector)."""
         template = self.source.queries.get(reading) or self.DEFAULTS[reading]
-        return template.format(service=self.source.service_selector, window=self.source.window, **values)
+        return template.format(service=service or self.source.service_selector, window=self.source.window, **values)
 
     def where(self, query: str) -> str:
         return f"{query}  (Prometheus {self.prometheus.url}, {', '.join(self.instances)})"
@@ -185,17 +192,10 @@ class PrometheusWindow:
         return Measured(self.prometheus.one(query), self.where(query))
 
     def gauge(self, name: str) -> Measured | None:
-        query = f"max(max_over_time({name}{{{self.source.service_selector}}}[{self.source.window}]))"
-        return self.optional(query)
-
-    def counted(self, counter: str) -> str:
-        """A counter's count over the window, a series born inside it counted from zero (increase() would miss its
-        first events: a counter whose label set first appears in the window)."""
-        series = f"{counter}{{{self.source.service_selector}}}"
-        return f"({series} - ({series} offset {self.source.window} or {series} * 0))"
+        return self.optional(self.promql("gauge", name=name))
 
     def total(self, counter: str) -> Measured | None:
-        return self.optional(f"sum({self.counted(counter)})")
+        return self.optional(self.promql("total", counter=counter))
 
     def optional(self, query: str) -> Measured | None:
         """A query whose empty answer means "not exported" (a failure of the item), not "could not check"."""
@@ -203,7 +203,7 @@ class PrometheusWindow:
         return Measured(samples[0].value, self.where(query)) if samples else None
 
     def totals_by(self, counter: str, label: str) -> tuple[dict[str, float], str]:
-        query = f"sum by ({label}) {self.counted(counter)}"
+        query = self.promql("totals_by", counter=counter, label=label)
         samples = self.prometheus.query(query, empty_ok=True)
         return {s.labels.get(label, ""): s.value for s in samples}, self.where(query)
 

@@ -38,18 +38,9 @@ class Prometheus:
 
     def query(self, promql: str, empty_ok: bool = False) -> list[Sample]:
         """The answer's samples; no series is not verified unless empty_ok (then [])."""
-        try:
-            answer = self.session.get(f"{self.url}/api/v1/query", params={"query": promql}, timeout=self.timeout)
-        except requests.RequestException as exc:
-            raise NotVerified(f"Prometheus at {self.url} is unreachable: {redact(type(exc).__name__)}") from None
-        try:
-            body = answer.json()
-        except ValueError:
-            raise NotVerified(f"Prometheus at {self.url} answered HTTP {answer.status_code}, not its API") from None
-        if answer.status_code != 200 or body.get("status") != "success":
-            raise NotVerified(f"Prometheus refused {promql}: {body.get('error', answer.status_code)}")
-        result = body["data"]["result"]
-        if body["data"].get("resultType") == "scalar":
+        data = self.api("query", {"query": promql})
+        result = data["result"]
+        if data.get("resultType") == "scalar":
             result = [{"metric": {}, "value": result}]
         samples = [Sample(r["metric"], float(r["value"][1])) for r in result]
         samples = [s for s in samples if not math.isnan(s.value)]
@@ -59,22 +50,25 @@ class Prometheus:
 
     def range(self, promql: str, start: float, end: float, step: float) -> list[float]:
         """The values of a one-series query at each step from start to end (unix seconds), NaN left out."""
-        try:
-            answer = self.session.get(
-                f"{self.url}/api/v1/query_range",
-                params={"query": promql, "start": str(start), "end": str(end), "step": str(step)},
-                timeout=self.timeout,
-            )
-            body = answer.json()
-        except (requests.RequestException, ValueError) as exc:
-            raise NotVerified(f"Prometheus at {self.url} did not answer a range query: {type(exc).__name__}") from None
-        if answer.status_code != 200 or body.get("status") != "success":
-            raise NotVerified(f"Prometheus refused {promql}: {body.get('error', answer.status_code)}")
-        series = body["data"]["result"]
-        if len(series) != 1:
-            raise NotVerified(f"no data: {promql} gives {len(series)} series over the range, not one")
-        values = [float(v) for _, v in series[0]["values"]]
+        series = self.api("query_range", {"query": promql, "start": str(start), "end": str(end), "step": str(step)})
+        if len(series["result"]) != 1:
+            raise NotVerified(f"no data: {promql} gives {len(series['result'])} series over the range, not one")
+        values = [float(v) for _, v in series["result"][0]["values"]]
         return [v for v in values if not math.isnan(v)]
+
+    def api(self, endpoint: str, params: dict[str, str]) -> dict:
+        """The `data` of an answer of /api/v1/<endpoint>; anything else is not verified, saying why."""
+        try:
+            answer = self.session.get(f"{self.url}/api/v1/{endpoint}", params=params, timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise NotVerified(f"Prometheus at {self.url} is unreachable: {redact(type(exc).__name__)}") from None
+        try:
+            body = answer.json()
+        except ValueError:
+            raise NotVerified(f"Prometheus at {self.url} answered HTTP {answer.status_code}, not its API") from None
+        if answer.status_code != 200 or body.get("status") != "success":
+            raise NotVerified(f"Prometheus refused {params['query']}: {body.get('error', answer.status_code)}")
+        return body["data"]
 
     def one(self, promql: str) -> float:
         """The single value of a query that aggregates to one series."""
