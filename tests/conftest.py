@@ -210,6 +210,15 @@ def keys(tmp_path):
     return made, allowed
 
 
+def installed(found: str | None, package: str, required_by: str) -> str:
+    """A tool a test needs: its path; when missing, the test fails where CI requires it ($required_by=1), else skips."""
+    if found:
+        return found
+    if os.environ.get(required_by) == "1":
+        pytest.fail(f"{package} is required ({required_by}=1) but not installed")
+    pytest.skip(f"{package} is not installed (.ci/run and the README's test command install it)")
+
+
 def relcheck_cli(config: Path | None, *args: str, env=None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "relcheck.cli", *(["--config", str(config)] if config else []), *args],

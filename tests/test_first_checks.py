@@ -122,6 +122,14 @@ def write_suite(root, tests: str, module: str = "def double(x):\n    return 2 * 
     return root
 
 
+def partly_tested(root, helper: str, count: int):
+    """A project whose one test covers double() and none of `count` helpers (helper: a body with {i})."""
+    untested = "def double(x):\n    return 2 * x\n\n" + "".join(
+        f"def helper_{i}(x):\n{helper.format(i=i)}\n" for i in range(count)
+    )
+    return write_suite(root, "from app import double\ndef test_double():\n    assert double(2) == 4\n", module=untested)
+
+
 def test_all_tests_passing_fails_on_a_failing_test(bench, healthy, tmp_path):
     source = write_suite(
         tmp_path / "proj",
@@ -161,18 +169,7 @@ def test_skipped_tests_count_against_the_gate(bench, healthy, tmp_path):
 
 
 def test_coverage_fails_below_the_threshold(bench, healthy, tmp_path):
-    untested = "def double(x):\n    return 2 * x\n\n" + "".join(
-        f"def helper_{i}(x):\n    if x:\n        return {i}\n    return -{i}\n\n" for i in range(20)
-    )
-    source = write_suite(
-        tmp_path / "proj",
-        """
-        from app import double
-        def test_double():
-            assert double(2) == 4
-    """,
-        module=untested,
-    )
+    source = partly_tested(tmp_path / "proj", "    if x:\n        return {i}\n    return -{i}\n", 20)
     changes = merge(NO_DATABASE, {"target": {"source": str(source)}, "quality": {"coverage": {"source": ["app"]}}})
     checked = bench.run(bench.config(changes, target=healthy), "-k", "coverage or all_tests")
     assert checked.status("test_all_tests_passing") == "pass"
@@ -301,18 +298,7 @@ def test_tests_that_never_started_name_their_error_and_leave_coverage_not_verifi
 
 def test_the_items_own_figure_is_the_requirement_not_a_weaker_threshold(bench, healthy, tmp_path):
     """threshold_percent = 1 does not lower "Code coverage >95%": a weaker figure needs a signed waiver."""
-    untested = "def double(x):\n    return 2 * x\n\n" + "".join(
-        f"def helper_{i}(x):\n    return {i}\n\n" for i in range(3)
-    )
-    source = write_suite(
-        tmp_path / "proj",
-        """
-        from app import double
-        def test_double():
-            assert double(2) == 4
-    """,
-        module=untested,
-    )
+    source = partly_tested(tmp_path / "proj", "    return {i}\n", 3)
     changes = merge(
         NO_DATABASE,
         {"target": {"source": str(source)}, "quality": {"coverage": {"source": ["app"], "threshold_percent": 1.0}}},

@@ -4,32 +4,27 @@ embedded services (added as they start, through a file_sd target file) and node_
 
 from __future__ import annotations
 
-import os
-import shutil
 import time
 from urllib.parse import urlsplit
 
 import pytest
 
-from conftest import LATENCY_FAULT_MS
+from conftest import LATENCY_FAULT_MS, installed
+from relcheck.target import prometheus_server
 from relcheck.target.prometheus_server import LocalPrometheus
 from relcheck.target.service import free_port
 
 MONITORED = "cpu_usage or memory_usage or error_rates or response_times or resource_usage"
 
 
-def binary(*names: str) -> str:
-    found = next(filter(None, (shutil.which(n) for n in names)), None)
-    if found:
-        return found
-    if os.environ.get("RELCHECK_REQUIRE_PROMETHEUS") == "1":
-        pytest.fail(f"{names[0]} is required (RELCHECK_REQUIRE_PROMETHEUS=1) but not installed")
-    pytest.skip(f"{names[0]} is not installed (the README's test command installs it)")
+def binaries() -> None:
+    for names in (prometheus_server.PROMETHEUS, prometheus_server.NODE_EXPORTER):
+        installed(prometheus_server.which(names), names[0], "RELCHECK_REQUIRE_PROMETHEUS")
 
 
 @pytest.fixture(scope="session")
 def prometheus(tmp_path_factory):
-    binary("prometheus"), binary("prometheus-node-exporter", "node_exporter")
+    binaries()
     server = LocalPrometheus.start(tmp_path_factory.mktemp("prometheus"))
     try:
         server.wait_for('up{job="node"} == 1')
@@ -152,7 +147,7 @@ def test_prometheus_canary_compares_the_new_release_with_the_previous_one(bench,
 
 def test_prometheus_watches_the_embedded_default_and_its_monitoring_report_shows_the_queries(bench):
     """The embedded target starts its own Prometheus and node_exporter for a monitoring run (embedded.prometheus)."""
-    binary("prometheus"), binary("prometheus-node-exporter", "node_exporter")
+    binaries()
     checked = bench.run(bench.config(), "-m", "monitoring")
     print(f"pytest -m monitoring on the embedded target through Prometheus: {checked.seconds:.1f} s")
     assert checked.verdict == "PROCEED", checked.output[-3000:]

@@ -1,7 +1,6 @@
 """The signed checklist: sign-offs by role, verification against tampering, attestations, signed waivers, and
 the report in a real browser."""
 
-import os
 import random
 import shutil
 import subprocess
@@ -10,7 +9,7 @@ from pathlib import Path
 import pytest
 from fakes import HostileTarget
 
-from conftest import ROLES, relcheck_cli
+from conftest import ROLES, installed, relcheck_cli
 from relcheck.core import config as config_module
 from relcheck.run import signoff
 
@@ -233,11 +232,9 @@ def test_an_unsigned_waiver_does_not_count(bench, keys, scratch_source):
 
 
 def chromium() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if not found and os.environ.get("RELCHECK_REQUIRE_CHROMIUM") != "1":
-        pytest.skip("chromium is not installed (CI installs it and requires this test)")
-    assert found, "chromium is required (RELCHECK_REQUIRE_CHROMIUM=1) but not installed"
-    return found
+    return installed(
+        shutil.which("chromium") or shutil.which("chromium-browser"), "chromium", "RELCHECK_REQUIRE_CHROMIUM"
+    )
 
 
 def test_the_report_in_a_real_browser_keeps_target_content_inert(bench, tmp_path):

@@ -15,6 +15,7 @@ import time
 import psutil
 import pytest
 
+from conftest import installed
 from relcheck.ops.deploy import Host
 from relcheck.probes import hostfacts
 from relcheck.target.service import free_port, port_open
@@ -24,10 +25,7 @@ SSHD = "/usr/sbin/sshd"
 
 @pytest.fixture(scope="module")
 def ssh_prefix(tmp_path_factory) -> list[str]:
-    if not os.path.exists(SSHD):
-        if os.environ.get("RELCHECK_REQUIRE_SSHD") == "1":
-            pytest.fail("openssh-server is required (RELCHECK_REQUIRE_SSHD=1) but /usr/sbin/sshd is missing")
-        pytest.skip("openssh-server is not installed (the README's test command installs it)")
+    installed(SSHD if os.path.exists(SSHD) else None, "openssh-server", "RELCHECK_REQUIRE_SSHD")
     home = tmp_path_factory.mktemp("sshd")
     for key in ("host_key", "client_key"):
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(home / key)], check=True)

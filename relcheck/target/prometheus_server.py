@@ -24,8 +24,12 @@ PROMETHEUS = ("prometheus",)
 NODE_EXPORTER = ("prometheus-node-exporter", "node_exporter")
 
 
+def which(names: tuple[str, ...]) -> str | None:
+    return next(filter(None, (shutil.which(name) for name in names)), None)
+
+
 def binary(names: tuple[str, ...]) -> str:
-    found = next(filter(None, (shutil.which(name) for name in names)), None)
+    found = which(names)
     if not found:
         raise ToolError(f"{names[0]} is not installed (Debian: apt-get install prometheus prometheus-node-exporter)")
     return found
