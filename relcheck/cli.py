@@ -226,19 +226,19 @@ def cmd_monitor(args) -> int:
 
 def cmd_audit(args) -> int:
     """The dependency audit alone: the files (or the config's), against the given mirrors (or the config's)."""
+    from relcheck.core.config import Dependencies
     from relcheck.probes.audit import engine, formats
 
-    if args.files and args.advisories:
-        files, advisories = [Path(f) for f in args.files], [Path(a) for a in args.advisories]
-        max_age, mode, product = args.max_age_days if args.max_age_days is not None else 7, args.pip_audit, ""
+    files, advisories = [Path(f) for f in args.files], [Path(a) for a in args.advisories]
+    if files and advisories:  # standalone: no config needed, the defaults of security.dependencies
+        deps, product = Dependencies(pip_audit="off"), ""
     else:
         cfg = load(args.config)
-        deps = cfg.security.dependencies
-        files = [Path(f) for f in args.files] or [cfg.source / name for name in deps.requirements]
-        advisories = [Path(a) for a in args.advisories] or [cfg.resolve(d) for d in deps.advisories]
-        max_age = args.max_age_days if args.max_age_days is not None else deps.max_age_days
-        mode, product = args.pip_audit or deps.pip_audit, cfg.release.product
-    found = engine.audit(files, advisories, max_age, mode or "off", product=product)
+        deps, product = cfg.security.dependencies, cfg.release.product
+        files = files or [cfg.source / name for name in deps.requirements]
+        advisories = advisories or [cfg.resolve(d) for d in deps.advisories]
+    max_age = args.max_age_days if args.max_age_days is not None else deps.max_age_days
+    found = engine.audit(files, advisories, max_age, args.pip_audit or deps.pip_audit, product=product)
     print(formats.as_json(found) if args.json else formats.as_text(found))
     return formats.exit_status(found)
 
