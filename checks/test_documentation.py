@@ -4,12 +4,12 @@ import json
 
 import pytest
 
+from relcheck.core import pointers
 from relcheck.core.statuses import require
 from relcheck.core.templates import fill
 from relcheck.probes.docs import (
     completeness,
     diff_openapi,
-    json_pointer,
     release_notes,
     scan_tree,
     words_in,
@@ -123,7 +123,7 @@ def test_troubleshooting_guide(relcheck_config, live_openapi, evidence):
     require(docs.error_codes_pointer, "docs.error_codes_pointer is not configured")
     guide = read(relcheck_config, docs.troubleshooting_guide, "troubleshooting_guide")
     try:
-        codes = list(json_pointer(live_openapi, docs.error_codes_pointer))
+        codes = list(pointers.resolve(live_openapi, docs.error_codes_pointer))
     except (KeyError, IndexError, TypeError):
         raise AssertionError(f"the served OpenAPI has nothing at {docs.error_codes_pointer}") from None
     require(codes, "the service declares no error codes")

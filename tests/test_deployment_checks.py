@@ -108,10 +108,12 @@ def test_could_not_check_never_fires_a_trigger(bench, healthy):
     assert checked.status("test_verify_metrics_collection") == "not verified"
     assert checked.reason("test_verify_metrics_collection") == "GET /no-metrics -> HTTP 404: no Prometheus metrics here"
     assert checked.status("test_service_is_running[post_deploy]") == "not verified"
-    assert checked.reason("test_service_is_running[post_deploy]").startswith("the version is not verified: GET ")
+    assert checked.reason("test_service_is_running[post_deploy]") == (
+        f"running and answering; the version is not verified: GET {healthy.base_url}/no-version -> HTTP 404"
+    )
     critical = checked.reason("test_rollback_trigger[Critical service failure]")
     assert checked.status("test_rollback_trigger[Critical service failure]") == "not verified"
-    assert critical.startswith("not evaluated: test_service_is_running[post_deploy] not verified (the version is")
+    assert critical.startswith("not evaluated: test_service_is_running[post_deploy] not verified (running and")
     assert checked.manifest["decision"] == {
         "name": "BLOCKED",
         "fired": [],
@@ -120,6 +122,34 @@ def test_could_not_check_never_fires_a_trigger(bench, healthy):
             for t in ("Critical service failure", "Unacceptable performance")
         ],
     }
+
+
+@pytest.mark.parametrize(
+    "source, status, reason",
+    [
+        ({"version": {"openapi": True}}, "pass", ""),
+        (
+            {"routes": {"version": "/health"}, "version": {"pointer": "/schema_head"}},
+            "fail",
+            "/schema_head in /health's answer reports",
+        ),
+        ({"version": {"header": "X-Release"}}, "not verified", "has no X-Release header"),
+        ({"routes": {"version": ""}}, "not verified", "no version source configured"),
+    ],
+    ids=["openapi-info", "json-pointer", "missing-header", "no-source"],
+)
+def test_the_version_comes_from_the_configured_source(bench, healthy, source, status, reason):
+    checked = bench.run(bench.config({"target": source}, target=healthy), "-k", "service_is_running")
+    assert checked.status("test_service_is_running[post_deploy]") == status
+    assert reason in checked.reason("test_service_is_running[post_deploy]")
+
+
+def test_metrics_switched_off_are_not_verified(bench, healthy):
+    checked = bench.run(bench.config({"target": {"routes": {"metrics": ""}}}, target=healthy), "-k", "metrics_coll")
+    assert checked.status("test_verify_metrics_collection") == "not verified"
+    assert checked.reason("test_verify_metrics_collection") == (
+        "no metrics route configured (target.routes.metrics is empty)"
+    )
 
 
 def test_no_trigger_fires_on_the_healthy_service(healthy_run):
@@ -199,7 +229,10 @@ def test_post_deploy_checks_fail_on_their_faults_and_decide_rollback(bench, faul
         no_audit=True,
     )
     checked = bench.run(bench.config(target=target), "-m", "post_deploy")
-    assert checked.reason("test_service_is_running[post_deploy]") == "/version reports '0.0.0-wrong', expected '1.1.0'"
+    assert (
+        checked.reason("test_service_is_running[post_deploy]")
+        == "/version in /version's answer reports '0.0.0-wrong', expected '1.1.0'"
+    )
     assert checked.reason("test_check_logs_for_errors").startswith(
         "error line(s) in the log", 2
     ) or "error line(s) in the log" in checked.reason("test_check_logs_for_errors")

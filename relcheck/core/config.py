@@ -63,9 +63,17 @@ class Release(Model):
 
 class Routes(Model):
     health: str = "/health"
-    version: str = "/version"
-    metrics: str = "/metrics"
+    version: str = "/version"  # "" = the service has no version route
+    metrics: str = "/metrics"  # "" = the service exposes no Prometheus metrics
     openapi: str = "/openapi.json"
+
+
+class VersionSource(Model):
+    """Where the running version is read. With no source the version is not verified (never a failure)."""
+
+    pointer: str = "/version"  # a JSON pointer into routes.version's answer ...
+    header: str = ""  # ... or this response header (of routes.version, else of routes.health) ...
+    openapi: bool = False  # ... or info.version of routes.openapi's document
 
 
 class Service(Model):
@@ -92,6 +100,7 @@ class Target(Model):
     allowed_hosts: list[str] = ["127.0.0.1", "localhost", "::1"]
     request_timeout_s: float = Field(10, gt=0)
     routes: Routes = Routes()
+    version: VersionSource = VersionSource()
     service: Service = Service()
     auth: Auth = Auth()
 

@@ -60,13 +60,6 @@ def _param(required) -> str:
     return "absent" if required is None else ("required" if required else "optional")
 
 
-def json_pointer(document, pointer: str):
-    node = document
-    for part in [p.replace("~1", "/").replace("~0", "~") for p in pointer.strip("/").split("/") if p]:
-        node = node[int(part)] if isinstance(node, list) else node[part]
-    return node
-
-
 # --- documents -----------------------------------------------------------------------------------------------
 @dataclass
 class DocProblem:

@@ -30,6 +30,8 @@ class Scrape:
 def scrape(target, route: str) -> Scrape:
     """The target's Prometheus metrics at route; NotVerified (could not check, never a failure) when the route
     serves none: "GET /metrics -> HTTP 404: no Prometheus metrics here"."""
+    if not route:
+        raise NotVerified("no metrics route configured (target.routes.metrics is empty)")
     answer = target.http.get(route)
     if answer.status != 200:
         outcome = answer.error if answer.status is None else f"HTTP {answer.status}"

@@ -27,9 +27,12 @@ def probe(target: Target):
             samples.source = f"psutil, pid {process.pid}"
             samples.service_cpu.append(process.cpu_percent())
             samples.service_rss_mb.append(process.memory_info().rss / 2**20)
-        else:
+        elif target.routes.metrics:
             samples.source = f"{target.routes.metrics} (process_* metrics)"
-            scrape = metrics.parse(target.http.get(target.routes.metrics).text)
+            try:
+                scrape = metrics.parse(target.http.get(target.routes.metrics).text)
+            except ValueError:  # not Prometheus text: no sample (the resource check then has no data)
+                return
             cpu, rss, now = (
                 scrape.value("process_cpu_seconds_total"),
                 scrape.value("process_resident_memory_bytes"),
