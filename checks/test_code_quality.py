@@ -158,6 +158,12 @@ def test_code_review(code_review, release_range, evidence):
         [(c.commit.sha[:10], c.commit.author, c.commit.subject, c.how) for c in code_review],
     )
     require(code_review, f"no changes between {release_range[0]} and {release_range[1]}")
+    through_pulls = [c for c in unreviewed if c.pull_request]
+    require(
+        not through_pulls,
+        f"{len(through_pulls)} of {len(code_review)} change(s) came through pull requests whose reviews are not "
+        "looked up without quality.review.github (the repository reviews in pull requests, not in trailers)",
+    )
     require(
         any(c.has_data for c in code_review),
         "no review data: no change carries a review trailer (quality.review.trailers) and no pull request reviews "

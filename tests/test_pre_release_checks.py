@@ -194,7 +194,14 @@ def test_code_review_accepts_reviewed_merges_and_approved_pull_requests(bench, t
     repo.commit("wip", {"app/core.py": "x = 3\n"})
     repo.git("checkout", "-q", "main")
     repo.merge("feature", "Merge pull request #21 from dev/feature")
+    repo.commit("Speed up charts (#22)", {"app/core.py": "x = 4\n"})  # a squash merge
     repo.tag("v1.1.0")
+    without_access = bench.run(bench.config({"target": {"repository": str(repo.path)}}), "-k", "code_review")
+    assert without_access.status("test_code_review") == "not verified"
+    assert without_access.reason("test_code_review").startswith(
+        "2 of 2 change(s) came through pull requests whose reviews are not looked up without quality.review.github"
+    )
+    github.reviews[22] = [{"user": {"login": "meera"}, "state": "APPROVED"}]
     bench.env["FAKE_GITHUB_TOKEN"] = github.token
     config = bench.config(
         {"target": {"repository": str(repo.path)}, "quality": {"review": {"github": github_config(github)}}}

@@ -9,7 +9,12 @@ from dataclasses import dataclass
 from relcheck.probes.github import GitHub
 from relcheck.target.git import Commit, GitRepo
 
-_PR_MERGE = re.compile(r"^Merge pull request #(\d+)")
+_PULL_REQUEST = (re.compile(r"^Merge pull request #(\d+)"), re.compile(r"\(#(\d+)\)$"))  # merge / squash-merge
+
+
+def pull_request(commit: Commit) -> str:
+    """The pull request a change came through, as GitHub names its merge or squash-merge commits ("" if none)."""
+    return next((m.group(1) for pattern in _PULL_REQUEST if (m := pattern.search(commit.subject))), "")
 
 
 @dataclass
@@ -18,6 +23,7 @@ class ReviewedCommit:
     reviewed: bool
     how: str
     has_data: bool = True  # any review data at all (a trailer, even a self-review, or a pull request looked up)
+    pull_request: str = ""  # the pull request it came through, whose reviews are not looked up without GitHub
 
 
 def change_authors(repo: GitRepo, commit: Commit) -> set[str]:
@@ -50,15 +56,19 @@ def review_status(
         if independent:
             results.append(ReviewedCommit(commit, True, independent[0]))
             continue
-        pull = _PR_MERGE.match(commit.subject)
+        pull = pull_request(commit)
         if github is not None and pull:
-            reviews = github.get_all(f"pulls/{pull.group(1)}/reviews")
+            reviews = github.get_all(f"pulls/{pull}/reviews")
             approvers = [r.get("user", {}).get("login", "?") for r in reviews if r.get("state") == "APPROVED"]
             if approvers:
-                results.append(ReviewedCommit(commit, True, f"PR #{pull.group(1)} approved by {', '.join(approvers)}"))
+                results.append(ReviewedCommit(commit, True, f"PR #{pull} approved by {', '.join(approvers)}"))
                 continue
         if found:
             results.append(ReviewedCommit(commit, False, f"self-review only: {found[0]} is the author"))
+            continue
+        if pull and github is None:
+            how = f"PR #{pull}: its reviews are not looked up (quality.review.github)"
+            results.append(ReviewedCommit(commit, False, how, has_data=False, pull_request=pull))
             continue
         missing = "no review trailer" + (" or approved review" if github else "")
         results.append(ReviewedCommit(commit, False, missing, has_data=bool(github and pull)))
