@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
 import sys
 from pathlib import Path
@@ -12,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from relcheck.core import checklist as checklist_module
-from relcheck.core.config import REPO, ConfigError, load
+from relcheck.core.config import ConfigError, load
 from relcheck.core.errors import RelcheckError
+from relcheck.run.runner import checklist_args
 
 
 class Collector:
@@ -36,15 +36,7 @@ def mapping(config_path: str | None) -> list[dict]:
     cfg = load(config_path)
     checklist = checklist_module.load(cfg.checklist and str(cfg.resolve(cfg.checklist)) or None)
     collector = Collector()
-    args = ["--collect-only", "-p", "no:terminal", str(REPO / "checks")]
-    if config_path:
-        args += ["--relcheck-config", str(config_path)]
-    cwd = os.getcwd()
-    try:
-        os.chdir(REPO)
-        code = pytest.main(args, plugins=[collector])
-    finally:
-        os.chdir(cwd)
+    code = pytest.main(["--collect-only", "-p", "no:terminal", *checklist_args(config_path)], plugins=[collector])
     if code not in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
         raise RelcheckError(f"collecting the checks failed (pytest exit status {int(code)})")
     return [
@@ -77,12 +69,8 @@ def cmd_checklist(args) -> int:
 
 
 def cmd_run(args) -> int:
-    """pytest -m PHASE over the checklist, from the repository root."""
-    pytest_args = [str(REPO / "checks"), "-m", args.phase, *args.pytest_args]
-    if args.config:
-        pytest_args += ["--relcheck-config", str(Path(args.config).resolve())]
-    os.chdir(REPO)
-    return int(pytest.main(pytest_args))
+    """pytest -m PHASE over the checklist shipped in relcheck's package."""
+    return int(pytest.main([*checklist_args(args.config, args.phase), *args.pytest_args]))
 
 
 def cmd_rehearse(args) -> int:

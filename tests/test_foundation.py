@@ -124,6 +124,16 @@ def test_bad_config_names_key_and_problem(tmp_path, edit, message):
     assert str(error.value).startswith(message) and "\n" not in str(error.value)
 
 
+def test_a_bad_config_lists_every_problem_one_line_each(tmp_path):
+    edited = BASE.replace('mode = "embedded"', 'mode = "embedded"\nbse_url = "x"').replace('version = "1.1.0"\n', "")
+    with pytest.raises(config.ConfigError) as error:
+        config.load(write(tmp_path, edited))
+    assert str(error.value).splitlines() == [
+        "relcheck.toml: release.version: required key is missing",
+        "relcheck.toml: target.bse_url: unknown key",
+    ]
+
+
 def test_missing_config_file(tmp_path):
     with pytest.raises(config.ConfigError, match="config file not found"):
         config.load(tmp_path / "nope.toml")

@@ -1,7 +1,7 @@
 """relcheck.toml: the suite's configuration, validated on load.
 
 Any string value may be written "env:NAME" to read it from the environment (for secrets). Relative paths are
-relative to the config file. A bad file raises ConfigError with one line naming the key and the problem.
+relative to the config file. A bad file raises ConfigError naming every problem, one line each (key and problem).
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from relcheck.core import secrets
 
 REPO = Path(__file__).resolve().parents[2]
-DEFAULT_PATH = REPO / "relcheck.toml"
+IN_CHECKOUT = (REPO / "checks" / "test_post_deploy.py").is_file()  # run from relcheck's own checkout (editable)
+DEFAULT_PATH = Path("relcheck.toml")  # of the working directory
 
 
 class ConfigError(ValueError):
@@ -627,7 +628,7 @@ def load(path: str | os.PathLike | None = None, overrides: dict | None = None) -
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_one_line(name, exc, from_env)) from None
+        raise ConfigError(_problems(name, exc, from_env)) from None
 
 
 def _merge(base: dict, overrides: dict) -> dict:
@@ -656,20 +657,22 @@ def _resolve_secrets(value, name: str, where: tuple, from_env: dict[str, str]):
         raise ConfigError(f"{name}: {'.'.join(where)}: {exc}") from None
 
 
-def _one_line(name: str, exc: ValidationError, from_env: dict[str, str]) -> str:
-    errors = exc.errors()
-    first = errors[0]
-    loc = ".".join(str(part) for part in first["loc"])
+def _problems(name: str, exc: ValidationError, from_env: dict[str, str]) -> str:
+    """Every problem, one line each: "<file>: <key>: <problem>"."""
+    return "\n".join(_one_line(name, error, from_env) for error in exc.errors())
+
+
+def _one_line(name: str, error, from_env: dict[str, str]) -> str:
+    loc = ".".join(str(part) for part in error["loc"])
     env = next((var for key, var in from_env.items() if key == loc or loc.startswith(key + ".")), None)
-    if first["type"] == "extra_forbidden":
+    if error["type"] == "extra_forbidden":
         problem = "unknown key"
-    elif first["type"] == "missing":
+    elif error["type"] == "missing":
         problem = "required key is missing"
     else:
-        problem = first["msg"].removeprefix("Value error, ")
+        problem = error["msg"].removeprefix("Value error, ")
         if env:  # a value from the environment may be a secret: name the variable, never the value
             problem += f" (got the value of ${env})"
-        elif "input" in first and not isinstance(first["input"], (dict, list)):
-            problem += f" (got {first['input']!r})"
-    more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
-    return f"{name}: {loc + ': ' if loc else ''}{problem}{more}"
+        elif "input" in error and not isinstance(error["input"], (dict, list)):
+            problem += f" (got {error['input']!r})"
+    return f"{name}: {loc + ': ' if loc else ''}{problem}"

@@ -123,7 +123,7 @@ def header(
             "target": facts,
             "config_file": cfg.path.name,
             "config_sha256": hashlib.sha256(cfg.path.read_bytes()).hexdigest(),
-            "relcheck_sha": results_module.git_sha(config_module.REPO),
+            "relcheck_sha": results_module.git_sha(config_module.REPO) if config_module.IN_CHECKOUT else "",
             "tools": results_module.tool_versions(),
         },
         "contacts": [list(pair) for pair in contacts.of_release(cfg)],

@@ -36,6 +36,23 @@ FIXTURES = (
     "monitoring",
     "postrelease",
 )
+MARKERS = (
+    "item(section, item): the checklist item this check proves",
+    "pre_release: pre-release verification (the CI gate)",
+    "code_quality: Pre-Release Verification / Code Quality (implies pre_release)",
+    "performance: Pre-Release Verification / Performance Verification (implies pre_release)",
+    "security: Pre-Release Verification / Security Checks (implies pre_release)",
+    "documentation: Pre-Release Verification / Documentation (implies pre_release)",
+    "pre_deploy: Deployment Procedure / Pre-Deployment",
+    "deploy: Deployment Procedure / Deployment Steps",
+    "post_deploy: Deployment Procedure / Post-Deployment (the ops smoke)",
+    "rollback: Rollback Procedure / Rollback Triggers and Steps",
+    "post_rollback: Rollback Procedure / Post-Rollback",
+    "monitoring: Monitoring",
+    "signoff: Release Sign-off",
+    "post_release: Post-Release Tasks",
+    "slow: a slow test of the suite itself",
+)  # registered wherever the plugin loads, so --strict-markers holds in any project
 ROLLBACK_EXIT = 3  # the decision is ROLLBACK
 CONFIG_KEY = pytest.StashKey[config_module.Config]()
 RUN_KEY = pytest.StashKey["Run"]()
@@ -75,6 +92,8 @@ def is_whole_checklist(config, arg: str) -> bool:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config):
+    for marker in MARKERS:
+        config.addinivalue_line("markers", marker)
     if not is_checklist_run(config):
         return
     try:

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import tomli_w
 
-from relcheck.core.config import REPO
 from relcheck.run.phases import run_label
 from relcheck.target.target import Target
 
@@ -99,20 +98,18 @@ def pointing_at(target: Target, env: dict) -> dict:
     }
 
 
+def checklist_args(config: Path | str | None, markexpr: str = "") -> list[str]:
+    """pytest's arguments for the checklist (the checks shipped in relcheck's package) with this config."""
+    from relcheck.run.plugin import CHECKS_DIR
+
+    selection = ["-m", markexpr] if markexpr else []
+    chosen = ["--relcheck-config", str(Path(config).resolve())] if config else []
+    return [str(CHECKS_DIR), "-p", "no:cacheprovider", *chosen, *selection]
+
+
 def checks_command(config: Path, markexpr: str = "", args: list[str] | tuple[str, ...] = ()) -> list[str]:
     """pytest over the checklist with this config, as a command line."""
-    selection = ["-m", markexpr] if markexpr else []
-    return [
-        sys.executable,
-        "-m",
-        "pytest",
-        str(REPO / "checks"),
-        "--relcheck-config",
-        str(config),
-        "-q",
-        *selection,
-        *args,
-    ]
+    return [sys.executable, "-m", "pytest", *checklist_args(config, markexpr), "-q", *args]
 
 
 def run_checks(
@@ -134,7 +131,7 @@ def run_checks(
     started, wall = time.monotonic(), time.time()
     with subprocess.Popen(
         command,
-        cwd=REPO,
+        cwd=Path(config).resolve().parent,
         env={**os.environ, **(env or {})},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
