@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -97,6 +98,9 @@ class Target(Model):
     dsn: str = ""
     admin_dsn: str = ""  # for scratch databases (restore proofs, target tests); default: dsn
     source: str  # the service's working tree: tests, docs, requirements, code
+    app_dir: str = ""  # the service's directory inside it (a monorepo's "backend"): commands run there
+    python: str = ""  # the service's interpreter (its virtualenv): the default {python} of its tests, migrations,
+    #                   deploy steps and embedded start; default: the one running relcheck
     repository: str = ""  # its git history (a repository or a bundle); default: source
     allowed_hosts: list[str] = ["127.0.0.1", "localhost", "::1"]
     request_timeout_s: float = Field(10, gt=0)
@@ -196,7 +200,7 @@ class DocsFollowCode(Model):
 
 
 class Quality(Model):
-    tests: TargetTests
+    tests: TargetTests | None = None  # unset: the tests and coverage items are not verified
     coverage: Coverage = Coverage()
     tracker: Tracker = Tracker()
     review: Review = Review()
@@ -281,7 +285,7 @@ class SecurityDocs(Model):
 
 
 class Security(Model):
-    bandit: Bandit
+    bandit: Bandit | None = None  # unset: the security scan is not verified
     dependencies: Dependencies = Dependencies()
     waivers: str = ""  # waivers file relative to target.source
     access: Access = Access()
@@ -556,8 +560,8 @@ class Config(Model):
     release: Release
     target: Target
     embedded: Embedded | None = None
-    quality: Quality
-    security: Security
+    quality: Quality = Quality()
+    security: Security = Security()
     docs: Docs = Docs()
     performance: Performance | None = None
     contacts: str = ""  # the target's emergency contacts document, relative to target.source
@@ -597,6 +601,14 @@ class Config(Model):
     @property
     def source(self) -> Path:
         return self.resolve(self.target.source)
+
+    def in_app(self, tree: Path) -> Path:
+        """Where commands run in a tree of the service (its app_dir)."""
+        return tree / self.target.app_dir if self.target.app_dir else tree
+
+    def python(self, specific: str = "") -> str:
+        """The interpreter for a step: its own setting, else target.python, else the one running relcheck."""
+        return specific or (str(self.resolve(self.target.python)) if self.target.python else sys.executable)
 
     @property
     def repository(self) -> Path:

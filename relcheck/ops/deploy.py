@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import subprocess
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -187,11 +186,11 @@ def migration_heads(cfg: Config, source: Path) -> list[str]:
     """The schema heads a service tree ships, as its migration tool prints them (docs.migration_head)."""
     from relcheck.target.target import run_step
 
-    python = cfg.deploy.python or sys.executable
+    python = cfg.python(cfg.deploy.python)
     output = run_step(
         [fill(a, {"python": python}, "docs.migration_head") for a in cfg.docs.migration_head],
         command_env({}),
-        source,
+        cfg.in_app(source),
         "migration head",
         120,
     )
@@ -210,7 +209,7 @@ class Procedures:
     def __init__(self, cfg: Config, target: Target, host: Host, pg_dump: str, pg_restore: str, backups: Path) -> None:
         self.cfg, self.target, self.host = cfg, target, host
         self.pg_dump, self.pg_restore, self.backups = pg_dump, pg_restore, backups
-        self.values = {"python": cfg.deploy.python or sys.executable}
+        self.values = {"python": cfg.python(cfg.deploy.python)}
 
     def command(self, template: list[str], **extra) -> list[str]:
         return [fill(a, {**self.values, **extra}, "deploy") for a in template]

@@ -45,7 +45,7 @@ def rehearse(
             procedures = Procedures(
                 cfg,
                 target,
-                Host(cfg.source, [], env),
+                Host(cfg.in_app(cfg.source), [], env),
                 pg_tools["pg_dump"],
                 pg_tools["pg_restore"],
                 Path(verified_backup.path).parent,

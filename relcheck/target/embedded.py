@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import secrets as random_secrets
 import shutil
-import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -43,7 +42,7 @@ class EmbeddedRuntime:
 
     def values(self, faults: dict, **extra) -> dict:
         return {
-            "python": self.recipe.python or sys.executable,
+            "python": self.config.python(self.recipe.python),
             "host": "127.0.0.1",
             "faults": json.dumps(faults),
             **extra,
@@ -67,7 +66,7 @@ class EmbeddedRuntime:
             self.stop()
             raise
 
-    def prepare_database(self, source: Path, database: str) -> tuple[str, dict[str, str]]:
+    def prepare_database(self, tree: Path, database: str) -> tuple[str, dict[str, str]]:
         """A database for a service tree: created, migrated with that tree's migrations, with a token per role."""
         if not self.password:
             self.password = random_secrets.token_urlsafe(24)
@@ -76,7 +75,7 @@ class EmbeddedRuntime:
             dsn = self.pg.create_database(database, self.recipe.user, self.password)
         values = self.values(self.faults, dsn=dsn, log_file=str(self.workdir / f"setup-{database}.log"))
         env = self.env(values, self.faults)
-        timeout = self.recipe.startup_timeout_s
+        timeout, source = self.recipe.startup_timeout_s, self.config.in_app(tree)
         run_step([fill(a, values, "embedded.migrate") for a in self.recipe.migrate], env, source, "migrate", timeout)
         commands = {
             role: [fill(a, {**values, "role": role}, "embedded.provision") for a in self.recipe.provision]
@@ -113,7 +112,10 @@ class EmbeddedRuntime:
         values = self.values(faults, dsn=dsn, port=port, log_file=str(self.workdir / f"{name}.log"))
         command = [fill(a, values, "embedded.start") for a in self.recipe.start]
         service = ProcessService(
-            command, self.env(values, faults), source or self.config.source, self.workdir / f"{name}.out"
+            command,
+            self.env(values, faults),
+            self.config.in_app(source or self.config.source),
+            self.workdir / f"{name}.out",
         )
         self.services.append(service)
         target = Target(
