@@ -84,6 +84,19 @@ def test_the_tests_run_on_a_scratch_database_and_leave_the_live_one_alone(shop_b
     assert_live_untouched(live)
 
 
+def test_prepare_steps_run_on_the_scratch_database_before_the_tests(shop_bench, live):
+    migrate = ["{python}", "-m", "shop.migrate", "upgrade", "head"]
+    checked = shop_bench.run(shop_bench.shop_config({"quality": {"tests": {"prepare": [migrate]}}}), "-k", "all_tests")
+    assert checked.status("test_all_tests_passing") == "pass", checked.reason("test_all_tests_passing")
+    broken = [["{python}", "-m", "shop.migrate", "downgrade", "no-such-revision"]]
+    checked = shop_bench.run(shop_bench.shop_config({"quality": {"tests": {"prepare": broken}}}), "-k", "all_tests")
+    assert checked.status("test_all_tests_passing") == "not verified"
+    assert checked.reason("test_all_tests_passing").startswith(
+        "the tests could not be prepared: quality.tests.prepare[0] failed (exit 1)"
+    )
+    assert_live_untouched(live)
+
+
 def test_tests_that_ignore_the_scratch_variable_and_inherit_a_live_environment_cannot_reach_it(shop_bench, live):
     """The service ignores DATABASE_URL; the caller's shell has POSTGRES_* naming the live database."""
     shop_bench.env.update(shop.postgres_env(live["dsn"]))

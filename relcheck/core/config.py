@@ -136,8 +136,10 @@ class Embedded(Model):
 class TargetTests(Model):
     command: list[str]  # [PYTHON, "-m", MODULE, ...]; templates over {python}, {scratch_dsn} and
     #                                   its parts {scratch_host} {scratch_port} {scratch_db} {scratch_user} ...
-    python: str = ""  # interpreter with the target's test dependencies; default: relcheck's
+    python: str = ""  # interpreter with the target's test dependencies; default: target.python
     env: dict[str, str] = {}
+    prepare: list[list[str]] = []  # commands run first, same templates and env: a scratch database starts empty,
+    #                                e.g. [["{python}", "-m", "alembic", "upgrade", "head"]]
     junit_option: str = "--junitxml={junit}"
     timeout_s: float = Field(600, gt=0)
     max_skipped: int = Field(0, ge=0)
