@@ -270,6 +270,18 @@ def cmd_waive(args) -> int:
     return 0
 
 
+def cmd_config(args) -> int:
+    """The config reference (generated from the models), or the loaded config's problems."""
+    if args.reference:
+        from relcheck.core import reference
+
+        print(reference.markdown(), end="")
+        return 0
+    cfg = load(args.config)
+    print(f"{cfg.path}: valid ({cfg.target.mode} target {cfg.target.base_url or cfg.source})")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="relcheck", description=__doc__)
     parser.add_argument("--config", help="config file (default: $RELCHECK_CONFIG or relcheck.toml)")
@@ -337,6 +349,9 @@ def main(argv: list[str] | None = None) -> int:
     waive.add_argument("--role", required=True, help="the approving role")
     waive.add_argument("--key", required=True)
     waive.set_defaults(func=cmd_waive)
+    config = sub.add_parser("config", help="validate the config, or print the reference of every key")
+    config.add_argument("--reference", action="store_true", help="every key with its type, default and meaning")
+    config.set_defaults(func=cmd_config)
     args = parser.parse_args(argv)
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `relcheck checklist | head` ends quietly
     try:

@@ -284,3 +284,10 @@ def test_database_authentication_failure_gives_one_line(bench, healthy):
     reason = checked.reason("test_health_checks[post_deploy]")
     assert "target database: authentication failed" in reason and "wrong-" not in checked.output
     assert "\n" not in reason
+
+
+def test_the_config_reference_is_current():
+    """docs/config-reference.md is `relcheck config --reference`: regenerate it when a model changes."""
+    from relcheck.core import reference
+
+    assert (REPO / "docs" / "config-reference.md").read_text() == reference.markdown()

@@ -451,8 +451,47 @@ class PostDeploy(Model):
     smoke_min_increase_ms: float = Field(10, ge=0)  # ... and by more than this many milliseconds
 
 
+DEFAULT_TRIGGERS = {
+    "Critical service failure": [
+        "test_service_is_running[post_deploy]",
+        "test_health_checks[post_deploy]",
+        "test_critical_paths",
+        "test_check_logs_for_errors",
+        "test_monitor_system_health",
+        "test_error_rates[monitoring: Error rates normal]",
+    ],
+    "Unacceptable performance": [
+        "test_monitor_performance",
+        "test_verify_metrics_collection",
+        "test_response_times[monitoring: Response times]",
+        "test_cpu_usage[monitoring]",
+        "test_memory_usage[monitoring]",
+    ],
+    "Data integrity issues": [
+        "test_backup_current_system",
+        "test_critical_paths",
+        "test_contract_enforcement[monitoring]",
+    ],
+    "Security vulnerabilities": [
+        "test_vulnerabilities_addressed",
+        "test_security_scan_and_dependency_audit",
+        "test_access_controls",
+    ],
+    "Compliance violations": ["test_audit_logging", "test_data_protection"],
+}
+
+
 class Rollback(Model):
-    triggers: dict[str, list[str]] = {}  # trigger (as in the checklist) -> checks whose failure fires it
+    """Rollback triggers: trigger (as in the checklist) -> relcheck's checks whose failure fires it (test names with
+    their parameters); a configured trigger replaces its default mapping, [] switches it off (not verified)."""
+
+    triggers: dict[str, list[str]] = DEFAULT_TRIGGERS
+
+    @field_validator("triggers")
+    @classmethod
+    def _over_the_defaults(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        """A configured trigger replaces its default mapping; the others keep theirs."""
+        return {**DEFAULT_TRIGGERS, **value}
 
 
 class Ratio(Model):
