@@ -83,7 +83,11 @@ def test_error_rates(phase, window, relcheck_config, evidence):
         ["route", "5xx", "requests", "share"],
         [(r, f"{b:.0f}", f"{t:.0f}", f"{b / t:.1%}") for r, (b, t) in sorted(per_route.items()) if t],
     )
-    over = [f"{r} {b / t:.1%}" for r, (b, t) in sorted(per_route.items()) if t and b / t > cfg.route_error_budget]
+    judged = {r: (b, t) for r, (b, t) in sorted(per_route.items()) if t >= cfg.min_route_requests}
+    over = [f"{r} {b / t:.1%}" for r, (b, t) in judged.items() if b / t > cfg.route_error_budget]
+    few = [f"{r} {b:.0f} of {t:.0f}" for r, (b, t) in sorted(per_route.items()) if r not in judged and b]
+    if few:
+        evidence.warn(f"5xx on routes with too few requests to judge (< {cfg.min_route_requests}): {', '.join(few)}")
     assert bad / total <= cfg.error_budget, (
         f"{bad / total:.2%} of {total:.0f} requests answered 5xx (budget {cfg.error_budget:.1%})"
     )
@@ -97,15 +101,20 @@ def test_error_rates(phase, window, relcheck_config, evidence):
 )
 def test_response_times(phase, window, canary_analysis, relcheck_config, evidence):
     cfg = limits(relcheck_config)
-    p95, how = window.p95_per_route()
+    latency, how = window.p95_per_route()
     limit = lambda route: cfg.route_p95_ms.get(route, cfg.p95_ms)  # noqa: E731
+    judged = {r: v.p95_ms for r, v in latency.items() if v.observations >= cfg.min_route_requests}
     evidence.table(
         f"p95 per route: {how}",
-        ["route", "p95 ms", "limit ms"],
-        [(r, f"{v:.1f}", f"{limit(r):g}") for r, v in p95.items()],
+        ["route", "p95 ms", "requests", "limit ms"],
+        [
+            (r, f"{v.p95_ms:.1f}", f"{v.observations:.0f}", f"{limit(r):g}" if r in judged else "too few to judge")
+            for r, v in latency.items()
+        ],
     )
-    slow = [f"{r} {v:.0f} ms" for r, v in p95.items() if v > limit(r)]
+    slow = [f"{r} {v:.0f} ms" for r, v in judged.items() if v > limit(r)]
     assert not slow, f"p95 over the limit: {', '.join(slow)}"
+    require(judged, f"no route has {cfg.min_route_requests}+ requests to judge its p95 (monitoring.min_route_requests)")
     if canary_analysis:  # the new release against the previous release's instances, over the same window
         verdict_of_canary(canary_analysis, evidence)
 
@@ -241,8 +250,9 @@ def test_contract_enforcement(phase, window, relcheck_config, evidence):
 def test_correlation_analysis_performance(phase, window, relcheck_config, evidence):
     cfg = limits(relcheck_config)
     require(cfg.correlation_route, "no correlation route configured (monitoring.correlation_route)")
-    p95, how = window.p95_per_route()
-    require(cfg.correlation_route in p95, f"{cfg.correlation_route} has no observations")
+    latency, how = window.p95_per_route()
+    require(cfg.correlation_route in latency, f"{cfg.correlation_route} has no observations")
+    p95 = {route: v.p95_ms for route, v in latency.items()}
     evidence.kv(
         "Correlation analysis",
         {

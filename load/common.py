@@ -1,38 +1,21 @@
-"""Shared pieces of the kundli-service scenarios: tokens, pacing, request payloads, and the realistic request mix.
-
-Tokens come from $RELCHECK_TOKENS (JSON: role -> token), pacing from $RELCHECK_RATE (requests per second per
-user, constant-rate mode) or $RELCHECK_WAIT ("min,max" seconds). Importing this module registers relcheck's
-exact-latency recorder.
+"""Shared pieces of the kundli-service scenarios: request payloads and the realistic request mix. Tokens, the auth
+header and pacing come from relcheck.scenario ($RELCHECK_TOKENS, $RELCHECK_AUTH_*, $RELCHECK_RATE / $RELCHECK_WAIT).
 """
 
 from __future__ import annotations
 
-import json
-import os
 import random
 
-from locust import FastHttpUser, between, constant_throughput, task
+from locust import FastHttpUser, between, task
 
-import relcheck.probes.locustrec  # noqa: F401  (records exact latencies; refuses hosts outside the allow-list)
+from relcheck.scenario import BASELINE_TOKENS, TOKENS, auth, pacing  # noqa: F401  (the scenarios import them here)
 
-TOKENS: dict[str, str] = json.loads(os.environ.get("RELCHECK_TOKENS", "{}"))
-BASELINE_TOKENS: dict[str, str] = json.loads(os.environ.get("RELCHECK_BASELINE_TOKENS", "{}"))
 BIRTHS = [
     {"datetime": "1990-08-15T10:00:00+05:30", "latitude": 28.61, "longitude": 77.21},
     {"datetime": "1985-01-26T06:45:00+05:30", "latitude": 19.07, "longitude": 72.87},
     {"datetime": "2001-11-03T22:10:00+05:30", "latitude": 12.97, "longitude": 77.59},
     {"datetime": "1976-04-30T13:20:00+00:00", "latitude": 51.50, "longitude": -0.12},
 ]
-
-
-def pacing(default):
-    """Constant-rate mode when RELCHECK_RATE is set (limits coordinated omission), else think time."""
-    if os.environ.get("RELCHECK_RATE"):
-        return constant_throughput(float(os.environ["RELCHECK_RATE"]))
-    if os.environ.get("RELCHECK_WAIT"):
-        low, high = (float(x) for x in os.environ["RELCHECK_WAIT"].split(","))
-        return between(low, high)
-    return default
 
 
 def new_birth() -> dict:
@@ -53,7 +36,7 @@ class KundliUser(FastHttpUser):
     chart_id: int | None = None
 
     def auth(self, role: str) -> dict:
-        return {"Authorization": f"Bearer {self.tokens[role]}"} if role in self.tokens else {}
+        return auth(role, self.tokens)
 
     def on_start(self) -> None:
         self.chart_id = self.create_chart()

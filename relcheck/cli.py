@@ -270,6 +270,29 @@ def cmd_waive(args) -> int:
     return 0
 
 
+def cmd_init(args) -> int:
+    """Probe a running service (and its tree and database) and write a config for it."""
+    from relcheck.core.secrets import register_dsn
+    from relcheck.discovery import init
+
+    if args.dsn:
+        register_dsn(args.dsn)
+    print(
+        init(
+            args.base_url,
+            Path(args.out),
+            Path(args.source) if args.source else None,
+            args.dsn or "",
+            args.product or "",
+            args.release_version or "",
+            ["127.0.0.1", "localhost", "::1", *args.allow_host],
+            args.write_load,
+            args.force,
+        )
+    )
+    return 0
+
+
 def cmd_config(args) -> int:
     """The config reference (generated from the models), or the loaded config's problems."""
     if args.reference:
@@ -349,6 +372,17 @@ def main(argv: list[str] | None = None) -> int:
     waive.add_argument("--role", required=True, help="the approving role")
     waive.add_argument("--key", required=True)
     waive.set_defaults(func=cmd_waive)
+    init = sub.add_parser("init", help="probe a running service and write a config for it (bounded, read-only)")
+    init.add_argument("--base-url", required=True, help="the running service, e.g. http://127.0.0.1:8000")
+    init.add_argument("--source", help="the service's source tree (its repository checkout)")
+    init.add_argument("--dsn", help="its database, read in a read-only session (not written to the config)")
+    init.add_argument("--out", default="relcheck.toml", help="the config to write (default: ./relcheck.toml)")
+    init.add_argument("--product", help="the product's name (default: the OpenAPI title, else the tree's name)")
+    init.add_argument("--release-version", help="the release being checked (picks the version source naming it)")
+    init.add_argument("--allow-host", action="append", default=[], help="a non-loopback host init may probe")
+    init.add_argument("--write-load", action="store_true", help="write Locust scenarios from the safe GET operations")
+    init.add_argument("--force", action="store_true", help="overwrite --out")
+    init.set_defaults(func=cmd_init)
     config = sub.add_parser("config", help="validate the config, or print the reference of every key")
     config.add_argument("--reference", action="store_true", help="every key with its type, default and meaning")
     config.set_defaults(func=cmd_config)

@@ -560,6 +560,7 @@ class Monitoring(Model):
     route_error_budget: float = Field(0.05, ge=0, le=1)  # 5xx share per route
     p95_ms: float = Field(250, gt=0)
     route_p95_ms: dict[str, float] = {}  # "METHOD route" -> limit
+    min_route_requests: int = Field(5, ge=1)  # a route with fewer requests is shown (a warning), not judged
     cache_hits: str = ""  # counters for the cache hit rate
     cache_misses: str = ""
     min_cache_hit_rate: float | None = Field(None, gt=0, le=1)  # unset: not verified (0 could never fail)

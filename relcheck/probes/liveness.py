@@ -30,7 +30,7 @@ def service_state(target: Target) -> ServiceState:
     if wanted.header:
         route = routes.version or routes.health
         answer = target.http.get(route)
-        value = answer.headers.get(wanted.header) if answer.status is not None else None
+        value = answer.header(wanted.header) if answer.status is not None else None
         source = f"header {wanted.header} of {route}"
         problem = "" if value else f"{answer.describe()} has no {wanted.header} header"
         return ServiceState(status, answer, source, value or None, problem)

@@ -56,18 +56,24 @@ def server_error_share(
     return sum(b for b, _ in per_route.values()), sum(t for _, t in per_route.values()), per_route
 
 
-def p95_per_route(scrape: Scrape, histogram: str, route_labels: list[str]) -> dict[str, float]:
+@dataclass
+class RouteLatency:
+    p95_ms: float
+    observations: float  # requests the p95 is over: a route with few is shown, not judged
+
+
+def p95_per_route(scrape: Scrape, histogram: str, route_labels: list[str]) -> dict[str, RouteLatency]:
     """p95 latency in milliseconds per route since the service started (Prometheus bucket interpolation)."""
-    routes = {
-        tuple(lbls.get(label, "") for label in route_labels)
-        for name, lbls, _ in scrape.families.get(histogram, [])
-        if name == f"{histogram}_count"
-    }
+    counts: dict[tuple, float] = {}
+    for name, lbls, value in scrape.families.get(histogram, []):
+        if name == f"{histogram}_count":
+            key = tuple(lbls.get(label, "") for label in route_labels)
+            counts[key] = counts.get(key, 0.0) + value
     found = {}
-    for key in sorted(routes):
+    for key in sorted(counts):
         value = histogram_quantile(scrape, histogram, 0.95, **dict(zip(route_labels, key, strict=True)))
         if value is not None:
-            found[" ".join(key)] = value * 1000
+            found[" ".join(key)] = RouteLatency(value * 1000, counts[key])
     return found
 
 
@@ -138,7 +144,7 @@ class ScrapeWindow:
         require(total, f"{cfg.request_counter} counts no requests yet")
         return per_route, "since the service started (its /metrics)"
 
-    def p95_per_route(self) -> tuple[dict[str, float], str]:
+    def p95_per_route(self) -> tuple[dict[str, RouteLatency], str]:
         cfg = self.cfg
         require(cfg.latency_histogram, "no latency histogram configured (monitoring.latency_histogram)")
         found = p95_per_route(self.second, cfg.latency_histogram, cfg.route_labels)
@@ -156,6 +162,7 @@ class PrometheusWindow:
         "requests_by_route_status": "sum by ({labels}) (increase({counter}{{{service}}}[{window}]))",
         "p95_by_route": "1000 * histogram_quantile(0.95, sum by (le, {routes}) "
         "(rate({histogram}_bucket{{{service}}}[{window}])))",
+        "observations_by_route": "sum by ({routes}) (increase({histogram}_count{{{service}}}[{window}]))",
         "request_rate": "sum(rate({counter}{{{service}}}[{window}]))",
         "rates_by_route": "sum by ({routes}) (rate({counter}{{{service}}}[{window}]))",
         "gauge": "max(max_over_time({name}{{{service}}}[{window}]))",
@@ -210,10 +217,7 @@ class PrometheusWindow:
     def rates_by_route(self) -> tuple[dict[str, float], str]:
         cfg = self.cfg
         require(cfg.request_counter, "no request counter configured (monitoring.request_counter)")
-        routes = ", ".join(cfg.route_labels)
-        query = (
-            f"sum by ({routes}) (rate({cfg.request_counter}{{{self.source.service_selector}}}[{self.source.window}]))"
-        )
+        query = self.promql("rates_by_route", routes=", ".join(cfg.route_labels), counter=cfg.request_counter)
         samples = self.prometheus.query(query, empty_ok=True)  # []: not exported
         rates = {" ".join(s.labels.get(r, "") for r in cfg.route_labels): s.value for s in samples}
         return rates, self.where(query)
@@ -232,14 +236,15 @@ class PrometheusWindow:
         require(sum(t for _, t in per_route.values()), f"no requests in the window: {query}")
         return per_route, self.where(query)
 
-    def p95_per_route(self) -> tuple[dict[str, float], str]:
+    def p95_per_route(self) -> tuple[dict[str, RouteLatency], str]:
         cfg = self.cfg
         require(cfg.latency_histogram, "no latency histogram configured (monitoring.latency_histogram)")
-        query = self.promql("p95_by_route", routes=", ".join(cfg.route_labels), histogram=cfg.latency_histogram)
-        found = {
-            " ".join(s.labels.get(label, "") for label in cfg.route_labels): s.value
-            for s in self.prometheus.query(query)
-        }
+        routes = ", ".join(cfg.route_labels)
+        query = self.promql("p95_by_route", routes=routes, histogram=cfg.latency_histogram)
+        counted = self.promql("observations_by_route", routes=routes, histogram=cfg.latency_histogram)
+        route = lambda sample: " ".join(sample.labels.get(label, "") for label in cfg.route_labels)  # noqa: E731
+        counts = {route(s): s.value for s in self.prometheus.query(counted, empty_ok=True)}
+        found = {route(s): RouteLatency(s.value, counts.get(route(s), 0.0)) for s in self.prometheus.query(query)}
         return found, self.where(query)
 
 

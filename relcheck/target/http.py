@@ -35,6 +35,10 @@ class Answer:
         except ValueError:
             return None
 
+    def header(self, name: str) -> str | None:
+        """A response header by name, in any case."""
+        return next((value for key, value in self.headers.items() if key.lower() == name.lower()), None)
+
     @property
     def ok(self) -> bool:
         return self.status is not None and 200 <= self.status < 300

@@ -71,6 +71,11 @@ def database_name(dsn: str) -> str:
     return conninfo_to_dict(dsn).get("dbname") or ""
 
 
+def user_of(dsn: str) -> str:
+    """The role a DSN (URL or key=value) connects as."""
+    return conninfo_to_dict(dsn).get("user") or ""
+
+
 def for_command_line(dsn: str) -> tuple[str, dict[str, str]]:
     """A DSN fit for a client tool's command line (which `ps` shows) and the environment that carries its password:
     ("host=... dbname=... user=...", {"PGPASSWORD": ...})."""

@@ -23,12 +23,17 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
 from relcheck.core.errors import TargetError
+from relcheck.core.statuses import NotVerified
 from relcheck.target import postgres
 
 PREFIX = "relcheck_scratch_"
 MARKER = "relcheck scratch database "
 MAINTENANCE_DATABASES = {"postgres", "template0", "template1"}
 RUN_ID = f"{time.strftime('%Y%m%d%H%M%S')}_{os.getpid()}"
+
+
+class ScratchUnavailable(TargetError, NotVerified):
+    """No scratch database can be made here (the role may not create databases): what needs one is not verified."""
 
 
 class ScratchRefused(TargetError):
@@ -128,7 +133,13 @@ def create(target, purpose: str) -> Scratch:
     with admin_connection(target) as conn:
         if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
             raise ScratchRefused(f"scratch database {name} exists already")
-        conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(name), sql.Identifier(owner)))
+        try:
+            conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(name), sql.Identifier(owner)))
+        except psycopg.errors.InsufficientPrivilege:
+            raise ScratchUnavailable(
+                f"no scratch database: the role of target.admin_dsn ({postgres.user_of(target.admin_dsn)}) may not "
+                "create databases (set target.admin_dsn to one that may)"
+            ) from None
         conn.execute(
             sql.SQL("COMMENT ON DATABASE {} IS {}").format(
                 sql.Identifier(name), sql.Literal(MARKER + json.dumps(marker))

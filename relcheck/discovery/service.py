@@ -1,0 +1,247 @@
+"""What a running service shows over HTTP, found with a bounded number of requests to the allow-listed host only:
+its OpenAPI document (routes, auth scheme, documented security), health route, version source, Prometheus metrics
+(which monitoring readings they can serve) and security headers."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from relcheck.core.errors import TargetError
+from relcheck.probes import metrics
+from relcheck.target.http import Answer, Http
+
+OPENAPI_ROUTES = ("/openapi.json", "/swagger.json", "/api/openapi.json", "/v3/api-docs", "/__api__", "/api/docs.json")
+HEALTH_ROUTES = ("/health", "/healthz", "/readyz", "/__heartbeat__", "/livez", "/__lbheartbeat__", "/status", "/ping")
+VERSION_ROUTES = ("/version", "/__version__", "/api/version", "/info", "/")
+VERSION_KEYS = ("version", "project_version", "app_version", "release", "build_version")
+VERSION_HEADERS = ("X-Version", "X-App-Version", "X-Release", "X-Service-Version")
+METRICS_ROUTES = ("/metrics", "/__metrics__", "/prometheus", "/actuator/prometheus")
+SECURITY_HEADERS = (
+    "Content-Security-Policy",
+    "X-Content-Type-Options",
+    "X-Frame-Options",
+    "Referrer-Policy",
+    "Strict-Transport-Security",
+)
+SAFE = ("get", "head")
+
+
+class ProbeBudget(TargetError):
+    """The bounded number of requests or seconds is spent."""
+
+
+class Prober:
+    """GETs to the service, at most max_requests within seconds; the host must be allow-listed."""
+
+    def __init__(self, base_url: str, allowed_hosts: list[str], max_requests: int = 60, seconds: float = 60) -> None:
+        host = urlsplit(base_url).hostname or ""
+        if host not in allowed_hosts:
+            raise TargetError(
+                f"refusing to probe {host or base_url!r}: not an allowed host ({', '.join(allowed_hosts)}); "
+                "add it with --allow-host"
+            )
+        self.http = Http(base_url, 5, {}, "Authorization", "")
+        self.left, self.deadline = max_requests, time.monotonic() + seconds
+        self.made = 0
+
+    def get(self, route: str) -> Answer:
+        if self.left <= 0 or time.monotonic() > self.deadline:
+            raise ProbeBudget("the probe's budget of requests or time is spent")
+        self.left, self.made = self.left - 1, self.made + 1
+        return self.http.get(route)
+
+
+@dataclass
+class Operation:
+    method: str
+    path: str
+    secured: bool  # the document says it needs credentials
+    has_parameters: bool
+    status: int | None = None  # what an anonymous GET got, when init tried it
+
+
+@dataclass
+class VersionSource:
+    kind: str  # "route" | "header" | "openapi"
+    route: str
+    value: str
+    pointer: str = ""
+    header: str = ""
+
+
+@dataclass
+class MetricsFound:
+    route: str
+    families: dict[str, str]  # name -> type
+    request_counter: str = ""
+    status_label: str = ""
+    route_labels: list[str] = field(default_factory=list)
+    latency_histogram: str = ""
+
+
+@dataclass
+class ServiceFound:
+    base_url: str
+    root: Answer | None = None
+    openapi_route: str = ""
+    title: str = ""
+    api_version: str = ""
+    operations: list[Operation] = field(default_factory=list)
+    auth_scheme: str = ""  # "Bearer" | "Basic" | "" (none documented)
+    auth_header: str = "Authorization"
+    health_route: str = ""
+    health_detail: str = ""
+    versions: list[VersionSource] = field(default_factory=list)
+    metrics: MetricsFound | None = None
+    security_headers: dict[str, str] = field(default_factory=dict)
+    server_header: str = ""
+    requests: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+def discover(base_url: str, allowed_hosts: list[str], release_version: str = "") -> ServiceFound:
+    prober = Prober(base_url, allowed_hosts)
+    root = prober.get("/")
+    if root.status is None:
+        raise TargetError(f"{base_url}: {root.error}")
+    found = ServiceFound(base_url.rstrip("/"), root)
+    try:
+        _openapi(prober, found)
+        _health(prober, found)
+        _versions(prober, found, release_version)
+        _metrics(prober, found)
+        _safe_gets(prober, found)
+    except ProbeBudget as exc:
+        found.notes.append(str(exc))
+    found.requests = prober.made
+    return found
+
+
+def _json(answer: Answer):
+    return answer.json if answer.ok else None
+
+
+def _openapi(prober: Prober, found: ServiceFound) -> None:
+    for route in OPENAPI_ROUTES:
+        document = _json(prober.get(route))
+        if isinstance(document, dict) and ("openapi" in document or "swagger" in document) and "paths" in document:
+            found.openapi_route = route
+            read_openapi(document, found)
+            return
+    found.notes.append("no OpenAPI document at " + ", ".join(OPENAPI_ROUTES))
+
+
+def read_openapi(document: dict, found: ServiceFound) -> None:
+    info = document.get("info") or {}
+    found.title, found.api_version = str(info.get("title", "")), str(info.get("version", ""))
+    schemes = (document.get("components") or {}).get("securitySchemes") or document.get("securityDefinitions") or {}
+    for scheme in schemes.values():
+        kind, name = scheme.get("type", ""), str(scheme.get("scheme", "")).lower()
+        if kind == "basic" or (kind == "http" and name == "basic"):
+            found.auth_scheme = "Basic"
+        elif kind == "http" and name == "bearer" or kind in ("oauth2", "openIdConnect"):
+            found.auth_scheme = "Bearer"
+        elif kind == "apiKey" and scheme.get("in") == "header":
+            found.auth_scheme, found.auth_header = "", scheme.get("name", "Authorization")
+        if found.auth_scheme or found.auth_header != "Authorization":
+            break
+    default_security = bool(document.get("security"))
+    for path, item in (document.get("paths") or {}).items():
+        for method, operation in item.items():
+            if method.lower() not in ("get", "post", "put", "patch", "delete", "head"):
+                continue
+            security = operation.get("security", None)
+            secured = bool(security) if security is not None else default_security
+            parameters = "{" in path or any(p.get("required") for p in operation.get("parameters", []) if "in" in p)
+            found.operations.append(Operation(method.upper(), path, secured, parameters))
+
+
+def _safe_gets(prober: Prober, found: ServiceFound) -> None:
+    """An anonymous GET of the documented operations without parameters (at most 12): what they answer, and the
+    auth scheme a 401 names (WWW-Authenticate) when the document names none."""
+    for op in [o for o in found.operations if o.method == "GET" and not o.has_parameters][:12]:
+        answer = prober.get(op.path)
+        op.status = answer.status
+        challenge = answer.header("WWW-Authenticate") if answer.status == 401 else None
+        if challenge and not found.auth_scheme:
+            found.auth_scheme = challenge.split()[0].capitalize()
+
+
+def _health(prober: Prober, found: ServiceFound) -> None:
+    documented = [o.path for o in found.operations if o.method == "GET" and _looks_like_health(o.path)]
+    for route in [*documented, *(r for r in HEALTH_ROUTES if r not in documented)]:
+        answer = prober.get(route)
+        if answer.status == 200:
+            found.health_route, found.health_detail = route, answer.text[:200]
+            found.security_headers = {h: v for h in SECURITY_HEADERS if (v := answer.header(h)) is not None}
+            found.server_header = answer.header("Server") or ""
+            return
+    found.notes.append("no health route answered 200 (tried " + ", ".join(HEALTH_ROUTES) + ")")
+
+
+def _looks_like_health(path: str) -> bool:
+    return any(word in path.lower() for word in ("health", "heartbeat", "ready"))
+
+
+def _versions(prober: Prober, found: ServiceFound, release_version: str) -> None:
+    """Every version source seen, the likeliest first (the one naming release_version, if given)."""
+    for route in VERSION_ROUTES:
+        answer = found.root if route == "/" and found.root else prober.get(route)
+        body = _json(answer)
+        if isinstance(body, dict):
+            for key in VERSION_KEYS:
+                if isinstance(body.get(key), str | int | float) and not isinstance(body.get(key), bool):
+                    found.versions.append(VersionSource("route", route, str(body[key]), pointer=f"/{key}"))
+                    break
+        for name in VERSION_HEADERS:
+            if (value := answer.header(name)) is not None:
+                found.versions.append(VersionSource("header", route, value, header=name))
+        if answer.status == 500 and route != "/":
+            found.notes.append(f"GET {route} answers 500 (a version route that is not deployed?)")
+    if found.api_version:  # often the API's version, not the release's: last
+        found.versions.append(VersionSource("openapi", found.openapi_route, found.api_version))
+    if release_version:
+        found.versions.sort(key=lambda v: v.value != release_version)
+
+
+def _metrics(prober: Prober, found: ServiceFound) -> None:
+    for route in METRICS_ROUTES:
+        answer = prober.get(route)
+        if answer.status != 200 or "text/html" in (answer.header("Content-Type") or ""):
+            continue
+        try:
+            scrape = metrics.parse(answer.text)
+        except ValueError:
+            continue
+        if scrape.families:
+            found.metrics = read_metrics(route, answer.text, scrape)
+            return
+    found.notes.append("no Prometheus metrics at " + ", ".join(METRICS_ROUTES))
+
+
+def read_metrics(route: str, text: str, scrape: metrics.Scrape) -> MetricsFound:
+    """The families and their types; the request counter (by status) and latency histogram by their labels."""
+    types = {}
+    for line in text.splitlines():
+        if line.startswith("# TYPE "):
+            _, _, name, kind = line.split(None, 3)
+            types[name] = kind.strip()
+    found = MetricsFound(route, {name: types.get(name, types.get(f"{name}_total", "")) for name in scrape.families})
+    for name, samples in scrape.families.items():
+        labels = set().union(*(set(lbls) for _, lbls, _ in samples)) if samples else set()
+        status = next((label for label in ("status", "code", "status_code") if label in labels), "")
+        kind = found.families[name]
+        if not found.request_counter and kind == "counter" and "request" in name and status:
+            found.request_counter, found.status_label = _counter_name(name, samples), status
+            found.route_labels = [lbl for lbl in ("method", "route", "endpoint", "handler", "path") if lbl in labels]
+        if not found.latency_histogram and kind == "histogram" and "request" in name and "duration" in name:
+            found.latency_histogram = name
+    return found
+
+
+def _counter_name(family: str, samples) -> str:
+    """The counter's sample name (prometheus_client strips _total from the family name)."""
+    names = {sample for sample, _, _ in samples}
+    return f"{family}_total" if f"{family}_total" in names else family

@@ -1,0 +1,93 @@
+"""What a service's source tree holds: where the service lives in its repository, its Python environment, test
+runner, migrations (and the variable they read the database URL from), dependency inputs, code packages and docs."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROJECT_MARKERS = ("pyproject.toml", "setup.py", "setup.cfg", "requirements.txt", "manage.py", "alembic.ini")
+APP_DIRS = ("backend", "server", "service", "api", "app", "src")
+VENVS = (".venv", "venv", "env")
+LOCKFILES = ("uv.lock", "poetry.lock", "Pipfile.lock", "pdm.lock", "pylock.toml")
+DOCS = ("README.md", "README.rst", "CHANGELOG.md", "SECURITY.md", "CONTACTS.md", "docs")
+NOT_CODE = {"tests", "test", "docs", "migrations", "alembic", "scripts", "examples", "build", "dist", *VENVS}
+ENV_READ = re.compile(r"""(?:environ\s*(?:\.get\(|\[)|getenv\()\s*["']([A-Z][A-Z0-9_]*)["']""")
+DB_NAME = re.compile(r"DATABASE|DB_|_DB\b|DSN|POSTGRES|SQLALCHEMY")
+
+
+@dataclass
+class TreeFound:
+    source: Path
+    app_dir: str = ""  # relative to source
+    is_git: bool = False
+    python: str = ""  # a virtualenv's interpreter, relative to source
+    manager: str = ""  # "uv" | "poetry" | "pip"
+    dependency_inputs: list[str] = field(default_factory=list)  # relative to source
+    tests: str = ""  # the tests directory, relative to the app dir
+    migrations: str = "none"  # "alembic" | "django" | "none"
+    database_variables: list[str] = field(default_factory=list)  # environment variables the code reads for its DB
+    test_database_variables: list[str] = field(default_factory=list)  # ... and its tests for theirs
+    packages: list[str] = field(default_factory=list)  # code packages, relative to source
+    docs: list[str] = field(default_factory=list)
+    openapi_file: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def app(self) -> Path:
+        return self.source / self.app_dir if self.app_dir else self.source
+
+    def in_source(self, name: str) -> str:
+        return f"{self.app_dir}/{name}" if self.app_dir else name
+
+
+def discover(source: Path) -> TreeFound:
+    found = TreeFound(source.resolve(), is_git=(source / ".git").exists())
+    if not any((source / m).exists() for m in PROJECT_MARKERS):
+        found.app_dir = next((d for d in APP_DIRS if any((source / d / m).exists() for m in PROJECT_MARKERS)), "")
+    app = found.app
+    for base in (app, source) if found.app_dir else (source,):
+        venv = next((base / v for v in VENVS if (base / v / "bin" / "python").exists()), None)
+        if venv and not found.python:
+            found.python = str((venv / "bin" / "python").relative_to(source))
+    found.manager = "uv" if (app / "uv.lock").exists() else "poetry" if (app / "poetry.lock").exists() else "pip"
+    found.dependency_inputs = [found.in_source(n) for n in LOCKFILES if (app / n).is_file()] + [
+        found.in_source(p.name) for p in sorted(app.glob("requirements*.txt")) if "dev" not in p.name
+    ]
+    found.tests = next((d for d in ("tests", "test") if any((app / d).rglob("test_*.py"))), "")
+    if (app / "alembic.ini").is_file():
+        found.migrations = "alembic"
+    elif (app / "manage.py").is_file():
+        found.migrations = "django"
+    variables = database_variables(app)
+    found.database_variables = [v for v in variables if "TEST" not in v]
+    found.test_database_variables = [v for v in variables if "TEST" in v]
+    found.packages = [
+        found.in_source(p.name)
+        for p in sorted(app.iterdir())
+        if p.is_dir() and (p / "__init__.py").is_file() and p.name not in NOT_CODE
+    ]
+    if not found.packages and (app / "src").is_dir():
+        found.packages = [found.in_source(f"src/{p.name}") for p in sorted((app / "src").iterdir()) if p.is_dir()]
+    found.docs = [n for n in DOCS if (source / n).exists()]
+    found.openapi_file = next(
+        (str(p.relative_to(source)) for p in sorted(source.glob("**/openapi.json")) if ".venv" not in p.parts), ""
+    )
+    return found
+
+
+def database_variables(app: Path) -> list[str]:
+    """Environment variables the code (migrations env first) reads that look like database settings."""
+    files = [p for p in (app / "migrations" / "env.py", app / "alembic" / "env.py") if p.is_file()]
+    files += [p for p in sorted(app.rglob("*.py"))[:400] if not set(p.parts) & {*VENVS, "node_modules"}]
+    seen: list[str] = []
+    for path in files:
+        try:
+            text = path.read_text(errors="replace")
+        except OSError:
+            continue
+        for name in ENV_READ.findall(text):
+            if DB_NAME.search(name) and name not in seen:
+                seen.append(name)
+    return seen
