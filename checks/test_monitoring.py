@@ -101,20 +101,23 @@ def test_error_rates(phase, window, relcheck_config, evidence):
 )
 def test_response_times(phase, window, canary_analysis, relcheck_config, evidence):
     cfg = limits(relcheck_config)
+    require(cfg.p95_ms or cfg.route_p95_ms, "no latency limit configured (monitoring.p95_ms / route_p95_ms)")
     latency, how = window.p95_per_route()
     limit = lambda route: cfg.route_p95_ms.get(route, cfg.p95_ms)  # noqa: E731
-    judged = {r: v.p95_ms for r, v in latency.items() if v.observations >= cfg.min_route_requests}
+    enough = {r: v.p95_ms for r, v in latency.items() if v.observations >= cfg.min_route_requests}
+    judged = {r: v for r, v in enough.items() if limit(r)}
+
+    def shown(route: str) -> str:
+        return f"{limit(route):g}" if route in judged else "no limit" if route in enough else "too few to judge"
+
     evidence.table(
         f"p95 per route: {how}",
         ["route", "p95 ms", "requests", "limit ms"],
-        [
-            (r, f"{v.p95_ms:.1f}", f"{v.observations:.0f}", f"{limit(r):g}" if r in judged else "too few to judge")
-            for r, v in latency.items()
-        ],
+        [(r, f"{v.p95_ms:.1f}", f"{v.observations:.0f}", shown(r)) for r, v in latency.items()],
     )
     slow = [f"{r} {v:.0f} ms" for r, v in judged.items() if v > limit(r)]
     assert not slow, f"p95 over the limit: {', '.join(slow)}"
-    require(judged, f"no route has {cfg.min_route_requests}+ requests to judge its p95 (monitoring.min_route_requests)")
+    require(judged, f"no route with a limit has {cfg.min_route_requests}+ requests (monitoring.min_route_requests)")
     if canary_analysis:  # the new release against the previous release's instances, over the same window
         verdict_of_canary(canary_analysis, evidence)
 

@@ -558,8 +558,8 @@ class Monitoring(Model):
     max_rps: float | None = Field(None, gt=0)
     error_budget: float = Field(0.01, ge=0, le=1)  # 5xx share
     route_error_budget: float = Field(0.05, ge=0, le=1)  # 5xx share per route
-    p95_ms: float = Field(250, gt=0)
-    route_p95_ms: dict[str, float] = {}  # "METHOD route" -> limit
+    p95_ms: float | None = Field(None, gt=0)  # the latency limit of every route (your SLA); unset: not verified
+    route_p95_ms: dict[str, float] = {}  # "METHOD route" -> limit (replaces p95_ms for that route)
     min_route_requests: int = Field(5, ge=1)  # a route with fewer requests is shown (a warning), not judged
     cache_hits: str = ""  # counters for the cache hit rate
     cache_misses: str = ""

@@ -275,6 +275,8 @@ def _monitoring(d: Draft, service: ServiceFound) -> None:
     if found.latency_histogram:
         d.set("latency_histogram", found.latency_histogram)
         serves.append("response times")
+        d.hint("p95_ms = 500   # TODO: your latency SLA per route (route_p95_ms for single routes)")
+        d.todo("Response times (monitoring)", "monitoring.p95_ms (your latency SLA)")
     d.found.append(f"metrics at {found.route}: {len(found.families)} families; can serve {', '.join(serves) or '-'}")
     d.todo("Business metrics (calculations, validations, cache, queues, accuracy)", "monitoring.* for your metrics")
 

@@ -1,4 +1,5 @@
-"""The access matrix: each configured request, made as each role, must get the expected status."""
+"""The access matrix: each configured request, made as each role, must get the expected status (the status code is
+judged; the start of the answer is kept as evidence, whatever shape the service's error bodies have)."""
 
 from __future__ import annotations
 
@@ -35,9 +36,7 @@ def exercise(target: Target, setup, rules) -> list[Probe]:
                     role,
                     expected,
                     answer.status,
-                    answer.error or (answer.json or {}).get("error", {}).get("code", "")
-                    if isinstance(answer.json, dict)
-                    else answer.error,
+                    answer.error or " ".join(answer.text.split())[:120],  # evidence only: the status is judged
                 )
             )
     return probes
