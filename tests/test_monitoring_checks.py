@@ -87,6 +87,7 @@ def test_limits_the_service_cannot_meet_fail(bench, healthy):
                 },
             },
             "detect": {"method": "GET", "path": "/v1/kundli/{id}/yogas", "role": "viewer"},
+            "list_field": "yogas",
             "expect": ["Gajakesari"],
         }
     ]

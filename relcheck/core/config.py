@@ -120,12 +120,12 @@ class Embedded(Model):
     """How to run the bundled service: commands are templates over {python} {host} {port} {dsn} {log_file} {role}."""
 
     python: str = ""  # interpreter for the service; default: the one running relcheck
-    database: str = "kundli_db"
-    user: str = "kundli"
+    database: str  # the service's database and role, created on the embedded PostgreSQL
+    user: str
     start: list[str]
     migrate: list[str]
     provision: list[str]  # prints an API token for {role}
-    roles: list[str] = ["viewer", "operator", "admin"]
+    roles: list[str]  # a token is provisioned for each
     env: dict[str, str] = {}
     fault_env: dict[str, str] = {}  # added when faults are set; {faults} is their JSON
     faults: dict[str, Any] = {}
@@ -273,10 +273,18 @@ class AuditTrail(Model):
     actor: str  # the user behind action.role's token
     expect_action: str
     source: Literal["table", "log"] = "table"
-    table: str = "audit_log"
-    columns: dict[str, str] = {"actor": "actor", "action": "action", "object": "object_id", "time": "at"}
+    table: str = ""  # for source = "table": the audit table ...
+    columns: dict[str, str] = {}  # ... and its columns for actor, action, object (and time)
     log_pattern: str = ""  # for source = "log": named groups actor, action, object (time)
     window_s: float = Field(60, gt=0)
+
+    @model_validator(mode="after")
+    def _source_named(self):
+        if self.source == "table" and not (self.table and {"actor", "action", "object", "time"} <= set(self.columns)):
+            raise ValueError("source 'table' needs table and columns for actor, action, object and time")
+        if self.source == "log" and not self.log_pattern:
+            raise ValueError("source 'log' needs log_pattern")
+        return self
 
 
 class SecurityDocs(Model):
@@ -509,7 +517,7 @@ class GoldenCase(Model):
     create: RequestSpec  # makes the object (answer has object_field)
     detect: RequestSpec  # reads the patterns; {id} is the created object
     object_field: str = "id"
-    list_field: str = "yogas"
+    list_field: str  # the list of detected patterns in the answer
     name_field: str = "name"
     expect: list[str]
 

@@ -36,6 +36,8 @@ def scrape(target, route: str) -> Scrape:
     if answer.status != 200:
         outcome = answer.error if answer.status is None else f"HTTP {answer.status}"
         raise NotVerified(f"GET {route} -> {outcome}: no Prometheus metrics here")
+    if "html" in (answer.header("Content-Type") or ""):
+        raise NotVerified(f"GET {route} -> an HTML page: no Prometheus metrics here")
     try:
         found = parse(answer.text)
     except ValueError as exc:

@@ -11,10 +11,13 @@ from relcheck.core.evidence import Evidence
 from relcheck.core.statuses import NotVerified, Pending, Status
 from relcheck.signing import waivers
 
+REASON_LIMIT = 300  # a reason is one short line; the whole message stays in pytest's longrepr (the report's table)
+
 
 def first_line(value) -> str:
     text = str(value).strip()
-    return text.splitlines()[0] if text else type(value).__name__
+    line = text.splitlines()[0] if text else type(value).__name__
+    return line if len(line) <= REASON_LIMIT else line[: REASON_LIMIT - 1] + "…"
 
 
 def status_of(
