@@ -30,8 +30,18 @@ def test_memory_usage(phase, window, relcheck_config, evidence):
 
 
 @for_items(("monitoring", "System Health", "Disk usage normal"))
-def test_disk_usage(phase, host_facts, relcheck_config, evidence):
+def test_disk_usage(phase, window, request, relcheck_config, evidence):
     minimum = limits(relcheck_config).min_free_disk_percent
+    from_node_exporter = window.disks()
+    if from_node_exporter is not None:  # the service host through Prometheus (monitoring.source.host_selector)
+        free, how = from_node_exporter
+        evidence.table(
+            f"Disks: {how}", ["instance and mount point", "free"], [(m, f"{v:.1f} %") for m, v in free.items()]
+        )
+        low = [f"{m}: {v:.1f} % free" for m, v in free.items() if v < minimum]
+        assert not low, f"below {minimum:g} % free: {', '.join(low)}"
+        return
+    host_facts = request.getfixturevalue("host_facts")
     evidence.table(
         "Disks", ["for", "path", "free"], [(d.what, d.path, f"{d.free_percent:.1f} %") for d in host_facts.disks]
     )
@@ -74,7 +84,7 @@ def test_network_traffic(phase, window, observation, relcheck_config, evidence):
     ("monitoring", "Application Metrics", "Error rates"),
     ("post_release", "Post-Release Tasks / Monitoring", "Watch error rates"),
 )
-def test_error_rates(phase, window, relcheck_config, evidence):
+def test_error_rates(phase, window, canary_analysis, relcheck_config, evidence):
     cfg = limits(relcheck_config)
     per_route, how = window.server_errors()
     bad, total = sum(b for b, _ in per_route.values()), sum(t for _, t in per_route.values())
@@ -92,6 +102,28 @@ def test_error_rates(phase, window, relcheck_config, evidence):
         f"{bad / total:.2%} of {total:.0f} requests answered 5xx (budget {cfg.error_budget:.1%})"
     )
     assert not over, f"route(s) over {cfg.route_error_budget:.0%} 5xx: {', '.join(over)}"
+    if canary_analysis:  # the new release against the previous release's instances, over the same window
+        errors_of_canary(canary_analysis, evidence)
+
+
+def errors_of_canary(canary, evidence) -> None:
+    found = canary.errors
+    shown = lambda counts: f"{counts[0]:.0f} of {counts[1]:.0f} ({counts[0] / counts[1]:.2%})"  # noqa: E731
+    evidence.kv(
+        "New release vs previous release (5xx ratio over the window)",
+        {
+            "query (each release's selector)": canary.errors_query,
+            **(
+                {"new": shown(found.current), "previous": shown(found.baseline), "p-value": f"{found.p_value:.3g}"}
+                if found
+                else {"not compared": canary.errors_unavailable}
+            ),
+        },
+    )
+    require(found, f"the releases' error ratios are not compared: {canary.errors_unavailable}")
+    assert found.verdict != "fail", (
+        f"more 5xx than the previous release: {shown(found.current)} vs {shown(found.baseline)}"
+    )
 
 
 @for_items(

@@ -74,19 +74,21 @@ def test_check_logs_for_errors(log_since_deploy, relcheck_config, evidence):
 
 @pytest.mark.post_deploy
 @pytest.mark.item("Post-Deployment", "Verify metrics collection")
-def test_verify_metrics_collection(metrics_around_traffic, relcheck_config, evidence):
+def test_verify_metrics_collection(metrics_collection, relcheck_config, evidence):
     required = relcheck_config.deploy.required_metrics
     require(required, "no required metric families configured (deploy.required_metrics)")
-    before, after_scrape = metrics_around_traffic
-    missing = [f for f in required if not after_scrape.has(f)]
+    collected = metrics_collection
+    missing = [f for f in required if not collected.has(f)]
     snapshot = records.read(records.monitoring_snapshot_path(relcheck_config)) or {}
-    vanished = sorted(f for f in snapshot.get("families", {}) if f not in after_scrape.families)
+    vanished = sorted(f for f in snapshot.get("families", {}) if not collected.has(f))
     counters = relcheck_config.post_deploy.advancing_counters
-    advanced = {c: (before.value(c), after_scrape.value(c)) for c in counters}
-    evidence.table("Required families", ["family", "present"], [(f, "NO" if f in missing else "yes") for f in required])
+    advanced = collected.counters
     evidence.table(
-        "Counters after 5 requests", ["counter", "before", "after"], [(c, b, a) for c, (b, a) in advanced.items()]
+        f"Required families ({collected.how})",
+        ["family", "present"],
+        [(f, "NO" if f in missing else "yes") for f in required],
     )
+    evidence.table("Counters", ["counter", "before", "after"], [(c, b, a) for c, (b, a) in advanced.items()])
     assert not missing, f"metric families missing: {', '.join(missing)}"
     assert not vanished, f"metric families collected before the deploy are gone: {', '.join(vanished)}"
     require(counters, "no counter configured to watch advance (post_deploy.advancing_counters)")

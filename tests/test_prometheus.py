@@ -96,6 +96,30 @@ def test_prometheus_monitoring_fails_on_cpu_memory_errors_and_latency(bench, fau
     assert slow.startswith("p95 over the limit: ") and "GET /v1/kundli/{chart_id}" in slow
 
 
+def test_prometheus_reads_the_hosts_disks_and_what_it_collects_after_a_deploy(bench, healthy, prometheus):
+    selector = watch(prometheus, healthy, "healthy")
+    traffic(healthy)
+    time.sleep(3)
+    host = {"host_selector": 'job="node"'}
+    selection = ("-m", "monitoring or post_deploy", "-k", "disk_usage or metrics_collection")
+    checked = bench.run(bench.config(through(prometheus, selector, **host), target=healthy), *selection)
+    assert checked.status("test_disk_usage[monitoring]") == "pass", checked.reason("test_disk_usage[monitoring]")
+    (disks,) = [b for b in checked.evidence("test_disk_usage[monitoring]") if b["title"].startswith("Disks: ")]
+    assert disks["title"].startswith('Disks: 100 * node_filesystem_avail_bytes{job="node",fstype!~')
+    assert checked.status("test_verify_metrics_collection") == "pass", checked.reason("test_verify_metrics_collection")
+    collected = checked.evidence("test_verify_metrics_collection")[0]["title"]
+    assert 'count by (__name__) ({service="healthy"})' in collected
+    broken = through(prometheus, selector, **host)
+    broken["monitoring"]["min_free_disk_percent"] = 100
+    broken["deploy"] = {"required_metrics": ["kundli_http_requests_total", "no_such_family_total"]}
+    checked = bench.run(bench.config(broken, target=healthy), *selection)
+    assert checked.reason("test_disk_usage[monitoring]").startswith("below 100 % free: ")
+    assert checked.reason("test_verify_metrics_collection") == "metric families missing: no_such_family_total"
+    nowhere = through(prometheus, selector, host_selector='job="nowhere"')
+    checked = bench.run(bench.config(nowhere, target=healthy), "-m", "monitoring", "-k", "disk_usage")
+    assert checked.status("test_disk_usage[monitoring]") == "not verified"
+
+
 def test_prometheus_down_unreachable_or_without_series_is_not_verified(bench, healthy, prometheus):
     selector = watch(prometheus, healthy, "healthy")
     cases = {
@@ -126,14 +150,19 @@ def steady_traffic(targets, seconds: float) -> None:
 
 def test_prometheus_canary_compares_the_new_release_with_the_previous_one(bench, healthy, faulty, prometheus):
     slow = faulty(latency={"route": "GET /v1/kundli/{chart_id}", "ms": 120})
+    erring = faulty(error_rate=0.3)
     old, new = watch(prometheus, healthy, "healthy"), watch(prometheus, slow, "slow")
-    steady_traffic([healthy, slow], 12)
+    worse = watch(prometheus, erring, "erring")
+    steady_traffic([healthy, slow, erring], 12)
     canary = {"window": "20s", "step_s": 2}
-    check = ("-m", "monitoring", "-k", "response_times")
+    check = ("-m", "monitoring", "-k", "response_times or error_rates")
     same = bench.run(bench.config(through(prometheus, old, baseline_selector=old, **canary), target=healthy), *check)
-    assert same.status("test_response_times[monitoring: Response times]") == "pass", same.reason(
-        "test_response_times[monitoring: Response times]"
-    )
+    for name in ("test_response_times[monitoring: Response times]", "test_error_rates[monitoring: Error rates]"):
+        assert same.status(name) == "pass", same.reason(name)
+    tolerant = through(prometheus, worse, baseline_selector=old, **canary)
+    tolerant["monitoring"] |= {"error_budget": 0.4, "route_error_budget": 1.0}  # within limits, worse than before
+    errors = bench.run(bench.config(tolerant, target=erring), *check)
+    assert errors.reason("test_error_rates[monitoring: Error rates]").startswith("more 5xx than the previous release")
     changed = bench.run(bench.config(through(prometheus, new, baseline_selector=old, **canary), target=slow), *check)
     assert changed.reason("test_response_times[monitoring: Response times]").startswith(
         "slower than the previous release: p95 x"

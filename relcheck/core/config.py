@@ -535,6 +535,8 @@ class MonitoringSource(Model):
     window: str = Field("10m", pattern=r"^\d+[smhd]$")
     service_selector: str = ""
     baseline_selector: str = ""  # the previous release's instances (canary analysis); default: none
+    canary_error_increase: float = Field(0.01, ge=0, le=1)  # 5xx share above the previous release's tolerated
+    host_selector: str = ""  # node_exporter's series of the service host, e.g. 'job="node",instance="app1:9100"'
     step_s: float = Field(15, gt=0)  # the canary's range step and rate window: at least twice the scrape interval
     queries: dict[str, str] = {}  # reading -> PromQL replacing the default ({service}, {window} placeholders)
     timeout_s: float = Field(10, gt=0)

@@ -123,3 +123,32 @@ def overall(comparisons: list[Comparison], critical_routes: list[str]) -> str:
     if any(c.verdict == "inconclusive" and c.route in critical for c in comparisons):
         return "inconclusive"
     return "warn" if any(c.verdict != "pass" for c in comparisons) else "pass"
+
+
+@dataclass
+class ErrorComparison:
+    """The new release's error ratio against the previous release's over the same window: Fisher's exact test."""
+
+    current: tuple[float, float]  # (errors, requests)
+    baseline: tuple[float, float]
+    p_value: float
+    verdict: str  # pass | fail
+
+    @staticmethod
+    def ratio(counts: tuple[float, float]) -> float:
+        return counts[0] / counts[1] if counts[1] else 0.0
+
+
+def compare_error_ratios(
+    current: tuple[float, float], baseline: tuple[float, float], confidence: float, tolerance: float
+) -> ErrorComparison:
+    """fail: the new release's error ratio is significantly higher (one-sided Fisher's exact test at confidence) and
+    higher by more than tolerance (an absolute share); pass otherwise."""
+    from scipy.stats import fisher_exact
+
+    (bad_new, all_new), (bad_old, all_old) = current, baseline
+    table = [[round(bad_new), round(all_new - bad_new)], [round(bad_old), round(all_old - bad_old)]]
+    p_value = float(fisher_exact(table, alternative="greater")[1])
+    worse = ErrorComparison.ratio(current) - ErrorComparison.ratio(baseline) > tolerance
+    verdict = "fail" if p_value < 1 - confidence and worse else "pass"
+    return ErrorComparison(current, baseline, p_value, verdict)

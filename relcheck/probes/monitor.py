@@ -85,6 +85,31 @@ class Measured:
     how: str
 
 
+SUFFIXES = ("_total", "_bucket", "_count", "_sum", "_created")
+
+
+@dataclass
+class Collection:
+    """What the metrics pipeline collects of the service: its metric families, and how the watched counters moved
+    (before, after)."""
+
+    families: set[str]
+    counters: dict[str, tuple[float | None, float | None]]
+    how: str
+
+    def has(self, family: str) -> bool:
+        return family in self.families or family.removesuffix("_total") in self.families
+
+
+def collected_by_scrapes(before: Scrape, after: Scrape, counters: list[str], route: str) -> Collection:
+    how = f"two scrapes of {route} around 5 requests"
+    return Collection(set(after.families), {c: (before.value(c), after.value(c)) for c in counters}, how)
+
+
+def family_of(series_name: str) -> str:
+    return next((series_name.removesuffix(s) for s in SUFFIXES if series_name.endswith(s)), series_name)
+
+
 class ScrapeWindow:
     """The window between two scrapes of the service's own /metrics (counters since the service started)."""
 
@@ -151,6 +176,10 @@ class ScrapeWindow:
         require(found, f"{cfg.latency_histogram} has no observations")
         return found, f"since the service started ({cfg.latency_histogram}, bucket resolution)"
 
+    def disks(self) -> tuple[dict[str, float], str] | None:
+        """The service host's free disk: not in the service's own metrics."""
+        return None
+
 
 class PrometheusWindow:
     """The same readings as PromQL over monitoring.source.window, from a Prometheus server. Each query is shown as
@@ -164,12 +193,17 @@ class PrometheusWindow:
         "(rate({histogram}_bucket{{{service}}}[{window}])))",
         "observations_by_route": "sum by ({routes}) (increase({histogram}_count{{{service}}}[{window}]))",
         "request_rate": "sum(rate({counter}{{{service}}}[{window}]))",
+        "requests_by_status": "sum by ({status}) (increase({counter}{{{service}}}[{window}]))",
         "rates_by_route": "sum by ({routes}) (rate({counter}{{{service}}}[{window}]))",
         "gauge": "max(max_over_time({name}{{{service}}}[{window}]))",
         # a count over the window; a series born inside it counts from zero (increase() would miss its first events)
         "total": "sum({counter}{{{service}}} - ({counter}{{{service}}} offset {window} or {counter}{{{service}}} * 0))",
         "totals_by": "sum by ({label}) "
         "({counter}{{{service}}} - ({counter}{{{service}}} offset {window} or {counter}{{{service}}} * 0))",
+        "series_names": "count by (__name__) ({{{service}}})",
+        "counter_now": "sum({counter}{{{service}}})",
+        "disk_free_percent": '100 * node_filesystem_avail_bytes{{{host},fstype!~"{pseudo}"}} '
+        '/ node_filesystem_size_bytes{{{host},fstype!~"{pseudo}"}}',
         "p95_series": "1000 * histogram_quantile(0.95, sum by (le) (rate({histogram}_bucket{{{service}}}[{step}s])))",
     }
 
@@ -236,6 +270,29 @@ class PrometheusWindow:
         require(sum(t for _, t in per_route.values()), f"no requests in the window: {query}")
         return per_route, self.where(query)
 
+    PSEUDO_FILESYSTEMS = "tmpfs|devtmpfs|ramfs|squashfs|nsfs|autofs"
+
+    def collection(self, counters: list[str]) -> Collection:
+        """The families Prometheus holds for the service, and each counter now against the window's start."""
+        names = self.promql("series_names")
+        families = {family_of(s.labels.get("__name__", "")) for s in self.prometheus.query(names)}
+        moved: dict[str, tuple[float | None, float | None]] = {}
+        for counter in counters:
+            now, growth = self.optional(self.promql("counter_now", counter=counter)), self.total(counter)
+            moved[counter] = (now.value - growth.value, now.value) if now and growth else (None, None)
+        return Collection(families, moved, f"over {self.source.window}: {self.where(names)}")
+
+    def disks(self) -> tuple[dict[str, float], str] | None:
+        """Free disk per mount point of the service host, from node_exporter (None: no host_selector)."""
+        if not self.source.host_selector:
+            return None
+        query = self.promql("disk_free_percent", host=self.source.host_selector, pseudo=self.PSEUDO_FILESYSTEMS)
+        free = {
+            f"{s.labels.get('instance', '')} {s.labels.get('mountpoint', '')}": s.value
+            for s in self.prometheus.query(query)
+        }
+        return free, self.where(query)
+
     def p95_per_route(self) -> tuple[dict[str, RouteLatency], str]:
         cfg = self.cfg
         require(cfg.latency_histogram, "no latency histogram configured (monitoring.latency_histogram)")
@@ -251,12 +308,16 @@ class PrometheusWindow:
 @dataclass
 class Canary:
     """The new release's p95 latency series against the previous release's (baseline instances), judged like the
-    performance benchmark: Mann-Whitney on the samples plus the interval of the median ratio."""
+    performance benchmark: Mann-Whitney on the samples plus the interval of the median ratio; and their 5xx ratios
+    over the window (Fisher's exact test)."""
 
     current_query: str
     baseline_query: str
     comparison: judge.Comparison | None = None  # None when it could not be made
     unavailable: str = ""  # why not (no points, no series): the comparison is not verified
+    errors_query: str = ""  # the error ratio of each release over the window ...
+    errors: judge.ErrorComparison | None = None
+    errors_unavailable: str = ""
 
 
 def canary(window: PrometheusWindow, baseline_cfg) -> Canary | None:
@@ -277,9 +338,10 @@ def canary(window: PrometheusWindow, baseline_cfg) -> Canary | None:
     try:
         current, baseline = (window.prometheus.range(q, start, end, source.step_s) for q in queries)
     except NotVerified as exc:
-        return Canary(queries[0], queries[1], unavailable=str(exc))
+        return error_canary(window, baseline_cfg, Canary(queries[0], queries[1], unavailable=str(exc)))
     if min(len(current), len(baseline)) < 5:
-        return Canary(queries[0], queries[1], unavailable="fewer than 5 points per release in the window")
+        unavailable = "fewer than 5 points per release in the window"
+        return error_canary(window, baseline_cfg, Canary(queries[0], queries[1], unavailable=unavailable))
     found = judge.compare(
         "p95 latency, all routes",
         baseline,
@@ -288,4 +350,24 @@ def canary(window: PrometheusWindow, baseline_cfg) -> Canary | None:
         baseline_cfg.allowed_increase,
         baseline_cfg.critical_increase,
     )
-    return Canary(queries[0], queries[1], found)
+    return error_canary(window, baseline_cfg, Canary(queries[0], queries[1], found))
+
+
+def error_canary(window: PrometheusWindow, baseline_cfg, found: Canary, min_requests: int = 20) -> Canary:
+    """The releases' 5xx ratios over the window, compared (needs min_requests on each side)."""
+    cfg, source = window.cfg, window.source
+    if not cfg.request_counter:
+        found.errors_unavailable = "no request counter configured (monitoring.request_counter)"
+        return found
+    counts, by_status = [], {"status": cfg.status_label, "counter": cfg.request_counter}
+    for selector in (source.service_selector, source.baseline_selector):
+        samples = window.prometheus.query(window.promql("requests_by_status", service=selector, **by_status), True)
+        bad = sum(s.value for s in samples if s.labels.get(cfg.status_label, "").startswith("5"))
+        counts.append((bad, sum(s.value for s in samples)))
+    found.errors_query = window.promql("requests_by_status", **by_status)
+    if min(total for _, total in counts) < min_requests:
+        found.errors_unavailable = f"fewer than {min_requests} requests per release in the window"
+        return found
+    tolerance = source.canary_error_increase
+    found.errors = judge.compare_error_ratios(counts[0], counts[1], baseline_cfg.confidence, tolerance)
+    return found

@@ -84,3 +84,10 @@ class Prometheus:
         if down:
             raise NotVerified(f"Prometheus cannot scrape {', '.join(down)} (up == 0): its metrics are stale")
         return [s.labels.get("instance", "?") for s in samples]
+
+
+def of_config(cfg) -> Prometheus:
+    """The Prometheus server of monitoring.source (its CA file relative to the config)."""
+    source = cfg.monitoring.source
+    ca_file = cfg.resolve(source.ca_file) if source.ca_file else None
+    return Prometheus(source.url, source.timeout_s, source.bearer_token, source.username, source.password, ca_file)
