@@ -55,8 +55,8 @@ def test_all_tests_passing(target_tests, relcheck_config, evidence):
     assert junit is not None, f"the test run produced no JUnit results (exit status {run.returncode}): {first}"
     assert junit.tests > 0, f"no tests ran: {first}" if first else "no tests ran"
     assert not junit.failed and junit.failures == junit.errors == 0, (
-        f"{junit.failures + junit.errors} test(s) failing, first {first}" + (f"; {unused}" if unused else "")
-    )
+        f"{unused}; " if unused else ""
+    ) + f"{junit.failures + junit.errors} test(s) failing, first {first}"
     assert not unused, unused
     max_skipped = relcheck_config.quality.tests.max_skipped
     assert junit.skipped <= max_skipped, f"{junit.skipped} test(s) skipped (at most {max_skipped} allowed)"

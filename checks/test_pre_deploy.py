@@ -195,7 +195,10 @@ def test_prepare_monitoring(relcheck_config, metrics_scrape, smoke_run, evidence
         snapshot,
         {
             "families": metrics_scrape.families,
-            "smoke": {name: {"count": s.count, "p95_ms": s.p(95)} for name, s in smoke_run.routes.items()},
+            "smoke": {
+                name: {"count": s.count, "p95_ms": s.p(95), "samples_ms": s.samples}
+                for name, s in smoke_run.routes.items()
+            },
         },
     )
     evidence.table(

@@ -291,3 +291,25 @@ def test_the_config_reference_is_current():
     from relcheck.core import reference
 
     assert (REPO / "docs" / "config-reference.md").read_text() == reference.markdown()
+
+
+def test_a_config_needs_only_the_sections_its_phases_use(tmp_path):
+    """[release] + [target] + [performance] is enough for the performance phase (quality, security: not verified)."""
+    minimal = tmp_path / "relcheck.toml"
+    minimal.write_text(
+        '[release]\nproduct = "svc"\nversion = "1.0.0"\n'
+        '[target]\nmode = "remote"\nbase_url = "http://127.0.0.1:9"\nsource = "."\n'
+        '[performance.load]\nlocustfile = "load.py"\n[performance.stress]\nlocustfile = "stress.py"\n'
+    )
+    cfg = config.load(minimal)
+    assert cfg.quality.tests is None and cfg.security.bandit is None and cfg.performance is not None
+
+
+def test_an_unknown_placeholder_lists_the_valid_ones():
+    from relcheck.core.errors import TargetError
+    from relcheck.core.templates import fill
+
+    with pytest.raises(
+        TargetError, match=r"unknown placeholder \{pyhton\} in '\{pyhton\}' \(valid: \{dsn\} \{python\}\)"
+    ):
+        fill("{pyhton}", {"python": "/usr/bin/python3", "dsn": "x"}, "deploy.migrate")

@@ -149,20 +149,21 @@ def steady_traffic(targets, seconds: float) -> None:
 
 
 def test_prometheus_canary_compares_the_new_release_with_the_previous_one(bench, healthy, faulty, prometheus):
-    slow = faulty(latency={"route": "GET /v1/kundli/{chart_id}", "ms": 120})
-    erring = faulty(error_rate=0.3)
-    old, new = watch(prometheus, healthy, "healthy"), watch(prometheus, slow, "slow")
-    worse = watch(prometheus, erring, "erring")
-    steady_traffic([healthy, slow, erring], 12)
+    slow, erring = faulty(latency={"route": "GET /v1/kundli/{chart_id}", "ms": 120}), faulty(error_rate=0.3)
+    old, new, worse = (
+        watch(prometheus, t, name) for t, name in ((healthy, "healthy"), (slow, "slow"), (erring, "erring"))
+    )
     canary = {"window": "20s", "step_s": 2}
     check = ("-m", "monitoring", "-k", "response_times or error_rates")
-    same = bench.run(bench.config(through(prometheus, old, baseline_selector=old, **canary), target=healthy), *check)
-    for name in ("test_response_times[monitoring: Response times]", "test_error_rates[monitoring: Error rates]"):
-        assert same.status(name) == "pass", same.reason(name)
+    steady_traffic([healthy, erring], 8)  # the error ratios first, then the latencies over their own 20 s
     tolerant = through(prometheus, worse, baseline_selector=old, **canary)
     tolerant["monitoring"] |= {"error_budget": 0.4, "route_error_budget": 1.0}  # within limits, worse than before
     errors = bench.run(bench.config(tolerant, target=erring), *check)
     assert errors.reason("test_error_rates[monitoring: Error rates]").startswith("more 5xx than the previous release")
+    steady_traffic([healthy, slow], 12)
+    same = bench.run(bench.config(through(prometheus, old, baseline_selector=old, **canary), target=healthy), *check)
+    for name in ("test_response_times[monitoring: Response times]", "test_error_rates[monitoring: Error rates]"):
+        assert same.status(name) == "pass", same.reason(name)
     changed = bench.run(bench.config(through(prometheus, new, baseline_selector=old, **canary), target=slow), *check)
     assert changed.reason("test_response_times[monitoring: Response times]").startswith(
         "slower than the previous release: p95 x"

@@ -16,7 +16,10 @@ def fill(value, values: dict, where: str = ""):
         def substitute(match):
             name = match.group(1)
             if name not in values:
-                raise TargetError(f"{where + ': ' if where else ''}unknown placeholder {{{name}}} in {value!r}")
+                valid = " ".join(f"{{{known}}}" for known in sorted(values)) or "none"
+                raise TargetError(
+                    f"{where + ': ' if where else ''}unknown placeholder {{{name}}} in {value!r} (valid: {valid})"
+                )
             return str(values[name])
 
         return _PLACEHOLDER.sub(substitute, value)

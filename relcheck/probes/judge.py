@@ -97,6 +97,15 @@ def compare(
     return comparison
 
 
+def significantly_slower(baseline: list[float], current: list[float], confidence: float) -> bool:
+    """Mann-Whitney, one-sided: current's latencies are larger than baseline's (False with under 3 samples a side)."""
+    if min(len(baseline), len(current)) < 3:
+        return False
+    from scipy.stats import mannwhitneyu
+
+    return float(mannwhitneyu(current, baseline, alternative="greater").pvalue) < 1 - confidence
+
+
 def median_ratio_interval(
     baseline: list[float], current: list[float], confidence: float, resamples: int = 1000
 ) -> tuple[float, float]:
