@@ -21,14 +21,25 @@ PERFORMANCE = [
 ]
 
 
+NOISE = "non-critical routes too noisy to compare"  # a warning on a busy machine, by design; never a pass or fail
+
+
+def passed(run, check: str) -> bool:
+    """Passed, or (the benchmark) warned only that a non-critical route was too noisy to compare on this machine."""
+    status, reason = run.statuses()[check]
+    noisy = check == "test_performance_benchmarks" and status == "warn" and reason.startswith(NOISE)
+    return status == "pass" or noisy
+
+
 @pytest.mark.parametrize("check", PERFORMANCE)
 def test_passes_on_the_healthy_reference_service(healthy_run, check):
-    assert healthy_run.status(check) == "pass", healthy_run.reason(check)
+    assert passed(healthy_run, check), healthy_run.reason(check)
 
 
 def test_the_benchmark_measured_the_previous_release_side_by_side(healthy_run):
     facts = healthy_run.facts("test_performance_benchmarks", "Comparison")
-    assert facts["baseline"] == "1.0.0 (v1.0.0) measured side by side" and facts["verdict"] == "pass"
+    assert facts["baseline"] == "1.0.0 (v1.0.0) measured side by side"
+    assert passed(healthy_run, "test_performance_benchmarks") and facts["verdict"] in ("pass", "warn")
     resources = healthy_run.facts("test_resource_utilization", "During the load run")
     assert resources["source"].startswith("psutil, pid")
 
