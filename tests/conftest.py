@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 import threading
 import time
 import tomllib
@@ -228,3 +229,39 @@ def relcheck_cli(config: Path | None, *args: str, env=None) -> subprocess.Comple
         timeout=120,
         env={**os.environ, **(env or {})},
     )
+
+
+@pytest.fixture(scope="session")
+def wheel_relcheck(tmp_path_factory) -> Path:
+    """The `relcheck` command of relcheck's wheel (not this editable checkout) in a fresh virtualenv: built from a
+    copy of the checkout, installed without dependencies, which it takes from this environment (no download)."""
+    home = tmp_path_factory.mktemp("wheel")
+    wheels, source, venv = home / "wheels", home / "relcheck-source", home / "venv"
+    skipped = shutil.ignore_patterns(".git", ".venv", ".kinto-venv", "build", "reports", "__pycache__", "*.egg-info")
+    shutil.copytree(REPO, source, ignore=skipped)
+    build = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(wheels)]
+    subprocess.run([*build, str(source)], check=True, capture_output=True, timeout=300)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    python = venv / "bin" / "python"
+    purelib = [python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"]
+    site = Path(subprocess.check_output(purelib, text=True).strip())
+    (site / "dependencies.pth").write_text(sysconfig.get_path("purelib") + "\n")
+    (wheel,) = wheels.glob("relcheck-*.whl")
+    subprocess.run([python, "-m", "pip", "install", "-q", "--no-deps", str(wheel)], check=True, timeout=300)
+    where = subprocess.check_output([python, "-c", "import relcheck; print(relcheck.__file__)"], cwd=home, text=True)
+    assert where.startswith(str(site)), where
+    return venv / "bin" / "relcheck"
+
+
+def run_phase(relcheck: Path, work: Path, phase: str, env: dict, *pytest_args: str) -> tuple[str, dict]:
+    """`relcheck run PHASE` in work (its ./relcheck.toml); the output and the run's manifest ({} if none)."""
+    done = subprocess.run(
+        [str(relcheck), "run", phase, "--", "-p", "no:randomly", *pytest_args],
+        cwd=work, capture_output=True, text=True, timeout=900, env={**os.environ, **env},
+    )  # fmt: skip
+    manifests = sorted(work.glob(f"reports/*/{phase}*/manifest.json"), key=lambda p: p.stat().st_mtime)
+    return done.stdout + done.stderr, json.loads(manifests[-1].read_text()) if manifests else {}
+
+
+def statuses_of(manifest: dict) -> dict[str, tuple[str, str]]:
+    return {c["test"].split("::")[-1]: (c["status"], c["reason"]) for i in manifest["items"] for c in i["checks"]}

@@ -1,52 +1,33 @@
 """relcheck as a tool: the wheel (not an editable checkout) installed into a fresh virtualenv writes a config with
-`relcheck init` and runs a phase from a directory of the user's, with its reports in ./reports/."""
+`relcheck init` for the running reference service and runs every phase from a directory of the user's, with its
+reports in ./reports/: no traceback, a manifest each, never ROLLBACK on the healthy service."""
 
 from __future__ import annotations
 
-import json
-import shutil
 import subprocess
-import sys
-import sysconfig
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from conftest import run_phase, statuses_of
+
+PHASES = ("pre_release", "pre_deploy", "post_deploy", "post_rollback", "monitoring", "signoff", "post_release")
 
 
 @pytest.mark.slow
-def test_the_wheel_installed_elsewhere_runs_init_and_a_phase(healthy, tmp_path):
-    wheels, source = tmp_path / "wheels", tmp_path / "relcheck-source"  # built from a copy: no build/ in the checkout
-    skipped = shutil.ignore_patterns(".git", ".venv", ".kinto-venv", "build", "reports", "__pycache__", "*.egg-info")
-    shutil.copytree(REPO, source, ignore=skipped)
-    build = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(wheels)]
-    subprocess.run([*build, str(source)], check=True, capture_output=True, timeout=300)
-    venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
-    python = venv / "bin" / "python"
-    site = Path(subprocess.check_output([python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
-                                        text=True).strip())  # fmt: skip
-    # relcheck's dependencies from this environment (no download), relcheck itself only from the wheel
-    (site / "dependencies.pth").write_text(sysconfig.get_path("purelib") + "\n")
-    (wheel,) = wheels.glob("relcheck-*.whl")
-    subprocess.run([python, "-m", "pip", "install", "-q", "--no-deps", str(wheel)], check=True, timeout=300)
+def test_the_wheel_installed_elsewhere_runs_init_and_every_phase(wheel_relcheck, healthy, tmp_path):
     work = tmp_path / "my-service-ops"
     work.mkdir()
-    where = subprocess.check_output([python, "-c", "import relcheck; print(relcheck.__file__)"], cwd=work, text=True)
-    assert where.startswith(str(site)), where
-    relcheck = [str(venv / "bin" / "relcheck")]
-    init = subprocess.run([*relcheck, "init", "--base-url", healthy.base_url], cwd=work, capture_output=True, text=True)
-    assert init.returncode == 0 and (work / "relcheck.toml").is_file(), init.stderr
-    run = subprocess.run(
-        [*relcheck, "run", "post_deploy", "--", "-p", "no:randomly", "-k", "service_is_running or health_checks"],
-        cwd=work, capture_output=True, text=True, timeout=600,
+    init = subprocess.run(
+        [str(wheel_relcheck), "init", "--base-url", healthy.base_url, "--dsn", healthy.dsn],
+        cwd=work, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
-    assert "Traceback" not in run.stdout + run.stderr, run.stdout[-3000:]
-    assert list((work / "reports").glob("*/post_deploy*/manifest.json")), run.stdout[-3000:] + run.stderr[-2000:]
-    (manifest,) = (work / "reports").glob("*/post_deploy*/manifest.json")
-    statuses = {
-        c["test"].split("::")[-1]: c["status"] for i in json.loads(manifest.read_text())["items"] for c in i["checks"]
-    }
-    assert statuses["test_service_is_running[post_deploy]"] == "pass"
-    assert statuses["test_health_checks[post_deploy]"] == "not verified"  # init was given no database
+    assert init.returncode == 0 and (work / "relcheck.toml").is_file(), init.stderr
+    env = {"RELCHECK_TARGET_DSN": healthy.dsn}
+    for phase in PHASES:
+        output, manifest = run_phase(wheel_relcheck, work, phase, env)
+        assert "Traceback" not in output and manifest, (phase, output[-3000:])
+        assert (manifest.get("decision") or {}).get("name") != "ROLLBACK", (phase, manifest.get("verdict_reasons"))
+        if phase == "post_deploy":
+            statuses = statuses_of(manifest)
+            assert statuses["test_service_is_running[post_deploy]"][0] == "pass"
+            assert statuses["test_health_checks[post_deploy]"][0] == "pass"  # its database answers too
