@@ -172,6 +172,21 @@ def test_a_rollback_plan_that_cannot_run_fails_and_its_dry_run_exits_non_zero(sh
     assert_live_untouched(live)
 
 
+def test_a_service_without_migrations_rolls_back_by_its_backup_and_no_service_manager_is_not_verified(shop_bench, live):
+    none = {"deploy": {"migrate": [], "downgrade": []}}
+    checked = shop_bench.run(shop_bench.shop_config(none), "-k", "prepare_rollback_plan")
+    assert checked.status("test_prepare_rollback_plan") == "pass", checked.reason("test_prepare_rollback_plan")
+    rehearsal = next(b for b in checked.evidence("test_prepare_rollback_plan") if b["title"].startswith("Down-"))
+    assert rehearsal["rows"] == [["no migrations (deploy.migrate = [])", "nothing to rehearse", "-"]]
+    unmanaged = runner.merge(none, {"target": {"service": {"manager": "none"}}})
+    checked = shop_bench.run(shop_bench.shop_config(unmanaged), "-k", "prepare_rollback_plan")
+    assert checked.status("test_prepare_rollback_plan") == "not verified"
+    assert checked.reason("test_prepare_rollback_plan").startswith(
+        "the rollback is not verified: Stop application services: no service manager"
+    )
+    assert_live_untouched(live)
+
+
 def test_rollback_keeps_the_writes_since_the_backup_and_refuses_to_discard_them_unasked(shop_bench, live, tmp_path):
     checkout = tmp_path / "checkout"
     subprocess.run(["git", "clone", "-q", str(live["tree"]), str(checkout)], check=True)

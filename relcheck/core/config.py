@@ -397,7 +397,7 @@ class Deploy(Model):
     fetch: list[str] = ["git", "fetch", "--tags", "--quiet"]
     checkout_ref: list[str] = ["git", "checkout", "--quiet", "{ref}"]
     install: list[str] = ["{python}", "-m", "pip", "install", "--quiet", "-r", "requirements.txt"]
-    migrate: list[str] = ["{python}", "-m", "alembic", "upgrade", "head"]
+    migrate: list[str] = ["{python}", "-m", "alembic", "upgrade", "head"]  # [] = the service has no migrations
     downgrade: list[str] = ["{python}", "-m", "alembic", "downgrade", "{previous_head}"]
     env: dict[str, str] = {}  # install/migrate environment: {dsn} {dsn_host} {dsn_port} {dsn_db} {dsn_user}
     #                                   {dsn_password} are the database the step works on (a scratch copy when

@@ -285,7 +285,9 @@ class Procedures:
                 back_up,
             ),
             *self.deploy_code(ref),
-            Step("Run migrations", self.host.describe(migrate), lambda: self.host.run(migrate, "migrate")),
+            Step("Run migrations", self.host.describe(migrate), lambda: self.host.run(migrate, "migrate"))
+            if migrate
+            else Step("Run migrations", "none: the service has no migrations (deploy.migrate = [])", lambda: "none"),
             self.start(),
         ]
 
@@ -374,9 +376,8 @@ def requirements_files(install: list[str]) -> list[str]:
     return named + [arg.split("=", 1)[1] for arg in install if arg.startswith("--requirement=")]
 
 
-def plan_problems(cfg: Config, target: Target, repo, kind: str, ref: str) -> list[str]:
-    """The steps of a deploy or rollback that cannot run on this target, each naming its step; [] when the plan
-    can run. Checked before anything is changed, and by --dry-run."""
+def unconfigured_steps(target: Target, kind: str) -> list[str]:
+    """The steps of a deploy or rollback the config gives no means to run (a service manager, a database)."""
     found = []
     if target.service.manager == "none":
         found.append(
@@ -385,6 +386,13 @@ def plan_problems(cfg: Config, target: Target, repo, kind: str, ref: str) -> lis
         )
     if not target.dsn:
         found.append(f"{'Backup data' if kind == 'deploy' else 'Restore backup'}: no database configured (target.dsn)")
+    return found
+
+
+def plan_problems(cfg: Config, target: Target, repo, kind: str, ref: str) -> list[str]:
+    """The steps of a deploy or rollback that cannot run on this target, each naming its step; [] when the plan
+    can run. Checked before anything is changed, and by --dry-run."""
+    found = unconfigured_steps(target, kind)
     release = "the release" if kind == "deploy" else "the previous release (release.previous_version)"
     if not ref:
         found.append(f"Deploy code: no git ref for {release}")
@@ -396,8 +404,6 @@ def plan_problems(cfg: Config, target: Target, repo, kind: str, ref: str) -> lis
                 repo.show(ref, name)
             except ToolError:
                 found.append(f"Deploy code: {name} (deploy.install) is not in {ref}")
-    if kind == "deploy" and not cfg.deploy.migrate:
-        found.append("Run migrations: no migrate command (deploy.migrate)")
     return found
 
 
