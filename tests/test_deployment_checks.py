@@ -271,8 +271,8 @@ def test_an_unhealthy_service_fails_health_and_monitoring_compares_with_the_pre_
     assert bench.run(config, "-k", "prepare_monitoring").status("test_prepare_monitoring") == "pass"
     slow = faulty(latency={"route": "GET /v1/kundli/{chart_id}", "ms": LATENCY_FAULT_MS})
     checked = bench.run(bench.config(target=slow), "-k", "monitor_performance")
-    assert checked.status("test_monitor_performance") == "fail"
-    assert "GET /v1/kundli/{chart_id} p95" in checked.reason("test_monitor_performance")
+    assert checked.status("test_monitor_performance") == "fail"  # its SLA; the few smoke samples alone only warn
+    assert "GET /v1/kundli/{chart_id} p" in checked.reason("test_monitor_performance")
     sick = faulty(healthy=False, unhealthy=True)
     checked = bench.run(bench.config(target=sick), "-k", "health_checks")
     assert checked.reason("test_health_checks[post_deploy]").startswith("health check failed")

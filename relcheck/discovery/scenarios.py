@@ -48,10 +48,21 @@ TASK = """
 
 
 def safe_routes(service: ServiceFound) -> list[str]:
-    """The GETs without parameters that answered an anonymous request with success, and the health route."""
-    routes = [o.path for o in service.operations if o.method == "GET" and o.status and 200 <= o.status < 300]
-    health = [service.health_route] if service.health_route and service.health_route not in routes else []
-    return [*routes, *health] or ["/"]
+    """The GETs without parameters that answered an anonymous request with success, but the health, metrics and
+    API-document routes (not traffic users make); the health route when nothing else is left."""
+    infrastructure = {service.health_route, service.openapi_route, service.metrics.route if service.metrics else ""}
+    routes = [
+        o.path
+        for o in service.operations
+        if o.method == "GET" and o.status and 200 <= o.status < 300
+        and o.path not in infrastructure and not is_infrastructure(o.path)
+    ]  # fmt: skip
+    return routes or [service.health_route or "/"]
+
+
+def is_infrastructure(path: str) -> bool:
+    """Health, heartbeat, readiness and metrics routes, by name."""
+    return any(word in path.lower() for word in ("health", "heartbeat", "ready", "live", "metrics"))
 
 
 def write(service: ServiceFound, directory: Path) -> dict[str, str]:
