@@ -219,6 +219,10 @@ class PrometheusWindow:
     def where(self, query: str) -> str:
         return f"{query}  (Prometheus {self.prometheus.url}, {', '.join(self.instances)})"
 
+    def route_of(self, sample) -> str:
+        """A sample's route: its route labels' values, "METHOD route" as the checks name routes."""
+        return " ".join(sample.labels.get(label, "") for label in self.cfg.route_labels)
+
     def cpu_percent(self) -> Measured:
         query = self.promql("cpu_percent")
         return Measured(self.prometheus.one(query), self.where(query))
@@ -253,7 +257,7 @@ class PrometheusWindow:
         require(cfg.request_counter, "no request counter configured (monitoring.request_counter)")
         query = self.promql("rates_by_route", routes=", ".join(cfg.route_labels), counter=cfg.request_counter)
         samples = self.prometheus.query(query, empty_ok=True)  # []: not exported
-        rates = {" ".join(s.labels.get(r, "") for r in cfg.route_labels): s.value for s in samples}
+        rates = {self.route_of(s): s.value for s in samples}
         return rates, self.where(query)
 
     def server_errors(self) -> tuple[dict[str, tuple[float, float]], str]:
@@ -263,7 +267,7 @@ class PrometheusWindow:
         query = self.promql("requests_by_route_status", labels=labels, counter=cfg.request_counter)
         per_route: dict[str, tuple[float, float]] = {}
         for sample in self.prometheus.query(query):
-            route = " ".join(sample.labels.get(label, "") for label in cfg.route_labels)
+            route = self.route_of(sample)
             bad, total = per_route.get(route, (0.0, 0.0))
             is_5xx = sample.labels.get(cfg.status_label, "").startswith("5")
             per_route[route] = (bad + (sample.value if is_5xx else 0), total + sample.value)
@@ -299,9 +303,11 @@ class PrometheusWindow:
         routes = ", ".join(cfg.route_labels)
         query = self.promql("p95_by_route", routes=routes, histogram=cfg.latency_histogram)
         counted = self.promql("observations_by_route", routes=routes, histogram=cfg.latency_histogram)
-        route = lambda sample: " ".join(sample.labels.get(label, "") for label in cfg.route_labels)  # noqa: E731
-        counts = {route(s): s.value for s in self.prometheus.query(counted, empty_ok=True)}
-        found = {route(s): RouteLatency(s.value, counts.get(route(s), 0.0)) for s in self.prometheus.query(query)}
+        counts = {self.route_of(s): s.value for s in self.prometheus.query(counted, empty_ok=True)}
+        found = {
+            self.route_of(s): RouteLatency(s.value, counts.get(self.route_of(s), 0.0))
+            for s in self.prometheus.query(query)
+        }
         return found, self.where(query)
 
 
@@ -322,15 +328,17 @@ class Canary:
 
 def canary(window: PrometheusWindow, baseline_cfg) -> Canary | None:
     """None when no baseline instances are configured (monitoring.source.baseline_selector)."""
-    source, cfg = window.source, window.cfg
-    if not source.baseline_selector:
+    if not window.source.baseline_selector:
         return None
+    return error_canary(window, baseline_cfg, latency_canary(window, baseline_cfg))
+
+
+def latency_canary(window: PrometheusWindow, baseline_cfg) -> Canary:
+    """The releases' p95 series over the window (`p95_series` at step_s), compared like the benchmark."""
+    source, cfg = window.source, window.cfg
     require(cfg.latency_histogram, "no latency histogram configured (monitoring.latency_histogram)")
-    template = source.queries.get("p95_series") or PrometheusWindow.DEFAULTS["p95_series"]
     queries = [
-        template.format(
-            service=selector, histogram=cfg.latency_histogram, step=int(source.step_s), window=source.window
-        )
+        window.promql("p95_series", service=selector, histogram=cfg.latency_histogram, step=int(source.step_s))
         for selector in (source.service_selector, source.baseline_selector)
     ]
     end = time.time()
@@ -338,10 +346,9 @@ def canary(window: PrometheusWindow, baseline_cfg) -> Canary | None:
     try:
         current, baseline = (window.prometheus.range(q, start, end, source.step_s) for q in queries)
     except NotVerified as exc:
-        return error_canary(window, baseline_cfg, Canary(queries[0], queries[1], unavailable=str(exc)))
+        return Canary(queries[0], queries[1], unavailable=str(exc))
     if min(len(current), len(baseline)) < 5:
-        unavailable = "fewer than 5 points per release in the window"
-        return error_canary(window, baseline_cfg, Canary(queries[0], queries[1], unavailable=unavailable))
+        return Canary(queries[0], queries[1], unavailable="fewer than 5 points per release in the window")
     found = judge.compare(
         "p95 latency, all routes",
         baseline,
@@ -350,7 +357,7 @@ def canary(window: PrometheusWindow, baseline_cfg) -> Canary | None:
         baseline_cfg.allowed_increase,
         baseline_cfg.critical_increase,
     )
-    return error_canary(window, baseline_cfg, Canary(queries[0], queries[1], found))
+    return Canary(queries[0], queries[1], found)
 
 
 def error_canary(window: PrometheusWindow, baseline_cfg, found: Canary, min_requests: int = 20) -> Canary:
