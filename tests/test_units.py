@@ -260,3 +260,16 @@ def test_a_config_error_names_the_variable_never_the_value_it_came_from(tmp_path
             )
         )
     assert "hunter2" not in str(error.value)
+
+
+def test_generated_load_takes_the_answered_gets_but_not_health_metrics_or_api_documents():
+    from relcheck.discovery.scenarios import safe_routes
+    from relcheck.discovery.service import Operation, ServiceFound
+
+    found = ServiceFound("http://127.0.0.1:1", health_route="/__heartbeat__", openapi_route="/__api__")
+    found.operations = [
+        Operation("GET", path, False, False, status)
+        for path, status in [("/deliveries", 200), ("/__heartbeat__", 200), ("/__api__", 200), ("/metrics", 200),
+                             ("/livez", 200), ("/readyz", 200), ("/accounts", 401), ("/", 200)]
+    ]  # fmt: skip
+    assert safe_routes(found) == ["/deliveries", "/"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from relcheck.discovery.service import ServiceFound
+from relcheck.discovery.service import INFRASTRUCTURE, ServiceFound, looks_like_health
 
 SERVICE = '''"""Load scenario for {title}, written by `relcheck init` from its OpenAPI: its GET operations without
 parameters that answered, as the anonymous user (or the first role with a token). Edit freely: add the requests
@@ -50,19 +50,14 @@ TASK = """
 def safe_routes(service: ServiceFound) -> list[str]:
     """The GETs without parameters that answered an anonymous request with success, but the health, metrics and
     API-document routes (not traffic users make); the health route when nothing else is left."""
-    infrastructure = {service.health_route, service.openapi_route, service.metrics.route if service.metrics else ""}
+    seen = {service.health_route, service.openapi_route, service.metrics.route if service.metrics else ""}
     routes = [
         o.path
         for o in service.operations
         if o.method == "GET" and o.status and 200 <= o.status < 300
-        and o.path not in infrastructure and not is_infrastructure(o.path)
+        and o.path not in {*seen, *INFRASTRUCTURE} and not looks_like_health(o.path)
     ]  # fmt: skip
     return routes or [service.health_route or "/"]
-
-
-def is_infrastructure(path: str) -> bool:
-    """Health, heartbeat, readiness and metrics routes, by name."""
-    return any(word in path.lower() for word in ("health", "heartbeat", "ready", "live", "metrics"))
 
 
 def write(service: ServiceFound, directory: Path) -> dict[str, str]:

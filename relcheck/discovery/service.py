@@ -18,6 +18,7 @@ VERSION_ROUTES = ("/version", "/__version__", "/api/version", "/info", "/")
 VERSION_KEYS = ("version", "project_version", "app_version", "release", "build_version")
 VERSION_HEADERS = ("X-Version", "X-App-Version", "X-Release", "X-Service-Version")
 METRICS_ROUTES = ("/metrics", "/__metrics__", "/prometheus", "/actuator/prometheus")
+INFRASTRUCTURE = (*HEALTH_ROUTES, *METRICS_ROUTES, *OPENAPI_ROUTES)
 SECURITY_HEADERS = (
     "Content-Security-Policy",
     "X-Content-Type-Options",
@@ -170,7 +171,7 @@ def _safe_gets(prober: Prober, found: ServiceFound) -> None:
 
 
 def _health(prober: Prober, found: ServiceFound) -> None:
-    documented = [o.path for o in found.operations if o.method == "GET" and _looks_like_health(o.path)]
+    documented = [o.path for o in found.operations if o.method == "GET" and looks_like_health(o.path)]
     for route in [*documented, *(r for r in HEALTH_ROUTES if r not in documented)]:
         answer = prober.get(route)
         if answer.status == 200:
@@ -181,7 +182,8 @@ def _health(prober: Prober, found: ServiceFound) -> None:
     found.notes.append("no health route answered 200 (tried " + ", ".join(HEALTH_ROUTES) + ")")
 
 
-def _looks_like_health(path: str) -> bool:
+def looks_like_health(path: str) -> bool:
+    """Health, heartbeat and readiness routes, by name (the health candidates; not load traffic)."""
     return any(word in path.lower() for word in ("health", "heartbeat", "ready"))
 
 
