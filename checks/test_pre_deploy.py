@@ -91,7 +91,7 @@ def test_prepare_rollback_plan(
         [(t, before, "dropped" if after is None else after) for t, before, after in rehearsal.rows],
     )
     host = Host(
-        relcheck_config.in_app(relcheck_config.resolve(relcheck_config.deploy.checkout or str(relcheck_config.source))),
+        relcheck_config.deployed_tree,
         relcheck_config.deploy.command_prefix,
         {},
     )

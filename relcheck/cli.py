@@ -107,7 +107,7 @@ def procedures_for(cfg):
     bin_dir = Path(cfg.deploy.pg_bin_dir) if cfg.deploy.pg_bin_dir else None
     values = scratch.DsnParts.of(target.dsn).placeholders("dsn") if target.dsn else {}
     host = Host(
-        cfg.in_app(Path(cfg.deploy.checkout) if cfg.deploy.checkout else cfg.source),
+        cfg.deployed_tree,
         cfg.deploy.command_prefix,
         {k: fill(v, values, "deploy.env") for k, v in cfg.deploy.env.items()},
     )

@@ -7,6 +7,7 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import psutil
 import pytest
@@ -313,3 +314,12 @@ def test_an_unknown_placeholder_lists_the_valid_ones():
         TargetError, match=r"unknown placeholder \{pyhton\} in '\{pyhton\}' \(valid: \{dsn\} \{python\}\)"
     ):
         fill("{pyhton}", {"python": "/usr/bin/python3", "dsn": "x"}, "deploy.migrate")
+
+
+def test_the_deployed_tree_is_resolved_here_but_not_on_the_service_host(tmp_path):
+    base = '[release]\nproduct = "svc"\nversion = "1.0.0"\n[target]\nmode = "remote"\nbase_url = "http://h"\n'
+    base += 'source = "."\napp_dir = "backend"\n[deploy]\ncheckout = "srv/app"\n'
+    local = config.load(write(tmp_path, base))
+    assert local.deployed_tree == tmp_path / "srv" / "app" / "backend"
+    remote = config.load(write(tmp_path, base + 'command_prefix = ["ssh", "app1"]\n'))
+    assert remote.deployed_tree == Path("srv/app/backend")

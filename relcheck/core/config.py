@@ -654,6 +654,15 @@ class Config(Model):
     def source(self) -> Path:
         return self.resolve(self.target.source)
 
+    @property
+    def deployed_tree(self) -> Path:
+        """Where deploy and rollback commands run: deploy.checkout (else target.source), in its app_dir. A checkout
+        on the service host (deploy.command_prefix) is its path there, not resolved here."""
+        d = self.deploy
+        if not d.checkout:
+            return self.in_app(self.source)
+        return self.in_app(Path(d.checkout) if d.command_prefix else self.resolve(d.checkout))
+
     def in_app(self, tree: Path) -> Path:
         """Where commands run in a tree of the service (its app_dir)."""
         return tree / self.target.app_dir if self.target.app_dir else tree
