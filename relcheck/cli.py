@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from relcheck.core import checklist as checklist_module
-from relcheck.core.config import ConfigError, load
+from relcheck.core.config import LOOPBACK, ConfigError, load
 from relcheck.core.errors import RelcheckError
 from relcheck.run.runner import checklist_args
 
@@ -285,7 +285,7 @@ def cmd_init(args) -> int:
             args.dsn or "",
             args.product or "",
             args.release_version or "",
-            ["127.0.0.1", "localhost", "::1", *args.allow_host],
+            [*LOOPBACK, *args.allow_host],
             args.write_load,
             args.force,
         )

@@ -30,6 +30,7 @@ class Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+LOOPBACK = ("127.0.0.1", "localhost", "::1")  # the hosts relcheck may probe and load by default
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}")
 
 
@@ -102,7 +103,7 @@ class Target(Model):
     python: str = ""  # the service's interpreter (its virtualenv): the default {python} of its tests, migrations,
     #                   deploy steps and embedded start; default: the one running relcheck
     repository: str = ""  # its git history (a repository or a bundle); default: source
-    allowed_hosts: list[str] = ["127.0.0.1", "localhost", "::1"]
+    allowed_hosts: list[str] = list(LOOPBACK)
     request_timeout_s: float = Field(10, gt=0)
     routes: Routes = Routes()
     version: VersionSource = VersionSource()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from relcheck.core.config import LOOPBACK
 from relcheck.core.errors import RelcheckError
 from relcheck.discovery import database, scenarios, service, tree, writer
 
@@ -22,7 +23,7 @@ def init(
     force: bool = False,
 ) -> str:
     """Write the config to out; the summary to print."""
-    hosts = allowed_hosts or ["127.0.0.1", "localhost", "::1"]
+    hosts = allowed_hosts or list(LOOPBACK)
     if out.exists() and not force:
         raise RelcheckError(f"{out} exists: choose another --out or pass --force")
     if source is not None and not source.is_dir():

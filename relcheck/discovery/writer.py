@@ -11,11 +11,11 @@ from datetime import date
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from relcheck.core.config import LOOPBACK
 from relcheck.discovery.database import DatabaseFound
 from relcheck.discovery.service import ServiceFound
 from relcheck.discovery.tree import TreeFound
 
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
 BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 DSN_VARIABLE = "RELCHECK_TARGET_DSN"
 MIGRATIONS = {  # tool -> (migrate, downgrade, migration head)
@@ -140,7 +140,7 @@ def _target(d, service: ServiceFound, tree, database, relative, allowed_hosts: l
             d.todo("Code review, Documentation updated, Record deployment notes", "target.repository (its git history)")
     else:
         d.set("source", ".", "TODO: the service's tree (tests, docs, requirements, code)")
-    if allowed_hosts != ["127.0.0.1", "localhost", "::1"]:
+    if allowed_hosts != list(LOOPBACK):
         d.set("allowed_hosts", allowed_hosts, "hosts relcheck may send load and probes to")
     d.section("target.routes")
     d.set("health", service.health_route or "/health", "" if service.health_route else "TODO: no health route found")
