@@ -79,11 +79,7 @@ def compare(
     """Higher latency is worse. fail: significant and above critical_increase (a ratio of medians); warn: significant
     and above allowed_increase; pass: neither, and the interval of the ratio excludes anything above
     allowed_increase; inconclusive: neither, but the samples cannot exclude it (too noisy, too few)."""
-    from scipy.stats import (
-        mannwhitneyu,  # imported when needed: scipy.stats costs a second to load
-    )
-
-    p_value = float(mannwhitneyu(current, baseline, alternative="greater").pvalue)
+    p_value = p_slower(baseline, current)
     low, high = median_ratio_interval(baseline, current, confidence)
     comparison = Comparison(
         route, len(baseline), len(current), median(baseline), median(current), p_value, "pass", low, high
@@ -97,13 +93,16 @@ def compare(
     return comparison
 
 
-def significantly_slower(baseline: list[float], current: list[float], confidence: float) -> bool:
-    """Mann-Whitney, one-sided: current's latencies are larger than baseline's (False with under 3 samples a side)."""
-    if min(len(baseline), len(current)) < 3:
-        return False
-    from scipy.stats import mannwhitneyu
+def p_slower(baseline: list[float], current: list[float]) -> float:
+    """Mann-Whitney's one-sided p-value that current's latencies are larger than baseline's."""
+    from scipy.stats import mannwhitneyu  # imported when needed: scipy.stats costs a second to load
 
-    return float(mannwhitneyu(current, baseline, alternative="greater").pvalue) < 1 - confidence
+    return float(mannwhitneyu(current, baseline, alternative="greater").pvalue)
+
+
+def significantly_slower(baseline: list[float], current: list[float], confidence: float) -> bool:
+    """p_slower below 1 - confidence (False with under 3 samples a side)."""
+    return min(len(baseline), len(current)) >= 3 and p_slower(baseline, current) < 1 - confidence
 
 
 def median_ratio_interval(
