@@ -29,7 +29,7 @@ def kinto_executable() -> str | None:
     return str(path) if path.is_file() else None
 
 
-def deployment_tree(path: Path, dsn: str, version_file: bool = True) -> Path:
+def deployment_tree(path: Path, version_file: bool = True) -> Path:
     """What an ops team keeps for its Kinto: pinned requirements, the ini, docs, and version.json."""
     path.mkdir(parents=True, exist_ok=True)
     (path / "requirements.txt").write_text(f"kinto[postgresql]=={VERSION}\nprometheus-client==0.26.0\n")
@@ -68,7 +68,7 @@ class Kinto:
         name = f"kinto_{workdir.name[-8:]}".replace("-", "_")
         self.dsn = runtime.pg.create_database(name, runtime.recipe.user, runtime.password)
         self.admin_dsn = runtime.pg.admin_dsn(name)
-        self.tree = deployment_tree(workdir / "kinto-deploy", self.dsn, version_file)
+        self.tree = deployment_tree(workdir / "kinto-deploy", version_file)
         self.ini = configure(kinto, self.tree, self.dsn)
         subprocess.run([kinto, "migrate", "--ini", str(self.ini)], check=True, capture_output=True, timeout=120)
         self.port = free_port()

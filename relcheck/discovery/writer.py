@@ -88,13 +88,12 @@ def draft(
         "# Check every value; `relcheck config --reference` lists every key. What stays NOT VERIFIED is printed by",
         "# `relcheck init` and shown in each report with the key that would verify it.",
     ]
-    relative = (lambda p: os.path.relpath(p, out.parent)) if tree else None
     if tree and (tree.source / "CONTACTS.md").is_file():
         d.set("contacts", "CONTACTS.md", "the emergency contacts (in target.source)")
     else:
         d.todo("Emergency Contacts", "contacts (a CONTACTS.md in the service's tree)")
     _release(d, service, product, release_version)
-    _target(d, service, tree, database, relative, allowed_hosts)
+    _target(d, service, tree, database, out, allowed_hosts)
     if tree:
         _quality_and_security(d, tree)
         _docs(d, tree, service)
@@ -119,7 +118,7 @@ def _release(d: Draft, service: ServiceFound, product: str, release_version: str
     d.todo("Rollback plan and history comparisons", "release.previous_version")
 
 
-def _target(d, service: ServiceFound, tree, database, relative, allowed_hosts: list[str]) -> None:
+def _target(d, service: ServiceFound, tree, database, out: Path, allowed_hosts: list[str]) -> None:
     d.section("target")
     d.set("mode", "remote")
     d.set("base_url", service.base_url)
@@ -131,7 +130,7 @@ def _target(d, service: ServiceFound, tree, database, relative, allowed_hosts: l
         d.hint(f'dsn = "env:{DSN_VARIABLE}"   # TODO: the service\'s database (backups, health, data checks)')
         d.todo("Backup, health (database part), data integrity, resource checks", "target.dsn")
     if tree:
-        d.set("source", relative(tree.source), "the service's tree: tests, docs, requirements, code")
+        d.set("source", os.path.relpath(tree.source, out.parent), "the service's tree: tests, docs, requirements, code")
         if tree.app_dir:
             d.set("app_dir", tree.app_dir, "where the service lives in its repository: commands run there")
         if tree.python:
