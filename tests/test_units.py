@@ -273,3 +273,15 @@ def test_generated_load_takes_the_answered_gets_but_not_health_metrics_or_api_do
                              ("/livez", 200), ("/readyz", 200), ("/accounts", 401), ("/", 200)]
     ]  # fmt: skip
     assert safe_routes(found) == ["/deliveries", "/"]
+
+
+def test_init_finds_a_service_in_a_monorepo_directory_and_its_own_virtualenv_first(tmp_path):
+    from relcheck.discovery import tree
+
+    (tmp_path / "backend").mkdir()
+    (tmp_path / "backend" / "alembic.ini").write_text("")
+    for venv in (tmp_path / ".venv", tmp_path / "backend" / "venv"):
+        (venv / "bin").mkdir(parents=True)
+        (venv / "bin" / "python").write_text("")
+    found = tree.discover(tmp_path)
+    assert (found.app_dir, found.python, found.migrations) == ("backend", "backend/venv/bin/python", "alembic")

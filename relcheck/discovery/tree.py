@@ -47,10 +47,9 @@ def discover(source: Path) -> TreeFound:
     if not any((source / m).exists() for m in PROJECT_MARKERS):
         found.app_dir = next((d for d in APP_DIRS if any((source / d / m).exists() for m in PROJECT_MARKERS)), "")
     app = found.app
-    for base in (app, source) if found.app_dir else (source,):
-        venv = next((base / v for v in VENVS if (base / v / "bin" / "python").exists()), None)
-        if venv and not found.python:
-            found.python = str((venv / "bin" / "python").relative_to(source))
+    interpreters = (base / v / "bin" / "python" for base in dict.fromkeys((app, source)) for v in VENVS)
+    python = next((path for path in interpreters if path.exists()), None)  # the service's own venv first
+    found.python = str(python.relative_to(source)) if python else ""
     found.manager = "uv" if (app / "uv.lock").exists() else "poetry" if (app / "poetry.lock").exists() else "pip"
     found.dependency_inputs = [found.in_source(n) for n in LOCKFILES if (app / n).is_file()] + [
         found.in_source(p.name) for p in sorted(app.glob("requirements*.txt")) if "dev" not in p.name
