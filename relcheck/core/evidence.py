@@ -27,6 +27,7 @@ class Evidence:
     blocks: list[dict] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     waivers: list[str] = field(default_factory=list)
+    pre_existing: str = ""  # set by change(): every finding is also in the previous release (rolling back won't fix)
 
     def kv(self, title: str, facts: dict) -> None:
         self.blocks.append(
@@ -59,6 +60,20 @@ class Evidence:
 
     def image(self, title: str, png: bytes) -> None:
         self.blocks.append({"kind": "image", "title": _clean(title), "png": base64.b64encode(png).decode()})
+
+    def change(self, title: str, previous: str, introduced: list, pre_existing: list, fixed: list) -> None:
+        """The findings judged by the change against the previous release (`previous`, e.g. "3.12"): introduced by
+        this release, present in both, fixed by it. When the check fails with nothing introduced, its failure is
+        pre-existing: a rollback trigger it feeds leaves the decision BLOCKED, not ROLLBACK."""
+        rows = (
+            [("introduced", _clean(f)) for f in introduced]
+            + [(f"pre-existing (also in {previous})", _clean(f)) for f in pre_existing]
+            + [("fixed", _clean(f)) for f in fixed]
+        )
+        self.table(f"{title}: against {previous}", ["change", "finding"], rows)
+        self.pre_existing = (
+            f"present in {previous}: rolling back would not fix it" if pre_existing and not introduced else ""
+        )
 
     def warn(self, message: str) -> None:
         """Record a warning: a passing check becomes WARN."""
