@@ -3,15 +3,18 @@ decision as data; and the plugin's wiring through pytester (collection only, not
 
 from __future__ import annotations
 
+import json
+from dataclasses import asdict
 from datetime import date
 
 import pytest
 
 from conftest import DEFAULT_CONFIG
 from relcheck.core.checklist import Item
+from relcheck.core.errors import TargetError
 from relcheck.core.evidence import Evidence
 from relcheck.core.statuses import NotVerified, Pending, Status
-from relcheck.run import outcome, phases, results
+from relcheck.run import outcome, phases, results, triggers
 from relcheck.run.plugin import CHECKS_DIR
 from relcheck.signing.waivers import Waiver
 
@@ -25,7 +28,22 @@ pytest_plugins = ["pytester"]
         (False, True, "setup", None, (Status.NOT_VERIFIED, "skipped: no target")),
         (False, False, "call", NotVerified("no samples\nmore"), (Status.NOT_VERIFIED, "no samples")),
         (False, False, "call", Pending("waiting for a signature"), (Status.PENDING, "waiting for a signature")),
-        (False, False, "setup", RuntimeError("pg_dump failed"), (Status.FAIL, "could not set up: pg_dump failed")),
+        (
+            False,
+            False,
+            "setup",
+            RuntimeError("pg_dump failed"),
+            (Status.NOT_VERIFIED, "could not set up: RuntimeError: pg_dump failed"),
+        ),
+        (False, False, "setup", TargetError("login refused"), (Status.NOT_VERIFIED, "could not set up: login refused")),
+        (
+            False,
+            False,
+            "call",
+            BrokenPipeError("gone"),
+            (Status.NOT_VERIFIED, "could not check: BrokenPipeError: gone"),
+        ),
+        (False, False, "call", pytest.fail.Exception("too slow"), (Status.FAIL, "too slow")),
         (False, False, "call", AssertionError("p95 120 ms > 100 ms"), (Status.FAIL, "p95 120 ms > 100 ms")),
     ],
 )
@@ -64,15 +82,21 @@ def test_phase_vocabulary():
     assert phases.observes(["test_unknown"], phases_of, {"monitoring"})
 
 
-def trigger(text: str, status: Status, fired_by: str = "", before: str = "pass") -> results.ItemResult:
-    rows = [[fired_by, "fail", "HTTP 500", "this run", before]] if fired_by else []
+def trigger(
+    text: str, status: Status, fired_by: str = "", before: str = "pass", marked: str = ""
+) -> results.ItemResult:
+    """A trigger check's result as the run records it: the findings as data beside the shown table."""
+    finding = triggers.Finding(fired_by, "fail", "HTTP 500", "this run", before, marked)
+    if fired_by and before == "fail" and not marked:
+        finding.pre_existing = "fails in 3.12 too"
+    findings = [asdict(finding)] if fired_by else []
     check = results.CheckResult(
         f"checks/test_rollback_triggers.py::test_rollback_trigger[{text}]",
         status,
         f"fired: {fired_by} fail" if fired_by else "",
         0.1,
         ["post_deploy"],
-        [{"kind": "table", "title": f"{text}: the checks that fire it", "rows": rows}],
+        [{"kind": "table", "title": "any title", "rows": [], "data": findings}],
     )
     return results.ItemResult(Item("Rollback Procedure / Rollback Triggers", text, "trigger"), status, [check])
 
@@ -96,6 +120,8 @@ def test_the_trigger_decision_is_data():
     shared = results.decision([trigger("Critical service failure", Status.FAIL, "test_health_checks", before="fail")])
     assert shared["name"] == "BLOCKED" and shared["fired"][0]["pre_existing"]
     assert shared["reasons"][0].startswith("pre-existing failure, rolling back would not fix it: Critical service")
+    marked = trigger("Security vulnerabilities", Status.FAIL, "test_security_scan", marked="present in 3.12: …")
+    assert results.decision([marked])["name"] == "BLOCKED"
     assert results.decision([trigger("Compliance violations", Status.NOT_VERIFIED)])["name"] == "BLOCKED"
     assert results.decision([trigger("Compliance violations", Status.PASS)])["name"] == "PROCEED"
     assert results.decision([]) is None
@@ -172,3 +198,30 @@ def test_deployment_notes_name_the_step_a_deploy_stopped_at(tmp_path):
     assert postrelease.deployment_notes(config_in(tmp_path), asdict(stopped)).problems == [
         "the deploy stopped early (no step completed)"
     ]
+
+
+def test_a_trigger_with_a_due_check_that_has_no_result_is_not_evaluated():
+    judged = triggers.evaluate(["test_a", "test_b"], ["test_a"], {}, [], [])
+    assert [f.status for f in judged.findings] == ["no result"] and judged.not_evaluated and not judged.fired
+    assert judged.not_due == ["test_b"]
+
+
+def test_a_failure_the_previous_release_shares_is_pre_existing():
+    previous = [
+        {
+            "run": {"label": "post_deploy", "finished": "x"},
+            "items": [{"checks": [{"test": "c::t", "status": "fail", "reason": ""}]}],
+        }
+    ]
+    judged = triggers.evaluate(["t"], ["t"], {"t": {"status": "fail", "reason": "HTTP 500"}}, [], previous, "3.12")
+    assert judged.fired[0].pre_existing == "fails in 3.12 too"
+
+
+def test_partial_runs_feed_no_decision(tmp_path):
+    from relcheck.core import records
+
+    for label, partial in (("post_deploy", []), ("post_deploy-partial", ["narrowed by -k"])):
+        (tmp_path / label).mkdir()
+        run = {"label": label, "finished": label, "partial": partial}
+        (tmp_path / label / "manifest.json").write_text(json.dumps({"run": run, "items": []}))
+    assert [m["run"]["label"] for m in records.manifests_in(tmp_path)] == ["post_deploy"]

@@ -34,17 +34,19 @@ class Evidence:
             {"kind": "kv", "title": _clean(title), "facts": [[_clean(k), _clean(v)] for k, v in facts.items()]}
         )
 
-    def table(self, title: str, headers: list[str], rows: list, limit: int = MAX_ROWS) -> None:
+    def table(self, title: str, headers: list[str], rows: list, limit: int = MAX_ROWS, data: list | None = None):
+        """data: the same rows as records a later decision reads (never re-parsed from the shown table)."""
         rows = list(rows)
-        self.blocks.append(
-            {
-                "kind": "table",
-                "title": _clean(title),
-                "headers": [_clean(h) for h in headers],
-                "rows": [[_clean(c) for c in row] for row in rows[:limit]],
-                "omitted": max(0, len(rows) - limit),
-            }
-        )
+        block = {
+            "kind": "table",
+            "title": _clean(title),
+            "headers": [_clean(h) for h in headers],
+            "rows": [[_clean(c) for c in row] for row in rows[:limit]],
+            "omitted": max(0, len(rows) - limit),
+        }
+        if data is not None:
+            block["data"] = json.loads(_clean(json.dumps(data)))
+        self.blocks.append(block)
 
     def text(self, title: str, text: str, limit: int = MAX_TEXT) -> None:
         text = _clean(text)

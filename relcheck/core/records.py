@@ -49,6 +49,8 @@ def manifests(cfg: Config) -> list[dict]:
 
 
 def manifests_in(directory: Path | None) -> list[dict]:
-    """Every run manifest of a release directory, newest first."""
+    """Every complete run's manifest of a release directory, newest first: a partial run (narrowed, stopped early,
+    interrupted) never feeds a decision, a comparison or a status report."""
     found = [json.loads(p.read_text()) for p in directory.glob("*/manifest.json")] if directory else []
-    return sorted(found, key=lambda m: m["run"]["finished"], reverse=True)
+    complete = [m for m in found if not m["run"].get("partial")]
+    return sorted(complete, key=lambda m: m["run"]["finished"], reverse=True)

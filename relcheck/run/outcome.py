@@ -7,6 +7,9 @@ from __future__ import annotations
 
 from datetime import date
 
+import pytest
+
+from relcheck.core.errors import RelcheckError
 from relcheck.core.evidence import Evidence
 from relcheck.core.statuses import NotVerified, Pending, Status
 from relcheck.signing import waivers
@@ -28,8 +31,9 @@ def status_of(
     skip_reason: str = "",
     evidence: Evidence | None = None,
 ) -> tuple[Status, str]:
-    """A passed check with a warning is WARN (with a waiver it relied on, WAIVED); NotVerified and Pending keep their
-    meaning; a failure while setting up (a fixture) is a failure of the check."""
+    """The one rule: FAIL only for an assertion over gathered evidence (a failed `assert`, `pytest.fail`); any other
+    error while gathering or checking (a refused login, a missing token or tool, a timeout, a dead worker) is NOT
+    VERIFIED with its cause. A passed check with a warning is WARN (with a waiver it relied on, WAIVED)."""
     if passed:
         if evidence and evidence.warnings:
             return Status.WARN, evidence.warnings[0]
@@ -39,13 +43,14 @@ def status_of(
     if skipped:
         return Status.NOT_VERIFIED, f"skipped: {skip_reason}"
     reason = first_line(error) if error is not None else "failed"
-    if isinstance(error, NotVerified):
-        return Status.NOT_VERIFIED, reason
     if isinstance(error, Pending):
         return Status.PENDING, reason
-    if when == "setup":
-        return Status.FAIL, f"could not set up: {reason}"
-    return Status.FAIL, reason
+    if isinstance(error, NotVerified):
+        return Status.NOT_VERIFIED, reason
+    if error is None or isinstance(error, AssertionError | pytest.fail.Exception):
+        return Status.FAIL, reason
+    cause = reason if isinstance(error, RelcheckError) else f"{type(error).__name__}: {reason}"
+    return Status.NOT_VERIFIED, f"could not {'set up' if when == 'setup' else 'check'}: {cause}"
 
 
 def waived(item_waivers: list, item_keys: list[str], reason: str, today: date) -> tuple[Status, str]:

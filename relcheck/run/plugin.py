@@ -14,11 +14,12 @@ import pytest
 
 from relcheck.core import checklist as checklist_module
 from relcheck.core import config as config_module
+from relcheck.core import records
 from relcheck.core.errors import RelcheckError
 from relcheck.core.evidence import Evidence, digest
 from relcheck.core.secrets import redact
-from relcheck.core.statuses import NotVerified, Pending, Status
-from relcheck.run import completeness, outcome, outputs
+from relcheck.core.statuses import NotVerified, Pending, Status, require
+from relcheck.run import completeness, outcome, outputs, triggers
 from relcheck.run import results as results_module
 from relcheck.run.phases import PHASES, PRE_RELEASE_PARTS, is_due, observes, run_label, run_phases, selects
 from relcheck.run.results import CheckResult
@@ -206,10 +207,12 @@ class Run:
                 report.outcome = "passed"
         if isinstance(error, (RelcheckError, NotVerified, Pending)):
             report.longrepr = f"{status.value.upper()}: {reason}"
-        evidence = item.stash[EVIDENCE_KEY].as_json() if EVIDENCE_KEY in item.stash else []
+        recorded = item.stash.get(EVIDENCE_KEY, None)
+        evidence = recorded.as_json() if recorded else []
+        pre_existing = recorded.pre_existing if recorded and status == Status.FAIL else ""
         phases = sorted(m.name for m in item.iter_markers() if m.name in PHASES)
         duration = report.duration + (item.stash.get(SETUP_KEY, 0.0) if report.when == "call" else 0.0)
-        result = CheckResult(item.nodeid, status, reason, duration, phases, evidence, digest(evidence))
+        result = CheckResult(item.nodeid, status, reason, duration, phases, evidence, digest(evidence), pre_existing)
         for checklist_item in items:
             self.checks.setdefault(checklist_item.key, []).append(result)
         report.user_properties.append(("relcheck_status", status.value))
@@ -224,9 +227,28 @@ class Run:
     def due(self, test_name: str) -> bool:
         return is_due(self.phases_of[test_name], run_phases(self.markexpr))
 
-    def results_by_test(self) -> dict[str, tuple[str, str]]:
-        """This run's results so far: test name (with parameters) -> (status, reason)."""
-        return {c.nodeid.split("::")[-1]: (c.status.value, c.reason) for checks in self.checks.values() for c in checks}
+    def results_by_test(self) -> dict[str, dict]:
+        """This run's results so far: test name (with parameters) -> {"status", "reason", "pre_existing"}."""
+        return {
+            c.nodeid.split("::")[-1]: {"status": c.status.value, "reason": c.reason, "pre_existing": c.pre_existing}
+            for checks in self.checks.values()
+            for c in checks
+        }
+
+    def judge_trigger(self, trigger: str) -> triggers.Judgement:
+        """A rollback trigger's mapped checks, judged from this run and the release's earlier complete runs."""
+        mapped = self.cfg.rollback.triggers.get(trigger, [])
+        require(mapped, f"no checks mapped to {trigger!r} (rollback.triggers)")
+        unknown = [check for check in mapped if check not in self.phases_of]
+        require(not unknown, f"rollback.triggers names no such check: {', '.join(unknown)}")
+        return triggers.evaluate(
+            mapped,
+            [check for check in mapped if self.due(check)],
+            self.results_by_test(),
+            records.manifests(self.cfg),
+            records.manifests_in(records.previous_release_dir(self.cfg)),
+            self.cfg.release.previous_version,
+        )
 
     # --- the run's outputs --------------------------------------------------------------------------------
     @pytest.hookimpl(hookwrapper=True)
@@ -351,6 +373,12 @@ def relcheck_config(pytestconfig) -> config_module.Config:
 @pytest.fixture(scope="session")
 def relcheck_run(pytestconfig) -> Run:
     return pytestconfig.stash[RUN_KEY]
+
+
+@pytest.fixture
+def trigger_judgement(relcheck_run):
+    """trigger_judgement("Error rate > 5%") -> what its mapped checks say by now (rollback.triggers)."""
+    return relcheck_run.judge_trigger
 
 
 @pytest.fixture(scope="session")

@@ -37,6 +37,7 @@ class CheckResult:
     phases: list[str]
     evidence: list[dict] = field(default_factory=list)
     evidence_digest: str = ""
+    pre_existing: str = ""  # a failure the previous release has too (Evidence.change): why rolling back won't fix it
 
 
 @dataclass
@@ -114,14 +115,13 @@ def decision(results: list[ItemResult]) -> dict | None:
         return None
     fired: list[dict] = []
     for r in (r for r in triggers if r.status == Status.FAIL):
-        rows = firing_rows(r)
-        pre_existing = bool(rows) and all(len(row) > 4 and row[4] == "fail" for row in rows)
+        firing = [f for c in r.checks for block in c.evidence for f in block.get("data", []) if f["status"] == "fail"]
         fired.append(
             {
                 "trigger": r.item.text,
-                "checks": [row[0] for row in rows],
+                "checks": [f["check"] for f in firing],
                 "reason": r.reason,
-                "pre_existing": pre_existing,
+                "pre_existing": bool(firing) and all(f["pre_existing"] for f in firing),
             }
         )
     unknown = [
@@ -138,23 +138,9 @@ def decision(results: list[ItemResult]) -> dict | None:
             for f in fired
             if f["pre_existing"]
         ]
-        if fired
-        else [f"rollback trigger not evaluated: {u['trigger']} ({u['reason']})" for u in unknown]
+        + [f"rollback trigger not evaluated: {u['trigger']} ({u['reason']})" for u in unknown]
     )
     return {"name": name, "fired": fired, "not_evaluated": unknown, "reasons": reasons}
-
-
-def firing_rows(result: ItemResult) -> list[list]:
-    """The mapped checks that failed, as rows of the trigger check's evidence table (check, status, reason, from,
-    status in the previous release)."""
-    return [
-        row
-        for c in result.checks
-        for block in c.evidence
-        if block.get("kind") == "table" and block["title"].endswith("the checks that fire it")
-        for row in block["rows"]
-        if row[1] == "fail"
-    ]
 
 
 def counts(results: list[ItemResult]) -> dict[str, int]:
@@ -189,6 +175,7 @@ def manifest(
                         "duration_s": round(c.duration_s, 3),
                         "phases": c.phases,
                         "evidence_sha256": c.evidence_digest,
+                        "pre_existing": c.pre_existing,
                     }
                     for c in r.checks
                 ],
@@ -211,6 +198,7 @@ def from_manifest(manifest: dict, evidence: dict[str, list[dict]]) -> list[ItemR
                 c["phases"],
                 evidence.get(c["test"], []),
                 c["evidence_sha256"],
+                c.get("pre_existing", ""),
             )
             for c in entry["checks"]
         ]

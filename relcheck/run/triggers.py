@@ -1,9 +1,16 @@
 """Rollback triggers: each trigger of the checklist fires from concrete check results (config rollback.triggers),
-taken from this run or, failing that, the newest earlier run of the same release."""
+taken from this run or, failing that, the newest earlier complete run of the same release.
+
+A trigger fires when a mapped check failed; the failure is pre-existing (rolling back would not fix it) when the
+check marked it so (its findings are all in the previous release: Evidence.change) or it failed in the previous
+release too. A trigger is evaluated only when every mapped check that is due has a pass, warn, waived or fail.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+
+JUDGED = ("pass", "warn", "waived", "fail")
 
 
 @dataclass
@@ -12,51 +19,84 @@ class Finding:
     status: str  # the check's status, or "no result"
     reason: str
     where: str
+    previous: str = "no result"  # its status in the previous release
+    pre_existing: str = ""  # why its failure is not this release's ("" when it is, or it did not fail)
+
+    @property
+    def described(self) -> str:
+        reason = f" ({self.reason})" if self.reason else ""
+        return f"{self.check} {self.status}{reason}" + (f" [{self.pre_existing}]" if self.pre_existing else "")
+
+    @property
+    def row(self) -> tuple:
+        return (self.check, self.status, self.reason, self.where, self.previous)
+
+
+@dataclass
+class Judgement:
+    """What a trigger's mapped checks say: the findings, those that fired, those that left it not evaluated."""
+
+    findings: list[Finding]
+    not_due: list[str]
+
+    @property
+    def fired(self) -> list[Finding]:
+        return [f for f in self.findings if f.status == "fail"]
+
+    @property
+    def not_evaluated(self) -> list[Finding]:
+        return [f for f in self.findings if f.status not in JUDGED]
+
+    def as_data(self) -> list[dict]:
+        """The findings as the manifest's evidence keeps them: what the run's decision is made from."""
+        return [asdict(f) for f in self.findings]
 
 
 def test_name(nodeid: str) -> str:
     return nodeid.split("::")[-1]
 
 
-def evaluate(mapped: list[str], this_run: dict[str, tuple[str, str]], history: list[dict]) -> list[Finding]:
-    """this_run: test name -> (status, reason); history: manifests of the release, newest first."""
-    found = []
-    for check in mapped:
-        if check in this_run:
-            status, reason = this_run[check]
-            found.append(Finding(check, status, reason, "this run"))
-            continue
-        earlier = next(
-            ((m, c) for m in history for item in m["items"] for c in item["checks"] if test_name(c["test"]) == check),
-            None,
-        )
-        if earlier:
-            manifest, result = earlier
-            found.append(
-                Finding(
-                    check,
-                    result["status"],
-                    result["reason"],
-                    f"{manifest['run']['label']} run of {manifest['run']['finished']}",
-                )
-            )
-        else:
-            found.append(Finding(check, "no result", "", "not run for this release"))
-    return found
-
-
-def in_previous_release(check: str, previous: list[dict]) -> str:
-    """The check's status in the newest run of the previous release that ran it ("no result" when none did): a
-    failure it shares is pre-existing, and rolling back to it would not fix it."""
+def newest_result(check: str, manifests: list[dict]) -> tuple[dict, dict] | None:
+    """(manifest, check entry) of the newest run in manifests (newest first) that ran the check."""
     return next(
-        (c["status"] for m in previous for item in m["items"] for c in item["checks"] if test_name(c["test"]) == check),
-        "no result",
+        ((m, c) for m in manifests for item in m["items"] for c in item["checks"] if test_name(c["test"]) == check),
+        None,
     )
 
 
-def fired(findings: list[Finding]) -> list[Finding]:
-    return [f for f in findings if f.status == "fail"]
+def evaluate(
+    mapped: list[str],
+    due: list[str],
+    this_run: dict[str, dict],
+    history: list[dict],
+    previous: list[dict],
+    previous_version: str = "",
+) -> Judgement:
+    """this_run: test name -> {"status", "reason", "pre_existing"}; history: complete runs of this release, previous:
+    of the previous release, both newest first."""
+    found = []
+    for check in due:
+        result = this_run.get(check)
+        if result is not None:
+            finding = Finding(check, result["status"], result["reason"], "this run", "", result.get("pre_existing", ""))
+        elif (earlier := newest_result(check, history)) is not None:
+            manifest, entry = earlier
+            where = f"{manifest['run']['label']} run of {manifest['run']['finished']}"
+            finding = Finding(check, entry["status"], entry["reason"], where, "", entry.get("pre_existing", ""))
+        else:
+            finding = Finding(check, "no result", "not run for this release yet: run its phase first", "")
+        before = newest_result(check, previous)
+        finding.previous = before[1]["status"] if before else "no result"
+        if finding.status == "fail" and not finding.pre_existing and finding.previous == "fail":
+            finding.pre_existing = f"fails in {previous_version or 'the previous release'} too"
+        found.append(finding)
+    return Judgement(found, [check for check in mapped if check not in due])
 
 
-def evaluated(findings: list[Finding]) -> list[Finding]:
-    return [f for f in findings if f.status in ("pass", "warn", "waived", "fail")]
+def describe(findings: list[Finding]) -> str:
+    return "; ".join(
+        f"{f.check} {f.status}"
+        + (f" ({f.reason})" if f.reason else "")
+        + (f" [{f.pre_existing}]" * bool(f.pre_existing))
+        for f in findings
+    )

@@ -23,7 +23,7 @@ from relcheck.target import postgres
 from relcheck.target.environment import command_env
 from relcheck.target.http import Answer
 from relcheck.target.service import ProcessService, free_port, wait_until
-from relcheck.target.target import Target, connect_remote, run_step
+from relcheck.target.target import Target, TargetDown, connect_remote, run_step
 
 
 class EmbeddedRuntime:
@@ -152,10 +152,12 @@ class EmbeddedRuntime:
         wait_until(ready, timeout)
         status = service.status()
         if not status.running:
-            raise TargetError(f"service {status.detail} during start-up: {redact(service.last_output())}")
+            why = f"service {status.detail} during start-up: {redact(service.last_output())}"
+            raise TargetDown(why, Answer("GET", target.http.base_url + target.routes.health, None, error=why))
         if not last or (last[0].status != 200 and (healthy or last[0].status is None)):
-            answer = last[0].describe() if last else "no answer"
-            raise TargetError(f"service not healthy within {timeout:g}s ({answer})")
+            health_url = target.http.base_url + target.routes.health
+            answer = last[0] if last else Answer("GET", health_url, None, error="no answer")
+            raise TargetDown(f"service not healthy within {timeout:g}s ({answer.describe()})", answer)
 
     def stop(self) -> None:
         for service in self.services:

@@ -30,6 +30,8 @@ def connect(
 ):
     """A psycopg connection, or TargetError with one line saying why not (auth, unreachable, timeout). read_only:
     the server refuses any write in the session (relcheck's sessions on a live database are all read-only)."""
+    if not dsn:  # libpq would fall back to the caller's PG* variables: a server the config never names
+        raise TargetError(f"{what}: no database configured (target.dsn)")
     extra = {"options": READ_ONLY} if read_only else {}
     try:
         return psycopg.connect(dsn, autocommit=autocommit, connect_timeout=max(1, int(timeout)), **extra)

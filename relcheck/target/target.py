@@ -23,6 +23,15 @@ if TYPE_CHECKING:
     from relcheck.target.embedded import EmbeddedRuntime
 
 
+class TargetDown(TargetError):
+    """The service did not answer at its configured address: not verified for the checks that needed it, and the
+    definite finding of the health check (`answer`)."""
+
+    def __init__(self, message: str, answer: Answer) -> None:
+        super().__init__(message)
+        self.answer = answer
+
+
 class Target:
     def __init__(
         self,
@@ -117,7 +126,5 @@ def connect_remote(config: Config) -> Target:
     )
     answer = target.health()
     if answer.status is None:
-        raise TargetError(f"target {t.base_url}: {answer.error}")
-    if t.dsn:
-        target.database().close()
-    return target
+        raise TargetDown(f"target {t.base_url}: {answer.error}", answer)
+    return target  # its database is opened by each check that needs it (a refused login: those are not verified)
