@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from inject_errors import ERRORS
 
 TESTS = Path(__file__).resolve().parent
