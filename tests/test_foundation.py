@@ -226,8 +226,9 @@ def test_unreachable_remote_target_gives_one_line(bench):
     checked = bench.run(path, "-m", "post_deploy")
     assert checked.seconds < 60
     reason = checked.reason("test_health_checks[post_deploy]")
-    assert reason == f"could not set up: target {url}: unreachable (connection refused)"
+    assert reason == f"health check failed: GET {url}/health -> unreachable (connection refused)"
     assert checked.verdict == "ROLLBACK" and checked.returncode == 3  # a critical service failure
+    assert checked.status("test_access_controls") == "not verified"  # the other checks could not gather anything
 
 
 @pytest.fixture
@@ -272,7 +273,7 @@ def test_a_target_that_never_answers_times_out(bench, silent_server):
     assert checked.seconds < 60
     assert (
         checked.reason("test_health_checks[post_deploy]")
-        == f"could not set up: target {silent_server}: no answer within 1s"
+        == f"health check failed: GET {silent_server}/health -> no answer within 1s"
     )
 
 
@@ -280,11 +281,13 @@ def test_database_authentication_failure_gives_one_line(bench, healthy):
     wrong = healthy.dsn.replace("kundli:", "kundli:wrong-", 1)
     bench.env["RELCHECK_WRONG_DSN"] = wrong
     path = bench.config({"target": {"dsn": "env:RELCHECK_WRONG_DSN"}}, target=healthy)
-    path.write_text(path.read_text().replace('"env:RELCHECK_TEST_DSN"', '"env:RELCHECK_WRONG_DSN"'))
+    assert "env:RELCHECK_WRONG_DSN" in path.read_text()
     checked = bench.run(path, "-m", "post_deploy")
     reason = checked.reason("test_health_checks[post_deploy]")
+    assert checked.status("test_health_checks[post_deploy]") == "not verified"  # relcheck's login, not the service
     assert "target database: authentication failed" in reason and "wrong-" not in checked.output
     assert "\n" not in reason
+    assert checked.verdict == "BLOCKED" and checked.returncode == 1 and not checked.manifest["decision"]["fired"]
 
 
 def test_the_config_reference_is_current():

@@ -4,12 +4,14 @@ each case ends in a non-pass naming its cause, and no relcheck database is left 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import time
 import zlib
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -216,6 +218,17 @@ def test_rollback_keeps_the_writes_since_the_backup_and_refuses_to_discard_them_
     assert kept_dumps[1] == os.path.basename(kept["path"])
 
 
+def group_members(leader: int) -> list[int]:
+    """The processes of leader's process group other than the leader (its children still running)."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) == leader and int(stat.parent.name) != leader:
+                members.append(int(stat.parent.name))
+    return members
+
+
 def test_scratch_databases_are_dropped_on_sigterm_and_a_crashed_runs_leftover_at_the_next_start(
     shop_bench, live, runtime
 ):
@@ -235,11 +248,14 @@ def test_scratch_databases_are_dropped_on_sigterm_and_a_crashed_runs_leftover_at
         while not shop.scratch_databases(admin) and time.monotonic() < deadline:
             time.sleep(0.2)
         assert shop.scratch_databases(admin), "the run never created its scratch database"
-        time.sleep(1)
+        while not group_members(run.pid) and time.monotonic() < deadline:  # the target's tests have started
+            time.sleep(0.1)
+        assert group_members(run.pid), "the target's test run never started"
         os.kill(run.pid, sig)
         run.wait(timeout=60)
         if sig == signal.SIGKILL:
-            os.killpg(run.pid, signal.SIGKILL)  # the target's test run it left behind
+            with contextlib.suppress(ProcessLookupError):  # the target's test run it left behind, if still there
+                os.killpg(run.pid, signal.SIGKILL)
     leftover = shop.scratch_databases(admin)
     assert len(leftover) == 1  # SIGTERM cleaned up; SIGKILL could not
     shop_bench.env["SHOP_TEST_SLEEP"] = "0"
