@@ -34,12 +34,13 @@ def init(
     name = product or found.title or (found_tree.source.name if found_tree else "service")
     name = "".join(c if c.isalnum() or c in "._+-" else "-" for c in name).strip("-") or "service"
     load_files = scenarios.write(found, out.parent / "load") if write_load else {}
-    draft = writer.draft(found, found_tree, found_db, out, name, release_version, hosts, load_files)
+    draft = writer.draft(found, found_tree, found_db, out, name, release_version, hosts, load_files, dsn)
     draft.found[:0] = [
         f"service: {found.title or '?'} at {found.base_url} ({found.requests} requests)",
         f"OpenAPI: {found.openapi_route or 'none'} ({len(found.operations)} operations, "
         f"auth {found.auth_scheme or found.auth_header if found.operations else 'not documented'})",
-        f"health: {found.health_route or 'none'}; security headers: {', '.join(found.security_headers) or 'none'}",
+        f"health: {found.health_route or 'none'}; security headers on every answer: "
+        f"{', '.join(found.security_headers) or 'none'}",
     ]
     if found_tree:
         draft.found.append(

@@ -45,13 +45,16 @@ class Prober:
             )
         self.http = Http(base_url, 5, {}, "Authorization", "")
         self.left, self.deadline = max_requests, time.monotonic() + seconds
-        self.made = 0
+        self.answers: dict[str, Answer] = {}  # route -> its answer: each route is asked once
 
     def get(self, route: str) -> Answer:
+        if route in self.answers:
+            return self.answers[route]
         if self.left <= 0 or time.monotonic() > self.deadline:
             raise ProbeBudget("the probe's budget of requests or time is spent")
-        self.left, self.made = self.left - 1, self.made + 1
-        return self.http.get(route)
+        self.left -= 1
+        self.answers[route] = self.http.get(route)
+        return self.answers[route]
 
 
 @dataclass
@@ -85,7 +88,6 @@ class MetricsFound:
 @dataclass
 class ServiceFound:
     base_url: str
-    root: Answer | None = None
     openapi_route: str = ""
     title: str = ""
     api_version: str = ""
@@ -96,10 +98,23 @@ class ServiceFound:
     health_detail: str = ""
     versions: list[VersionSource] = field(default_factory=list)
     metrics: MetricsFound | None = None
-    security_headers: dict[str, str] = field(default_factory=dict)
-    server_header: str = ""
-    requests: int = 0
+    security_headers: dict[str, str] = field(default_factory=dict)  # on every answer init received
+    partial_headers: dict[str, int] = field(default_factory=dict)  # on only some answers: header -> how many
+    answers: dict[str, Answer] = field(default_factory=dict)  # route -> what it answered init
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def requests(self) -> int:
+        return len(self.answers)
+
+    def seen(self, routes) -> str:
+        """What the routes init tried answered: "/health HTTP 404, /healthz HTTP 500"."""
+        tried = [f"{r} {outcome(self.answers[r])}" for r in dict.fromkeys(routes) if r in self.answers]
+        return ", ".join(tried) or "none tried: the probe's budget was spent"
+
+
+def outcome(answer: Answer) -> str:
+    return f"HTTP {answer.status}" if answer.status is not None else f"no answer ({answer.error})"
 
 
 def discover(base_url: str, allowed_hosts: list[str], release_version: str = "") -> ServiceFound:
@@ -107,7 +122,7 @@ def discover(base_url: str, allowed_hosts: list[str], release_version: str = "")
     root = prober.get("/")
     if root.status is None:
         raise TargetError(f"{base_url}: {root.error}")
-    found = ServiceFound(base_url.rstrip("/"), root)
+    found = ServiceFound(base_url.rstrip("/"), answers=prober.answers)
     try:
         _openapi(prober, found)
         _health(prober, found)
@@ -116,8 +131,20 @@ def discover(base_url: str, allowed_hosts: list[str], release_version: str = "")
         _safe_gets(prober, found)
     except ProbeBudget as exc:
         found.notes.append(str(exc))
-    found.requests = prober.made
+    _security_headers(found)
     return found
+
+
+def _security_headers(found: ServiceFound) -> None:
+    """The security headers on every answer init received (whatever its status): a later check asserts them on the
+    service's answers, so a header on only some of them is not the service's and is not required (noted)."""
+    answered = [a for a in found.answers.values() if a.status is not None]
+    for name in SECURITY_HEADERS:
+        on = [a for a in answered if a.header(name) is not None]
+        if on and len(on) == len(answered):
+            found.security_headers[name] = on[0].header(name) or ""
+        elif on:
+            found.partial_headers[name] = len(on)
 
 
 def _json(answer: Answer):
@@ -131,7 +158,7 @@ def _openapi(prober: Prober, found: ServiceFound) -> None:
             found.openapi_route = route
             read_openapi(document, found)
             return
-    found.notes.append("no OpenAPI document at " + ", ".join(OPENAPI_ROUTES))
+    found.notes.append(f"no OpenAPI document (what answered: {found.seen(OPENAPI_ROUTES)})")
 
 
 def read_openapi(document: dict, found: ServiceFound) -> None:
@@ -172,14 +199,13 @@ def _safe_gets(prober: Prober, found: ServiceFound) -> None:
 
 def _health(prober: Prober, found: ServiceFound) -> None:
     documented = [o.path for o in found.operations if o.method == "GET" and looks_like_health(o.path)]
-    for route in [*documented, *(r for r in HEALTH_ROUTES if r not in documented)]:
+    candidates = [*documented, *(r for r in HEALTH_ROUTES if r not in documented)]
+    for route in candidates:
         answer = prober.get(route)
         if answer.status == 200:
             found.health_route, found.health_detail = route, answer.text[:200]
-            found.security_headers = {h: v for h in SECURITY_HEADERS if (v := answer.header(h)) is not None}
-            found.server_header = answer.header("Server") or ""
             return
-    found.notes.append("no health route answered 200 (tried " + ", ".join(HEALTH_ROUTES) + ")")
+    found.notes.append(f"no health route answered 200 (what answered: {found.seen(candidates)})")
 
 
 def looks_like_health(path: str) -> bool:
@@ -188,16 +214,17 @@ def looks_like_health(path: str) -> bool:
 
 
 def _versions(prober: Prober, found: ServiceFound, release_version: str) -> None:
-    """Every version source seen, the likeliest first (the one naming release_version, if given)."""
+    """Every version source seen in a successful answer, the likeliest first (the one naming release_version, if
+    given)."""
     for route in VERSION_ROUTES:
-        answer = found.root if route == "/" and found.root else prober.get(route)
+        answer = prober.get(route)
         body = _json(answer)
         if isinstance(body, dict):
             for key in VERSION_KEYS:
                 if isinstance(body.get(key), str | int | float) and not isinstance(body.get(key), bool):
                     found.versions.append(VersionSource("route", route, str(body[key]), pointer=f"/{key}"))
                     break
-        for name in VERSION_HEADERS:
+        for name in VERSION_HEADERS if answer.ok else ():
             if (value := answer.header(name)) is not None:
                 found.versions.append(VersionSource("header", route, value, header=name))
         if answer.status == 500 and route != "/":
@@ -220,7 +247,7 @@ def _metrics(prober: Prober, found: ServiceFound) -> None:
         if scrape.families:
             found.metrics = read_metrics(route, answer.text, scrape)
             return
-    found.notes.append("no Prometheus metrics at " + ", ".join(METRICS_ROUTES))
+    found.notes.append(f"no Prometheus metrics (what answered: {found.seen(METRICS_ROUTES)})")
 
 
 def read_metrics(route: str, text: str, scrape: metrics.Scrape) -> MetricsFound:

@@ -6,18 +6,30 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
+import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
+from functools import partial, reduce
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
-from relcheck.core.config import LOOPBACK
+from relcheck.core.config import LOOPBACK, Config
 from relcheck.discovery.database import DatabaseFound
-from relcheck.discovery.service import ServiceFound
+from relcheck.discovery.service import (
+    HEALTH_ROUTES,
+    METRICS_ROUTES,
+    OPENAPI_ROUTES,
+    VERSION_ROUTES,
+    ServiceFound,
+    outcome,
+)
 from relcheck.discovery.tree import TreeFound
 
 BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 DSN_VARIABLE = "RELCHECK_TARGET_DSN"
+UNKNOWN_VERSION = "0.0.0"  # written when no version was given or seen
 MIGRATIONS = {  # tool -> (migrate, downgrade, migration head)
     "alembic": (
         ["{python}", "-m", "alembic", "upgrade", "head"],
@@ -27,6 +39,76 @@ MIGRATIONS = {  # tool -> (migrate, downgrade, migration head)
     "django": (["{python}", "manage.py", "migrate", "--noinput"], [], []),
     "none": ([], [], []),
 }
+
+
+# The keys init may leave unset and the items each leaves NOT VERIFIED. The summary's list is this table read over
+# the config init wrote (see not_verified), so a key the written config leaves unset is always listed.
+UNSET = {
+    "release.version": "Verify service status (version), Release notes prepared",
+    "release.previous_version": "Prepare rollback plan, history comparisons",
+    "contacts": "Emergency Contacts (a CONTACTS.md in the service's tree)",
+    "target.source": "Code Quality, Security scan, Documentation (run init with --source)",
+    "target.repository": "Code review completed, Documentation updated, Record deployment notes (its git history)",
+    "target.dsn": "Backup current system, Run health checks (database part), data integrity, resource checks",
+    "target.routes.health": "Run health checks, Monitor system health",
+    "target.routes.version": "Verify service status (version; or target.version.header / .openapi)",
+    "target.routes.metrics": "Verify metrics collection, Prepare monitoring, Monitoring (application metrics)",
+    "target.routes.openapi": "API documentation updated",
+    "target.service.manager": "Verify service status (service manager), Execute deployment",
+    "target.service.log_file": "Check logs for errors, Data protection confirmed (log part); or journal_unit",
+    "target.auth.tokens": "Access controls verified, Audit logging enabled, authenticated critical paths",
+    "quality.tests": "All tests passing, Code coverage >95%",
+    "quality.tests.env": "All tests passing (the variables its tests read the database from)",
+    "security.bandit.targets": "Security scan completed",
+    "security.dependencies.advisories": "Vulnerabilities addressed (an advisory mirror)",
+    "security.data_protection.required_headers": "Data protection confirmed (security headers)",
+    "security.access.rules": "Access controls verified (expectations only you can state)",
+    "docs.openapi_file": "API documentation updated (the committed OpenAPI)",
+    "deploy.migrate": "Execute deployment (its migrations; [] if it has none)",
+    "deploy.downgrade": "Execute rollback (the schema step back; [] if it has no migrations)",
+    "deploy.schema_version_query": 'Prepare rollback plan (the schema version; "" if it has no migrations)',
+    "deploy.required_metrics": "Prepare monitoring",
+    "post_deploy.critical_paths": "Test critical paths",
+    "post_deploy.advancing_counters": "Verify metrics collection (counters advancing)",
+    "monitoring.request_counter": "Monitoring: request rates, error rates",
+    "monitoring.route_labels": "Monitoring: error rates and response times per route",
+    "monitoring.latency_histogram": "Monitoring: response times",
+    "monitoring.p95_ms": "Monitoring: response times (your latency SLA; or route_p95_ms)",
+    "monitoring.calculations": "Business metrics (calculations, validations, cache, queues, accuracy)",
+    "performance": "Performance Verification, Monitor performance (init --write-load writes scenarios)",
+    "signoff.allowed_signers": "Release Sign-off",
+    "signoff.roles": "Release Sign-off",
+    "notify.webhook": "Notify stakeholders, Update status board (or notify.smtp, notify.status_board)",
+}
+# Where unset means more than an empty value (a placeholder, an alternative key, a key that matters only with another)
+UNSET_WHEN: dict[str, Callable[[Config], object]] = {
+    "release.version": lambda c: c.release.version == UNKNOWN_VERSION,
+    "target.repository": lambda c: not c.target.repository and not (c.source / ".git").exists(),
+    "target.routes.version": lambda c: (
+        not (c.target.routes.version or c.target.version.header or c.target.version.openapi)
+    ),
+    "target.service.manager": lambda c: c.target.service.manager == "none",
+    "target.service.log_file": lambda c: not (c.target.service.log_file or c.target.service.journal_unit),
+    "quality.tests.env": lambda c: c.quality.tests and not c.quality.tests.env,
+    "monitoring.route_labels": lambda c: c.monitoring.request_counter and not c.monitoring.route_labels,
+    "monitoring.p95_ms": lambda c: c.monitoring.p95_ms is None and not c.monitoring.route_p95_ms,
+    "monitoring.calculations": lambda c: (
+        not any(
+            (c.monitoring.calculations, c.monitoring.validations, c.monitoring.cache_hits, c.monitoring.queue_gauges)
+        )
+    ),
+    "notify.webhook": lambda c: not (c.notify.webhook or c.notify.smtp or c.notify.status_board),
+}
+
+
+def not_verified(config: Config) -> list[tuple[str, str]]:
+    """(key, the items it leaves NOT VERIFIED) for every key of UNSET the config leaves unset."""
+    return [(key, items) for key, items in UNSET.items() if UNSET_WHEN.get(key, partial(_empty, key))(config)]
+
+
+def _empty(key: str, config: Config) -> bool:
+    value = reduce(lambda node, name: getattr(node, name, None), key.split("."), config)
+    return value in (None, "", [], {})
 
 
 def toml(value) -> str:
@@ -50,12 +132,13 @@ def key(name: str) -> str:
 
 @dataclass
 class Draft:
-    """The config as lines, and the summary's three lists."""
+    """The config as lines, what was found and configured, and the variables to export before a run (the summary's
+    NOT VERIFIED list is read from the written config: see not_verified)."""
 
     lines: list[str] = field(default_factory=list)
     found: list[str] = field(default_factory=list)
     configured: list[str] = field(default_factory=list)
-    unverified: list[tuple[str, str]] = field(default_factory=list)  # (items, the key that would verify them)
+    exports: list[str] = field(default_factory=list)
 
     def section(self, name: str, comment: str = "") -> None:
         self.lines += ["", f"[{name}]"] + ([f"# {comment}"] if comment else [])
@@ -65,9 +148,6 @@ class Draft:
 
     def hint(self, text: str) -> None:
         self.lines.append(f"# {text}")
-
-    def todo(self, items: str, keys: str) -> None:
-        self.unverified.append((items, keys))
 
 
 def draft(
@@ -79,6 +159,7 @@ def draft(
     release_version: str,
     allowed_hosts: list[str],
     load_files: dict[str, str],
+    dsn: str = "",
 ) -> Draft:
     d = Draft()
     d.lines += [
@@ -90,22 +171,16 @@ def draft(
     ]
     if tree and (tree.source / "CONTACTS.md").is_file():
         d.set("contacts", "CONTACTS.md", "the emergency contacts (in target.source)")
-    else:
-        d.todo("Emergency Contacts", "contacts (a CONTACTS.md in the service's tree)")
     _release(d, service, product, release_version)
-    _target(d, service, tree, database, out, allowed_hosts)
+    _target(d, service, tree, database, out, allowed_hosts, dsn)
     if tree:
         _quality_and_security(d, tree)
         _docs(d, tree, service)
-    else:
-        d.todo("Code Quality, Security scan, Documentation", "target.source (run init with --source)")
     _data_protection(d, service)
     _access(d, service)
     _deploy(d, tree, database, service)
     _monitoring(d, service)
     _performance(d, load_files, out)
-    d.todo("Release Sign-off", "signoff.allowed_signers and signoff.roles")
-    d.todo("Notify stakeholders, Update status board", "notify.webhook / notify.smtp / notify.status_board")
     return d
 
 
@@ -113,51 +188,62 @@ def _release(d: Draft, service: ServiceFound, product: str, release_version: str
     d.section("release")
     d.set("product", product)
     version = release_version or (service.versions[0].value if service.versions else "")
-    d.set("version", version or "0.0.0", "the release being checked" + ("" if version else ": TODO"))
+    d.set("version", version or UNKNOWN_VERSION, "the release being checked" + ("" if version else ": TODO"))
     d.set("previous_version", "", "TODO: the release this one replaces (rollback target, history, git tag)")
-    d.todo("Rollback plan and history comparisons", "release.previous_version")
 
 
-def _target(d, service: ServiceFound, tree, database, out: Path, allowed_hosts: list[str]) -> None:
+def _target(d, service: ServiceFound, tree, database, out: Path, allowed_hosts: list[str], dsn: str) -> None:
     d.section("target")
     d.set("mode", "remote")
     d.set("base_url", service.base_url)
     if database is not None:
         d.set("dsn", f"env:{DSN_VARIABLE}", "read in read-only sessions; writes go only to scratch copies")
+        d.exports.append(dsn_export(dsn))
         if database.error:
             d.found.append(f"database: NOT READ ({database.error})")
     else:
         d.hint(f'dsn = "env:{DSN_VARIABLE}"   # TODO: the service\'s database (backups, health, data checks)')
-        d.todo("Backup, health (database part), data integrity, resource checks", "target.dsn")
     if tree:
         d.set("source", os.path.relpath(tree.source, out.parent), "the service's tree: tests, docs, requirements, code")
         if tree.app_dir:
             d.set("app_dir", tree.app_dir, "where the service lives in its repository: commands run there")
         if tree.python:
             d.set("python", tree.python, "the service's interpreter: its tests, migrations and deploy steps")
-        if not tree.is_git:
-            d.todo("Code review, Documentation updated, Record deployment notes", "target.repository (its git history)")
     else:
-        d.set("source", ".", "TODO: the service's tree (tests, docs, requirements, code)")
+        d.set("source", "", "TODO: the service's tree (tests, docs, requirements, code); run init with --source")
     if allowed_hosts != list(LOOPBACK):
         d.set("allowed_hosts", allowed_hosts, "hosts relcheck may send load and probes to")
-    d.section("target.routes")
-    d.set("health", service.health_route or "/health", "" if service.health_route else "TODO: no health route found")
+    d.section("target.routes", 'only routes that answered as expected; "" = none did (what answered is noted)')
     route_source = next((v for v in service.versions if v.kind in ("route", "header")), None)
-    d.set("version", route_source.route if route_source else "", "" if route_source else "no version route found")
-    d.set("metrics", service.metrics.route if service.metrics else "", "" if service.metrics else "none found")
-    d.set("openapi", service.openapi_route or "", "" if service.openapi_route else "no OpenAPI document found")
+    _route(d, "health", service.health_route, service, HEALTH_ROUTES)
+    _route(d, "version", route_source.route if route_source else "", service, VERSION_ROUTES)
+    _route(d, "metrics", service.metrics.route if service.metrics else "", service, METRICS_ROUTES)
+    _route(d, "openapi", service.openapi_route, service, OPENAPI_ROUTES)
     _version_source(d, service)
     d.section("target.service", "how the service is managed on its host (systemctl/journalctl through a prefix)")
     d.set("manager", "none", 'TODO: "systemd" with unit = "<name>.service" (and command_prefix = ["ssh", "host"])')
     d.hint('log_file = "/var/log/<service>.log"   # TODO: or journal_unit = "<name>.service"')
-    d.todo("Verify service status (service manager part), Execute deployment", "target.service.manager, unit")
-    d.todo("Check logs for errors, data protection (log part)", "target.service.log_file or journal_unit")
     d.section("target.auth")
     d.set("header", service.auth_header)
     d.set("scheme", service.auth_scheme or "Bearer", "as documented" if service.auth_scheme else "TODO: check")
     d.hint('tokens = { viewer = "env:RELCHECK_TOKEN_VIEWER", admin = "env:RELCHECK_TOKEN_ADMIN" }   # TODO')
-    d.todo("Access controls, Audit logging, authenticated critical paths", "target.auth.tokens (a token per role)")
+
+
+def _route(d: Draft, name: str, route: str, service: ServiceFound, candidates) -> None:
+    """A route init saw answer as expected, else "" (not the default, which it may have seen fail): unset."""
+    if route:
+        d.set(name, route, f"answered {outcome(service.answers[route])}" if route in service.answers else "")
+    else:
+        d.set(name, "", f"unset, none answered as expected: {service.seen(candidates)}")
+
+
+def dsn_export(dsn: str) -> str:
+    """The line that sets the DSN variable the config reads, without the password (the user adds it)."""
+    parts = urlsplit(dsn)
+    if parts.password is None:
+        return f"export {DSN_VARIABLE}={shlex.quote(dsn)}"
+    shown = urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":PASSWORD@")))
+    return f"export {DSN_VARIABLE}={shlex.quote(shown)}   # replace PASSWORD with its password"
 
 
 def _version_source(d: Draft, service: ServiceFound) -> None:
@@ -165,7 +251,6 @@ def _version_source(d: Draft, service: ServiceFound) -> None:
     chosen = service.versions[0] if service.versions else None
     if chosen is None:
         d.hint('pointer = "/version"   # TODO: a JSON pointer into routes.version\'s answer, or header = "X-Version"')
-        d.todo("Verify service status (version part)", "target.routes.version + target.version.*")
         return
     if chosen.kind == "route":
         d.set("pointer", chosen.pointer, f"GET {chosen.route} said {chosen.value!r}")
@@ -188,20 +273,15 @@ def _quality_and_security(d: Draft, tree: TreeFound) -> None:
         if prepare:
             d.set("prepare", [prepare], "the scratch database starts empty: migrate it first")
         d.configured.append(f"tests: pytest {tree.tests} on a scratch database")
-    else:
-        d.todo("All tests passing, Code coverage", "quality.tests.command (no tests/ found)")
     if tree.packages:
         d.section("quality.coverage")
         d.set("source", [p.split("/")[-1] for p in tree.packages])
         d.section("security.bandit")
         d.set("targets", tree.packages)
         d.configured.append(f"bandit and coverage over {', '.join(tree.packages)}")
-    else:
-        d.todo("Security scan completed", "security.bandit.targets (no code package found)")
     d.section("security.dependencies")
     d.set("requirements", tree.dependency_inputs or ["requirements.txt"])
     d.set("advisories", [], "TODO: a local advisory mirror (PyPA advisory-database clone or OSV all.zip)")
-    d.todo("Dependency audit", "security.dependencies.advisories (an advisory mirror)")
     if tree.dependency_inputs:
         d.found.append(f"dependency inputs: {', '.join(tree.dependency_inputs)} ({tree.manager})")
 
@@ -218,13 +298,23 @@ def _docs(d: Draft, tree: TreeFound, service: ServiceFound) -> None:
 
 
 def _data_protection(d: Draft, service: ServiceFound) -> None:
-    """The security headers seen become the required ones: a later release that drops one fails."""
+    """The security headers on every answer become the required ones: a later release that drops one fails. One on
+    only some answers is not the service's (the check asserts them on every probe's answer): named, not required."""
     d.section("security.data_protection", "what the service's answers must (not) show")
-    d.set("required_headers", {h: "" for h in service.security_headers}, "the ones seen by init (any value)")
-    d.set("probes", [{"method": "GET", "path": service.health_route or "/"}, {"method": "GET", "path": "/"}])
+    d.set(
+        "required_headers",
+        {h: "" for h in service.security_headers},
+        f"on every one of the {service.requests} answers init received (any value)",
+    )
+    if service.partial_headers:
+        d.hint(
+            "on only some answers, so not required (not service-wide): "
+            + ", ".join(f"{h} ({n} of {service.requests})" for h, n in service.partial_headers.items())
+        )
+    d.set("probes", [{"method": "GET", "path": p} for p in dict.fromkeys([service.health_route or "/", "/"])])
     if urlsplit(service.base_url).scheme == "http" and urlsplit(service.base_url).hostname in LOOPBACK:
         d.set("allow_plain_http", True, "checked on loopback; TODO: a service reached by others needs https")
-    d.configured.append("required security headers: " + (", ".join(service.security_headers) or "none seen"))
+    d.configured.append("required security headers: " + (", ".join(service.security_headers) or "none on every answer"))
 
 
 def _access(d: Draft, service: ServiceFound) -> None:
@@ -235,14 +325,13 @@ def _access(d: Draft, service: ServiceFound) -> None:
     d.hint('rules = [ { method = "GET", path = "/items", expect = { anonymous = 401, viewer = 200 } } ]')
     for op in secured[:20]:
         d.hint(f"  {op.method} {op.path}: documented as secured; expect anonymous = 401, roles = ?")
-    d.todo("Access controls", "security.access.rules (expectations only you can state)")
 
 
 def _deploy(d: Draft, tree: TreeFound | None, database: DatabaseFound | None, service: ServiceFound) -> None:
     tool = tree.migrations if tree else "none"
     migrate, downgrade, _ = MIGRATIONS[tool]
     d.section("deploy", "the deployment and rollback procedures (relcheck deploy / rollback / the rollback plan)")
-    d.set("migrate", migrate, "" if migrate else "no migrations found")
+    d.set("migrate", migrate, "" if migrate else "no migrations found" if tree else "TODO: no --source: its migrations")
     d.set("downgrade", downgrade, "" if downgrade or not migrate else "TODO: how to step the schema back")
     if tree and tree.database_variables:
         d.set("env", {tree.database_variables[0]: "{dsn}"}, "how the migrations read the database URL")
@@ -256,14 +345,12 @@ def _deploy(d: Draft, tree: TreeFound | None, database: DatabaseFound | None, se
         d.section("post_deploy")
         d.set("advancing_counters", [service.metrics.request_counter])
     d.hint('critical_paths = [ { name = "...", method = "GET", path = "...", expect = 200 } ]   # TODO')
-    d.todo("Test critical paths", "post_deploy.critical_paths")
 
 
 def _monitoring(d: Draft, service: ServiceFound) -> None:
     found = service.metrics
     d.section("monitoring", "the live service's metrics, read after a little synthetic traffic")
     if not found:
-        d.todo("Monitoring (application metrics)", "target.routes.metrics (no Prometheus endpoint found)")
         return
     serves = ["CPU", "memory"] if "process_cpu_seconds" in found.families else []
     if found.request_counter:
@@ -275,14 +362,11 @@ def _monitoring(d: Draft, service: ServiceFound) -> None:
         d.set("latency_histogram", found.latency_histogram)
         serves.append("response times")
         d.hint("p95_ms = 500   # TODO: your latency SLA per route (route_p95_ms for single routes)")
-        d.todo("Response times (monitoring)", "monitoring.p95_ms (your latency SLA)")
     d.found.append(f"metrics at {found.route}: {len(found.families)} families; can serve {', '.join(serves) or '-'}")
-    d.todo("Business metrics (calculations, validations, cache, queues, accuracy)", "monitoring.* for your metrics")
 
 
 def _performance(d: Draft, load_files: dict[str, str], out: Path) -> None:
     if not load_files:
-        d.todo("Performance Verification, Monitor performance", "performance.* (init --write-load writes scenarios)")
         return
     scenario = os.path.relpath(load_files["scenario"], out.parent)
     d.section("performance", "load scenarios from the OpenAPI's safe GET operations (edit the file freely)")
@@ -303,7 +387,12 @@ def _performance(d: Draft, load_files: dict[str, str], out: Path) -> None:
 
 
 def summary(d: Draft, out: Path) -> str:
+    """What was found and configured, the exports a run needs, and the NOT VERIFIED list read from the written
+    config (so a key left unset is always in it)."""
     lines = [f"wrote {out}", "", "found:"] + [f"  - {f}" for f in d.found]
     lines += ["", "configured:"] + [f"  - {c}" for c in d.configured]
-    lines += ["", "NOT VERIFIED until you set:"] + [f"  - {items}: {keys}" for items, keys in d.unverified]
+    if d.exports:
+        lines += ["", "before each run, set:"] + [f"  {e}" for e in d.exports]
+    written = Config.model_validate({**tomllib.loads(out.read_text(encoding="utf-8")), "path": out.resolve()})
+    lines += ["", "NOT VERIFIED until you set:"] + [f"  - {key}: {items}" for key, items in not_verified(written)]
     return "\n".join(lines)

@@ -1,0 +1,118 @@
+"""`relcheck init` writes only what it saw answer as expected: a route that answered 404/500 stays unset (its items
+not verified, never a failure), every key the written config leaves unset is in the printed NOT VERIFIED list, the
+required security headers are the ones on every answer, and the DSN's export line is printed without its password."""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+
+from fakes import LocalServer, QuietHandler
+
+from relcheck.discovery import init
+from relcheck.discovery.writer import UNSET
+from relcheck.run import runner
+
+
+class NoHealthService(LocalServer):
+    """A service with no health route (/health 404), a broken metrics route (/metrics 500) and no version: nosniff
+    on every answer, a CSP on its root only."""
+
+    def __init__(self) -> None:
+        class Handler(QuietHandler):
+            def do_GET(self):
+                headers = {"X-Content-Type-Options": "nosniff"}
+                if self.path == "/":
+                    headers["Content-Security-Policy"] = "default-src 'none'"
+                    self.reply(200, json.dumps({"name": "items"}).encode(), "application/json", headers)
+                elif self.path == "/metrics":
+                    self.reply(500, b"Internal Server Error", "text/plain", headers)
+                else:
+                    self.reply(404, b'{"detail": "Not Found"}', "application/json", headers)
+
+        self.url = self.serve(Handler)
+
+
+def not_verified_keys(summary: str) -> list[str]:
+    listed = summary.split("NOT VERIFIED until you set:\n", 1)[1].splitlines()
+    return [line.removeprefix("  - ").split(":", 1)[0] for line in listed]
+
+
+def empty_keys(text: str) -> list[str]:
+    """The dotted keys the written config sets to an empty value."""
+    keys, section = [], ""
+    for line in text.splitlines():
+        if line.startswith("["):
+            section = line.strip("[]") + "."
+        elif match := re.match(r'^(\w+) = (""|\[\]|\{\})', line):
+            keys.append(section + match[1])
+    return keys
+
+
+def test_init_writes_no_route_it_saw_fail_and_lists_every_key_it_left_unset(tmp_path):
+    service = NoHealthService()
+    try:
+        summary = init(service.url, tmp_path / "relcheck.toml", dsn="postgresql://app:s3cret@127.0.0.1:1/appdb")
+    finally:
+        service.close()
+    text = (tmp_path / "relcheck.toml").read_text()
+    written = tomllib.loads(text)
+    assert written["target"]["routes"] == {"health": "", "version": "", "metrics": "", "openapi": ""}
+    assert re.search(r'^health = "" .*: /health HTTP 404', text, re.M), text
+    assert re.search(r'^metrics = "" .*: /metrics HTTP 500', text, re.M), text
+    listed = not_verified_keys(summary)
+    assert {"target.routes.health", "target.routes.metrics", "target.routes.version"} <= set(listed)
+    assert "target.routes.health: Run health checks, Monitor system health" in summary
+    assert set(empty_keys(text)) <= set(listed), set(empty_keys(text)) - set(listed)
+    assert set(listed) <= set(UNSET)
+    # nosniff is on every answer, the CSP on one: not service-wide, so not required, and said so
+    assert written["security"]["data_protection"]["required_headers"] == {"X-Content-Type-Options": ""}
+    assert "not required (not service-wide): Content-Security-Policy (1 of " in text
+    assert "export RELCHECK_TARGET_DSN=postgresql://app:PASSWORD@127.0.0.1:1/appdb" in summary
+    assert "s3cret" not in summary + text
+
+
+def test_the_config_init_wrote_leaves_the_routes_it_saw_fail_not_verified(tmp_path):
+    """Used as written, the config gives NOT VERIFIED naming the key, never a failure (nor a rollback trigger)."""
+    service = NoHealthService()
+    try:
+        init(service.url, tmp_path / "relcheck.toml")
+        checked = runner.run_checks(
+            tmp_path / "relcheck.toml",
+            "pre_release or post_deploy or monitoring",
+            ["-p", "no:randomly", "-k", "health_checks or system_health or metrics_collection or api_documentation"],
+            timeout=300,
+        )
+    finally:
+        service.close()
+    statuses = checked.statuses()
+    for test in ("test_health_checks[post_deploy]", "test_monitor_system_health", "test_verify_metrics_collection"):
+        assert test in statuses, checked.output[-3000:]
+    assert not [test for test, (status, _) in statuses.items() if status == "fail"], statuses
+    assert statuses["test_health_checks[post_deploy]"][0] == "not verified"
+    assert "target.routes.health" in statuses["test_health_checks[post_deploy]"][1]
+    assert statuses["test_monitor_system_health"] == statuses["test_health_checks[post_deploy]"]
+    assert statuses["test_verify_metrics_collection"][0] == "not verified"
+    assert "target.routes.metrics" in statuses["test_verify_metrics_collection"][1]
+    assert statuses["test_api_documentation"] == (
+        "not verified",
+        "no OpenAPI route configured (target.routes.openapi is empty)",
+    )
+
+
+def test_init_writes_the_routes_the_reference_service_answers(healthy, tmp_path):
+    summary = init(healthy.base_url, tmp_path / "relcheck.toml", dsn=healthy.dsn)
+    written = tomllib.loads((tmp_path / "relcheck.toml").read_text())
+    assert written["target"]["routes"] == {
+        "health": "/health",
+        "version": "/version",
+        "metrics": "/metrics",
+        "openapi": "/openapi.json",
+    }
+    listed = not_verified_keys(summary)
+    assert not {key for key in listed if key.startswith("target.routes.")}, listed
+    assert {"X-Content-Type-Options", "Content-Security-Policy", "Referrer-Policy"} <= set(
+        written["security"]["data_protection"]["required_headers"]
+    )
+    assert "export RELCHECK_TARGET_DSN=" in summary
