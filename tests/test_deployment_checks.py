@@ -119,9 +119,17 @@ def test_could_not_check_never_fires_a_trigger(bench, healthy):
         "fired": [],
         "not_evaluated": [
             {"trigger": t, "reason": checked.reason(f"test_rollback_trigger[{t}]")}
-            for t in ("Critical service failure", "Unacceptable performance")
+            for t in (
+                "Critical service failure",
+                "Unacceptable performance",
+                "Data integrity issues",  # the pre-deploy backup never ran for this release
+                "Security vulnerabilities",  # nor did the pre-release scans
+            )
         ],
     }
+    assert "test_backup_current_system no result (no complete run yet: run pytest -m pre_deploy" in (
+        checked.reason("test_rollback_trigger[Data integrity issues]")
+    )
 
 
 @pytest.mark.parametrize(
@@ -252,13 +260,10 @@ def test_post_deploy_checks_fail_on_their_faults_and_decide_rollback(bench, faul
 
 def test_a_failure_the_previous_release_shares_is_pre_existing_not_a_rollback(bench, faulty):
     target = faulty(no_audit=True)
-    only = ("-m", "post_deploy", "-k", "audit_logging or Compliance")
     previous = bench.config({"release": {"version": "1.0.0", "previous_version": "0.9.0"}}, target=target)
-    assert bench.run(previous, *only).status("test_audit_logging") == "fail"  # kept in 1.0.0's history
-    checked = bench.run(bench.config(target=target), *only)
-    assert checked.reason("test_rollback_trigger[Compliance violations]").endswith(
-        "(pre-existing: fails in the previous release too)"
-    )
+    assert bench.run(previous, "-m", "post_deploy").status("test_audit_logging") == "fail"  # 1.0.0's complete run
+    checked = bench.run(bench.config(target=target), "-m", "post_deploy", "-k", "audit_logging or Compliance")
+    assert checked.reason("test_rollback_trigger[Compliance violations]").endswith("[fails in 1.0.0 too]")
     (fired,) = checked.manifest["decision"]["fired"]
     assert fired["pre_existing"] and fired["checks"] == ["test_audit_logging"]
     assert checked.manifest["decision"]["name"] == "BLOCKED"

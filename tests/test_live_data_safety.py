@@ -110,19 +110,21 @@ def test_tests_that_ignore_the_scratch_variable_and_inherit_a_live_environment_c
 
 
 @pytest.mark.parametrize(
-    "environment, check, variable",
+    "environment, check, variable, status",
     [
-        ("tests_env", "test_all_tests_passing", "quality.tests.env.POSTGRES_DB"),
-        ("deploy_env", "test_prepare_rollback_plan", "deploy.env.POSTGRES_DB"),  # written for the real migrate step
+        # relcheck's own run of the tests is refused: they did not run, so the item is not verified, naming the key
+        ("tests_env", "test_all_tests_passing", "quality.tests.env.POSTGRES_DB", "not verified"),
+        # the rollback plan's own step would reach the live database: a defect of the plan
+        ("deploy_env", "test_prepare_rollback_plan", "deploy.env.POSTGRES_DB", "fail"),
     ],
 )
 def test_a_scratch_step_whose_environment_names_the_live_database_is_refused(
-    shop_bench, live, environment, check, variable
+    shop_bench, live, environment, check, variable, status
 ):
     defaults = shop.SCRATCH_ENV if environment == "tests_env" else shop.DEPLOY_ENV
     config = shop_bench.shop_config(**{environment: {**defaults, "POSTGRES_DB": live["name"]}})
     checked = shop_bench.run(config, "-k", check.removeprefix("test_"))
-    assert checked.status(check) == "fail"
+    assert checked.status(check) == status
     assert f"{variable} names the live database {live['name']}" in checked.reason(check)
     assert_live_untouched(live)
 

@@ -248,6 +248,7 @@ class Run:
             records.manifests(self.cfg),
             records.manifests_in(records.previous_release_dir(self.cfg)),
             self.cfg.release.previous_version,
+            self.phases_of,
         )
 
     # --- the run's outputs --------------------------------------------------------------------------------

@@ -71,9 +71,10 @@ def evaluate(
     history: list[dict],
     previous: list[dict],
     previous_version: str = "",
+    phases_of: dict[str, set[str]] | None = None,
 ) -> Judgement:
     """this_run: test name -> {"status", "reason", "pre_existing"}; history: complete runs of this release, previous:
-    of the previous release, both newest first."""
+    of the previous release, both newest first; phases_of: each check's phases (to say which run is missing)."""
     found = []
     for check in due:
         result = this_run.get(check)
@@ -84,13 +85,19 @@ def evaluate(
             where = f"{manifest['run']['label']} run of {manifest['run']['finished']}"
             finding = Finding(check, entry["status"], entry["reason"], where, "", entry.get("pre_existing", ""))
         else:
-            finding = Finding(check, "no result", "not run for this release yet: run its phase first", "")
+            finding = Finding(check, "no result", f"no complete run yet: run {phase_to_run(check, phases_of)}", "")
         before = newest_result(check, previous)
         finding.previous = before[1]["status"] if before else "no result"
         if finding.status == "fail" and not finding.pre_existing and finding.previous == "fail":
             finding.pre_existing = f"fails in {previous_version or 'the previous release'} too"
         found.append(finding)
     return Judgement(found, [check for check in mapped if check not in due])
+
+
+def phase_to_run(check: str, phases_of: dict[str, set[str]] | None) -> str:
+    phases = (phases_of or {}).get(check, set())
+    phase = "pre_release" if "pre_release" in phases else min(phases, default="")
+    return f"pytest -m {phase} for this release first" if phase else "its phase for this release first"
 
 
 def describe(findings: list[Finding]) -> str:

@@ -153,11 +153,11 @@ class EmbeddedRuntime:
         status = service.status()
         if not status.running:
             why = f"service {status.detail} during start-up: {redact(service.last_output())}"
-            raise TargetDown(why, Answer("GET", target.http.base_url + target.routes.health, None, error=why))
+            raise TargetDown(why, target, Answer("GET", target.http.base_url + target.routes.health, None, error=why))
         if not last or (last[0].status != 200 and (healthy or last[0].status is None)):
             health_url = target.http.base_url + target.routes.health
             answer = last[0] if last else Answer("GET", health_url, None, error="no answer")
-            raise TargetDown(f"service not healthy within {timeout:g}s ({answer.describe()})", answer)
+            raise TargetDown(f"service not healthy within {timeout:g}s ({answer.describe()})", target, answer)
 
     def stop(self) -> None:
         for service in self.services:

@@ -24,12 +24,12 @@ if TYPE_CHECKING:
 
 
 class TargetDown(TargetError):
-    """The service did not answer at its configured address: not verified for the checks that needed it, and the
-    definite finding of the health check (`answer`)."""
+    """The service did not answer at its configured address (or did not start): not verified for the checks that
+    needed it, and the definite finding of those that judge its liveness (`target`, `answer`)."""
 
-    def __init__(self, message: str, answer: Answer) -> None:
+    def __init__(self, message: str, target: Target, answer: Answer) -> None:
         super().__init__(message)
-        self.answer = answer
+        self.target, self.answer = target, answer
 
 
 class Target:
@@ -126,5 +126,5 @@ def connect_remote(config: Config) -> Target:
     )
     answer = target.health()
     if answer.status is None:
-        raise TargetDown(f"target {t.base_url}: {answer.error}", answer)
+        raise TargetDown(f"target {t.base_url}: {answer.error}", target, answer)
     return target  # its database is opened by each check that needs it (a refused login: those are not verified)
