@@ -25,6 +25,13 @@ from relcheck.run.phases import PHASES, PRE_RELEASE_PARTS, is_due, observes, run
 from relcheck.run.results import CheckResult
 from relcheck.signing import waivers
 
+# relcheck status -> pytest's (category, letter, word) for the terminal and its summary line
+TERMINAL_STATUS = {
+    Status.NOT_VERIFIED.value: ("not verified", "N", "NOT VERIFIED"),
+    Status.PENDING.value: ("pending", "P", "PENDING"),
+    Status.WARN.value: ("warned", "W", "WARN"),
+    Status.WAIVED.value: ("waived", "V", "WAIVED"),
+}
 CHECKS_DIR = Path(importlib.import_module("relcheck.checks").__path__[0]).resolve()
 FIXTURES = (
     "target",
@@ -288,6 +295,15 @@ class Run:
             if being_written.exists():
                 os.replace(being_written, final)
         silence_writers(session.config)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_report_teststatus(self, report, config):
+        """The terminal says what the manifest says: NOT VERIFIED, PENDING, WARN and WAIVED are not FAILED/PASSED."""
+        status = dict(report.user_properties).get("relcheck_status")
+        shown = TERMINAL_STATUS.get(status)
+        if shown and (report.when == "call" or (report.when == "setup" and not report.passed)):
+            return shown
+        return None
 
     @pytest.hookimpl(trylast=True)
     def pytest_metadata(self, metadata):
