@@ -42,6 +42,7 @@ def test_backup_current_system(verified_backup, evidence):
             for c in proof.comparisons
         ],
     )
+    require(not proof.unverified, proof.unverified)
     assert not proof.error, proof.error
     different = [c.table for c in proof.comparisons if not c.equal]
     assert proof.comparisons, "the backup restored no tables"

@@ -9,8 +9,11 @@ import json
 import os
 import signal
 import subprocess
+import sys
+import threading
 import time
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
@@ -23,7 +26,8 @@ from relcheck.core.config import ConfigError, load
 from relcheck.probes import backup
 from relcheck.run import runner
 from relcheck.run.runner import write_config
-from relcheck.target import scratch
+from relcheck.target import postgres, scratch
+from relcheck.target.service import wait_until
 
 
 @pytest.fixture
@@ -316,6 +320,170 @@ def test_relcheck_sessions_on_the_live_database_are_read_only(healthy):
         with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
             conn.execute("CREATE TABLE relcheck_was_here (id int)")
     with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
-        from relcheck.target import postgres
-
         postgres.query(healthy.dsn, "DELETE FROM users")
+
+
+# --- Backups under write traffic ------------------------------------------------------------------------------
+class Writes(threading.Thread):
+    """Business going on: an insert and an update in the live database, committed one after another until stopped
+    (at most `limit`), counted."""
+
+    def __init__(self, dsn: str, limit: int = 50_000) -> None:
+        super().__init__(daemon=True)
+        self.dsn, self.limit, self.count, self.stop = dsn, limit, 0, threading.Event()
+
+    def run(self) -> None:
+        with psycopg.connect(self.dsn, autocommit=True) as conn:
+            while self.count < self.limit and not self.stop.wait(0.005):
+                conn.execute("INSERT INTO item (name) VALUES (%s)", (f"w{self.count}",))
+                conn.execute("UPDATE item SET name = name || '+' WHERE id = (SELECT min(id) FROM item)")
+                self.count += 1
+
+    def wait_for(self, more: int) -> None:
+        """Until `more` further writes have committed."""
+        target = self.count + more
+        assert wait_until(lambda: self.count >= target, 60, interval=0.01), "the writes stopped"
+
+    def __enter__(self) -> Writes:
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        self.join(timeout=60)
+
+
+WAITING_PG_DUMP = """#!{python}
+import os, sys, time
+import psycopg
+with psycopg.connect({dsn!r}, autocommit=True) as conn:
+    count = lambda: conn.execute("SELECT count(*) FROM item").fetchone()[0]
+    start, deadline = count(), time.monotonic() + 60
+    while count() < start + 5:
+        if time.monotonic() > deadline:
+            sys.exit("no writes while the backup was taken")
+        time.sleep(0.02)
+    with open({seen!r}, "w") as seen:
+        seen.write(str(count() - start))
+os.execv({pg_dump!r}, ["pg_dump", *{extra!r}, *sys.argv[1:]])
+"""
+
+
+def waiting_pg_bin_dir(directory, live, extra: tuple[str, ...] = ()) -> str:
+    """pg_dump and pg_restore for deploy.pg_bin_dir. This pg_dump starts the real one (with `extra` arguments) only
+    once 5 more writes have committed in the live database since relcheck called it, i.e. after relcheck exported
+    its snapshot, and writes how many it saw into writes-seen."""
+    directory.mkdir()
+    (directory / "pg_restore").symlink_to(postgres.client_tool("pg_restore"))
+    script = directory / "pg_dump"
+    script.write_text(
+        WAITING_PG_DUMP.format(
+            python=sys.executable,
+            dsn=live["dsn"],
+            seen=str(directory / "writes-seen"),
+            pg_dump=postgres.client_tool("pg_dump"),
+            extra=list(extra),
+        )
+    )
+    script.chmod(0o755)
+    return str(directory)
+
+
+def items(dsn: str) -> int:
+    with psycopg.connect(dsn) as conn:
+        return conn.execute("SELECT count(*) FROM item").fetchone()[0]
+
+
+def test_a_backup_taken_under_write_traffic_is_proven_in_its_snapshot(shop_bench, live, tmp_path):
+    """Writes commit between relcheck's snapshot and pg_dump's start, and go on through the proof: the dump and the
+    source's fingerprints read the snapshot, so the proof holds. A dump that leaves a table's data out still fails."""
+    bin_dir = waiting_pg_bin_dir(tmp_path / "bin", live)
+    with Writes(live["dsn"]):
+        checked = shop_bench.run(shop_bench.shop_config({"deploy": {"pg_bin_dir": bin_dir}}), "-k", "backup_current")
+    assert checked.status("test_backup_current_system") == "pass", checked.reason("test_backup_current_system")
+    assert int((tmp_path / "bin" / "writes-seen").read_text()) >= 5
+    table = next(b for b in checked.evidence("test_backup_current_system") if b["title"] == "Source vs restored")
+    item = next(row for row in table["rows"] if row[0] == "public.item")
+    assert item[1] == item[2] and int(item[1]) < items(live["dsn"])  # the backup's state, not today's
+    bin_dir = waiting_pg_bin_dir(tmp_path / "bin-no-items", live, ("--exclude-table-data=item",))
+    with Writes(live["dsn"]):
+        checked = shop_bench.run(shop_bench.shop_config({"deploy": {"pg_bin_dir": bin_dir}}), "-k", "backup_current")
+    assert checked.status("test_backup_current_system") == "fail"
+    assert checked.reason("test_backup_current_system") == "restored data differs from the source in: public.item"
+
+
+def test_relcheck_deploy_backs_up_and_deploys_while_writes_go_on(shop_bench, live, tmp_path):
+    checkout = tmp_path / "checkout"
+    subprocess.run(["git", "clone", "-q", str(live["tree"]), str(checkout)], check=True)
+    bin_dir = waiting_pg_bin_dir(tmp_path / "bin", live)
+    config = shop_bench.shop_config({"deploy": {"checkout": str(checkout), "pg_bin_dir": bin_dir}})
+    with Writes(live["dsn"]):
+        deployed = relcheck_cli(config, "deploy", env=shop_bench.env)
+    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+    assert int((tmp_path / "bin" / "writes-seen").read_text()) >= 5
+    record = json.loads(next((shop_bench.tmp / "reports").rglob("deploy/record.json")).read_text())
+    assert record["backup"]["tables"]["public.item"]["rows"] < items(live["dsn"])
+
+
+def test_the_backup_is_not_verified_when_it_cannot_be_made(shop_bench, live):
+    refused = live["admin_dsn"].replace("postgres@", "nobody@")  # no scratch database to restore into
+    shop_bench.env["SHOP_ADMIN_DSN"] = refused
+    checked = shop_bench.run(shop_bench.shop_config(), "-k", "backup_current")
+    assert checked.status("test_backup_current_system") == "not verified"
+    assert 'admin database: role "nobody" does not exist' in checked.reason("test_backup_current_system")
+
+
+@pytest.fixture
+def prove(live, runtime, tmp_path):
+    """prove(**changes): backup.prove of the live database into a fresh database on the same server."""
+    made = iter(range(100))
+
+    def run(**changes) -> backup.Proof:
+        n = next(made)
+        arguments = {
+            "path": tmp_path / f"proof-{n}.dump",
+            "source_dsn": live["dsn"],
+            "scratch_dsn": runtime.pg.create_database(f"{live['name']}_{n}", runtime.recipe.user, runtime.password),
+            "pg_dump": postgres.client_tool("pg_dump"),
+            "pg_restore": postgres.client_tool("pg_restore"),
+        }
+        return backup.prove(**{**arguments, **changes})
+
+    return run
+
+
+def test_a_backup_proof_that_could_not_be_made_is_not_verified(prove, live, tmp_path):
+    missing = prove(pg_dump=str(tmp_path / "no-such-pg_dump"))
+    assert not missing.proven and missing.unverified.endswith("no-such-pg_dump not found") and not missing.error
+    refused = prove(source_dsn=live["dsn"].replace(f"{postgres.user_of(live['dsn'])}", "nobody", 1))
+    assert not refused.proven and refused.unverified.startswith('source database: role "nobody" does not exist')
+
+
+def test_a_backup_commands_file_is_proven_unless_writes_make_it_incomparable(prove, live, runtime, tmp_path):
+    """deploy.backup_command's file (relcheck cannot put the command in its snapshot): proven when it restores to
+    the database as it was; a difference is a failure only if nothing was written meanwhile, else not verified."""
+    pg_dump = postgres.client_tool("pg_dump")
+
+    def dump_of(dsn: str, path) -> Callable[[], object]:
+        return lambda: subprocess.run([pg_dump, "-Fc", "-f", str(path), "--dbname", dsn], check=True)
+
+    path = tmp_path / "custom.dump"
+    proven = prove(path=path, backup_command=dump_of(live["dsn"], path))
+    assert proven.proven, proven.problem
+    other = runtime.pg.create_database(f"{live['name']}_other", runtime.recipe.user, runtime.password)
+    shop.migrate(live["tree"], other, "upgrade", "head")  # the same schema, no rows
+    wrong = prove(path=path, backup_command=dump_of(other, path))
+    assert not wrong.proven and not wrong.unverified and not wrong.error
+    assert [c.table for c in wrong.comparisons if not c.equal] == ["public.item", "public.users"]
+    with Writes(live["dsn"]) as writes:
+
+        def while_written() -> None:
+            writes.wait_for(5)  # after the fingerprints before the command
+            dump_of(live["dsn"], path)()
+            writes.wait_for(5)  # before the fingerprints after the restore
+
+        written = prove(path=path, backup_command=while_written)
+    assert not written.proven and not written.error
+    assert written.unverified.startswith(
+        "not comparable: the database was written while deploy.backup_command ran (public.item changed)"
+    )

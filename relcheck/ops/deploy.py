@@ -244,15 +244,19 @@ class Procedures:
 
     def dump_and_prove(self, stem: str) -> backup.Proof:
         """pg_dump (or the backup command) of the live database into a new 0600 file, proven by a restore into a
-        scratch database that is dropped right after; old dumps beyond deploy.backups_keep are pruned."""
+        scratch database that is dropped right after (see backup.prove: writes meanwhile do not fail it); old dumps
+        beyond deploy.backups_keep are pruned."""
         dump = backup.new_dump_file(self.backups, stem)
         custom = self.cfg.deploy.backup_command
-        if custom:  # {dsn} without its password; the password in the command's environment (PGPASSWORD)
+
+        def run_backup_command() -> None:  # {dsn} without its password; the password in the environment (PGPASSWORD)
             visible, secret = postgres.for_command_line(self.target.dsn)
             host = Host(self.host.checkout, self.host.prefix, {**self.host.env, **secret}, self.host.timeout)
             host.run(self.command(custom, pg_dump=self.pg_dump, dsn=visible, dump=str(dump)), "backup")
+
         with scratch.scratch_database(self.target, "backup_proof") as copy:
-            proof = backup.prove(dump, self.target.dsn, copy.dsn, self.pg_dump, self.pg_restore, make=not custom)
+            command = run_backup_command if custom else None
+            proof = backup.prove(dump, self.target.dsn, copy.dsn, self.pg_dump, self.pg_restore, command)
         deployed = records.read(records.deploy_record_path(self.cfg)) or {}
         kept = {dump} | ({Path(deployed["backup"]["path"])} if deployed.get("backup") else set())
         backup.prune(self.backups, self.cfg.deploy.backups_keep, kept)
@@ -271,7 +275,7 @@ class Procedures:
                 "tables": {t: asdict(f) for t, f in proof.source.items()},
             }
             if not proof.proven:
-                raise ToolError(f"backup not proven by a restore: {proof.error or 'restored data differs'}")
+                raise ToolError(f"backup not proven by a restore: {proof.problem}")
             return (
                 f"{proof.path.name}: {proof.size} bytes, sha256 {proof.sha256[:16]}…, restore matched "
                 f"{len(proof.comparisons)} tables"
@@ -328,9 +332,7 @@ class Procedures:
                 "proven": safety.proven,
             }
             if not safety.proven:
-                raise refused(
-                    f"the current data could not be kept before the restore: {safety.error or 'restored data differs'}"
-                )
+                raise refused(f"the current data could not be kept before the restore: {safety.problem}")
             lost = self.discarded_by_restore(dump)
             record.discarded = [asdict(d) for d in lost]
             if lost and not (accept_data_loss or self.cfg.deploy.accept_data_loss):

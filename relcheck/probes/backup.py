@@ -1,5 +1,6 @@
 """Backups proven by a restore: pg_dump -Fc, its SHA-256, pg_restore into a scratch database, and per-table row
-counts and content checksums compared with the source."""
+counts and content checksums compared with the source. pg_dump and the source's fingerprints read one exported
+snapshot (DESIGN: consistent backup proof), so writes while the backup is taken change neither side."""
 
 from __future__ import annotations
 
@@ -7,12 +8,15 @@ import hashlib
 import os
 import subprocess
 from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psycopg
 from psycopg import sql
 
-from relcheck.core.errors import ToolError
+from relcheck.core.errors import RelcheckError, ToolError
 from relcheck.core.secrets import redact
 from relcheck.target import postgres
 
@@ -41,6 +45,26 @@ def fingerprints(conn) -> dict[str, TableFingerprint]:
     return found
 
 
+@contextmanager
+def snapshot(dsn: str) -> Iterator[tuple[psycopg.Connection, str]]:
+    """A read-only REPEATABLE READ transaction on the database and the id of its exported snapshot: whatever reads
+    in the transaction, or runs with `pg_dump --snapshot=<id>` while it is open, sees the same state."""
+    with postgres.connect(dsn, "source database", read_only=True) as conn:
+        conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        yield conn, conn.execute("SELECT pg_export_snapshot()").fetchone()[0]
+        conn.execute("COMMIT")
+
+
+def snapshot_fingerprints(dsn: str) -> dict[str, TableFingerprint]:
+    """Every table's fingerprint, all read in one snapshot (a write between two tables cannot split them)."""
+    with snapshot(dsn) as (conn, _):
+        return fingerprints(conn)
+
+
+class Failed(ToolError):
+    """The tool ran and exited non-zero (not: it is missing or timed out)."""
+
+
 def sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -60,7 +84,7 @@ def run_tool(command: list[str], what: str, timeout: float = 600, env: dict[str,
         raise ToolError(f"{what}: did not finish within {timeout:g}s") from None
     if result.returncode != 0:
         lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
-        raise ToolError(f"{what} failed (exit {result.returncode}): {redact(lines[-1]) if lines else 'no output'}")
+        raise Failed(f"{what} failed (exit {result.returncode}): {redact(lines[-1]) if lines else 'no output'}")
 
 
 def private_dir(path: Path) -> Path:
@@ -88,11 +112,19 @@ def prune(directory: Path, keep: int, protect: set[Path] = frozenset()) -> list[
     return removed
 
 
-def dump(dsn: str, path: Path, pg_dump: str) -> None:
+def dump(dsn: str, path: Path, pg_dump: str) -> dict[str, TableFingerprint]:
+    """pg_dump -Fc in an exported snapshot; the fingerprints of the tables as that snapshot (the dump) has them."""
     if not path.exists():
         new_dump_file(path.parent, path.stem)
     visible, secret = postgres.for_command_line(dsn)
-    run_tool([pg_dump, "-Fc", "--no-owner", "-f", str(path), "--dbname", visible], "pg_dump", env=secret)
+    with snapshot(dsn) as (conn, snapshot_id):
+        found = fingerprints(conn)
+        run_tool(
+            [pg_dump, "-Fc", "--no-owner", f"--snapshot={snapshot_id}", "-f", str(path), "--dbname", visible],
+            "pg_dump",
+            env=secret,
+        )
+    return found
 
 
 def restore(path: Path, dsn: str, pg_restore: str) -> None:
@@ -144,33 +176,66 @@ class Proof:
     size: int = 0
     source: dict[str, TableFingerprint] = field(default_factory=dict)
     comparisons: list[Comparison] = field(default_factory=list)
-    error: str = ""
+    error: str = ""  # a definite finding: the backup made no file, or its file does not restore
+    unverified: str = ""  # the proof could not be made (a tool missing or failing, a refused login, writes)
 
     @property
     def proven(self) -> bool:
-        return not self.error and bool(self.comparisons) and all(c.equal for c in self.comparisons)
+        return not (self.error or self.unverified) and bool(self.comparisons) and all(c.equal for c in self.comparisons)
+
+    @property
+    def problem(self) -> str:
+        """Why it is not proven, in one line."""
+        return self.unverified or self.error or ("" if self.proven else "restored data differs")
 
 
 def prove(
-    path: Path, source_dsn: str, scratch_dsn: str, pg_dump: str | None, pg_restore: str, make: bool = True
+    path: Path,
+    source_dsn: str,
+    scratch_dsn: str,
+    pg_dump: str | None,
+    pg_restore: str,
+    backup_command: Callable[[], object] | None = None,
 ) -> Proof:
-    """Dump (unless make=False: prove an existing file), fingerprint the source, restore into the scratch
-    database, fingerprint it and compare. The source is fingerprinted right after the dump; concurrent writes
-    show up as differences, so back up a quiet database."""
+    """Back up into path, restore it into the scratch database and compare the restored tables with the source.
+
+    pg_dump (no backup_command): the dump and the source's fingerprints read one exported snapshot, so writes during
+    and after the dump change neither side; a difference is the backup's.
+    backup_command (it writes path; relcheck cannot put it in a snapshot): the source is fingerprinted, each time in
+    one snapshot, before the command runs and after the restore. The file is proven if it restores to either state.
+    If it restores to neither, the difference is the backup's only when the source did not change in between; when it
+    did (the database was written meanwhile), the file is not comparable: not verified, never a failure."""
     proof = Proof(path)
     try:
-        if make:
-            dump(source_dsn, path, pg_dump)
+        if backup_command is None:
+            proof.source = dump(source_dsn, path, pg_dump or "pg_dump")
+        else:
+            before = snapshot_fingerprints(source_dsn)
+            backup_command()
         if not path.is_file():
-            raise ToolError(f"backup file {path} does not exist")
+            proof.error = f"the backup command made no file {path}"
+            return proof
         proof.sha256, proof.size = sha256(path), path.stat().st_size
-        with postgres.connect(source_dsn, "source database", read_only=True) as conn:
-            proof.source = fingerprints(conn)
-        restore(path, scratch_dsn, pg_restore)
+        try:
+            restore(path, scratch_dsn, pg_restore)
+        except Failed as exc:
+            proof.error = str(exc)  # the file does not restore
+            return proof
         with postgres.connect(scratch_dsn, "scratch database") as conn:
-            proof.comparisons = compare(proof.source, fingerprints(conn))
-    except ToolError as exc:
-        proof.error = str(exc)
+            restored = fingerprints(conn)
+        if backup_command is not None:
+            after = snapshot_fingerprints(source_dsn)
+            proof.source = before if restored == before else after
+            if restored not in (before, after) and before != after:
+                written = ", ".join(c.table for c in compare(before, after) if not c.equal)
+                proof.unverified = (
+                    f"not comparable: the database was written while deploy.backup_command ran ({written} changed), "
+                    "and the file restores to neither state; leave deploy.backup_command empty (pg_dump in one "
+                    "snapshot) or back up while nothing writes"
+                )
+        proof.comparisons = compare(proof.source, restored)
+    except RelcheckError as exc:
+        proof.unverified = str(exc)
     return proof
 
 
