@@ -408,7 +408,7 @@ class Deploy(Model):
     schema_version_query: str = "SELECT version_num FROM alembic_version"  # "" when the service has none
     accept_data_loss: bool = False  # relcheck rollback may discard writes made since the backup
     pg_bin_dir: str = ""  # pg_dump/pg_restore matching the server; default: pgserver's, then PATH
-    backup_command: list[str] = []  # replaces pg_dump: templates over {pg_dump} {dsn} {dump}
+    backup_command: list[str] = []  # replaces pg_dump: templates over {pg_dump} {dsn} {dump}; not verified under writes
     supported_postgres: str = ">=13"  # PEP 440 specifier over the server's major.minor
     disk_multiple: float = Field(3.0, gt=0)  # free disk >= multiple x database size
     min_memory_mb: float = Field(256, ge=0)
