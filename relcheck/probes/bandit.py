@@ -22,12 +22,22 @@ class Finding:
     line: int
     text: str
     cwe: str
+    code: str = ""  # the flagged line's source text
     in_baseline: bool = False
 
     @property
     def id(self) -> str:
         """The id a waiver names: bandit:<test id>:<file>."""
         return f"bandit:{self.test_id}:{self.filename}"
+
+    @property
+    def identity(self) -> tuple:
+        """The same finding in another release: test, file and the line's text (lines move, text stays)."""
+        return self.test_id, self.filename, self.code
+
+    @property
+    def label(self) -> str:
+        return f"{self.test_id} {self.filename}:{self.line} {self.code or self.text}"
 
     def key(self) -> tuple:
         """What bandit itself compares to match a baseline (line numbers excluded)."""
@@ -65,9 +75,19 @@ def _findings(results: list[dict]) -> list[Finding]:
             r["line_number"],
             r["issue_text"],
             str((r.get("issue_cwe") or {}).get("id", "")),
+            _code_line(r.get("code") or "", r["line_number"]),
         )
         for r in results
     ]
+
+
+def _code_line(code: str, number: int) -> str:
+    """The flagged line's text from bandit's numbered excerpt ("4 def run(c):\n5     return ...")."""
+    for line in code.splitlines():
+        at, _, text = line.partition(" ")
+        if at == str(number):
+            return text.strip()
+    return ""
 
 
 def scan(

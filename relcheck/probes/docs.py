@@ -66,6 +66,15 @@ class DocProblem:
     document: str
     problem: str
 
+    @property
+    def identity(self) -> tuple[str, str]:
+        """The same problem in another release: its document and text, not the line it is on."""
+        return self.document, re.sub(r"^line \d+: ", "", self.problem)
+
+    @property
+    def label(self) -> str:
+        return f"{self.document}: {self.problem}"
+
 
 def placeholder_patterns(words: list[str]) -> dict[str, re.Pattern]:
     return {w: re.compile(re.escape(w) if not w[0].isalnum() else rf"\b{re.escape(w)}\b") for w in words}

@@ -6,6 +6,8 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -129,6 +131,25 @@ class GitRepo:
             listed = self._git_at(directory, *base, "diff-index", "--cached", "--name-status", ref, env=env)
         changes = [(line.split("\t", 1)[0][:1], line.split("\t", 1)[1]) for line in listed.splitlines() if "\t" in line]
         return TreeComparison(ref, self.git("rev-parse", f"{ref}^{{tree}}").strip(), tree, changes)
+
+    @contextmanager
+    def worktree(self, ref: str) -> Iterator[Path]:
+        """The tree at ref, checked out (detached, the repository's hooks off) into a throwaway `git worktree` under
+        a temporary directory, removed afterwards, also on error: `with repo.worktree("v1.0.0") as tree: ...`."""
+        scratch = Path(tempfile.mkdtemp(prefix="relcheck-worktree-"))
+        tree = scratch / "tree"
+        no_hooks = {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "core.hooksPath", "GIT_CONFIG_VALUE_0": "/dev/null"}
+        try:
+            self._git_at(self.workdir, "worktree", "add", "--quiet", "--detach", str(tree), ref, env=no_hooks)
+            yield tree
+        finally:
+            try:
+                self.git("worktree", "remove", "--force", str(tree))
+            except ToolError:  # never added, or already gone: git forgets it once its directory is
+                shutil.rmtree(scratch, ignore_errors=True)
+                with suppress(ToolError):
+                    self.git("worktree", "prune")
+            shutil.rmtree(scratch, ignore_errors=True)
 
     def export(self, ref: str, destination: Path) -> Path:
         """A plain copy of the tree at ref (no .git), e.g. the previous release to roll back to."""

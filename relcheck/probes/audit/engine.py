@@ -30,6 +30,15 @@ class Finding:
     def ids(self) -> set[str]:
         return {self.id, *self.aliases}
 
+    @property
+    def identity(self) -> tuple[str, str]:
+        """The same finding in another release: the distribution and the advisory, whatever version is pinned."""
+        return self.pin.name, self.id
+
+    @property
+    def label(self) -> str:
+        return f"{self.pin.name}=={self.pin.version} {self.id}"
+
 
 @dataclass
 class Audit:
