@@ -4,6 +4,7 @@ import pytest
 
 from relcheck.core.checklist import figure
 from relcheck.core.statuses import require
+from relcheck.probes.change import record
 from relcheck.probes.docs import release_notes
 from relcheck.probes.review import matching
 
@@ -110,10 +111,10 @@ def test_no_critical_bugs(open_issues, evidence):
 
 
 @pytest.mark.item("Code Quality", "Security scan completed")
-def test_security_scan(bandit_scan, relcheck_config, evidence):
+def test_security_scan(bandit_scan, bandit_before, relcheck_config, evidence):
     cfg = relcheck_config.security.bandit
     scan = bandit_scan
-    assert scan.ran, scan.error
+    require(scan.ran, scan.not_judged)
     gating = [f for f in scan.findings if f.at_least(cfg.severity, cfg.confidence)]
     new = [f for f in gating if not f.in_baseline]
     evidence.kv(
@@ -138,12 +139,13 @@ def test_security_scan(bandit_scan, relcheck_config, evidence):
             for f in scan.findings
         ],
     )
-    assert not scan.error, scan.error
-    assert not scan.scan_errors, f"bandit could not scan: {'; '.join(scan.scan_errors[:3])}"
-    assert scan.files > 0, "bandit scanned no files"
+    require(not scan.not_judged, scan.not_judged)  # the baseline unread: which findings are accepted is unknown
+    record(evidence, "Findings at or above the threshold", bandit_before.release, bandit_before.compare(new, gating))
     assert not new, f"{len(new)} new finding(s) at or above {cfg.severity}: " + ", ".join(
         f"{f.test_id} {f.filename}:{f.line}" for f in new[:5]
     )
+    require(not scan.scan_errors, f"bandit could not scan: {'; '.join(scan.scan_errors[:3])}")
+    require(scan.files > 0, f"bandit scanned no files (security.bandit.targets: {', '.join(cfg.targets)})")
 
 
 @pytest.mark.item("Code Quality", "Code review completed")

@@ -7,6 +7,7 @@ import pytest
 from relcheck.core import pointers
 from relcheck.core.statuses import require
 from relcheck.core.templates import fill
+from relcheck.probes.change import record
 from relcheck.probes.docs import (
     completeness,
     diff_openapi,
@@ -46,15 +47,17 @@ def test_api_documentation(relcheck_config, live_openapi, evidence):
 
 
 @pytest.mark.item("Pre-Release Verification / Documentation", "Technical documentation complete")
-def test_technical_documentation(relcheck_config, evidence):
+def test_technical_documentation(relcheck_config, previous_tree, evidence):
     docs = relcheck_config.docs
     problems, checked = completeness(relcheck_config.source, docs.required, docs.placeholders)
+    before = previous_tree.findings(lambda tree: completeness(tree, docs.required, docs.placeholders)[0])
     evidence.table(
         "Required documents",
         ["document", "status"],
         [(name, "present" if name in checked else "missing") for name in docs.required],
     )
     evidence.table("Problems", ["document", "problem"], [(p.document, p.problem) for p in problems])
+    record(evidence, "Problems", before.release, before.compare(problems))
     assert not problems, f"{len(problems)} problem(s): " + "; ".join(f"{p.document}: {p.problem}" for p in problems[:4])
 
 

@@ -7,7 +7,9 @@ from datetime import date
 import pytest
 
 from relcheck.core.statuses import require
+from relcheck.probes import change
 from relcheck.probes.audit import formats
+from relcheck.probes.change import record
 from relcheck.probes.docs import completeness
 from relcheck.probes.review import matching
 from relcheck.signing.waivers import for_finding
@@ -16,15 +18,18 @@ pytestmark = pytest.mark.security
 
 
 @pytest.mark.item("Security Checks", "Security scan completed")
-def test_security_scan_and_dependency_audit(bandit_scan, dependency_audit, relcheck_config, evidence):
-    cfg, audit = relcheck_config.security, dependency_audit
-    assert bandit_scan.ran and not bandit_scan.error, bandit_scan.error or "bandit did not run"
-    new = [
-        f for f in bandit_scan.findings if f.at_least(cfg.bandit.severity, cfg.bandit.confidence) and not f.in_baseline
-    ]
+def test_security_scan_and_dependency_audit(
+    bandit_scan, bandit_before, dependency_audit, audit_before, relcheck_config, evidence
+):
+    cfg, audit, scan = relcheck_config.security, dependency_audit, bandit_scan
+    judged = not scan.not_judged
+    gating = [f for f in scan.findings if f.at_least(cfg.bandit.severity, cfg.bandit.confidence)]
+    new = [f for f in gating if not f.in_baseline] if judged else []
     evidence.kv(
         "Code scan (bandit)",
-        {"files": bandit_scan.files, "findings": len(bandit_scan.findings), "new at or above threshold": len(new)},
+        {"files": scan.files, "findings": len(scan.findings), "new at or above threshold": len(new)}
+        if judged
+        else {"not judged": scan.not_judged},
     )
     evidence.kv(
         "Dependency audit",
@@ -48,31 +53,32 @@ def test_security_scan_and_dependency_audit(bandit_scan, dependency_audit, relch
     for warning in audit.warnings:
         evidence.warn(warning)
     assert not audit.problems, "; ".join(audit.problems[:3])
+    assert not audit.not_audited, f"{len(audit.not_audited)} requirement(s) could not be audited: " + "; ".join(
+        audit.not_audited[:3]
+    )
+    code = bandit_before.compare(new, gating) if judged else change.Change(missing=scan.not_judged)
+    record(evidence, "Code and dependency findings", audit_before.release, code + audit_before.compare(audit.findings))
     assert not new, f"{len(new)} new code finding(s) at or above {cfg.bandit.severity}"
     assert not audit.findings, f"{len(audit.findings)} vulnerable dependenc(ies): " + ", ".join(
         f"{f.pin.name}=={f.pin.version} ({f.id})" for f in audit.findings[:5]
     )
-    assert not audit.not_audited, f"{len(audit.not_audited)} requirement(s) could not be audited: " + "; ".join(
-        audit.not_audited[:3]
-    )
+    require(judged, f"the code scan is not verified: {scan.not_judged}")
     require(not audit.gaps, "the dependency audit is not complete: " + "; ".join(audit.gaps[:3]))
 
 
 @pytest.mark.item("Security Checks", "Vulnerabilities addressed")
-def test_vulnerabilities_addressed(bandit_scan, dependency_audit, release_waivers, relcheck_config, evidence):
-    cfg = relcheck_config.security.bandit
-    assert bandit_scan.ran, bandit_scan.error
-    findings = [
-        (f.id, f"{f.filename}:{f.line} {f.text}", {f.id}, f.severity)
-        for f in bandit_scan.findings
-        if f.at_least(cfg.severity, cfg.confidence)
-    ]
+def test_vulnerabilities_addressed(
+    bandit_scan, bandit_before, dependency_audit, audit_before, release_waivers, relcheck_config, evidence
+):
+    cfg, judged = relcheck_config.security.bandit, not bandit_scan.not_judged
+    code = [f for f in bandit_scan.findings if f.at_least(cfg.severity, cfg.confidence)] if judged else []
+    findings = [(f, f.id, f"{f.filename}:{f.line} {f.text}", {f.id}, f.severity) for f in code]
     findings += [
-        (f.id, f"{f.pin.name}=={f.pin.version}: {f.summary}", f.ids, "advisory") for f in dependency_audit.findings
+        (f, f.id, f"{f.pin.name}=={f.pin.version}: {f.summary}", f.ids, "advisory") for f in dependency_audit.findings
     ]
     today = date.today()
-    rows, open_findings, waived = [], [], []
-    for finding_id, what, ids, severity in findings:
+    rows, open_findings, still_open, waived = [], [], [], []
+    for finding, finding_id, what, ids, severity in findings:
         waiver = for_finding(release_waivers, ids)
         state = waiver.state(today) if waiver else "open"
         if waiver and state == "valid":
@@ -87,6 +93,7 @@ def test_vulnerabilities_addressed(bandit_scan, dependency_audit, release_waiver
             )
         else:
             open_findings.append(f"{finding_id} ({state if waiver else 'no waiver'})")
+            still_open.append(finding)
             rows.append((finding_id, severity, what, f"OPEN: waiver {waiver.id} {state}" if waiver else "OPEN"))
     evidence.kv(
         "Findings",
@@ -99,12 +106,20 @@ def test_vulnerabilities_addressed(bandit_scan, dependency_audit, release_waiver
         },
     )
     evidence.table("Findings and waivers", ["finding", "severity", "what", "status"], rows)
-    unused = [w for w in release_waivers if w.finding and not any(w.covers(ids) for _, _, ids, _ in findings)]
-    for waiver in unused:
+    unused = [w for w in release_waivers if w.finding and not any(w.covers(ids) for *_, ids, _ in findings)]
+    for waiver in unused if judged else []:  # a scan that did not run found nothing to waive
         evidence.warn(f"waiver {waiver.id} names {waiver.finding}, which is no longer found: remove it")
+    code_change = (
+        bandit_before.compare([f for f in still_open if f in code], code)
+        if judged
+        else change.Change(missing=bandit_scan.not_judged)
+    )
+    audit_change = audit_before.compare([f for f in still_open if f not in code], dependency_audit.findings)
+    record(evidence, "Open findings", audit_before.release, code_change + audit_change)
     assert not open_findings, f"{len(open_findings)} finding(s) neither fixed nor validly waived: " + ", ".join(
         open_findings[:5]
     )
+    require(judged, f"the code scan is not verified: {bandit_scan.not_judged}")
     gaps = dependency_audit.problems + dependency_audit.gaps + dependency_audit.not_audited
     require(not gaps, "the dependency audit is not complete: " + "; ".join(gaps[:3]))
     if waived:

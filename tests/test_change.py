@@ -1,8 +1,12 @@
-"""Judging a release by its change: findings matched by identity against the previous release's tree, checked
-out into a throwaway git worktree of a tiny repository built here."""
+"""Judging a release by its change: the finding-producing checks also run on the previous release's tree (a
+throwaway git worktree of a tiny repository built here), and each finding is introduced, pre-existing or fixed.
+The items stay absolute; a failure with nothing introduced is marked pre-existing. Tools that did not run, and an
+advisory mirror that is stale or missing, leave the scan not verified, never failed."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +19,8 @@ from relcheck.probes import change
 from relcheck.target.git import GitRepo
 
 SHELL = "import subprocess\n\n\ndef {name}(command):\n    return subprocess.call(command, shell=True)\n"
+CHECKS = "security_scan or vulnerabilities or technical_documentation"
+PRE_EXISTING = "present in 1.0.0: rolling back would not fix it"
 
 
 def two_releases(path: Path) -> Repo:
@@ -41,6 +47,85 @@ def two_releases(path: Path) -> Repo:
     )
     repo.tag("v1.1.0")
     return repo
+
+
+def config_for(bench, repo: Repo, **release) -> Path:
+    return bench.config(
+        {
+            "release": {"version": "1.1.0", "previous_version": "1.0.0", **release},
+            "target": {"source": str(repo.path), "repository": str(repo.path)},
+            "security": {"bandit": {"targets": ["app"], "baseline": ""}, "waivers": ""},
+            "docs": {"required": ["README.md"]},
+        }
+    )
+
+
+def against(checked, test: str, title: str) -> list[list[str]]:
+    (block,) = [b for b in checked.evidence(test) if b["title"] == f"{title}: against 1.0.0"]
+    return block["rows"]
+
+
+def pre_existing(checked, test: str) -> str:
+    (check,) = [c for i in checked.manifest["items"] for c in i["checks"] if c["test"].endswith(f"::{test}")]
+    return check["pre_existing"]
+
+
+def test_findings_in_both_releases_fail_as_pre_existing_and_a_new_one_is_introduced(bench, tmp_path):
+    repo = two_releases(tmp_path / "service")
+    config = config_for(bench, repo)
+    checked = bench.run(config, "-k", CHECKS)
+    for test in (
+        "test_security_scan",
+        "test_security_scan_and_dependency_audit",
+        "test_vulnerabilities_addressed",
+        "test_technical_documentation",
+    ):
+        assert checked.status(test) == "fail", (test, checked.reason(test))
+        assert pre_existing(checked, test) == PRE_EXISTING, test
+    assert against(checked, "test_security_scan", "Findings at or above the threshold") == [
+        ["pre-existing (also in 1.0.0)", "B602 app/run.py:7 return subprocess.call(command, shell=True)"],
+        ["fixed", "B602 app/old.py:5 return subprocess.call(command, shell=True)"],
+    ]
+    assert ["pre-existing (also in 1.0.0)", "starlette==0.26.1 PYSEC-2023-83"] in against(
+        checked, "test_security_scan_and_dependency_audit", "Code and dependency findings"
+    )
+    assert against(checked, "test_technical_documentation", "Problems") == [
+        ["pre-existing (also in 1.0.0)", "README.md: line 4: placeholder TODO: TODO: describe the app"]
+    ]
+    assert repo.git("worktree", "list").count("\n") == 1  # the previous tree's worktree is gone
+
+    (repo.path / "app" / "new.py").write_text(SHELL.format(name="new"))  # this release's own finding
+    checked = bench.run(config, "-k", "test_security_scan and not dependency")
+    assert checked.status("test_security_scan") == "fail"
+    assert ["introduced", "B602 app/new.py:5 return subprocess.call(command, shell=True)"] in against(
+        checked, "test_security_scan", "Findings at or above the threshold"
+    )
+    assert pre_existing(checked, "test_security_scan") == ""
+
+
+@pytest.mark.parametrize(
+    "release, why",
+    [
+        ({"previous_version": ""}, "no previous release to compare: release.previous_version unset"),
+        ({"previous_version": "0.9.0"}, "no previous release to compare: ref v0.9.0 not found"),
+    ],
+)
+def test_without_a_previous_release_the_scan_is_judged_as_before_and_says_so(bench, tmp_path, release, why):
+    checked = bench.run(config_for(bench, two_releases(tmp_path / "service"), **release), "-k", "test_security_scan")
+    assert checked.status("test_security_scan") == "fail"
+    assert checked.reason("test_security_scan").startswith("1 new finding(s) at or above medium: B602 app/run.py:7")
+    facts = checked.facts("test_security_scan", "Findings at or above the threshold: against the previous release")
+    assert facts == {"not compared": why}
+    assert pre_existing(checked, "test_security_scan") == ""
+
+
+def test_bandit_that_cannot_run_leaves_the_scans_not_verified(bench, tmp_path):
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(tmp_path / "bare")], check=True)
+    config = bench.config({"security": {"bandit": {"python": str(tmp_path / "bare" / "bin" / "python")}}})
+    checked = bench.run(config, "-k", "security_scan or vulnerabilities")
+    for test in ("test_security_scan", "test_security_scan_and_dependency_audit", "test_vulnerabilities_addressed"):
+        assert checked.status(test) == "not verified", (test, checked.reason(test))
+        assert "No module named bandit" in checked.reason(test) and "security.bandit.python" in checked.reason(test)
 
 
 # --- the parts, directly ---------------------------------------------------------------------------------------

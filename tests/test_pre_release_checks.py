@@ -142,7 +142,7 @@ def test_no_critical_bugs_reads_an_export_file(bench, scratch_source):
     assert checked.reason("test_no_critical_bugs") == "1 open critical issue(s): #5 Data loss"
 
 
-def test_security_scan_fails_on_a_new_high_finding_and_on_unparsable_code(bench, scratch_source):
+def test_security_scan_fails_on_a_new_high_finding_and_is_not_verified_on_unparsable_code(bench, scratch_source):
     (scratch_source / "kundli" / "debug.py").write_text(
         "import subprocess\n\n\ndef run(command):\n    return subprocess.call(command, shell=True)\n"
     )
@@ -151,8 +151,12 @@ def test_security_scan_fails_on_a_new_high_finding_and_on_unparsable_code(bench,
     assert checked.status("test_security_scan") == "fail"
     assert "B602 kundli/debug.py:5" in checked.reason("test_security_scan")
     assert checked.status("test_security_scan_and_dependency_audit") == "fail"
+    assert ["introduced", "B602 kundli/debug.py:5 return subprocess.call(command, shell=True)"] in next(
+        b for b in checked.evidence("test_security_scan") if b["title"].endswith(": against 1.0.0")
+    )["rows"]
     (scratch_source / "kundli" / "debug.py").write_text("def broken(:\n")
     checked = bench.run(config, "-k", "security_scan")
+    assert checked.status("test_security_scan") == "not verified"
     assert "bandit could not scan" in checked.reason("test_security_scan")
 
 

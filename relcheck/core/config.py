@@ -216,6 +216,7 @@ class Bandit(Model):
     confidence: Literal["low", "medium", "high"] = "medium"
     baseline: str = ""  # the target's bandit baseline (JSON), relative to target.source
     timeout_s: float = Field(300, gt=0)
+    python: str = ""  # the interpreter bandit runs with (python -m bandit); default: the one running relcheck
 
 
 class Dependencies(Model):

@@ -63,6 +63,13 @@ class Scan:
     baseline: str = ""
     version: str = ""
 
+    @property
+    def not_judged(self) -> str:
+        """Why its findings cannot be judged ("" when they can): bandit did not run, or its baseline is missing."""
+        if not self.ran:
+            return f"{self.error} (security.bandit.python: an interpreter with bandit installed)"
+        return f"{self.error} (security.bandit.baseline)" if self.error else ""
+
 
 def _findings(results: list[dict]) -> list[Finding]:
     return [
@@ -99,10 +106,15 @@ def scan(
         result = subprocess.run(command, cwd=source, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         return Scan(command, False, f"bandit did not finish within {timeout:g}s")
+    except OSError as exc:
+        return Scan(command, False, f"bandit could not be started with {python}: {exc}")
     if result.returncode not in (0, 1) or not output.is_file():
         tail = (result.stderr or result.stdout).strip().splitlines()
         return Scan(command, False, f"bandit failed (exit {result.returncode}): {tail[-1] if tail else 'no output'}")
-    data = json.loads(output.read_text())
+    try:
+        data = json.loads(output.read_text())
+    except ValueError as exc:
+        return Scan(command, False, f"bandit wrote no readable JSON: {exc}")
     totals = data.get("metrics", {}).get("_totals", {})
     found = Scan(
         command,
@@ -113,7 +125,7 @@ def scan(
         lines=int(totals.get("loc", 0)),
         files=len([k for k in data.get("metrics", {}) if k != "_totals"]),
         scan_errors=[f"{e.get('filename')}: {e.get('reason')}" for e in data.get("errors", [])],
-        version=_bandit_version(),
+        version=_bandit_version() if python == sys.executable else f"the one of {python}",
     )
     if baseline:
         path = source / baseline
