@@ -52,7 +52,7 @@ def test_all_tests_passing(target_tests, relcheck_config, evidence):
         else ""
     )
     first = run.first_problem()
-    assert not run.error, run.error
+    require(not run.error, run.error)  # the tests did not run: no evidence either way
     assert junit is not None, f"the test run produced no JUnit results (exit status {run.returncode}): {first}"
     assert junit.tests > 0, f"no tests ran: {first}" if first else "no tests ran"
     assert not junit.failed and junit.failures == junit.errors == 0, (
@@ -69,7 +69,10 @@ def test_code_coverage(target_tests, relcheck_config, evidence):
     settings = relcheck_config.quality.coverage
     require(target_tests.started, f"no coverage measured: the tests did not run ({target_tests.first_problem()})")
     coverage = target_tests.coverage
-    assert coverage is not None, "no coverage data: the test run did not produce any"
+    require(
+        coverage,
+        "no coverage data: the test run produced none (quality.coverage.source; coverage.py in quality.tests.python)",
+    )
     required = max(settings.threshold_percent, ITEM_FIGURE)  # the item's own figure; less takes a signed waiver
     evidence.kv(
         "Coverage",

@@ -5,14 +5,18 @@ advisory mirror that is stale or missing, leave the scan not verified, never fai
 
 from __future__ import annotations
 
+import json
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 from gitrepo import Repo
 
+from conftest import REPO
 from relcheck.core.config import Release
 from relcheck.core.statuses import NotVerified
 from relcheck.probes import change
@@ -126,6 +130,18 @@ def test_bandit_that_cannot_run_leaves_the_scans_not_verified(bench, tmp_path):
     for test in ("test_security_scan", "test_security_scan_and_dependency_audit", "test_vulnerabilities_addressed"):
         assert checked.status(test) == "not verified", (test, checked.reason(test))
         assert "No module named bandit" in checked.reason(test) and "security.bandit.python" in checked.reason(test)
+
+
+def test_a_stale_or_missing_advisory_mirror_leaves_the_audit_not_verified_naming_the_fix(bench, tmp_path):
+    stale = shutil.copytree(REPO / "examples" / "advisories", tmp_path / "stale")
+    taken = datetime.now(timezone.utc) - timedelta(days=30)
+    (stale / "snapshot.json").write_text(json.dumps({"taken": taken.isoformat()}))
+    for mirror, fix in [(stale, "security.dependencies.max_age_days"), (tmp_path / "absent", "not found")]:
+        config = bench.config({"security": {"dependencies": {"advisories": [str(mirror)], "pip_audit": "off"}}})
+        checked = bench.run(config, "-k", "dependency_audit")
+        reason = checked.reason("test_security_scan_and_dependency_audit")
+        assert checked.status("test_security_scan_and_dependency_audit") == "not verified", reason
+        assert fix in reason and "security.dependencies" in reason
 
 
 # --- the parts, directly ---------------------------------------------------------------------------------------

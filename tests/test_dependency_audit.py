@@ -236,10 +236,10 @@ def test_an_invalid_pylock_is_a_problem_not_an_empty_lock(corpus):
         ("affected: []\n", "lacks id"),
     ],
 )
-def test_a_broken_record_fails_the_audit_naming_its_file(corpus, content, problem):
+def test_a_broken_record_leaves_the_audit_incomplete_naming_its_file(corpus, content, problem):
     write(corpus["pypa"] / "vulns" / "starlette" / "PYSEC-9999-1.yaml", content)
     found = engine.audit([write(corpus["tmp"] / "r.txt", "uvicorn==0.30.0\n")], [corpus["pypa"]])
-    assert any("vulns/starlette/PYSEC-9999-1.yaml" in p and problem in p for p in found.problems), found.problems
+    assert any("vulns/starlette/PYSEC-9999-1.yaml" in p and problem in p for p in found.gaps), found.gaps
     assert formats.exit_status(found) == formats.NOT_AUDITED
 
 
@@ -258,7 +258,11 @@ def test_stale_unknown_age_no_data_and_a_foreign_sample_are_never_clean(corpus):
         tmp / "stale", [osv("GHSA-x", "uvicorn", [{"introduced": "0"}, {"fixed": "0.1"}])], NOW - timedelta(days=30)
     )
     found = engine.audit([pins], [stale], max_age_days=7)
-    assert found.problems == [f"{stale} is stale: 30 days old (snapshot.json), more than 7"]
+    assert found.gaps[0] == (
+        f"{stale} is stale: 30 days old (snapshot.json), more than 7 "
+        "(update the mirror, or raise security.dependencies.max_age_days)"
+    )
+    assert not found.problems and formats.exit_status(found) == formats.NOT_AUDITED
     undated = osv_dir(tmp / "undated", [{**osv("GHSA-y", "uvicorn", []), "modified": ""}], taken=None)
     assert (
         engine.audit([pins], [undated])
@@ -288,7 +292,7 @@ def test_pip_audit_skips_count_only_where_no_offline_mirror_covered_the_pins():
     engine.add_pip_audit(result, skipped, covered=False, mode="auto")
     assert result.not_audited == ["pip-audit skipped uvicorn: Dependency not found on PyPI"]
     engine.add_pip_audit(result, skipped, covered=True, mode="required")
-    assert result.problems == ["pip-audit is required but did not audit: audited nothing"]
+    assert result.gaps == ["pip-audit is required but did not audit: audited nothing (security.dependencies.pip_audit)"]
 
 
 def test_the_audit_command_exits_0_clean_1_vulnerable_2_not_audited(corpus):

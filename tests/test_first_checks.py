@@ -177,7 +177,7 @@ def test_coverage_fails_below_the_threshold(bench, healthy, tmp_path):
     assert "does not exceed 95 %" in checked.reason("test_code_coverage")
 
 
-def test_a_test_runner_that_does_not_exist_fails_the_tests_and_measures_no_coverage(bench, healthy, tmp_path):
+def test_a_test_runner_that_does_not_exist_leaves_the_tests_and_coverage_not_verified(bench, healthy, tmp_path):
     source = write_suite(tmp_path / "proj", "def test_nothing():\n    pass\n")
     changes = {
         "target": {"source": str(source)},
@@ -186,8 +186,20 @@ def test_a_test_runner_that_does_not_exist_fails_the_tests_and_measures_no_cover
     checked = bench.run(bench.config(changes, target=healthy), "-k", "coverage or all_tests")
     assert checked.status("test_code_coverage") == "not verified"
     assert "no_such_test_runner" in checked.reason("test_code_coverage")
-    assert checked.status("test_all_tests_passing") == "fail"
-    assert "No module named 'no_such_test_runner'" in checked.reason("test_all_tests_passing")
+    assert checked.status("test_all_tests_passing") == "not verified"
+    reason = checked.reason("test_all_tests_passing")
+    assert reason.startswith("the test runner could not start: ")
+    assert reason.endswith("No module named no_such_test_runner (quality.tests.command, quality.tests.python)")
+
+
+def test_tests_that_ran_without_coverage_data_leave_coverage_not_verified(bench, healthy, tmp_path):
+    """coverage.py measured nothing it was told to (quality.coverage.source names no module the tests import)."""
+    source = partly_tested(tmp_path / "proj", "    return {i}\n", 2)
+    changes = merge(NO_DATABASE, {"target": {"source": str(source)}, "quality": {"coverage": {"source": ["absent"]}}})
+    checked = bench.run(bench.config(changes, target=healthy), "-k", "coverage or all_tests")
+    assert checked.status("test_all_tests_passing") == "pass"
+    assert checked.status("test_code_coverage") == "not verified"
+    assert checked.reason("test_code_coverage").startswith("no coverage data: the test run produced none")
 
 
 @pytest.mark.slow

@@ -169,14 +169,28 @@ def run(
     try:
         result = subprocess.run(full, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     except FileNotFoundError:
-        return TestRun(full, None, 0.0, "", error=f"command not found: {full[0]}")
+        return TestRun(full, None, 0.0, "", error=f"command not found: {full[0]} (quality.tests.command)")
     except subprocess.TimeoutExpired as exc:
         tail = (exc.stdout or b"")[-2000:]
         tail = tail.decode(errors="replace") if isinstance(tail, bytes) else tail
-        return TestRun(full, None, timeout, redact(tail), error=f"test suite did not finish within {timeout:g}s")
+        return TestRun(
+            full,
+            None,
+            timeout,
+            redact(tail),
+            error=f"test suite did not finish within {timeout:g}s (quality.tests.timeout_s)",
+        )
     duration = time.monotonic() - started
     output = redact((result.stdout + result.stderr)[-4000:])
     run_result = TestRun(full, result.returncode, duration, output, junit=read_junit(junit))
+    tools = command[2:3] if command[1:2] == ["-m"] else []  # the runner module ...
+    tools += ["coverage"] if coverage else []  # ... and coverage around it
+    missing = [tool for tool in tools if re.search(rf"No module named '?{re.escape(tool)}'?$", output, re.M)]
+    if run_result.junit is None and missing:
+        run_result.error = (
+            f"the test runner could not start: {command[0]}: No module named {missing[0]} "
+            "(quality.tests.command, quality.tests.python)"
+        )
     if coverage and data_file.exists():
         subprocess.run(
             [command[0], "-m", "coverage", "json", f"--data-file={data_file}", "-o", str(cov_json)],

@@ -47,8 +47,9 @@ class Audit:
     sources: list[Source]
     findings: list[Finding]
     pip_audit: PipAudit
-    problems: list[str] = field(default_factory=list)  # broken inputs or sources, stale mirrors: the audit fails
-    gaps: list[str] = field(default_factory=list)  # what leaves it incomplete: not verified
+    problems: list[str] = field(default_factory=list)  # the target's pins do not parse: the audit fails
+    gaps: list[str] = field(default_factory=list)  # what leaves it incomplete (a mirror missing, broken or stale,
+    #                                                pip-audit required but not run): not verified
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -101,8 +102,11 @@ def judge_sources(result: Audit, max_age_days: float, product: str, now: datetim
     """The sources whose data counts: not broken, fresh enough; a sample only for its product."""
     usable = []
     for source in result.sources:
-        result.problems += [f"{source.path}: {p}" if not p.startswith(source.path) else p for p in source.problems]
-        if source.problems:
+        if source.problems:  # a mirror missing or broken: its data is no evidence either way
+            fix = "security.dependencies.advisories" if source.kind == "missing" else "repair or re-fetch the mirror"
+            result.gaps += [
+                f"{p if p.startswith(source.path) else f'{source.path}: {p}'} ({fix})" for p in source.problems
+            ]
             continue
         if not source.records:
             result.gaps.append(f"{source.path}: no PyPI advisories (no data)")
@@ -118,8 +122,9 @@ def judge_sources(result: Audit, max_age_days: float, product: str, now: datetim
                 result.gaps.append(f"{source.path}: age unknown (no snapshot.json, git history or modified dates)")
                 continue
             if age > max_age_days:
-                result.problems.append(
-                    f"{source.path} is stale: {age:.0f} days old ({source.age_from}), more than {max_age_days:g}"
+                result.gaps.append(
+                    f"{source.path} is stale: {age:.0f} days old ({source.age_from}), more than {max_age_days:g} "
+                    "(update the mirror, or raise security.dependencies.max_age_days)"
                 )
                 continue
         usable.append(source)
@@ -131,7 +136,9 @@ def add_pip_audit(result: Audit, online: PipAudit, covered: bool, mode: str) -> 
         pin = next((p for p in result.pins if p.name == name), Pin(name, version, "pip-audit"))
         result.findings.append(Finding(pin, vuln_id, aliases, fixed, "reported by pip-audit", "pip-audit"))
     if mode == "required" and not online.ran:
-        result.problems.append(f"pip-audit is required but did not audit: {online.detail}")
+        result.gaps.append(
+            f"pip-audit is required but did not audit: {online.detail} (security.dependencies.pip_audit)"
+        )
     if online.skipped and not (mode == "auto" and covered):  # an offline mirror covered what pip-audit skipped
         result.not_audited += [f"pip-audit skipped {line}" for line in online.skipped]
 
