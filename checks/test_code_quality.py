@@ -53,6 +53,10 @@ def test_all_tests_passing(target_tests, relcheck_config, evidence):
     )
     first = run.first_problem()
     require(not run.error, run.error)  # the tests did not run: no evidence either way
+    require(
+        junit is not None or run.returncode != 0,
+        "the test command exited 0 but wrote no JUnit results (quality.tests.junit_option)",
+    )
     assert junit is not None, f"the test run produced no JUnit results (exit status {run.returncode}): {first}"
     assert junit.tests > 0, f"no tests ran: {first}" if first else "no tests ran"
     assert not junit.failed and junit.failures == junit.errors == 0, (

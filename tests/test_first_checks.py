@@ -192,6 +192,16 @@ def test_a_test_runner_that_does_not_exist_leaves_the_tests_and_coverage_not_ver
     assert reason.endswith("No module named no_such_test_runner (quality.tests.command, quality.tests.python)")
 
 
+def test_a_runner_that_writes_no_junit_results_but_succeeds_is_not_verified(bench, healthy, tmp_path):
+    source = write_suite(tmp_path / "proj", "def test_nothing():\n    pass\n")
+    changes = merge(NO_DATABASE, {"target": {"source": str(source)}, "quality": {"tests": {"junit_option": "-q"}}})
+    checked = bench.run(bench.config(changes, target=healthy), "-k", "all_tests")
+    assert checked.status("test_all_tests_passing") == "not verified"
+    assert checked.reason("test_all_tests_passing") == (
+        "the test command exited 0 but wrote no JUnit results (quality.tests.junit_option)"
+    )
+
+
 def test_tests_that_ran_without_coverage_data_leave_coverage_not_verified(bench, healthy, tmp_path):
     """coverage.py measured nothing it was told to (quality.coverage.source names no module the tests import)."""
     source = partly_tested(tmp_path / "proj", "    return {i}\n", 2)
