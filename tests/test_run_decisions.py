@@ -225,3 +225,15 @@ def test_partial_runs_feed_no_decision(tmp_path):
         run = {"label": label, "finished": label, "partial": partial}
         (tmp_path / label / "manifest.json").write_text(json.dumps({"run": run, "items": []}))
     assert [m["run"]["label"] for m in records.manifests_in(tmp_path)] == ["post_deploy"]
+
+
+def test_a_check_is_pre_existing_only_when_none_of_its_comparisons_introduced_anything():
+    evidence = Evidence()
+    evidence.change("bandit", "1.0.0", [], ["B602 app.py"], [])
+    assert evidence.pre_existing == "present in 1.0.0: rolling back would not fix it"
+    evidence.change("audit", "1.0.0", [], [], [])
+    assert evidence.pre_existing  # nothing new in the second comparison keeps the mark
+    evidence.change("docs", "1.0.0", ["TODO in README.md"], [], [])
+    assert not evidence.pre_existing
+    evidence.change("more", "1.0.0", [], ["x"], [])
+    assert not evidence.pre_existing  # once something was introduced, the failure is this release's

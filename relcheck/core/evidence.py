@@ -28,6 +28,7 @@ class Evidence:
     warnings: list[str] = field(default_factory=list)
     waivers: list[str] = field(default_factory=list)
     pre_existing: str = ""  # set by change(): every finding is also in the previous release (rolling back won't fix)
+    introduced: bool = False  # some change() found a finding this release introduced
 
     def kv(self, title: str, facts: dict) -> None:
         self.blocks.append(
@@ -73,9 +74,10 @@ class Evidence:
             + [("fixed", _clean(f)) for f in fixed]
         )
         self.table(f"{title}: against {previous}", ["change", "finding"], rows)
-        self.pre_existing = (
-            f"present in {previous}: rolling back would not fix it" if pre_existing and not introduced else ""
-        )
+        # over every comparison the check records: pre-existing only when none introduced anything
+        self.introduced = self.introduced or bool(introduced)
+        mark = f"present in {previous}: rolling back would not fix it" if pre_existing else ""
+        self.pre_existing = "" if self.introduced else self.pre_existing or mark
 
     def warn(self, message: str) -> None:
         """Record a warning: a passing check becomes WARN."""
