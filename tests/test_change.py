@@ -178,3 +178,21 @@ def test_the_previous_tree_is_a_worktree_removed_afterwards_also_on_error(tmp_pa
         assert previous.tree is None
         assert previous.missing == "no previous release to compare: no such repository (target.repository)"
         assert previous.findings(lambda tree: []).missing == previous.missing
+
+
+def test_a_trigger_fed_only_by_pre_existing_failures_blocks_instead_of_rolling_back(bench, tmp_path):
+    """The complete security run of 1.1.0 fails its scans on findings 1.0.0 has too; the post-deploy smoke after it
+    fires Security vulnerabilities from them, and decides BLOCKED ("rolling back would not fix it"), not ROLLBACK."""
+    config = config_for(bench, two_releases(tmp_path / "service"))
+    scanned = bench.run(config, "-m", "security")
+    assert scanned.status("test_security_scan_and_dependency_audit") == "fail"
+    assert pre_existing(scanned, "test_security_scan_and_dependency_audit") == PRE_EXISTING
+    checked = bench.run(config, "-m", "post_deploy")
+    decision = checked.manifest["decision"]
+    (fired,) = [f for f in decision["fired"] if f["trigger"] == "Security vulnerabilities"]
+    assert fired["pre_existing"], fired
+    assert checked.verdict != "ROLLBACK" and checked.returncode != 3
+    assert any(
+        r.startswith("pre-existing failure, rolling back would not fix it: Security")
+        for r in checked.manifest["verdict_reasons"]
+    )
