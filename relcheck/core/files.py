@@ -30,7 +30,3 @@ def write_json(path: Path, data) -> str:
     payload = (json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False, default=str) + "\n").encode()
     write_atomic(path, payload)
     return hashlib.sha256(payload).hexdigest()
-
-
-def sha256_file(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()

@@ -94,9 +94,6 @@ class GitRepo:
     def sha(self, ref: str) -> str:
         return self.git("rev-parse", f"{ref}^{{commit}}").strip()
 
-    def tags(self) -> list[str]:
-        return self.git("tag", "--list").split()
-
     def commits(self, since: str, until: str, first_parent: bool = True) -> list[Commit]:
         """Commits in since..until (newest first), following first parents so merges stand for their branch."""
         sep, end = "\x1f", "\x1e"
