@@ -97,7 +97,8 @@ class ServiceMiddleware:
 
     def _record(self, scope, method: str, status: int, seconds: float) -> None:
         route = route_of(scope)
-        self.metrics.requests.labels(method, route, str(status)).inc()
+        if not (scope["path"] in INFRASTRUCTURE and self.faults.on("uncounted_health")):
+            self.metrics.requests.labels(method, route, str(status)).inc()
         self.metrics.latency.labels(method, route).observe(seconds)
         user = scope.get("state", {}).get("user", "-")
         extra = f" authorization={_authorization(scope)}" if self.faults.on("leak_secret") else ""

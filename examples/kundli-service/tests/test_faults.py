@@ -44,6 +44,16 @@ def test_unhealthy_wrong_version_and_missing_metric(make_client):
     assert "kundli_cache_hits" not in text and "kundli_cache_misses_total" in text
 
 
+def test_uncounted_health_leaves_infrastructure_out_of_the_request_counter(make_client, tokens):
+    client = make_client(uncounted_health=True)
+    client.get("/health")
+    client.get("/version", headers=tokens["viewer"])
+    text = client.get("/metrics").text
+    counted = [line for line in text.splitlines() if line.startswith("kundli_http_requests_total{")]
+    assert any('route="/version"' in line for line in counted)
+    assert not any('route="/health"' in line or 'route="/metrics"' in line for line in counted)
+
+
 def test_no_security_headers_and_leaked_secret(make_client, tokens, caplog):
     client = make_client(no_security_headers=True, leak_secret=True)
     caplog.set_level("INFO", logger="kundli.http")
