@@ -160,6 +160,24 @@ def test_metrics_switched_off_are_not_verified(bench, healthy):
     )
 
 
+def test_metrics_collection_watches_counters_over_the_critical_paths_not_health(bench, faulty):
+    """A request counter that leaves the health route out (a common choice) still advances: the traffic between
+    the scrapes is the critical paths; a counter they do not move fails; without critical paths it is not verified."""
+    target = faulty(uncounted_health=True)
+    checked = bench.run(bench.config(target=target), "-k", "metrics_collection")
+    assert checked.status("test_verify_metrics_collection") == "pass", checked.reason("test_verify_metrics_collection")
+    titles = [b["title"] for b in checked.evidence("test_verify_metrics_collection")]
+    assert "Counters over the critical paths (4 requests)" in titles, titles
+    unmoved = {"post_deploy": {"advancing_counters": ["kundli_contract_violations_total"]}}
+    checked = bench.run(bench.config(unmoved, target=target), "-k", "metrics_collection")
+    assert checked.reason("test_verify_metrics_collection") == (
+        "counter(s) did not advance over the critical paths (4 requests): kundli_contract_violations_total"
+    )
+    checked = bench.run(bench.config({"post_deploy": {"critical_paths": []}}, target=target), "-k", "metrics_coll")
+    assert checked.status("test_verify_metrics_collection") == "not verified"
+    assert checked.reason("test_verify_metrics_collection").startswith("no traffic the service counts between")
+
+
 def test_no_trigger_fires_on_the_healthy_service(healthy_run):
     triggers = {
         name: status

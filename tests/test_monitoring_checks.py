@@ -1,10 +1,16 @@
 """Monitoring: every System Health, Application Metrics and Business Metrics check passes on the healthy
 service and fails when its metric shows trouble (fault switches, bad traffic, or limits it cannot meet)."""
 
+import time
+
 import pytest
 
 from conftest import LATENCY_FAULT_MS
+from relcheck.core.statuses import NotVerified
+from relcheck.probes import metrics, monitor
 from relcheck.run.runner import read_config, write_config
+from relcheck.target import request_specs
+from relcheck.target.embedded import EmbeddedRuntime
 
 MONITORING = [
     "test_cpu_usage",
@@ -27,9 +33,10 @@ MONITORING = [
 
 @pytest.mark.parametrize("check", MONITORING)
 def test_passes_on_the_healthy_reference_service(healthy_run, check):
-    for name, (status, reason) in healthy_run.statuses().items():
-        if name.startswith(check + "[monitoring"):
-            assert status == "pass", (name, reason)
+    found = {n: s for n, s in healthy_run.statuses().items() if n.startswith(check + "[monitoring")}
+    assert found, f"no {check}[monitoring...] in the healthy run"
+    for name, (status, reason) in found.items():
+        assert status == "pass", (name, reason)
 
 
 def test_every_monitoring_item_is_covered(healthy_run):
@@ -119,6 +126,37 @@ def test_limits_the_service_cannot_meet_fail(bench, healthy):
     assert (
         checked.reason("test_pattern_detection_accuracy[monitoring]") == "pattern detection accuracy 0% < 100% (0 of 1)"
     )
+
+
+def test_two_scrapes_around_a_restart_count_since_the_restart_never_negative(runtime, default_config):
+    """Scrape mode: counters that went down between the scrapes were reset by a restart; the window counts what
+    came after it (Prometheus' increase() semantics), says so, and a series not back yet is not verified."""
+    target, cfg = runtime.spawn({}), default_config.monitoring
+    walked = request_specs.walk(target, default_config.post_deploy.critical_paths)  # a calculation (labelled)
+    assert all(step.ok for step in walked), walked
+    for n in range(20):
+        target.http.get(f"/v1/kundli/{n % 5 + 1}", role="viewer")
+    first, started = metrics.scrape(target, "/metrics"), time.monotonic()
+    target.service.stop()
+    target.service.start()
+    EmbeddedRuntime.wait_healthy(target, 60)
+    for _ in range(3):  # contract violations after the restart
+        target.http.request("GET", "/v1/kundli/1", "viewer", headers={"X-API-Version": "2"})
+    second = metrics.scrape(target, "/metrics")
+    window = monitor.ScrapeWindow(first, second, time.monotonic() - started, cfg)
+    assert window.restart
+    cpu, rate = window.cpu_percent(), window.request_rate()
+    assert cpu.value >= 0 and rate.value > 0 and all(v >= 0 for v in window.rates_by_route()[0].values())
+    assert f"the service restarted between them at {window.restart}: counted since" in rate.how
+    contract = window.total(cfg.contract_violations)
+    assert contract is not None and contract.value == 3, contract
+    collected = window.collection(["kundli_http_requests_total"], "the violations")
+    assert collected.counters["kundli_http_requests_total"] > 0 and "restarted" in collected.how
+    assert cfg.calculations is not None
+    with pytest.raises(NotVerified, match=r"^no samples for kundli_calculations_total since the service restarted"):
+        window.total(cfg.calculations.counter)  # counted before the restart, not since
+    quiet = monitor.ScrapeWindow(first, first, 1.0, cfg)  # no restart: a series that is not there is not exported
+    assert quiet.total("no_such_total") is None and not quiet.restart
 
 
 def test_request_rates_fail_when_the_request_counter_is_not_exported(bench, faulty):

@@ -10,7 +10,11 @@ from urllib.parse import urlsplit
 import pytest
 
 from conftest import LATENCY_FAULT_MS, installed
-from relcheck.target import prometheus_server
+from relcheck.core.statuses import NotVerified
+from relcheck.probes import metrics, monitor
+from relcheck.probes.prometheus import Prometheus
+from relcheck.target import prometheus_server, request_specs
+from relcheck.target.embedded import EmbeddedRuntime
 from relcheck.target.prometheus_server import LocalPrometheus
 from relcheck.target.service import free_port
 
@@ -52,10 +56,28 @@ def traffic(target, requests_count: int = 30) -> None:
         target.http.get(f"/v1/kundli/{n % 5 + 1}", role="viewer")
 
 
+def scraped(prometheus: LocalPrometheus, target, selector: str, counter: str = "kundli_http_requests_total") -> None:
+    """Wait until Prometheus holds the target's counter as it is now (a scrape after the traffic so far)."""
+    now = metrics.scrape(target, "/metrics").value(counter) or 0
+    prometheus.wait_for(f"sum({counter}{{{selector}}}) >= {now:g}")
+
+
+def violations(target, count: int = 3) -> None:
+    """Contract violations: requests with an API version the service does not speak."""
+    for _ in range(count):
+        target.http.request("GET", "/v1/kundli/1", "viewer", headers={"X-API-Version": "2"})
+
+
+def restart(target) -> None:
+    target.service.stop()
+    target.service.start()
+    EmbeddedRuntime.wait_healthy(target, 60)
+
+
 def test_prometheus_monitoring_passes_on_the_healthy_service_and_shows_its_queries(bench, healthy, prometheus):
     selector = watch(prometheus, healthy, "healthy")
     traffic(healthy)
-    time.sleep(3)  # a few scrapes after the traffic
+    scraped(prometheus, healthy, selector)
     changes = through(prometheus, selector)
     changes["monitoring"]["min_rps"] = 0.05  # 30 requests in the 1 m window
     selection = ("-m", "monitoring or post_release", "-k", f"{MONITORED} or network")
@@ -72,7 +94,7 @@ def test_prometheus_monitoring_passes_on_the_healthy_service_and_shows_its_queri
     rate = checked.facts("test_network_traffic[monitoring]", "Traffic")["measured"]
     assert rate.startswith('sum(rate(kundli_http_requests_total{service="healthy"}[1m]))')
     measured = checked.facts("test_cpu_usage[monitoring]", "Service process")["measured"]
-    assert measured.startswith('100 * sum(rate(process_cpu_seconds_total{service="healthy"}[1m]))')
+    assert measured.startswith('100 * max by (instance) (rate(process_cpu_seconds_total{service="healthy"}[1m]))')
     assert f"(Prometheus {prometheus.url}, {urlsplit(healthy.base_url).netloc})" in measured
 
 
@@ -83,14 +105,33 @@ def test_prometheus_monitoring_fails_on_cpu_memory_errors_and_latency(bench, fau
         memory_hog_mb=450,
         cpu_burn_ms=500,
     )
+    twin = faulty(cpu_burn_ms=500)  # another replica as busy
     selector = watch(prometheus, target, "faulty")
-    traffic(target, 12)  # 12 x 500 ms of CPU: ~10 % of a core over the 1 m window
-    time.sleep(3)
+    address = urlsplit(target.base_url).netloc
+    for replica in (target, twin):
+        prometheus.watch(urlsplit(replica.base_url).netloc, "replicas")
+    idle = faulty(uncounted_health=True)  # an idle replica beside the faulty one (its scrapes not counted)
+    prometheus.watch(urlsplit(idle.base_url).netloc, "faulty")
+    prometheus.wait_for('count(up{service="faulty"} == 1) == 2 and count(up{service="replicas"} == 1) == 2')
+    for replica in (target, twin):
+        traffic(replica, 12)  # 12 x 500 ms of CPU: ~10 % of a core each over the 1 m window
+    scraped(prometheus, target, selector)
+    scraped(prometheus, twin, 'service="replicas"')
+    # two replicas at ~10 % each are within a 15 % per-process limit (summed they would read ~20 %); the run's
+    # own synthetic traffic goes to the idle instance, outside the selector
+    replicas = through(prometheus, 'service="replicas"')
+    replicas["monitoring"]["cpu_percent"] = 15
+    checked = bench.run(bench.config(replicas, target=idle), "-m", "monitoring", "-k", "cpu_usage")
+    assert checked.status("test_cpu_usage[monitoring]") == "pass", checked.reason("test_cpu_usage[monitoring]")
+    facts = checked.facts("test_cpu_usage[monitoring]", "Service process")
+    assert facts["limit"] == "15 % per process" and " % of a core on 127.0.0.1:" in facts["CPU"]
     changes = through(prometheus, selector)
     changes["monitoring"]["cpu_percent"] = 5
     checked = bench.run(bench.config(changes, target=target), "-m", "monitoring", "-k", MONITORED)
-    assert checked.reason("test_cpu_usage[monitoring]").startswith("CPU ")
+    cpu = checked.reason("test_cpu_usage[monitoring]")  # judged per process: the busy replica, named
+    assert cpu.startswith("CPU ") and cpu.endswith(f" > 5 % on {address}"), cpu
     assert checked.reason("test_memory_usage[monitoring]").startswith("memory ")
+    assert checked.reason("test_memory_usage[monitoring]").endswith(f" on {address}")
     assert "answered 5xx" in checked.reason("test_error_rates[monitoring: Error rates normal]")
     slow = checked.reason("test_response_times[monitoring: Response times]")  # CPU burn slows every route
     assert slow.startswith("p95 over the limit: ") and "GET /v1/kundli/{chart_id}" in slow
@@ -99,7 +140,7 @@ def test_prometheus_monitoring_fails_on_cpu_memory_errors_and_latency(bench, fau
 def test_prometheus_reads_the_hosts_disks_and_what_it_collects_after_a_deploy(bench, healthy, prometheus):
     selector = watch(prometheus, healthy, "healthy")
     traffic(healthy)
-    time.sleep(3)
+    scraped(prometheus, healthy, selector)
     host = {"host_selector": 'job="node"'}
     selection = ("-m", "monitoring or post_deploy", "-k", "disk_usage or metrics_collection")
     checked = bench.run(bench.config(through(prometheus, selector, **host), target=healthy), *selection)
@@ -193,7 +234,62 @@ def test_prometheus_watches_the_embedded_default_and_its_monitoring_report_shows
     monitored = [s for t, (s, _) in checked.statuses().items() if not t.startswith("test_rollback_trigger")]
     assert "fail" not in monitored and "not verified" not in monitored, checked.statuses()
     measured = checked.facts("test_cpu_usage[monitoring]", "Service process")["measured"]
-    assert measured.startswith('100 * sum(rate(process_cpu_seconds_total{service="embedded"}[')
+    assert measured.startswith('100 * max by (instance) (rate(process_cpu_seconds_total{service="embedded"}[')
     assert checked.manifest["run"]["target"]["prometheus"].endswith('(service="embedded")')
     report = (checked.run_dir / "report.html").read_text()
     assert "process_cpu_seconds_total{service=&quot;embedded&quot;}" in report
+
+
+@pytest.mark.slow
+def test_a_restart_inside_the_window_is_counted_across_the_reset(bench, runtime, prometheus, default_config):
+    """Counters reset when the service restarts: the window's counts go across the reset (increase()), never
+    negative; three violations after a restart are three; a series with no samples yet is not verified."""
+    restarted, violated = runtime.spawn({"uncounted_health": True}), runtime.spawn({})
+    quiet, noisy = watch(prometheus, restarted, "restarted"), watch(prometheus, violated, "violated")
+    contract = "-m", "monitoring", "-k", "contract_enforcement"
+
+    def window(selector: str) -> monitor.PrometheusWindow:
+        update = {"kind": "prometheus", "url": prometheus.url, "service_selector": selector, "window": "30s"}
+        source = default_config.monitoring.source.model_copy(update=update)
+        return monitor.PrometheusWindow(Prometheus(prometheus.url), source, default_config.monitoring)
+
+    # just started, nothing counted yet (health is not counted): no samples yet, not "not exported"
+    with pytest.raises(NotVerified, match=r"^no samples for kundli_http_requests_total in the window yet: the "):
+        window(quiet).rates_by_route()
+    for target in (restarted, violated):
+        violations(target)
+    counter = "kundli_contract_violations_total"
+    both = f"{counter}{{{quiet}}} offset 30s == 3 and on() {counter}{{{noisy}}} offset 30s == 3"
+    prometheus.wait_for(both, 60)
+    for target in (restarted, violated):  # older than the 30 s window now; a restart inside it resets the counters
+        restart(target)
+    prometheus.wait_for(f"{counter}{{{quiet}}} == 0 and on() {counter}{{{noisy}}} == 0")
+
+    def counted() -> monitor.Measured:
+        found = window(noisy).total(counter)
+        assert found is not None and "(re)started inside the window: 127.0.0.1:" in found.how, found
+        return found
+
+    difference = Prometheus(prometheus.url).one(f"sum({counter}{{{noisy}}} - {counter}{{{noisy}}} offset 30s)")
+    assert (counted().value, difference) == (0, -3)  # what the difference read: -3 violations
+    violations(violated)
+    prometheus.wait_for(f"{counter}{{{noisy}}} == 3")
+    difference = Prometheus(prometheus.url).one(f"sum({counter}{{{noisy}}} - {counter}{{{noisy}}} offset 30s)")
+    assert 3 <= counted().value < 3.5 and difference == 0  # increase() extrapolates to the window's edges
+    broken = bench.run(bench.config(through(prometheus, noisy, window="30s"), target=violated), *contract)
+    assert broken.reason("test_contract_enforcement[monitoring]").startswith("3 contract violation(s) (")
+    traffic(restarted, 10)
+    request_specs.walk(restarted, default_config.post_deploy.critical_paths)  # its labelled families appear
+    scraped(prometheus, restarted, quiet)
+    healthy = through(prometheus, quiet, window="30s")
+    healthy["monitoring"]["min_rps"] = 0.05
+    selection = ("-m", "monitoring or post_deploy", "-k", "contract or request_rates or network or metrics_collection")
+    checked = bench.run(bench.config(healthy, target=restarted), *selection)
+    for check in (
+        "test_contract_enforcement[monitoring]",
+        "test_request_rates[monitoring]",
+        "test_network_traffic[monitoring]",
+        "test_verify_metrics_collection",
+    ):
+        assert checked.status(check) == "pass", (check, checked.reason(check))
+    assert checked.facts("test_contract_enforcement[monitoring]", "Contract")["violations"] == "0"

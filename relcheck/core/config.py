@@ -456,7 +456,7 @@ class PostDeploy(Model):
     log_patterns: list[str] = [r"\bERROR\b", r"\bCRITICAL\b", r"Traceback \(most recent call last\)"]
     log_allow: list[str] = []  # regexes of error lines that are known and accepted
     critical_paths: list[CriticalPath] = []
-    advancing_counters: list[str] = []  # counters that must grow after the check's own traffic
+    advancing_counters: list[str] = []  # counters that must grow over the critical paths (or Prometheus window)
     smoke_allowed_increase: float = Field(1.5, ge=1)  # smoke p95 vs the pre-deploy smoke's p95, per route ...
     smoke_min_increase_ms: float = Field(10, ge=0)  # ... and by more than this many milliseconds
 

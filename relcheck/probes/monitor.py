@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cached_property
 
 from relcheck.core import durations
 from relcheck.core.statuses import NotVerified, require
@@ -22,11 +24,6 @@ class Reading:
     ok: bool
 
 
-def cpu_percent(first: Scrape, second: Scrape, seconds: float) -> float | None:
-    a, b = first.value("process_cpu_seconds_total"), second.value("process_cpu_seconds_total")
-    return None if a is None or b is None else 100 * (b - a) / seconds
-
-
 def memory_mb(scrape: Scrape) -> float | None:
     rss = scrape.value("process_resident_memory_bytes")
     return None if rss is None else rss / 2**20
@@ -34,13 +31,39 @@ def memory_mb(scrape: Scrape) -> float | None:
 
 def requests_by(scrape: Scrape, counter: str, labels: list[str]) -> dict[tuple, float]:
     """Request counts keyed by the values of the given labels (summed over the others)."""
+    return grouped(series(scrape, counter), labels)
+
+
+def series(scrape: Scrape, sample: str) -> dict[tuple, float]:
+    """A sample's value per series, keyed by its sorted (label, value) pairs."""
+    return {
+        tuple(sorted(lbls.items())): value
+        for family in scrape.families.values()
+        for name, lbls, value in family
+        if name == sample
+    }
+
+
+def grouped(values: dict[tuple, float], labels: list[str]) -> dict[tuple, float]:
+    """Per-series values summed by the values of the given labels."""
     counts: dict[tuple, float] = {}
-    for family in scrape.families.values():
-        for name, lbls, value in family:
-            if name == counter:
-                key = tuple(lbls.get(label, "") for label in labels)
-                counts[key] = counts.get(key, 0.0) + value
+    for key, value in values.items():
+        lbls = dict(key)
+        by = tuple(lbls.get(label, "") for label in labels)
+        counts[by] = counts.get(by, 0.0) + value
     return counts
+
+
+def increase(before: dict[tuple, float], after: dict[tuple, float], restarted: bool) -> tuple[dict[tuple, float], bool]:
+    """Each series' growth between two scrapes with Prometheus' increase() semantics, and whether it was reset: a
+    counter that went down (or vanished) was reset by a restart of the process, and then every series' growth is
+    its later value; a series born between the scrapes counts from zero."""
+    reset = restarted or any(after.get(key, -1.0) < value for key, value in before.items())
+    return {key: value if reset else value - before.get(key, 0.0) for key, value in after.items()}, reset
+
+
+def at(unix: float) -> str:
+    return datetime.fromtimestamp(unix, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def server_error_share(
@@ -79,10 +102,16 @@ def p95_per_route(scrape: Scrape, histogram: str, route_labels: list[str]) -> di
 
 @dataclass
 class Measured:
-    """A value over the monitoring window and how it was measured: the PromQL as sent, or the scrapes."""
+    """A value over the monitoring window and how it was measured: the PromQL as sent, or the scrapes; a per-process
+    reading is the highest instance's, named."""
 
     value: float
     how: str
+    instance: str = ""
+
+    @property
+    def on(self) -> str:
+        return f" on {self.instance}" if self.instance else ""
 
 
 SUFFIXES = ("_total", "_bucket", "_count", "_sum", "_created")
@@ -90,20 +119,16 @@ SUFFIXES = ("_total", "_bucket", "_count", "_sum", "_created")
 
 @dataclass
 class Collection:
-    """What the metrics pipeline collects of the service: its metric families, and how the watched counters moved
-    (before, after)."""
+    """What the metrics pipeline collects of the service: its metric families, how much each watched counter grew
+    over the window (None: no series), and the traffic they counted ("": none the service counts was sent)."""
 
     families: set[str]
-    counters: dict[str, tuple[float | None, float | None]]
+    counters: dict[str, float | None]
     how: str
+    traffic: str
 
     def has(self, family: str) -> bool:
         return family in self.families or family.removesuffix("_total") in self.families
-
-
-def collected_by_scrapes(before: Scrape, after: Scrape, counters: list[str], route: str) -> Collection:
-    how = f"two scrapes of {route} around 5 requests"
-    return Collection(set(after.families), {c: (before.value(c), after.value(c)) for c in counters}, how)
 
 
 def family_of(series_name: str) -> str:
@@ -115,13 +140,35 @@ class ScrapeWindow:
 
     def __init__(self, first: Scrape, second: Scrape, seconds: float, cfg) -> None:
         self.first, self.second, self.seconds, self.cfg = first, second, seconds, cfg
+        started = [s.value("process_start_time_seconds") for s in (first, second)]
+        # "" or when the process restarted between the scrapes (its start time moved)
+        self.restart = at(started[1]) if None not in started and started[0] != started[1] else ""
         self.how = f"two scrapes of the service's metrics {seconds:.1f} s apart"
 
+    def growth(self, sample: str, labels: list[str]) -> tuple[dict[tuple, float], str]:
+        """A counter's growth between the scrapes by the given labels (reset-aware), and how it was counted."""
+        grown, reset = increase(series(self.first, sample), series(self.second, sample), bool(self.restart))
+        if not reset:
+            return grouped(grown, labels), self.how
+        when = f" at {self.restart}" if self.restart else f" ({sample} went down)"
+        return grouped(grown, labels), f"{self.how}; the service restarted between them{when}: counted since"
+
+    def absent(self, name: str) -> None:
+        """A series the second scrape has no samples of: not exported (None), unless the process restarted between
+        the scrapes or the family is exported without series yet — then not verified."""
+        if self.restart or series(self.first, name):
+            when = f" at {self.restart}" if self.restart else " between the scrapes"
+            raise NotVerified(f"no samples for {name} since the service restarted{when}: wait until it counts")
+        if [] in (self.second.families.get(family_of(name)), self.second.families.get(name)):
+            raise NotVerified(f"no samples for {name} yet: the family is exported, without series")
+        return None
+
     def cpu_percent(self) -> Measured:
-        value = cpu_percent(self.first, self.second, self.seconds)
-        if value is None:
-            raise NotVerified("the service exports no process_cpu_seconds_total")
-        return Measured(value, self.how)
+        cpu = "process_cpu_seconds_total"
+        if not series(self.first, cpu) or not series(self.second, cpu):
+            raise NotVerified(f"the service exports no {cpu}")
+        grown, how = self.growth(cpu, [])
+        return Measured(100 * sum(grown.values()) / self.seconds, how)
 
     def memory_mb(self) -> Measured:
         value = memory_mb(self.second)
@@ -132,20 +179,33 @@ class ScrapeWindow:
     def request_rate(self) -> Measured:
         counter = self.cfg.request_counter
         require(counter, "no request counter configured (monitoring.request_counter)")
-        before = sum(requests_by(self.first, counter, []).values())
-        after = sum(requests_by(self.second, counter, []).values())
-        require(after, f"{counter} counts no requests")
-        return Measured((after - before) / self.seconds, self.how)
+        counted = series(self.second, counter)
+        if not counted:
+            self.absent(counter)
+        require(sum(counted.values()), f"{counter} counts no requests")
+        grown, how = self.growth(counter, [])
+        return Measured(sum(grown.values()) / self.seconds, how)
 
     def gauge(self, name: str) -> Measured | None:
         """A gauge's value now (None: not exported)."""
         value = self.second.value(name)
-        return None if value is None else Measured(value, self.how)
+        return self.absent(name) if value is None else Measured(value, self.how)
 
     def total(self, counter: str) -> Measured | None:
         """A counter's count since the service started (None: not exported)."""
         value = self.second.value(counter)
-        return None if value is None else Measured(value, "since the service started (its /metrics)")
+        since = f"since the service started ({'at ' + self.restart + ', ' if self.restart else ''}its /metrics)"
+        return self.absent(counter) if value is None else Measured(value, since)
+
+    def collection(self, counters: list[str], traffic: str) -> Collection:
+        """The families of the second scrape, and each counter's growth between the scrapes around the traffic."""
+        grown, hows = {}, {self.how}
+        for counter in counters:
+            by, how = self.growth(counter, [])
+            grown[counter] = sum(by.values()) if by else self.absent(counter)
+            hows.add(how)
+        how = max(hows, key=len)  # a restart's note, if any counter saw one
+        return Collection(set(self.second.families), grown, f"{how} around {traffic or 'no traffic'}", traffic)
 
     def totals_by(self, counter: str, label: str) -> tuple[dict[str, float], str]:
         """A counter's counts since the service started, by one label."""
@@ -156,10 +216,10 @@ class ScrapeWindow:
     def rates_by_route(self) -> tuple[dict[str, float], str]:
         counter = self.cfg.request_counter
         require(counter, "no request counter configured (monitoring.request_counter)")
-        before = requests_by(self.first, counter, self.cfg.route_labels)
-        after = requests_by(self.second, counter, self.cfg.route_labels)  # {}: not exported
-        rates = {" ".join(k): (after[k] - before.get(k, 0)) / self.seconds for k in sorted(after)}
-        return rates, self.how
+        grown, how = self.growth(counter, self.cfg.route_labels)
+        if not grown:
+            self.absent(counter)  # else {}: not exported
+        return {" ".join(k): grown[k] / self.seconds for k in sorted(grown)}, how
 
     def server_errors(self) -> tuple[dict[str, tuple[float, float]], str]:
         """(5xx, all) per route: since the service started."""
@@ -181,13 +241,21 @@ class ScrapeWindow:
         return None
 
 
+COUNTED = (
+    "(increase({counter}{{{service}}}[{window}]) and {counter}{{{service}}} offset {window})"
+    " or ({counter}{{{service}}} unless {counter}{{{service}}} offset {window})"
+)
+
+
 class PrometheusWindow:
     """The same readings as PromQL over monitoring.source.window, from a Prometheus server. Each query is shown as
     sent; a query of monitoring.source.queries replaces the default for its reading."""
 
     DEFAULTS = {
-        "cpu_percent": "100 * sum(rate(process_cpu_seconds_total{{{service}}}[{window}]))",
-        "memory_mb": "max(max_over_time(process_resident_memory_bytes{{{service}}}[{window}])) / 1048576",
+        # per-process limits are judged per instance (two replicas at 50 % are not one process at 100 %)
+        "cpu_percent": "100 * max by (instance) (rate(process_cpu_seconds_total{{{service}}}[{window}]))",
+        "memory_mb": "max by (instance) (max_over_time(process_resident_memory_bytes{{{service}}}[{window}]))"
+        " / 1048576",
         "requests_by_route_status": "sum by ({labels}) (increase({counter}{{{service}}}[{window}]))",
         "p95_by_route": "1000 * histogram_quantile(0.95, sum by (le, {routes}) "
         "(rate({histogram}_bucket{{{service}}}[{window}])))",
@@ -196,12 +264,13 @@ class PrometheusWindow:
         "requests_by_status": "sum by ({status}) (increase({counter}{{{service}}}[{window}]))",
         "rates_by_route": "sum by ({routes}) (rate({counter}{{{service}}}[{window}]))",
         "gauge": "max(max_over_time({name}{{{service}}}[{window}]))",
-        # a count over the window; a series born inside it counts from zero (increase() would miss its first events)
-        "total": "sum({counter}{{{service}}} - ({counter}{{{service}}} offset {window} or {counter}{{{service}}} * 0))",
-        "totals_by": "sum by ({label}) "
-        "({counter}{{{service}}} - ({counter}{{{service}}} offset {window} or {counter}{{{service}}} * 0))",
+        # a count over the window across counter resets (restarts): increase() of the series that existed at its
+        # start; a series born inside it counts from zero (increase() would miss its first events)
+        "total": f"sum({COUNTED})",
+        "totals_by": f"sum by ({{label}}) ({COUNTED})",
         "series_names": "count by (__name__) ({{{service}}})",
-        "counter_now": "sum({counter}{{{service}}})",
+        # the instances that (re)started inside the window: an empty answer there is "no samples yet"
+        "started_in_window": "max by (instance) (process_start_time_seconds{{{service}}}) > time() - {seconds}",
         "disk_free_percent": '100 * node_filesystem_avail_bytes{{{host},fstype!~"{pseudo}"}} '
         '/ node_filesystem_size_bytes{{{host},fstype!~"{pseudo}"}}',
         "p95_series": "1000 * histogram_quantile(0.95, sum by (le) (rate({histogram}_bucket{{{service}}}[{step}s])))",
@@ -216,20 +285,43 @@ class PrometheusWindow:
         template = self.source.queries.get(reading) or self.DEFAULTS[reading]
         return template.format(service=service or self.source.service_selector, window=self.source.window, **values)
 
+    @cached_property
+    def restarts(self) -> list[str]:
+        """The instances that (re)started inside the window, with when."""
+        seconds = int(durations.seconds(self.source.window))
+        found = self.prometheus.query(self.promql("started_in_window", seconds=seconds), empty_ok=True)
+        return [f"{s.labels.get('instance', '?')} at {at(s.value)}" for s in found]
+
     def where(self, query: str) -> str:
-        return f"{query}  (Prometheus {self.prometheus.url}, {', '.join(self.instances)})"
+        restarted = f"; (re)started inside the window: {', '.join(self.restarts)}" if self.restarts else ""
+        return f"{query}  (Prometheus {self.prometheus.url}, {', '.join(self.instances)}){restarted}"
+
+    def absent(self, name: str) -> None:
+        """An empty answer for name: not exported (None), unless an instance (re)started inside the window — then
+        there are no samples yet, which is not verified."""
+        if self.restarts:
+            raise NotVerified(
+                f"no samples for {name} in the window yet: the service (re)started inside it "
+                f"({', '.join(self.restarts)}); wait one scrape interval"
+            )
+        return None
+
+    def highest(self, query: str) -> Measured:
+        """A per-instance reading: the highest instance's value, named."""
+        samples = self.prometheus.query(query)
+        worst = max(samples, key=lambda s: s.value)
+        instance = worst.labels.get("instance", "") if len(samples) > 1 or "instance" in worst.labels else ""
+        return Measured(worst.value, self.where(query), instance)
 
     def route_of(self, sample) -> str:
         """A sample's route: its route labels' values, "METHOD route" as the checks name routes."""
         return " ".join(sample.labels.get(label, "") for label in self.cfg.route_labels)
 
     def cpu_percent(self) -> Measured:
-        query = self.promql("cpu_percent")
-        return Measured(self.prometheus.one(query), self.where(query))
+        return self.highest(self.promql("cpu_percent"))
 
     def memory_mb(self) -> Measured:
-        query = self.promql("memory_mb")
-        return Measured(self.prometheus.one(query), self.where(query))
+        return self.highest(self.promql("memory_mb"))
 
     def request_rate(self) -> Measured:
         require(self.cfg.request_counter, "no request counter configured (monitoring.request_counter)")
@@ -237,15 +329,17 @@ class PrometheusWindow:
         return Measured(self.prometheus.one(query), self.where(query))
 
     def gauge(self, name: str) -> Measured | None:
-        return self.optional(self.promql("gauge", name=name))
+        return self.optional(self.promql("gauge", name=name), name)
 
     def total(self, counter: str) -> Measured | None:
-        return self.optional(self.promql("total", counter=counter))
+        """A counter's count over the window, across resets."""
+        return self.optional(self.promql("total", counter=counter), counter)
 
-    def optional(self, query: str) -> Measured | None:
-        """A query whose empty answer means "not exported" (a failure of the item), not "could not check"."""
+    def optional(self, query: str, name: str) -> Measured | None:
+        """A query whose empty answer means "not exported" (a failure of the item) — or, right after a restart,
+        "no samples yet" (not verified)."""
         samples = self.prometheus.query(query, empty_ok=True)
-        return Measured(samples[0].value, self.where(query)) if samples else None
+        return Measured(samples[0].value, self.where(query)) if samples else self.absent(name)
 
     def totals_by(self, counter: str, label: str) -> tuple[dict[str, float], str]:
         query = self.promql("totals_by", counter=counter, label=label)
@@ -256,9 +350,10 @@ class PrometheusWindow:
         cfg = self.cfg
         require(cfg.request_counter, "no request counter configured (monitoring.request_counter)")
         query = self.promql("rates_by_route", routes=", ".join(cfg.route_labels), counter=cfg.request_counter)
-        samples = self.prometheus.query(query, empty_ok=True)  # []: not exported
-        rates = {self.route_of(s): s.value for s in samples}
-        return rates, self.where(query)
+        samples = self.prometheus.query(query, empty_ok=True)
+        if not samples:
+            self.absent(cfg.request_counter)  # else {}: not exported
+        return {self.route_of(s): s.value for s in samples}, self.where(query)
 
     def server_errors(self) -> tuple[dict[str, tuple[float, float]], str]:
         cfg = self.cfg
@@ -277,14 +372,13 @@ class PrometheusWindow:
     PSEUDO_FILESYSTEMS = "tmpfs|devtmpfs|ramfs|squashfs|nsfs|autofs"
 
     def collection(self, counters: list[str]) -> Collection:
-        """The families Prometheus holds for the service, and each counter now against the window's start."""
+        """The families Prometheus holds for the service, and each counter's growth over the window (the real
+        traffic's)."""
         names = self.promql("series_names")
         families = {family_of(s.labels.get("__name__", "")) for s in self.prometheus.query(names)}
-        moved: dict[str, tuple[float | None, float | None]] = {}
-        for counter in counters:
-            now, growth = self.optional(self.promql("counter_now", counter=counter)), self.total(counter)
-            moved[counter] = (now.value - growth.value, now.value) if now and growth else (None, None)
-        return Collection(families, moved, f"over {self.source.window}: {self.where(names)}")
+        grown = {counter: getattr(self.total(counter), "value", None) for counter in counters}
+        traffic = f"the real traffic over {self.source.window}"
+        return Collection(families, grown, f"over {self.source.window}: {self.where(names)}", traffic)
 
     def disks(self) -> tuple[dict[str, float], str] | None:
         """Free disk per mount point of the service host, from node_exporter (None: no host_selector)."""
