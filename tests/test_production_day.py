@@ -1,7 +1,9 @@
 """A healthy production day: the reference service is healthy, but its host is not a quiet lab — no version
-endpoint, a role relcheck has no token for, no DSN given to relcheck. Each phase with rollback triggers is run under
-each condition: it may be BLOCKED by what it could not check (not verified, naming the key), never FAIL, never
-ROLLBACK. The test prints the false-ROLLBACK count of the matrix."""
+endpoint, a role relcheck has no token for, no DSN given to relcheck, a request counter that leaves health out.
+Each phase with rollback triggers is run under each condition: it may be BLOCKED by what it could not check (not
+verified, naming the key), never FAIL, never ROLLBACK. The test prints the false-ROLLBACK count of the matrix.
+(A restart inside the monitoring window and replicas behind one selector: tests/test_prometheus.py; writes during
+the backup and the deploy: tests/test_live_data_safety.py.)"""
 
 from __future__ import annotations
 
@@ -18,10 +20,12 @@ def without_token(role: str):
     return edit
 
 
+# condition -> (config changes, an edit of the written config, the reference service's switches)
 CONDITIONS = {
-    "no version endpoint": ({"target": {"routes": {"version": ""}}}, None),
-    "a role without a token": ({}, without_token("admin")),
-    "no target.dsn": ({"target": {"dsn": "", "admin_dsn": ""}}, None),
+    "no version endpoint": ({"target": {"routes": {"version": ""}}}, None, {}),
+    "a role without a token": ({}, without_token("admin"), {}),
+    "no target.dsn": ({"target": {"dsn": "", "admin_dsn": ""}}, None, {}),
+    "a request counter that does not count health": ({}, None, {"uncounted_health": True}),
 }
 
 
@@ -39,9 +43,10 @@ def false_alarms(checked: runner.Outcome) -> list[str]:
 
 
 @pytest.mark.parametrize("phase", ["post_deploy", "monitoring"])
-def test_a_healthy_production_day_is_never_told_to_roll_back(bench, healthy, phase):
+def test_a_healthy_production_day_is_never_told_to_roll_back(bench, faulty, phase):
     rollbacks, alarms = 0, {}
-    for name, (changes, edit) in CONDITIONS.items():
+    for name, (changes, edit, switches) in CONDITIONS.items():
+        healthy = faulty(**switches)
         slug = name.replace(" ", "-")
         config = bench.config({**changes, "reports": str(bench.tmp / slug)}, target=healthy, name=f"{slug}.toml")
         if edit:
