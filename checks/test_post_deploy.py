@@ -56,20 +56,23 @@ def test_health_checks(health, phase, evidence):
 @pytest.mark.post_deploy
 @pytest.mark.item("Post-Deployment", "Check logs for errors")
 def test_check_logs_for_errors(log_since_deploy, relcheck_config, evidence):
-    log, found = log_since_deploy, log_since_deploy.problems
+    log, found = log_since_deploy.excerpt, log_since_deploy.problems
     evidence.kv(
         "Log",
         {
             "source": log.source,
-            "since": log.since.isoformat() if log.since else "the start of the log (no deploy record)",
+            "since": f"{log.since.isoformat()} ({log.since_from})",
+            "timestamps": log.timestamps,
             "lines read": len(log.lines),
             "error lines": len(found),
             "allow-listed patterns": len(relcheck_config.post_deploy.log_allow),
         },
     )
-    evidence.log("First error lines", [line for p in found[:10] for line in [p.line, *p.context]])
+    evidence.log("First error lines", [f"{x.number}: {x.text}" for p in found[:10] for x in [p.line, *p.context]])
     require(log.lines, f"the log ({log.source}) has no lines since the deploy")
-    assert not found, f"{len(found)} error line(s) in the log, first: {found[0].line[:160]}"
+    assert not found, (
+        f"{len(found)} error line(s) in the log, first (line {found[0].line.number}): {found[0].line.text[:160]}"
+    )
 
 
 @pytest.mark.post_deploy

@@ -68,8 +68,9 @@ class Workbench:
 
     def config(self, changes: dict | None = None, target: Target | None = None, name: str = "relcheck.toml") -> Path:
         data = merge(default_config_data(), {"reports": str(self.tmp / "reports")})
-        if target is not None:
+        if target is not None:  # a deployed service; its operator says when it was deployed (started)
             data = merge(data, runner.pointing_at(target, self.env))
+            data = merge(data, {"post_deploy": {"since": target.service.started().isoformat()}})
         return runner.write_config(merge(data, changes or {}), self.tmp / name)
 
     def run(self, config: Path, *args: str, timeout: float = 600) -> runner.Outcome:

@@ -105,6 +105,7 @@ def filled_in(kinto: Kinto) -> dict:
             }
         },
         "post_deploy": {
+            "since": kinto.process.started().isoformat(),  # deployed without `relcheck deploy`: when it was
             # Kinto logs this at every start even when given --ini: known, harmless, so allow-listed
             "log_allow": [r"ERROR \[kinto\.config\] Could not find config file at \./config/kinto\.ini"],
             "critical_paths": [

@@ -90,11 +90,13 @@ def test_audit_records_after_a_position_in_a_log_file_and_in_a_journal(tmp_path)
     line = "audit actor=ops action=chart.create object=7"
     path = tmp_path / "service.log"
     path.write_text(f"2026-11-25T10:00:00Z INFO {line.replace('ops', 'earlier')}\n")
-    log = logs.FileLog(path)
+    log = logs.service_log(Service(), path)
     position = log.position()
     with path.open("a") as out:
         out.write(f"2026-11-25T10:00:05Z INFO {line}\n")
-    assert [(r.actor, r.object) for r in auditlog.from_log(log.lines_after(position), pattern, "7")] == [("ops", "7")]
+    assert [(r.actor, r.object) for r in auditlog.from_log(log.lines_after(position), pattern, "7", log.stamps)] == [
+        ("ops", "7")
+    ]
 
     host = SystemdHost(tmp_path / "app1", {"kundli.service": True})
     journal = logs.service_log(Service(journal_unit="kundli.service", command_prefix=host.prefix), path)
@@ -102,7 +104,7 @@ def test_audit_records_after_a_position_in_a_log_file_and_in_a_journal(tmp_path)
     position = journal.position()
     host.log(datetime.now(timezone.utc), "kundli.service", line)
     assert journal.describe() == "journal of kundli.service"
-    assert [r.actor for r in auditlog.from_log(journal.lines_after(position), pattern, "7")] == ["ops"]
+    assert [r.actor for r in auditlog.from_log(journal.lines_after(position), pattern, "7", log.stamps)] == ["ops"]
 
 
 def test_a_big_log_is_read_from_its_last_whole_lines(tmp_path):
@@ -119,7 +121,7 @@ def test_a_big_log_is_read_from_its_last_whole_lines(tmp_path):
 def test_a_missing_log_is_not_verified_never_a_clean_log(tmp_path):
     for log in (logs.service_log(Service(), None), logs.service_log(Service(), tmp_path / "nowhere.log")):
         with pytest.raises(NotVerified, match="no service log"):
-            log.lines()
+            log.ready()
 
 
 @pytest.fixture

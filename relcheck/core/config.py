@@ -10,8 +10,10 @@ import os
 import re
 import sys
 import tomllib
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -85,6 +87,31 @@ class Service(Model):
     command_prefix: list[str] = []  # e.g. ["ssh", "ops@app1"] to run systemctl/journalctl on the service host
     log_file: str = ""  # the service log, readable from here ...
     journal_unit: str = ""  # ... or the unit whose journal is the service log (journalctl -u)
+    log_timestamp: str = r"^(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?)"  # a log
+    #   file's lines start with a timestamp, this regex's first group (a line without one continues the line before)
+    log_time_format: str = ""  # the timestamp's strptime format, e.g. "%d/%b/%Y:%H:%M:%S %z"; "" = ISO 8601
+    log_timezone: str = ""  # IANA zone of the log's timestamps without an offset ("Asia/Kolkata"); "" = this host's
+
+    @field_validator("log_timestamp")
+    @classmethod
+    def _one_group(cls, value: str) -> str:
+        try:
+            groups = re.compile(value).groups
+        except re.error as exc:
+            raise ValueError(f"not a regular expression: {exc}") from None
+        if groups < 1:
+            raise ValueError("needs a group around the timestamp, e.g. ^\\[([^]]+)\\]")
+        return value
+
+    @field_validator("log_timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        if value:
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError("not an IANA time zone (e.g. 'Asia/Kolkata', 'UTC')") from None
+        return value
 
 
 class Auth(Model):
@@ -459,6 +486,16 @@ class PostDeploy(Model):
     advancing_counters: list[str] = []  # counters that must grow over the critical paths (or Prometheus window)
     smoke_allowed_increase: float = Field(1.5, ge=1)  # smoke p95 vs the pre-deploy smoke's p95, per route ...
     smoke_min_increase_ms: float = Field(10, ge=0)  # ... and by more than this many milliseconds
+    since: datetime | None = None  # when this release was deployed, if not by `relcheck deploy` (its record wins):
+    #   ISO 8601 with its UTC offset (2026-12-03T08:00:00+05:30). The service log is read from there; unset, from
+    #   the service manager's start of the service; neither known: the log is not verified
+
+    @field_validator("since")
+    @classmethod
+    def _has_offset(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("needs its UTC offset, e.g. 2026-12-03T08:00:00+05:30 or 2026-12-03T02:30:00Z")
+        return value
 
 
 DEFAULT_TRIGGERS = {

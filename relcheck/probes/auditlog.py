@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 from psycopg import sql
 
+from relcheck.target import logs
 from relcheck.target.http import Answer
 from relcheck.target.request_specs import base_values, run_setup, send
 from relcheck.target.target import Target
@@ -36,8 +37,9 @@ def from_table(conn, table: str, columns: dict[str, str], object_id: str, limit:
     return [AuditRecord(*row) for row in conn.execute(query, (str(object_id),)).fetchall()]
 
 
-def from_log(lines: list[str], pattern: str, object_id: str) -> list[AuditRecord]:
-    """Audit lines matched by a regex with named groups actor, action, object and optionally time (ISO 8601)."""
+def from_log(lines: list[str], pattern: str, object_id: str, stamps: logs.Stamps) -> list[AuditRecord]:
+    """Audit lines matched by a regex with named groups actor, action, object and optionally time (ISO 8601; naive
+    in the log's zone, target.service.log_timezone)."""
     regex = re.compile(pattern)
     records = []
     for line in lines:
@@ -49,7 +51,7 @@ def from_log(lines: list[str], pattern: str, object_id: str) -> list[AuditRecord
                     match.group("actor"),
                     match.group("action"),
                     match.group("object"),
-                    datetime.fromisoformat(when.replace("Z", "+00:00")) if when else None,
+                    stamps.aware(datetime.fromisoformat(when)) if when else None,
                 )
             )
     return records
@@ -95,5 +97,6 @@ def trial(target: Target, cfg) -> Trial:
         with target.database() as conn:
             records = from_table(conn, cfg.table, cfg.columns, object_id)
     else:
-        records = from_log(target.log.lines_after(log_position), cfg.log_pattern, object_id)
+        stamps = logs.Stamps(target.config.target.service)
+        records = from_log(target.log.lines_after(log_position), cfg.log_pattern, object_id, stamps)
     return Trial(answer, object_id, records, matching(records, cfg.actor, cfg.expect_action, started, cfg.window_s))

@@ -16,6 +16,7 @@ from psycopg import sql
 
 from relcheck.core.errors import RelcheckError
 from relcheck.core.statuses import NotVerified
+from relcheck.target import logs
 from relcheck.target.http import Answer
 from relcheck.target.request_specs import base_values, send
 from relcheck.target.target import Target
@@ -139,9 +140,10 @@ class Inspection:
     not_checked: list[str] = dataclasses.field(default_factory=list)  # parts that could not be looked at
 
 
-def inspect(target: Target, cfg, since: datetime | None, timeout: float, ca_file: str | None) -> Inspection:
+def inspect(target: Target, cfg, deploy_started: datetime | None, timeout: float, ca_file: str | None) -> Inspection:
     """Every data-protection source of security.data_protection (cfg): probe answers, credential columns, the
-    service log since the deploy, TLS (verified with ca_file, resolved by the caller, else the system's CAs)."""
+    service log of this release (logs.since_deploy), TLS (verified with ca_file, resolved by the caller, else the
+    system's CAs)."""
     https, secrets, findings, not_checked = target.base_url.startswith("https://"), target.known_secrets(), [], []
     for probe in cfg.probes:
         answer = send(target, probe, base_values())
@@ -158,18 +160,21 @@ def inspect(target: Target, cfg, since: datetime | None, timeout: float, ca_file
         with target.database() as conn:
             hashed, checked_values = unhashed_values(conn, cfg.hashed_columns, cfg.hash_formats, secrets)
         findings += hashed
+    log_scope = "no"
     if cfg.scan_log:
         try:
-            log_text = "\n".join(target.log.lines(since=since))
-        except (RelcheckError, NotVerified) as exc:  # unreadable, or no log configured
+            log = logs.since_deploy(target, deploy_started)
+        except (RelcheckError, NotVerified) as exc:  # unreadable, no log configured, or no known deploy time
             not_checked.append(f"the service log is not scanned: {exc}")
+            log_scope = "not scanned"
         else:
-            findings += leaks(f"service log ({target.log.describe()})", log_text, secrets, cfg.pii_patterns)
+            log_text = "\n".join(line.text for line in log.lines)
+            findings += leaks(f"service log ({log.source})", log_text, secrets, cfg.pii_patterns)
+            log_scope = f"since {log.since:%Y-%m-%d %H:%M:%S %Z} ({log.since_from}); timestamps {log.timestamps}"
     tls, tls_facts = tls_findings(target.base_url, cfg.min_tls, timeout, ca_file)
     findings += tls
     if not https and not cfg.allow_plain_http:
         findings.append(Finding(target.base_url, "plain http: data in transit is not encrypted"))
-    log_scope = (f"since {since:%Y-%m-%d %H:%M:%S %Z} (the deploy)" if since else "yes") if cfg.scan_log else "no"
     scope = {
         "probes": len(cfg.probes),
         "credential columns": ", ".join(cfg.hashed_columns) or "none",

@@ -13,6 +13,7 @@ import socket
 import subprocess
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -77,8 +78,10 @@ class ProcessService:
     def __init__(self, command: list[str], env: dict, cwd: Path, output: Path) -> None:
         self.command, self.env, self.cwd, self.output = command, env, cwd, output
         self.process: subprocess.Popen | None = None
+        self.started_at: datetime | None = None
 
     def start(self) -> None:
+        self.started_at = datetime.now(timezone.utc)
         with open(self.output, "ab") as out:
             self.process = subprocess.Popen(
                 self.command,
@@ -110,6 +113,10 @@ class ProcessService:
         if code is not None:
             return ServiceStatus(False, self.manager, f"exited with status {code}", {"pid": self.process.pid})
         return ServiceStatus(True, self.manager, "running", {"pid": self.process.pid})
+
+    def started(self) -> datetime | None:
+        """When relcheck last started the process (None before)."""
+        return self.started_at
 
     def last_output(self, lines: int = 5) -> str:
         try:
@@ -153,6 +160,15 @@ class SystemdService:
             detail = f"unit {self.unit} not found"
         return ServiceStatus(running, self.manager, detail, facts)
 
+    def started(self) -> datetime | None:
+        """When the unit last became active (ActiveEnterTimestamp); None if it is not active or systemd is older
+        than 248 (no --timestamp=unix)."""
+        result = self._systemctl("show", self.unit, "--property=ActiveEnterTimestamp", "--timestamp=unix")
+        value = result.stdout.strip().removeprefix("ActiveEnterTimestamp=")
+        if result.returncode != 0 or not (value.startswith("@") and value[1:].isdigit()):
+            return None
+        return datetime.fromtimestamp(float(value[1:]), timezone.utc)
+
     def describe(self, action: str) -> str:
         return remote.shown(self.prefix, ["systemctl", action, self.unit])
 
@@ -185,6 +201,10 @@ class UnmanagedService:
             "port accepts connections" if up else "port closed",
             {"note": "no service manager configured; status from the port only"},
         )
+
+    def started(self) -> None:
+        """No service manager: no one here knows when the service started."""
+        return None
 
     def describe(self, action: str) -> str:
         return f"cannot {action}: no service manager (target.service.manager = 'none')"
