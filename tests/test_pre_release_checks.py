@@ -352,7 +352,7 @@ def test_access_controls_fail_when_admin_routes_are_open_to_viewers(bench, fault
     "faults, expected",
     [
         ({"no_security_headers": True}, "missing header X-Content-Type-Options"),
-        ({"leak_secret": True}, "contains a secret"),
+        ({"leak_secret": True}, "contains the API token of role"),
     ],
 )
 def test_data_protection_fails_on_missing_headers_and_leaked_secrets(bench, faulty, faults, expected):

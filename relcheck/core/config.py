@@ -285,10 +285,12 @@ class DataProtection(Model):
         r"^\$2[aby]\$",
         r"^scrypt\$",
     ]
-    pii_patterns: dict[str, str] = {
-        "an e-mail address": r"[\w.+-]+@[\w-]+\.[\w.-]+",
-        "a card number": r"\b(?:\d[ -]?){13,16}\b",
-    }
+    card_numbers: bool = True  # Luhn-valid card numbers, not inside a UUID, a timestamp, an id field or a longer number
+    email_addresses: bool = True  # e-mail addresses, not inside an HTML tag (placeholder, value) nor on documentation
+    documentation_paths: list[str] = ["/docs", "/redoc", "/openapi.json"]  # pages (and below) that show examples
+    id_field_words: list[str] = ["id", "ids", "uuid", "guid", "ref", "key", "ts", "time", "timestamp", "at", "epoch"]
+    #   a field whose last word is one of these (order_id, createdAt, ts) holds an id or a time, never a card number
+    pii_patterns: dict[str, str] = {}  # more kinds of personal data: name -> regex (each match a finding)
     scan_log: bool = True
     min_tls: Literal["TLSv1.2", "TLSv1.3"] = "TLSv1.2"
     ca_file: str = ""  # private CA for https targets

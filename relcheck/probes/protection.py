@@ -4,9 +4,11 @@ answers and logs, and TLS for https targets."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import socket
 import ssl
+import time
 import warnings
 from dataclasses import dataclass
 from datetime import datetime
@@ -63,7 +65,7 @@ def header_findings(
 
 
 def unhashed_values(
-    conn, columns: list[str], formats: list[str], known_secrets: set[str], limit: int = 1000
+    conn, columns: list[str], formats: list[str], known_secrets: dict[str, str], limit: int = 1000
 ) -> tuple[list[Finding], int]:
     """Values in sensitive columns that are not in a recognised hash format (or equal a known secret)."""
     patterns = [re.compile(f) for f in formats]
@@ -82,13 +84,131 @@ def unhashed_values(
     return findings, seen
 
 
-def leaks(where: str, text: str, secrets: set[str], pii: dict[str, str]) -> list[Finding]:
-    found = [Finding(where, "contains a secret (an API token or password)") for s in secrets if s and s in text]
-    for name, pattern in pii.items():
-        match = re.search(pattern, text)
-        if match:
-            found.append(Finding(where, f"contains {name}"))
+UUID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.I)
+# 13-19 digits, whole or in groups of 4 (4-6-5 for Amex); not a piece of a longer number, a word, a path or a decimal
+CARD = re.compile(
+    r"(?<![\w+/.#-])(?<!\d[.,])"
+    r"(\d{13,19}|\d{4}([ -])\d{4}\2\d{4}\2\d{1,7}|\d{4}([ -])\d{6}\3\d{4,5})"
+    r"(?!\w|[.,]\d|[ -]\d)"
+)
+EMAIL = re.compile(r"(?<![\w.+%-])[\w.+%-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")
+KEY_BEFORE = re.compile(r"([A-Za-z_][\w-]*)[\"']?\s*[:=]\s*[\"']?$")  # `order_id=`, `"ts": ` right before a value
+IN_TAG = re.compile(r"<[A-Za-z][\w:-]*\s[^<>]*$")  # inside an HTML start tag: an attribute's value
+
+
+def luhn(digits: str) -> bool:
+    total = sum(int(d) if i % 2 == 0 else sum(divmod(int(d) * 2, 10)) for i, d in enumerate(reversed(digits)))
+    return total % 10 == 0 and len(set(digits)) > 1
+
+
+def looks_like_time(digits: str) -> bool:
+    """Epoch seconds in ms, µs or ns between 2001 and two years from now, or a compact yyyymmddHHMMSS… stamp."""
+    latest = time.time() + 2 * 365 * 86400
+    if any(1e9 <= int(digits) / scale <= latest for scale in (1e3, 1e6, 1e9)):
+        return True
+    try:
+        return 2000 <= datetime.strptime(digits[:14], "%Y%m%d%H%M%S").year <= 2100
+    except ValueError:
+        return False
+
+
+def is_id_field(key: str, words: set[str]) -> bool:
+    """order_id, orderId, created-at, ts: a field whose last word names an id or a time."""
+    parts = re.split(r"[_.\-]|(?<=[a-z0-9])(?=[A-Z])", key)
+    return bool(key) and parts[-1].lower() in words
+
+
+def masked_card(digits: str) -> str:
+    middle = "*" * (len(digits) - 8)
+    return " ".join([digits[:4], *(middle[i : i + 4] for i in range(0, len(middle), 4)), digits[-4:]])
+
+
+def masked_email(address: str) -> str:
+    local, _, domain = address.partition("@")
+    return f"{local[0]}***@{domain}"
+
+
+@dataclass
+class LeakRules:
+    """What counts as a leak (security.data_protection) and the values that must never show (value -> kind)."""
+
+    secrets: dict[str, str]
+    cards: bool = True
+    emails: bool = True
+    id_words: frozenset[str] = frozenset()
+    patterns: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def of(cls, cfg, secrets: dict[str, str]) -> LeakRules:
+        return cls(secrets, cfg.card_numbers, cfg.email_addresses, frozenset(cfg.id_field_words), cfg.pii_patterns)
+
+    def problems(self, text: str, key: str = "", emails: bool = True) -> list[str]:
+        """What one piece of text (a line, a JSON value under `key`) leaks, each value masked."""
+        found = [f"contains {kind}" for value, kind in self.secrets.items() if value and value in text]
+        if self.cards and not is_id_field(key, self.id_words):
+            plain = UUID.sub(lambda m: "x" * len(m[0]), text)  # a UUID's digits are no card number
+            for match in CARD.finditer(plain):
+                digits = re.sub(r"\D", "", match[1])
+                before = KEY_BEFORE.search(plain[max(0, match.start() - 40) : match.start()])
+                if (
+                    luhn(digits)
+                    and not (match[1].isdigit() and looks_like_time(digits))
+                    and not (before and is_id_field(before[1], self.id_words))
+                ):
+                    found.append(f"contains a card number ({masked_card(digits)})")
+        if self.emails and emails:
+            found += [
+                f"contains an e-mail address ({masked_email(m[0])})"
+                for m in EMAIL.finditer(text)
+                if not IN_TAG.search(text[max(0, m.start() - 500) : m.start()])
+            ]
+        for name, pattern in self.patterns.items():
+            found += [f"contains {name} ({m[0][:1]}***)" for m in re.finditer(pattern, text)]
+        return found
+
+
+def text_leaks(where: str, lines: list[tuple[int, str]], rules: LeakRules, emails: bool = True) -> list[Finding]:
+    """Leaks in numbered lines, each finding naming its line."""
+    return [Finding(f"{where} line {n}", problem) for n, line in lines for problem in rules.problems(line, "", emails)]
+
+
+def json_leaks(where: str, document, rules: LeakRules, emails: bool = True) -> list[Finding]:
+    """Leaks in a JSON document, each finding naming its JSON pointer; a value's field name decides whether it is
+    an id or a time (never a card number)."""
+    found = []
+
+    def walk(node, pointer: str, key: str) -> None:
+        if isinstance(node, dict):
+            for name, value in node.items():
+                walk(value, f"{pointer}/{str(name).replace('~', '~0').replace('/', '~1')}", str(name))
+        elif isinstance(node, list):
+            for index, value in enumerate(node):
+                walk(value, f"{pointer}/{index}", key)
+        elif isinstance(node, (str, int)) and not isinstance(node, bool):
+            found.extend(Finding(f"{where} {pointer or '/'}", p) for p in rules.problems(str(node), key, emails))
+
+    walk(document, "", "")
     return found
+
+
+def answer_leaks(answer: Answer, rules: LeakRules, documentation: bool) -> list[Finding]:
+    """Leaks in an answer's headers and body (JSON by pointer, else by line); e-mail addresses on documentation
+    pages are examples and contacts, not leaks."""
+    where, emails = f"answer to {answer.method} {urlsplit(answer.url).path}", not documentation
+    found = [
+        Finding(f"{where} header {name}", problem)
+        for name, value in answer.headers.items()
+        for problem in rules.problems(value, name, emails)
+    ]
+    try:
+        document = json.loads(answer.text)
+    except ValueError:
+        return found + text_leaks(where, list(enumerate(answer.text.splitlines(), 1)), rules, emails)
+    return found + json_leaks(where, document, rules, emails)
+
+
+def is_documentation(path: str, documentation_paths: list[str]) -> bool:
+    return any(path == d or path.startswith(d.rstrip("/") + "/") for d in documentation_paths)
 
 
 def tls_findings(base_url: str, minimum: str, timeout: float, cafile: str | None = None) -> tuple[list[Finding], dict]:
@@ -145,6 +265,7 @@ def inspect(target: Target, cfg, deploy_started: datetime | None, timeout: float
     service log of this release (logs.since_deploy), TLS (verified with ca_file, resolved by the caller, else the
     system's CAs)."""
     https, secrets, findings, not_checked = target.base_url.startswith("https://"), target.known_secrets(), [], []
+    rules = LeakRules.of(cfg, secrets)
     for probe in cfg.probes:
         answer = send(target, probe, base_values())
         if answer.status is None:
@@ -153,8 +274,7 @@ def inspect(target: Target, cfg, deploy_started: datetime | None, timeout: float
         findings += header_findings(
             answer, cfg.required_headers, cfg.frame_protection, cfg.forbidden_headers, cfg.server_banner_pattern, https
         )
-        text = "\n".join(f"{k}: {v}" for k, v in answer.headers.items()) + "\n" + answer.text
-        findings += leaks(f"answer to {probe.method} {probe.path}", text, secrets, cfg.pii_patterns)
+        findings += answer_leaks(answer, rules, is_documentation(probe.path, cfg.documentation_paths))
     checked_values = 0
     if cfg.hashed_columns:
         with target.database() as conn:
@@ -168,8 +288,7 @@ def inspect(target: Target, cfg, deploy_started: datetime | None, timeout: float
             not_checked.append(f"the service log is not scanned: {exc}")
             log_scope = "not scanned"
         else:
-            log_text = "\n".join(line.text for line in log.lines)
-            findings += leaks(f"service log ({log.source})", log_text, secrets, cfg.pii_patterns)
+            findings += text_leaks(f"service log ({log.source})", [(x.number, x.text) for x in log.lines], rules)
             log_scope = f"since {log.since:%Y-%m-%d %H:%M:%S %Z} ({log.since_from}); timestamps {log.timestamps}"
     tls, tls_facts = tls_findings(target.base_url, cfg.min_tls, timeout, ca_file)
     findings += tls

@@ -73,10 +73,14 @@ class Target:
             "log": self.log.describe(),
         }
 
-    def known_secrets(self) -> set[str]:
-        """Values that must never show up in answers or logs: the API tokens and database passwords."""
-        passwords = {urlsplit(dsn).password for dsn in (self.dsn, self.admin_dsn) if dsn and "://" in dsn}
-        return set(self.http.tokens.values()) | {p for p in passwords if p}
+    def known_secrets(self) -> dict[str, str]:
+        """Values that must never show up in answers or logs (the API tokens and database passwords) -> their kind."""
+        dsns = {"target.admin_dsn": self.admin_dsn, "target.dsn": self.dsn}  # the same password: named for target.dsn
+        passwords = {
+            urlsplit(dsn).password: f"the database password of {key}" for key, dsn in dsns.items() if "://" in dsn
+        }
+        tokens = {token: f"the API token of role {role}" for role, token in self.http.tokens.items()}
+        return {value: kind for value, kind in {**passwords, **tokens}.items() if value}
 
     def health(self) -> Answer:
         return self.http.get(self.routes.health)
