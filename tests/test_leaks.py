@@ -71,6 +71,10 @@ def test_a_finding_names_its_json_pointer_and_a_fields_name_decides_ids():
         Finding("answer to GET /v1/orders/7 /customer/contact", "contains an e-mail address (j***@corp.com)"),
     ]
     assert answer_leaks(answer({"a/b~c": "4111111111111111"}), RULES, False)[0].where.endswith(" /a~1b~0c")
+    assert answer_leaks(answer({"by_user": {"jane@corp.com": {"card": "4111111111111111"}}}), RULES, False) == [
+        Finding("answer to GET /v1/orders/7 /by_user/* (a field name)", "contains an e-mail address (j***@corp.com)"),
+        Finding("answer to GET /v1/orders/7 /by_user/*/card", "contains a card number (4111 **** **** 1111)"),
+    ]  # a leaking name is masked in the pointers too
 
 
 def test_documentation_pages_and_form_attributes_show_example_addresses():

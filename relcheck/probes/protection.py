@@ -112,7 +112,7 @@ def looks_like_time(digits: str) -> bool:
         return False
 
 
-def is_id_field(key: str, words: set[str]) -> bool:
+def is_id_field(key: str, words: frozenset[str]) -> bool:
     """order_id, orderId, created-at, ts: a field whose last word names an id or a time."""
     parts = re.split(r"[_.\-]|(?<=[a-z0-9])(?=[A-Z])", key)
     return bool(key) and parts[-1].lower() in words
@@ -173,14 +173,17 @@ def text_leaks(where: str, lines: list[tuple[int, str]], rules: LeakRules, email
 
 
 def json_leaks(where: str, document, rules: LeakRules, emails: bool = True) -> list[Finding]:
-    """Leaks in a JSON document, each finding naming its JSON pointer; a value's field name decides whether it is
-    an id or a time (never a card number)."""
+    """Leaks in a JSON document's names and values, each finding naming its JSON pointer; a value's field name
+    decides whether it is an id or a time (never a card number)."""
     found = []
 
     def walk(node, pointer: str, key: str) -> None:
         if isinstance(node, dict):
             for name, value in node.items():
-                walk(value, f"{pointer}/{str(name).replace('~', '~0').replace('/', '~1')}", str(name))
+                leaked = rules.problems(str(name), "", emails)  # a name that leaks is shown as "*" in pointers
+                inner = f"{pointer}/{'*' if leaked else str(name).replace('~', '~0').replace('/', '~1')}"
+                found.extend(Finding(f"{where} {inner} (a field name)", p) for p in leaked)
+                walk(value, inner, str(name))
         elif isinstance(node, list):
             for index, value in enumerate(node):
                 walk(value, f"{pointer}/{index}", key)
