@@ -153,8 +153,11 @@ def test_a_connection_the_server_dropped_is_not_an_unreachable_target(one_reques
     assert [http.get("/c").status, http.get("/d").status] == [200, 200]  # an idempotent request is retried once
 
 
-def test_client_tools_get_the_password_in_their_environment_not_on_the_command_line(tmp_path):
-    """`ps` shows command lines: pg_dump and pg_restore get PGPASSWORD instead."""
+def test_client_tools_get_the_password_in_their_environment_not_on_the_command_line(tmp_path, healthy):
+    """`ps` shows command lines: pg_dump and pg_restore get PGPASSWORD instead (the dump runs in a snapshot of the
+    real database, so it needs one)."""
+    from urllib.parse import unquote, urlsplit
+
     from relcheck.probes import backup as backup_module
 
     seen = tmp_path / "seen.json"
@@ -164,10 +167,12 @@ def test_client_tools_get_the_password_in_their_environment_not_on_the_command_l
         f"json.dump({{'argv': sys.argv, 'password': os.environ.get('PGPASSWORD')}}, open({str(seen)!r}, 'w'))\n"
     )
     fake.chmod(0o755)
-    backup_module.dump("postgresql://app:s3cret-pw@db.internal:5433/shop", tmp_path / "x.dump", str(fake))
+    password = unquote(urlsplit(healthy.dsn).password or "")
+    assert password
+    backup_module.dump(healthy.dsn, tmp_path / "x.dump", str(fake))
     recorded = json.loads(seen.read_text())
-    assert "s3cret-pw" not in " ".join(recorded["argv"]) and recorded["password"] == "s3cret-pw"
-    assert "dbname=shop" in recorded["argv"][-1] and "host=db.internal" in recorded["argv"][-1]
+    assert password not in " ".join(recorded["argv"]) and recorded["password"] == password
+    assert "dbname=kundli_db" in recorded["argv"][-1] and "--snapshot=" in " ".join(recorded["argv"])
 
 
 @pytest.mark.parametrize("release", [{"product": "../../etc"}, {"version": "1.1/../../x"}, {"id": ".."}])
