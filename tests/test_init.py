@@ -62,7 +62,9 @@ def test_init_writes_no_route_it_saw_fail_and_lists_every_key_it_left_unset(tmp_
     assert re.search(r'^health = "" .*: /health HTTP 404', text, re.M), text
     assert re.search(r'^metrics = "" .*: /metrics HTTP 500', text, re.M), text
     listed = not_verified_keys(summary)
-    assert {"target.routes.health", "target.routes.metrics", "target.routes.version"} <= set(listed)
+    assert {"target.routes.health", "target.routes.metrics", "target.routes.version", "post_deploy.since"} <= set(
+        listed
+    )
     assert "target.routes.health: Run health checks, Monitor system health" in summary
     assert set(empty_keys(text)) <= set(listed), set(empty_keys(text)) - set(listed)
     assert set(listed) <= set(UNSET)

@@ -69,6 +69,8 @@ UNSET = {
     "deploy.schema_version_query": 'Prepare rollback plan (the schema version; "" if it has no migrations)',
     "deploy.required_metrics": "Prepare monitoring",
     "post_deploy.critical_paths": "Test critical paths",
+    "post_deploy.since": "Check logs for errors, Data protection confirmed (log part): the deploy's time, unless "
+    "relcheck deploy recorded it or a service manager knows the service's start",
     "post_deploy.advancing_counters": "Verify metrics collection (counters advancing)",
     "monitoring.request_counter": "Monitoring: request rates, error rates",
     "monitoring.route_labels": "Monitoring: error rates and response times per route",
@@ -90,6 +92,8 @@ UNSET_WHEN: dict[str, Callable[[Config], object]] = {
     "target.service.manager": lambda c: c.target.service.manager == "none",
     "target.service.log_file": lambda c: not (c.target.service.log_file or c.target.service.journal_unit),
     "quality.tests.env": lambda c: c.quality.tests and not c.quality.tests.env,
+    # the log window starts at the deploy: with no service manager to ask for the start, only this says when
+    "post_deploy.since": lambda c: c.target.service.manager == "none" and not c.post_deploy.since,
     "monitoring.route_labels": lambda c: c.monitoring.request_counter and not c.monitoring.route_labels,
     "monitoring.p95_ms": lambda c: c.monitoring.p95_ms is None and not c.monitoring.route_p95_ms,
     "monitoring.calculations": lambda c: (
