@@ -60,9 +60,10 @@ def configure(kinto: str, tree: Path, dsn: str) -> Path:
 
 
 class Kinto:
-    """One running Kinto: base_url, its database, a Basic credential per role (admin, viewer), its log."""
+    """One running Kinto: base_url, its database, a Basic credential per role (admin, viewer), its log (its naive
+    timestamps in `zone`, e.g. "Asia/Kolkata"; default: this host's)."""
 
-    def __init__(self, runtime, workdir: Path, version_file: bool = True) -> None:
+    def __init__(self, runtime, workdir: Path, version_file: bool = True, zone: str = "") -> None:
         kinto = kinto_executable()
         assert kinto, "no Kinto virtualenv"
         name = f"kinto_{workdir.name[-8:]}".replace("-", "_")
@@ -73,7 +74,7 @@ class Kinto:
         subprocess.run([kinto, "migrate", "--ini", str(self.ini)], check=True, capture_output=True, timeout=120)
         self.port = free_port()
         self.log = workdir / "kinto.log"
-        env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp")}
+        env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"), **({"TZ": zone} if zone else {})}
         command = [kinto, "start", "--ini", str(self.ini), "--port", str(self.port)]
         self.process = ProcessService(command, env, self.tree, self.log)
         self.process.start()
@@ -99,6 +100,18 @@ class Kinto:
         )
         assert answer.status_code in (200, 201), answer.text
         return base64.b64encode(f"{user}:{password}".encode()).decode()
+
+    def restart(self) -> None:
+        """A deploy: the same release started again (its counters start at zero)."""
+        self.process.stop()
+        self.process.start()
+        self.wait_until_up()
+
+    def deployed(self) -> str:
+        """When it was last started (post_deploy.since, as a deploy record would say)."""
+        started = self.process.started()
+        assert started, "not started"
+        return started.isoformat()
 
     def stop(self) -> None:
         self.process.stop()
