@@ -194,3 +194,20 @@ def test_relcheck_monitor_reruns_the_phase_shows_the_timeline_and_stops_on_a_tri
     stopped = relcheck_cli(broken, "monitor", "--for", "1h", "--every", "1s", env=bench.env)
     assert stopped.returncode == 3, stopped.stdout + stopped.stderr
     assert " monitoring run 1: ROLLBACK " in stopped.stdout and "a rollback trigger fired: stopping" in stopped.stdout
+
+
+def test_scrape_mode_counts_server_errors_over_the_window_not_since_the_start(runtime, default_config):
+    """5xx answered before the first scrape (a probe's, a setup's) are not the window's; those inside it are."""
+    target, cfg = runtime.spawn({"broken_read": True}), default_config.monitoring
+    for n in range(3):
+        assert target.http.get(f"/v1/kundli/{n + 1}", role="viewer").status == 500  # before the window
+    first = metrics.scrape(target, "/metrics")
+    walked = request_specs.walk(target, default_config.post_deploy.critical_paths[:1])  # a calculation: 201
+    assert walked and walked[0].ok, walked
+    quiet = monitor.ScrapeWindow(first, metrics.scrape(target, "/metrics"), 1.0, cfg)
+    per_route, how = quiet.server_errors()
+    assert sum(bad for bad, _ in per_route.values()) == 0 and sum(t for _, t in per_route.values()) > 0, per_route
+    assert "between" in how or "scrape" in how, how
+    assert target.http.get("/v1/kundli/1", role="viewer").status == 500  # inside the next window
+    errors, _ = monitor.ScrapeWindow(first, metrics.scrape(target, "/metrics"), 1.0, cfg).server_errors()
+    assert sum(bad for bad, _ in errors.values()) == 1, errors

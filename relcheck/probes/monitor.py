@@ -29,11 +29,6 @@ def memory_mb(scrape: Scrape) -> float | None:
     return None if rss is None else rss / 2**20
 
 
-def requests_by(scrape: Scrape, counter: str, labels: list[str]) -> dict[tuple, float]:
-    """Request counts keyed by the values of the given labels (summed over the others)."""
-    return grouped(series(scrape, counter), labels)
-
-
 def series(scrape: Scrape, sample: str) -> dict[tuple, float]:
     """A sample's value per series, keyed by its sorted (label, value) pairs."""
     return {
@@ -66,17 +61,14 @@ def at(unix: float) -> str:
     return datetime.fromtimestamp(unix, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def server_error_share(
-    scrape: Scrape, counter: str, status_label: str, route_labels: list[str]
-) -> tuple[float, float, dict[str, tuple[float, float]]]:
-    """(5xx, all) requests since the service started, and the same per route."""
-    by = requests_by(scrape, counter, [*route_labels, status_label])
+def server_errors_by_route(by: dict[tuple, float]) -> dict[str, tuple[float, float]]:
+    """(5xx, all) per route, from request counts keyed by (*route labels, status)."""
     per_route: dict[str, tuple[float, float]] = {}
     for key, count in by.items():
         route, status = " ".join(key[:-1]), key[-1]
         bad, total = per_route.get(route, (0.0, 0.0))
         per_route[route] = (bad + (count if status.startswith("5") else 0), total + count)
-    return sum(b for b, _ in per_route.values()), sum(t for _, t in per_route.values()), per_route
+    return per_route
 
 
 @dataclass
@@ -222,12 +214,14 @@ class ScrapeWindow:
         return {" ".join(k): grown[k] / self.seconds for k in sorted(grown)}, how
 
     def server_errors(self) -> tuple[dict[str, tuple[float, float]], str]:
-        """(5xx, all) per route: since the service started."""
+        """(5xx, all) per route over the window between the scrapes (across a restart): an error answered before
+        the window — a probe's, the last release's — is not this window's."""
         cfg = self.cfg
         require(cfg.request_counter, "no request counter configured (monitoring.request_counter)")
-        _, total, per_route = server_error_share(self.second, cfg.request_counter, cfg.status_label, cfg.route_labels)
-        require(total, f"{cfg.request_counter} counts no requests yet")
-        return per_route, "since the service started (its /metrics)"
+        grown, how = self.growth(cfg.request_counter, [*cfg.route_labels, cfg.status_label])
+        per_route = server_errors_by_route(grown)
+        require(sum(t for _, t in per_route.values()), f"{cfg.request_counter} counted no requests in the window")
+        return per_route, how
 
     def p95_per_route(self) -> tuple[dict[str, RouteLatency], str]:
         cfg = self.cfg
