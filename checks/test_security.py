@@ -137,9 +137,15 @@ def test_access_controls(access_matrix, evidence):
             for p in access_matrix
         ],
     )
-    deviations = [p for p in access_matrix if not p.ok]
+    deviations = [p for p in access_matrix if p.judged and not p.ok]
     assert not deviations, f"{len(deviations)} deviation(s): " + "; ".join(
         f"{p.method} {p.path} as {p.role}: expected {p.expected}, got {p.got}" for p in deviations[:5]
+    )
+    unjudged = [p for p in access_matrix if not p.judged]
+    require(
+        not unjudged,
+        f"{len(unjudged)} request(s) made no access decision: "
+        + "; ".join(f"{p.method} {p.path} as {p.role}: {p.got or p.detail}" for p in unjudged[:5]),
     )
 
 

@@ -211,3 +211,17 @@ def test_scrape_mode_counts_server_errors_over_the_window_not_since_the_start(ru
     assert target.http.get("/v1/kundli/1", role="viewer").status == 500  # inside the next window
     errors, _ = monitor.ScrapeWindow(first, metrics.scrape(target, "/metrics"), 1.0, cfg).server_errors()
     assert sum(bad for bad, _ in errors.values()) == 1, errors
+
+
+def test_two_scrapes_that_reach_different_processes_are_not_verified_never_a_restart(runtime, default_config):
+    """A multi-process server (gunicorn workers, each with its own /metrics) or replicas behind one address: the
+    second scrape's process was running before the first scrape, so its counters are not the window's growth."""
+    worker_a, worker_b = runtime.spawn({}), runtime.spawn({"uncounted_health": True})
+    for n in range(20):
+        worker_b.http.get(f"/v1/kundli/{n % 5 + 1}", role="viewer")  # a worker with a lifetime of its own
+    first = metrics.scrape(worker_a, "/metrics")
+    second = metrics.scrape(worker_b, "/metrics")
+    with pytest.raises(NotVerified, match=r"^the two scrapes of the service's metrics reached different processes"):
+        monitor.ScrapeWindow(first, second, 1.0, default_config.monitoring)
+    same = monitor.ScrapeWindow(first, metrics.scrape(worker_a, "/metrics"), 1.0, default_config.monitoring)
+    assert not same.restart

@@ -348,6 +348,14 @@ def test_access_controls_fail_when_admin_routes_are_open_to_viewers(bench, fault
     assert "GET /v1/admin/audit as viewer: expected 403, got 200" in reason
 
 
+def test_a_server_error_makes_no_access_decision_so_access_is_not_verified(bench, faulty):
+    """Reading a chart back answers 500 for every role: that is an outage (error rates, critical paths), not an
+    access-control finding, so it never fires Security vulnerabilities."""
+    checked = bench.run(bench.config(target=faulty(broken_read=True)), "-k", "access_controls")
+    assert checked.status("test_access_controls") == "not verified"
+    assert "made no access decision: GET /v1/kundli/{chart_id} as" in checked.reason("test_access_controls")
+
+
 @pytest.mark.parametrize(
     "faults, expected",
     [

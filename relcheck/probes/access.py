@@ -22,6 +22,12 @@ class Probe:
     def ok(self) -> bool:
         return self.got == self.expected
 
+    @property
+    def judged(self) -> bool:
+        """An answer that says something about access: a server error or no answer made no access decision (the
+        error rate and critical paths judge those), unless it is what the rule expects."""
+        return self.ok or (self.got is not None and self.got < 500)
+
 
 def exercise(target: Target, setup, rules) -> list[Probe]:
     values = run_setup(target, setup, base_values())

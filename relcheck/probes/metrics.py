@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -12,6 +13,7 @@ from relcheck.core.statuses import NotVerified
 @dataclass
 class Scrape:
     families: dict[str, list[tuple[str, dict, float]]]  # family -> [(sample name, labels, value)]
+    taken: float = 0.0  # when it was scraped (Unix time; 0: unknown)
 
     def value(self, sample: str, **labels) -> float | None:
         """Sum of a sample's values over series matching the labels (None if absent)."""
@@ -44,6 +46,7 @@ def scrape(target, route: str) -> Scrape:
         raise NotVerified(f"GET {route}: not Prometheus text ({str(exc).splitlines()[0][:120]})") from None
     if not found.families:
         raise NotVerified(f"GET {route}: no metric families")
+    found.taken = time.time()
     return found
 
 

@@ -106,6 +106,7 @@ class Measured:
         return f" on {self.instance}" if self.instance else ""
 
 
+CLOCK_SLACK_S = 1.0  # a process start this much before the first scrape still counts as inside the window
 SUFFIXES = ("_total", "_bucket", "_count", "_sum", "_created")
 
 
@@ -133,8 +134,17 @@ class ScrapeWindow:
     def __init__(self, first: Scrape, second: Scrape, seconds: float, cfg) -> None:
         self.first, self.second, self.seconds, self.cfg = first, second, seconds, cfg
         started = [s.value("process_start_time_seconds") for s in (first, second)]
-        # "" or when the process restarted between the scrapes (its start time moved)
-        self.restart = at(started[1]) if None not in started and started[0] != started[1] else ""
+        moved = None not in started and started[0] != started[1]
+        if moved and first.taken and started[1] < first.taken - CLOCK_SLACK_S:
+            # not a restart: the second answer came from another process that was running all along (a worker of a
+            # multi-process server, a replica behind one address); its counters are not this window's growth
+            raise NotVerified(
+                f"the two scrapes of the service's metrics reached different processes (started {at(started[0])} and "
+                f"{at(started[1])}, both before the window): a multi-process server or replicas behind one address "
+                "cannot be measured by scraping; use Prometheus (monitoring.source) or one metrics endpoint per process"
+            )
+        # "" or when the process restarted between the scrapes (its start time moved into the window)
+        self.restart = at(started[1]) if moved else ""
         self.how = f"two scrapes of the service's metrics {seconds:.1f} s apart"
 
     def growth(self, sample: str, labels: list[str]) -> tuple[dict[tuple, float], str]:
