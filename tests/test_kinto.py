@@ -20,7 +20,9 @@ from conftest import installed, run_phase, statuses_of
 from relcheck.run import runner
 from relcheck.target.service import wait_until
 
-pytestmark = pytest.mark.slow
+# one worker runs Kinto's tests one after another: a Kinto under write traffic beside another's latency smoke would
+# measure this machine, not Kinto
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("kinto")]
 PLAIN_HTTP = "warn"  # on loopback, plain http is allowed by init's config: a warning, never a pass
 # What is true of Kinto 26.5.0 deployed as tests/kinto_target.py does, with the config `relcheck init` writes and the
 # operator's additions below. Every check not named is NOT VERIFIED (its reason names the key that would verify it):
