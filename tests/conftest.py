@@ -266,3 +266,16 @@ def run_phase(relcheck: Path, work: Path, phase: str, env: dict, *pytest_args: s
 
 def statuses_of(manifest: dict) -> dict[str, tuple[str, str]]:
     return {c["test"].split("::")[-1]: (c["status"], c["reason"]) for i in manifest["items"] for c in i["checks"]}
+
+
+def false_alarms(checked: runner.Outcome) -> list[str]:
+    """What a healthy service must never get: a FAIL, a ROLLBACK, a not verified without its reason."""
+    found = [f"{test} FAIL: {reason}" for test, (status, reason) in checked.statuses().items() if status == "fail"]
+    found += [
+        f"{test} not verified without a reason"
+        for test, (s, r) in checked.statuses().items()
+        if s == "not verified" and not r
+    ]
+    if checked.verdict == "ROLLBACK" or checked.returncode == 3:
+        found.append(f"ROLLBACK: {checked.manifest.get('verdict_reasons')}")
+    return found

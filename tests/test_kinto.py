@@ -14,9 +14,8 @@ from pathlib import Path
 import pytest
 import requests
 from kinto_target import VERSION, Kinto, kinto_executable
-from test_production_day import false_alarms
 
-from conftest import installed, run_phase, statuses_of
+from conftest import false_alarms, installed, run_phase, statuses_of
 from relcheck.run import runner
 from relcheck.target.service import wait_until
 

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from conftest import false_alarms
 from relcheck.run import runner
 
 
@@ -60,19 +61,6 @@ CONDITIONS = {
         prepare=log_line(datetime.now(KOLKATA) - timedelta(hours=2), "ERROR before the deploy (local time)"),
     ),
 }
-
-
-def false_alarms(checked: runner.Outcome) -> list[str]:
-    """What a healthy service must never get: a FAIL, a ROLLBACK, a not verified without its reason."""
-    found = [f"{test} FAIL: {reason}" for test, (status, reason) in checked.statuses().items() if status == "fail"]
-    found += [
-        f"{test} not verified without a reason"
-        for test, (s, r) in checked.statuses().items()
-        if s == "not verified" and not r
-    ]
-    if checked.verdict == "ROLLBACK" or checked.returncode == 3:
-        found.append(f"ROLLBACK: {checked.manifest.get('verdict_reasons')}")
-    return found
 
 
 @pytest.mark.parametrize("phase", ["post_deploy", "monitoring"])

@@ -129,7 +129,8 @@ def family_of(series_name: str) -> str:
 
 
 class ScrapeWindow:
-    """The window between two scrapes of the service's own /metrics (counters since the service started)."""
+    """The window between two scrapes of the service's own /metrics: growth between them, reset-aware (a few readings,
+    such as total(), are still since the process started)."""
 
     def __init__(self, first: Scrape, second: Scrape, seconds: float, cfg) -> None:
         self.first, self.second, self.seconds, self.cfg = first, second, seconds, cfg
