@@ -226,10 +226,11 @@ def test_dependencies_pinned_consistent_and_supported(bench, healthy, scratch_so
 def test_system_resources_and_monitoring_fail_when_short(bench, faulty):
     target = faulty(missing_metric="kundli_job_queue_length")
     host = {"target": {"service": {"command_prefix": ["sh", "-c"]}}}  # the service host, reached like ssh
-    changes = merge(host, {"deploy": {"min_memory_mb": 10**9, "min_connection_headroom": 10**6}})
+    short = {"min_memory_mb": 10**9, "min_connection_headroom": 10**6, "max_load_per_core": 1e-9}
+    changes = merge(host, {"deploy": short})
     checked = bench.run(bench.config(changes, target=target), "-k", "system_resources or prepare_monitoring")
     reason = checked.reason("test_check_system_resources")
-    assert "memory" in reason and "connection headroom" in reason
+    assert "memory" in reason and "connection headroom" in reason and "load per core" in reason
     measured_on = checked.facts("test_check_system_resources", "Host and database")["measured on"]
     assert measured_on.endswith("(through sh -c); the database server via SQL")
     assert checked.reason("test_prepare_monitoring").endswith("missing from /metrics: kundli_job_queue_length")

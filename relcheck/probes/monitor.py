@@ -16,14 +16,6 @@ from relcheck.probes import judge
 from relcheck.probes.metrics import Scrape, histogram_quantile, label_values
 
 
-@dataclass
-class Reading:
-    what: str
-    value: float | None
-    limit: str
-    ok: bool
-
-
 def memory_mb(scrape: Scrape) -> float | None:
     rss = scrape.value("process_resident_memory_bytes")
     return None if rss is None else rss / 2**20
