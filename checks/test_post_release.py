@@ -37,11 +37,13 @@ def test_check_resource_usage(window, relcheck_config, evidence):
 
 
 @pytest.mark.item("Post-Release Tasks / Monitoring", "Verify data integrity")
-def test_verify_data_integrity(data_since_backup, evidence):
-    rows = [(c.table, c.source_rows, c.restored_rows) for c in data_since_backup if c.source_rows is not None]
+def test_verify_data_integrity(data_integrity, evidence):
+    rows = [(c.table, c.source_rows, c.restored_rows) for c in data_integrity.since_backup if c.source_rows is not None]
     evidence.table("Rows before the deploy and now", ["table", "before", "now"], rows)
-    lost = [f"{t} ({before} -> {now})" for t, before, now in rows if now is None or now < before]
-    assert not lost, f"rows that existed before the deploy are gone: {', '.join(lost)}"
+    evidence.table("Unchanged tables, invariants, foreign keys", ["check", "of", "result"], data_integrity.rows)
+    assert not data_integrity.lost, f"rows that existed before the deploy are gone: {', '.join(data_integrity.lost)}"
+    assert not data_integrity.problems, "; ".join(data_integrity.problems)
+    require(not data_integrity.unverified, "; ".join(data_integrity.unverified))
 
 
 @pytest.mark.item("Post-Release Tasks / Documentation", "Record deployment notes")

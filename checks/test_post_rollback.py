@@ -11,7 +11,7 @@ pytestmark = pytest.mark.post_rollback
 
 
 @pytest.mark.item("Post-Rollback", "Check data integrity")
-def test_data_integrity(data_since_backup, deploy_record, evidence):
+def test_data_integrity(data_integrity, deploy_record, evidence):
     backed_up = deploy_record["backup"]
     evidence.kv(
         "Compared with", {"backup": backed_up["path"], "sha256": backed_up["sha256"], "taken": deploy_record["started"]}
@@ -19,10 +19,13 @@ def test_data_integrity(data_since_backup, deploy_record, evidence):
     evidence.table(
         "Backup vs database now",
         ["table", "backup rows", "rows now", "equal"],
-        [(c.table, c.source_rows, c.restored_rows, "yes" if c.equal else "NO") for c in data_since_backup],
+        [(c.table, c.source_rows, c.restored_rows, "yes" if c.equal else "NO") for c in data_integrity.since_backup],
     )
-    different = [c.table for c in data_since_backup if not c.equal]
+    evidence.table("Invariants, foreign keys", ["check", "of", "result"], data_integrity.rows)
+    different = data_integrity.different
     assert not different, f"the database differs from the backup in: {', '.join(different)}"
+    assert not data_integrity.problems, "; ".join(data_integrity.problems)
+    require(not data_integrity.unverified, "; ".join(data_integrity.unverified))
 
 
 @pytest.mark.item("Post-Rollback", "Notify stakeholders")

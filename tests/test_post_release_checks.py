@@ -12,6 +12,7 @@ from relcheck.core import config as config_module
 from relcheck.core import records
 from relcheck.ops.deploy import CommandRun, Record, StepResult
 from relcheck.probes import backup
+from relcheck.run.runner import merge
 from relcheck.target.embedded import EmbeddedRuntime
 
 MONITORING = [
@@ -64,7 +65,8 @@ def test_deployment_notes_status_report_and_data_integrity(bench, default_config
     try:
         target = runtime.start()
         traffic(target, 3)
-        config = bench.config(target=target)
+        reference_data = {"integrity": {"unchanged_tables": ["users"]}}  # a table no request of the traffic writes
+        config = bench.config(reference_data, target=target)
         for name, value in bench.env.items():
             monkeypatch.setenv(name, value)
         cfg = config_module.load(config)
@@ -93,13 +95,36 @@ def test_deployment_notes_status_report_and_data_integrity(bench, default_config
         notes = (records.release_dir(cfg) / "deployment-notes.md").read_text()
         assert "# Deployment notes: kundli-service 1.1.0" in notes
         assert "| Run migrations | t1 | t2 | 0 | aaaaaaaaaaaaaaaa | ok: ok |" in notes
+        typo = bench.config(
+            merge(reference_data, {"integrity": {"invariants": {"typo": "SELECT 1 FROM nowhere"}}}), target=target
+        )
+        checked = bench.run(typo, "-m", "post_release", "-k", "integrity")
+        assert checked.status("test_verify_data_integrity") == "not verified"
+        assert checked.reason("test_verify_data_integrity") == (
+            "invariant 'typo' could not run: relation \"nowhere\" does not exist (integrity.invariants)"
+        )
+        birth = {"datetime": "1990-08-15T10:00:00+05:30", "latitude": 28.61, "longitude": 77.21}
+        chart = target.http.request("POST", "/v1/kundli", "operator", json_body={"name": "after", "birth": birth})
+        with psycopg.connect(runtime.pg.admin_dsn(cfg.embedded.database), autocommit=True) as conn:
+            conn.execute("UPDATE users SET created_at = created_at - interval '1 day'")  # every row rewritten
+            conn.execute("UPDATE charts SET latitude = 123 WHERE id = %s", (chart.json["id"],))
+            conn.execute("SET session_replication_role = replica")  # no foreign-key triggers: a bulk load's orphan
+            conn.execute("INSERT INTO api_tokens (user_id, token_hash) VALUES (999999, 'orphan')")
+        checked = bench.run(config, "-m", "post_release", "-k", "integrity")
+        assert checked.reason("test_verify_data_integrity") == (
+            "public.users must be unchanged but differs from the backup (3 -> 3 rows, checksum changed); "
+            "invariant 'charts on the globe' violated by 1 rows; "
+            "1 rows of public.api_tokens(user_id) -> public.users point at no row (api_tokens_user_id_fkey)"
+        )
         with psycopg.connect(target.dsn, autocommit=True) as conn:  # relcheck's own sessions are read-only
             conn.execute("DELETE FROM audit_log")
         checked = bench.run(config, "-m", "post_release or post_rollback", "-k", "integrity or status_report")
         assert checked.reason("test_verify_data_integrity").startswith(
             "rows that existed before the deploy are gone: public.audit_log"
         )
-        assert checked.reason("test_data_integrity") == "the database differs from the backup in: public.audit_log"
+        assert checked.reason("test_data_integrity") == (
+            "the database differs from the backup in: public.api_tokens, public.audit_log, public.charts, public.users"
+        )
         assert checked.reason("test_prepare_status_report") == (
             "no complete run of pre_release, pre_deploy, post_deploy to report on"
         )

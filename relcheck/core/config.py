@@ -500,6 +500,15 @@ class PostDeploy(Model):
         return value
 
 
+class Integrity(Model):
+    """Data integrity beyond row counts (post-release and post-rollback), read on a read-only session."""
+
+    unchanged_tables: list[str] = []  # tables the release must leave as they were (reference data): their
+    #   checksums against the deploy's backup; "schema.table" or a public table's name
+    invariants: dict[str, str] = {}  # name = SQL that returns the rows breaking a rule of the data (none: it holds)
+    foreign_keys: bool = True  # count rows whose foreign key points at no row (each declared foreign key)
+
+
 DEFAULT_TRIGGERS = {
     "Critical service failure": [
         "test_service_is_running[post_deploy]",
@@ -661,6 +670,7 @@ class Config(Model):
     deploy: Deploy = Deploy()
     notify: Notify = Notify()
     post_deploy: PostDeploy = PostDeploy()
+    integrity: Integrity = Integrity()
     rollback: Rollback = Rollback()
     signoff: Signoff = Signoff()
     monitoring: Monitoring = Monitoring()
