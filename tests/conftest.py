@@ -3,6 +3,7 @@ reference service, healthy and with fault switches on, and must pass or fail acc
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -279,3 +280,26 @@ def false_alarms(checked: runner.Outcome) -> list[str]:
     if checked.verdict == "ROLLBACK" or checked.returncode == 3:
         found.append(f"ROLLBACK: {checked.manifest.get('verdict_reasons')}")
     return found
+
+
+@contextlib.contextmanager
+def background_traffic(targets, lead_s: float, clients: int = 3, pause_s: float = 0.0):
+    """Real traffic (not relcheck's): requests to every target from `clients` threads each, for lead_s before the block
+    and until its end — a monitoring window read in the block sees it, however long the run takes to start."""
+    stop = threading.Event()
+
+    def client(target) -> None:
+        while not stop.is_set():
+            target.http.get("/v1/kundli/1", role="viewer")
+            stop.wait(pause_s)
+
+    threads = [threading.Thread(target=client, args=(t,), daemon=True) for t in targets for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    try:
+        stop.wait(lead_s)  # the window fills with traffic before the run reads it
+        yield
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()

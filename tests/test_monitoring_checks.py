@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from conftest import LATENCY_FAULT_MS
+from conftest import LATENCY_FAULT_MS, background_traffic
 from relcheck.core.statuses import NotVerified
 from relcheck.probes import metrics, monitor
 from relcheck.run.runner import read_config, write_config
@@ -16,7 +16,6 @@ MONITORING = [
     "test_cpu_usage",
     "test_memory_usage",
     "test_disk_usage",
-    "test_network_traffic",
     "test_error_rates",
     "test_response_times",
     "test_request_rates",
@@ -117,7 +116,6 @@ def test_limits_the_service_cannot_meet_fail(bench, healthy):
     for check in (
         "test_cpu_usage",
         "test_disk_usage",
-        "test_network_traffic",
         "test_cache_hit_rates",
         "test_active_connections",
         "test_pattern_detection_accuracy",
@@ -164,6 +162,24 @@ def test_request_rates_fail_when_the_request_counter_is_not_exported(bench, faul
         bench.config(target=faulty(missing_metric="kundli_http_requests")), "-m", "monitoring", "-k", "request_rates"
     )
     assert checked.reason("test_request_rates[monitoring]") == "kundli_http_requests_total is not exported"
+
+
+def test_network_traffic_is_judged_on_real_traffic_never_on_relchecks_own(bench, healthy):
+    """Nobody but relcheck sends the embedded service requests: its synthetic traffic meets no lower bound. Real
+    traffic beside the run passes the bounds, breaks a maximum it exceeds, and a service that counts nothing fails."""
+    check, selection = "test_network_traffic[monitoring]", ("-m", "monitoring", "-k", "network_traffic")
+    alone = bench.run(bench.config(target=healthy), *selection)
+    assert alone.status(check) == "not verified"
+    assert alone.reason(check).startswith("real traffic 0.00..") and "no traffic but relcheck's" in alone.reason(check)
+    with background_traffic([healthy], lead_s=0, clients=1, pause_s=0.05):  # about 20 requests/s
+        real = bench.run(bench.config(target=healthy), *selection)
+        busy = bench.run(bench.config({"monitoring": {"max_rps": 1}}, target=healthy), *selection)
+    assert real.status(check) == "pass", real.reason(check)
+    assert busy.status(check) == "fail" and busy.reason(check).endswith(
+        "besides relcheck's own, above 0.5..1 requests/s"
+    )
+    quiet = bench.run(bench.config({"monitoring": {"min_rps": 1000, "max_rps": 2000}}, target=healthy), *selection)
+    assert quiet.reason(check).endswith("relcheck's own included, below 1000..2000 requests/s")
 
 
 def test_a_threshold_that_is_not_set_is_not_verified_never_a_default_that_cannot_fail(bench, healthy):

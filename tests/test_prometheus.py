@@ -4,13 +4,11 @@ embedded services (added as they start, through a file_sd target file) and node_
 
 from __future__ import annotations
 
-import contextlib
-import threading
 from urllib.parse import urlsplit
 
 import pytest
 
-from conftest import LATENCY_FAULT_MS, installed
+from conftest import LATENCY_FAULT_MS, background_traffic, installed
 from relcheck.core.statuses import NotVerified
 from relcheck.probes import metrics, monitor
 from relcheck.probes.prometheus import Prometheus
@@ -80,9 +78,10 @@ def test_prometheus_monitoring_passes_on_the_healthy_service_and_shows_its_queri
     traffic(healthy)
     scraped(prometheus, healthy, selector)
     changes = through(prometheus, selector)
-    changes["monitoring"]["min_rps"] = 0.05  # 30 requests in the 1 m window
+    changes["monitoring"]["min_rps"] = 0.05  # the real traffic beside the run: about 10 requests/s
     selection = ("-m", "monitoring or post_release", "-k", f"{MONITORED} or network")
-    checked = bench.run(bench.config(changes, target=healthy), *selection)
+    with background_traffic([healthy], lead_s=0, clients=1, pause_s=0.1):
+        checked = bench.run(bench.config(changes, target=healthy), *selection)
     for check in (
         "test_cpu_usage[monitoring]",
         "test_memory_usage[monitoring]",
@@ -181,28 +180,6 @@ def test_prometheus_down_unreachable_or_without_series_is_not_verified(bench, he
     assert reasons["missing family"].startswith("no data: Prometheus has no series for 100 * sum(rate(no_such_family")
 
 
-@contextlib.contextmanager
-def steady_traffic(targets, window_s: float, clients: int = 3):
-    """Requests to every target from `clients` threads each, from a full window before the block until its end: every
-    point of the canary's window sees several requests per release, however long the run under test takes to start."""
-    stop = threading.Event()
-
-    def client(target) -> None:
-        while not stop.is_set():
-            target.http.get("/v1/kundli/1", role="viewer")
-
-    threads = [threading.Thread(target=client, args=(t,), daemon=True) for t in targets for _ in range(clients)]
-    for thread in threads:
-        thread.start()
-    try:
-        stop.wait(window_s)  # the window fills with traffic before the comparison reads it
-        yield
-    finally:
-        stop.set()
-        for thread in threads:
-            thread.join()
-
-
 def test_prometheus_canary_compares_the_new_release_with_the_previous_one(bench, healthy, faulty, prometheus):
     # slower by far more than a busy machine's jitter: the detection must not hinge on a quiet CI host
     slow, erring = faulty(latency={"route": "GET /v1/kundli/{chart_id}", "ms": 300}), faulty(error_rate=0.3)
@@ -214,7 +191,7 @@ def test_prometheus_canary_compares_the_new_release_with_the_previous_one(bench,
     check = ("-m", "monitoring", "-k", "response_times or error_rates")
     slower = through(prometheus, new, baseline_selector=old, **canary)
     slower["monitoring"]["p95_ms"] = 1000  # within the absolute limit: the comparison with the old release decides
-    with steady_traffic([healthy, slow], window_s):
+    with background_traffic([healthy, slow], window_s):
         changed = bench.run(bench.config(slower, target=slow), *check)
     assert changed.reason("test_response_times[monitoring: Response times]").startswith(
         "slower than the previous release: p95 x"
@@ -227,7 +204,7 @@ def test_prometheus_canary_compares_the_new_release_with_the_previous_one(bench,
     tolerant = through(prometheus, worse, baseline_selector=old, **canary)
     tolerant["monitoring"] |= {"error_budget": 0.4, "route_error_budget": 1.0}  # within limits, worse than before
     same = through(prometheus, old, baseline_selector=old, **canary)
-    with steady_traffic([healthy, erring], window_s):
+    with background_traffic([healthy, erring], window_s):
         errors = bench.run(bench.config(tolerant, target=erring), *check)
         same_run = bench.run(bench.config(same, target=healthy), *check)
     assert errors.reason("test_error_rates[monitoring: Error rates]").startswith("more 5xx than the previous release")
@@ -247,7 +224,12 @@ def test_prometheus_watches_the_embedded_default_and_its_monitoring_report_shows
     assert not decision["fired"], checked.output[-3000:]
     # alone, without the release's post-deploy and pre-deploy runs: the triggers that read them are not evaluated
     assert decision["not_evaluated"] and all("no complete run yet" in u["reason"] for u in decision["not_evaluated"])
-    monitored = [s for t, (s, _) in checked.statuses().items() if not t.startswith("test_rollback_trigger")]
+    # nobody but relcheck sends the embedded target requests: its traffic is not normal traffic (not verified)
+    network = checked.reason("test_network_traffic[monitoring]")
+    assert checked.status("test_network_traffic[monitoring]") == "not verified" and "relcheck's own" in network
+    monitored = [
+        s for t, (s, _) in checked.statuses().items() if not t.startswith(("test_rollback_trigger", "test_network"))
+    ]
     assert "fail" not in monitored and "not verified" not in monitored, checked.statuses()
     measured = checked.facts("test_cpu_usage[monitoring]", "Service process")["measured"]
     assert measured.startswith('100 * max by (instance) (rate(process_cpu_seconds_total{service="embedded"}[')
@@ -300,7 +282,8 @@ def test_a_restart_inside_the_window_is_counted_across_the_reset(bench, runtime,
     healthy = through(prometheus, quiet, window="30s")
     healthy["monitoring"]["min_rps"] = 0.05
     selection = ("-m", "monitoring or post_deploy", "-k", "contract or request_rates or network or metrics_collection")
-    checked = bench.run(bench.config(healthy, target=restarted), *selection)
+    with background_traffic([restarted], lead_s=0, clients=1, pause_s=0.1):  # real traffic, not relcheck's own
+        checked = bench.run(bench.config(healthy, target=restarted), *selection)
     for check in (
         "test_contract_enforcement[monitoring]",
         "test_request_rates[monitoring]",

@@ -140,6 +140,11 @@ class ScrapeWindow:
         self.restart = at(started[1]) if moved else ""
         self.how = f"two scrapes of the service's metrics {seconds:.1f} s apart"
 
+    def span(self) -> tuple[float, float]:
+        """The window as Unix times (its seconds were measured on the monotonic clock)."""
+        end = self.second.taken or time.time()
+        return end - self.seconds, end
+
     def growth(self, sample: str, labels: list[str]) -> tuple[dict[tuple, float], str]:
         """A counter's growth between the scrapes by the given labels (reset-aware), and how it was counted."""
         grown, reset = increase(series(self.first, sample), series(self.second, sample), bool(self.restart))
@@ -282,6 +287,11 @@ class PrometheusWindow:
         template = self.source.queries.get(reading) or self.DEFAULTS[reading]
         return template.format(service=service or self.source.service_selector, window=self.source.window, **values)
 
+    def span(self) -> tuple[float, float]:
+        """The window as Unix times: monitoring.source.window up to now."""
+        end = time.time()
+        return end - durations.seconds(self.source.window), end
+
     @cached_property
     def restarts(self) -> list[str]:
         """The instances that (re)started inside the window, with when."""
@@ -400,6 +410,61 @@ class PrometheusWindow:
             for s in self.prometheus.query(query)
         }
         return found, self.where(query)
+
+
+@dataclass
+class Traffic:
+    """The request rate the service's counter shows over the window, and the rate of relcheck's own requests inside
+    it: the real traffic lies between the two's difference and the counted rate (the service may not count all of
+    relcheck's requests, health often is not). Judged against monitoring.min_rps / max_rps."""
+
+    counted: float
+    own: float
+    how: str
+    min_rps: float | None
+    max_rps: float | None
+
+    @property
+    def low(self) -> float:
+        return max(0.0, self.counted - self.own)
+
+    @property
+    def bounds(self) -> str:
+        low, high = ("-" if b is None else f"{b:g}" for b in (self.min_rps, self.max_rps))
+        return f"{low}..{high} requests/s"
+
+    @property
+    def problem(self) -> str:
+        """A bound the real traffic breaks whatever relcheck's share of the counted requests is."""
+        if self.min_rps is not None and self.counted < self.min_rps:
+            return f"{self.counted:.2f} requests/s counted, relcheck's own included, below {self.bounds}"
+        if self.max_rps is not None and self.low > self.max_rps:
+            return f"{self.low:.2f} requests/s besides relcheck's own, above {self.bounds}"
+        return ""
+
+    @property
+    def unverified(self) -> str:
+        """No bound configured, or one the real traffic may or may not break."""
+        if self.min_rps is None and self.max_rps is None:
+            return "no request-rate bounds configured (monitoring.min_rps / max_rps): normal traffic is not defined"
+        if (self.min_rps is not None and self.low < self.min_rps) or (
+            self.max_rps is not None and self.counted > self.max_rps
+        ):
+            return (
+                f"real traffic {self.low:.2f}..{self.counted:.2f} requests/s ({self.own:.2f}/s of the counted may be "
+                f"relcheck's own requests): cannot tell it against {self.bounds} — no traffic but relcheck's, or "
+                "too little besides it"
+            )
+        return ""
+
+
+def traffic(window: ScrapeWindow | PrometheusWindow, sent_between, cfg) -> Traffic:
+    """The window's request rate and relcheck's own share of it (sent_between(start, end): its requests then);
+    cfg: [monitoring]."""
+    measured = window.request_rate()
+    start, end = window.span()
+    own = sent_between(start - CLOCK_SLACK_S, end) / max(end - start, 1e-9)
+    return Traffic(measured.value, own, measured.how, cfg.min_rps, cfg.max_rps)
 
 
 @dataclass

@@ -60,6 +60,11 @@ class Http:
         self.tokens = tokens
         self.header, self.scheme = header, scheme
         self.session = requests.Session()
+        self.sent: list[float] = []  # when each request was sent (Unix time): relcheck's own traffic
+
+    def sent_between(self, start: float, end: float) -> int:
+        """How many requests relcheck sent to the target between two Unix times."""
+        return sum(start <= t <= end for t in self.sent)
 
     def auth_headers(self, role: str | None) -> dict:
         if not role or role == "anonymous":
@@ -73,6 +78,7 @@ class Http:
     ) -> Answer:
         url = self.base_url + path
         started = time.perf_counter()
+        self.sent.append(time.time())
         for attempt in (1, 2):
             try:
                 response = self.session.request(
