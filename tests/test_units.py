@@ -11,7 +11,7 @@ from fakes import SystemdHost, self_signed_certificate, socket_server
 from relcheck.core import secrets
 from relcheck.core.config import Service
 from relcheck.core.statuses import NotVerified
-from relcheck.probes import auditlog, judge, protection
+from relcheck.probes import auditlog, docs, judge, protection
 from relcheck.probes.audit.matching import affects
 from relcheck.target import logs
 from relcheck.target.http import Http
@@ -292,3 +292,16 @@ def test_init_finds_a_service_in_a_monorepo_directory_and_its_own_virtualenv_fir
         (venv / "bin" / "python").write_text("")
     found = tree.discover(tmp_path)
     assert (found.app_dir, found.python, found.migrations) == ("backend", "backend/venv/bin/python", "alembic")
+
+
+def test_release_notes_match_the_exact_pep_440_version():
+    changelog = (
+        "# Changelog\n\n## [2.0.0-rc.1] - 2026-11-01\n- Preview\n\n## [1.10.0] - 2026-10-01\n- Ten\n\n"
+        "## v1.2.0 (2026-09-01)\n- Two\n\n## [1.1.0] - 2026-08-01\n- One\n"
+    )
+    assert docs.release_notes(changelog, "1.1").heading == "## [1.1.0] - 2026-08-01"  # 1.1 == 1.1.0, not 1.10.0
+    assert docs.release_notes(changelog, "1.10").heading == "## [1.10.0] - 2026-10-01"
+    assert docs.release_notes(changelog, "1.2.0").entries == ["Two"]  # a leading v is the same version
+    assert not docs.release_notes(changelog, "2.0.0").found  # a release candidate is not the release
+    assert docs.release_notes(changelog, "2.0.0rc1").date == "2026-11-01"
+    assert not docs.release_notes("## [1.10.0] - 2026-10-01\n- Ten\n", "1.1").found

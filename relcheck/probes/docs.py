@@ -7,6 +7,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from packaging.version import InvalidVersion, Version
+
 _LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
 
@@ -132,10 +134,22 @@ class ReleaseNotes:
     heading: str = ""
 
 
+HEADING = re.compile(r"^##\s*\[?(?P<version>[^\]\s(:,;]+)\]?(?P<rest>.*)$", re.M)
+
+
+def same_version(text: str, version: str) -> bool:
+    """Equal as PEP 440 versions (v1.1.0 = 1.1.0 = 1.1; 1.1 is not 1.10.0, 2.0.0 is not 2.0.0-rc.1); text that is no
+    version only when it is the same string."""
+    try:
+        return Version(text) == Version(version)
+    except InvalidVersion:
+        return text.removeprefix("v") == version.removeprefix("v")
+
+
 def release_notes(changelog: str, version: str) -> ReleaseNotes:
-    """The section of a Keep-a-Changelog style file for one version: its heading, date and entries."""
-    heading = re.compile(rf"^##\s*\[?v?{re.escape(version)}\]?(?P<rest>.*)$", re.M)
-    match = heading.search(changelog)
+    """The section of a Keep-a-Changelog style file for one version (matched exactly, as a PEP 440 version): its
+    heading, date and entries."""
+    match = next((m for m in HEADING.finditer(changelog) if same_version(m["version"], version)), None)
     if not match:
         return ReleaseNotes(False)
     body = changelog[match.end() :]
