@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from packaging.version import InvalidVersion, Version
+from relcheck.core.versions import same_version
 
 _LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
@@ -135,15 +135,6 @@ class ReleaseNotes:
 
 
 HEADING = re.compile(r"^##\s*\[?(?P<version>[^\]\s(:,;]+)\]?(?P<rest>.*)$", re.M)
-
-
-def same_version(text: str, version: str) -> bool:
-    """Equal as PEP 440 versions (v1.1.0 = 1.1.0 = 1.1; 1.1 is not 1.10.0, 2.0.0 is not 2.0.0-rc.1); text that is no
-    version only when it is the same string."""
-    try:
-        return Version(text) == Version(version)
-    except InvalidVersion:
-        return text.removeprefix("v") == version.removeprefix("v")
 
 
 def release_notes(changelog: str, version: str) -> ReleaseNotes:
