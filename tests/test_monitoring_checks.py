@@ -241,3 +241,70 @@ def test_two_scrapes_that_reach_different_processes_are_not_verified_never_a_res
         monitor.ScrapeWindow(first, second, 1.0, default_config.monitoring)
     same = monitor.ScrapeWindow(first, metrics.scrape(worker_a, "/metrics"), 1.0, default_config.monitoring)
     assert not same.restart
+
+
+def latency_histogram(route: str, counts: dict[str, int]) -> str:
+    """Prometheus text of kundli_http_request_duration_seconds for one route: cumulative count per le."""
+    name = "kundli_http_request_duration_seconds"
+    lines = [f"# TYPE {name} histogram"]
+    lines += [f'{name}_bucket{{method="GET",route="{route}",le="{le}"}} {n}' for le, n in counts.items()]
+    lines.append(f'{name}_count{{method="GET",route="{route}"}} {counts["+Inf"]}')
+    lines.append(f'{name}_sum{{method="GET",route="{route}"}} 0')
+    return "\n".join(lines) + "\n"
+
+
+def test_a_p95_above_the_top_bucket_is_more_than_its_bound_never_the_bound(default_config):
+    """30 s responses of a histogram whose top finite bucket is 2.5 s: the p95 is "> 2500 ms", which fails a 2 s limit
+    and cannot be compared with a 2.5 s or 3 s one (never a pass); a p95 inside the buckets is judged as before."""
+    cfg = default_config.monitoring
+    slow = {"0.5": 50, "2.5": 90, "+Inf": 100}  # 10 % took longer than 2.5 s
+    found = monitor.p95_per_route(
+        metrics.parse(latency_histogram("/v1/x", slow)), cfg.latency_histogram, ["method", "route"]
+    )
+    p95 = found["GET /v1/x"]
+    assert (p95.p95_ms, p95.above, p95.shown, p95.observations) == (2500.0, True, "> 2500.0", 100)
+    assert p95.over(2000) is True and p95.over(2500) is None and p95.over(3000) is None
+    fast = {"0.5": 50, "2.5": 100, "+Inf": 100}
+    found = monitor.p95_per_route(
+        metrics.parse(latency_histogram("/v1/x", fast)), cfg.latency_histogram, ["method", "route"]
+    )
+    p95 = found["GET /v1/x"]
+    assert not p95.above and p95.p95_ms == pytest.approx(2300.0)
+    assert p95.over(2000) is True and p95.over(2500) is False
+
+
+class AnsweringPrometheus:
+    """A Prometheus server's answers to the window's queries: histogram_quantile as Prometheus computes it (the top
+    finite bucket's bound when the p95 falls in +Inf), the route's bucket rates and its observation count."""
+
+    url = "http://prometheus.invalid"
+
+    def __init__(self, buckets: dict[str, float]) -> None:
+        self.buckets, self.sent = buckets, []
+
+    def require_up(self, selector):
+        return ["app:8000"]
+
+    def query(self, promql, empty_ok=False):
+        from relcheck.probes.prometheus import Sample
+
+        self.sent.append(promql)
+        route = {"method": "GET", "route": "/v1/x"}
+        if promql.startswith("1000 * histogram_quantile"):
+            return [Sample(route, 2500.0)]  # what Prometheus answers for a p95 in +Inf
+        if promql.startswith("sum by (le,"):
+            return [Sample({**route, "le": le}, rate) for le, rate in self.buckets.items()]
+        return [Sample(route, self.buckets["+Inf"] * 600)]
+
+
+def test_prometheus_p95_above_the_top_bucket_is_more_than_its_bound(default_config):
+    cfg = default_config.monitoring
+    source = cfg.source.model_copy(update={"kind": "prometheus", "service_selector": 'job="x"'})
+    server = AnsweringPrometheus({"0.5": 0.05, "2.5": 0.09, "+Inf": 0.1})
+    found, how = monitor.PrometheusWindow(server, source, cfg).p95_per_route()
+    p95 = found["GET /v1/x"]
+    assert (p95.shown, p95.observations, p95.over(2000), p95.over(2500)) == ("> 2500.0", 60.0, True, None)
+    assert 'sum by (le, method, route) (rate(kundli_http_request_duration_seconds_bucket{job="x"}[10m]))' in how
+    server = AnsweringPrometheus({"0.5": 0.05, "2.5": 0.1, "+Inf": 0.1})  # all inside: Prometheus' answer stands
+    found, _ = monitor.PrometheusWindow(server, source, cfg).p95_per_route()
+    assert not found["GET /v1/x"].above and found["GET /v1/x"].over(2000) is True

@@ -57,13 +57,24 @@ def parse(text: str) -> Scrape:
     return Scrape(families)
 
 
-def histogram_quantile(scrape: Scrape, family: str, q: float, **labels) -> float | None:
-    """Prometheus' histogram_quantile over the cumulative buckets of the matching series (summed), linear
-    within a bucket; None without observations."""
-    buckets: dict[float, float] = {}
-    for name, lbls, value in scrape.families.get(family, []):
-        if name == f"{family}_bucket" and all(lbls.get(k) == str(v) for k, v in labels.items()):
-            buckets[float(lbls["le"])] = buckets.get(float(lbls["le"]), 0.0) + value
+@dataclass(frozen=True)
+class Quantile:
+    """A quantile of a histogram, in the buckets' unit. Above the top finite bucket only a lower bound is known: `above`
+    is then set and `value` is that bucket's bound — the quantile is more than it (Prometheus reports the bound)."""
+
+    value: float
+    above: bool = False
+
+    def exceeds(self, limit: float) -> bool | None:
+        """Whether the quantile is over the limit; None when it cannot be told (above a bound that is not under it)."""
+        if self.above:
+            return True if self.value > limit else None
+        return self.value > limit
+
+
+def quantile(buckets: dict[float, float], q: float) -> Quantile | None:
+    """Prometheus' histogram_quantile over cumulative bucket counts (upper bound -> count), linear within a bucket;
+    None without observations."""
     ordered = sorted(buckets.items())
     if not ordered or ordered[-1][1] == 0:
         return None
@@ -72,10 +83,21 @@ def histogram_quantile(scrape: Scrape, family: str, q: float, **labels) -> float
     for bound, count in ordered:
         if count >= rank:
             if bound == float("inf"):
-                return lower_bound
-            return lower_bound + (bound - lower_bound) * (rank - lower_count) / max(count - lower_count, 1e-12)
+                return Quantile(lower_bound, above=True)
+            return Quantile(
+                lower_bound + (bound - lower_bound) * (rank - lower_count) / max(count - lower_count, 1e-12)
+            )
         lower_bound, lower_count = bound, count
-    return lower_bound
+    return Quantile(lower_bound, above=True)  # q > 1
+
+
+def histogram_quantile(scrape: Scrape, family: str, q: float, **labels) -> Quantile | None:
+    """The quantile over the cumulative buckets of the matching series (summed)."""
+    buckets: dict[float, float] = {}
+    for name, lbls, value in scrape.families.get(family, []):
+        if name == f"{family}_bucket" and all(lbls.get(k) == str(v) for k, v in labels.items()):
+            buckets[float(lbls["le"])] = buckets.get(float(lbls["le"]), 0.0) + value
+    return quantile(buckets, q)
 
 
 def label_values(scrape: Scrape, sample: str, label: str) -> set[str]:

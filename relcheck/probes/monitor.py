@@ -13,7 +13,7 @@ from functools import cached_property
 from relcheck.core import durations
 from relcheck.core.statuses import NotVerified, require
 from relcheck.probes import judge
-from relcheck.probes.metrics import Scrape, histogram_quantile, label_values
+from relcheck.probes.metrics import Quantile, Scrape, histogram_quantile, label_values, quantile
 
 
 def memory_mb(scrape: Scrape) -> float | None:
@@ -65,8 +65,17 @@ def server_errors_by_route(by: dict[tuple, float]) -> dict[str, tuple[float, flo
 
 @dataclass
 class RouteLatency:
-    p95_ms: float
+    p95_ms: float  # with above: the top finite bucket's bound, which the p95 is more than
     observations: float  # requests the p95 is over: a route with few is shown, not judged
+    above: bool = False
+
+    def over(self, limit_ms: float) -> bool | None:
+        """Whether the p95 is over the limit; None when it cannot be told (above a bucket bound not under the limit)."""
+        return Quantile(self.p95_ms, self.above).exceeds(limit_ms)
+
+    @property
+    def shown(self) -> str:
+        return f"> {self.p95_ms:.1f}" if self.above else f"{self.p95_ms:.1f}"
 
 
 def p95_per_route(scrape: Scrape, histogram: str, route_labels: list[str]) -> dict[str, RouteLatency]:
@@ -80,7 +89,7 @@ def p95_per_route(scrape: Scrape, histogram: str, route_labels: list[str]) -> di
     for key in sorted(counts):
         value = histogram_quantile(scrape, histogram, 0.95, **dict(zip(route_labels, key, strict=True)))
         if value is not None:
-            found[" ".join(key)] = RouteLatency(value * 1000, counts[key])
+            found[" ".join(key)] = RouteLatency(value.value * 1000, counts[key], value.above)
     return found
 
 
@@ -261,6 +270,8 @@ class PrometheusWindow:
         "requests_by_route_status": "sum by ({labels}) (increase({counter}{{{service}}}[{window}]))",
         "p95_by_route": "1000 * histogram_quantile(0.95, sum by (le, {routes}) "
         "(rate({histogram}_bucket{{{service}}}[{window}])))",
+        # the buckets, to tell a p95 above the top finite bucket (histogram_quantile answers that bucket's bound)
+        "buckets_by_route": "sum by (le, {routes}) (rate({histogram}_bucket{{{service}}}[{window}]))",
         "observations_by_route": "sum by ({routes}) (increase({histogram}_count{{{service}}}[{window}]))",
         "request_rate": "sum(rate({counter}{{{service}}}[{window}]))",
         "requests_by_status": "sum by ({status}) (increase({counter}{{{service}}}[{window}]))",
@@ -409,7 +420,15 @@ class PrometheusWindow:
             self.route_of(s): RouteLatency(s.value, counts.get(self.route_of(s), 0.0))
             for s in self.prometheus.query(query)
         }
-        return found, self.where(query)
+        bucketed = self.promql("buckets_by_route", routes=routes, histogram=cfg.latency_histogram)
+        buckets: dict[str, dict[float, float]] = {}
+        for s in self.prometheus.query(bucketed, empty_ok=True):
+            buckets.setdefault(self.route_of(s), {})[float(s.labels.get("le", "nan"))] = s.value
+        for route, latency in found.items():
+            p95 = quantile(buckets.get(route, {}), 0.95)
+            if p95 is not None and p95.above:
+                latency.p95_ms, latency.above = p95.value * 1000, True
+        return found, f"{self.where(query)}; above the top bucket from {bucketed}"
 
 
 @dataclass
