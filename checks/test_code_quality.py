@@ -104,13 +104,19 @@ def test_no_critical_bugs(open_issues, evidence):
         {
             "source": open_issues.source,
             "blocking labels": ", ".join(open_issues.labels),
-            "milestone": open_issues.milestone or "any",
+            "milestone": f"{open_issues.milestone} (as a version; issues without one count too)"
+            if open_issues.milestone
+            else "any",
+            **({"exported": open_issues.taken} if open_issues.taken else {}),
         },
     )
     evidence.table(
         "Open blocking issues",
         ["#", "title", "labels", "milestone", "link"],
-        [(i.number, i.title, ", ".join(i.labels), i.milestone, i.url) for i in blocking],
+        [
+            (i.number, i.title, ", ".join(i.labels), i.milestone or "none: blocks every release", i.url)
+            for i in blocking
+        ],
     )
     assert not blocking, f"{len(blocking)} open critical issue(s): " + ", ".join(
         f"#{i.number} {i.title}" for i in blocking[:5]

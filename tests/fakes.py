@@ -120,12 +120,15 @@ class FakeGitHub(LocalServer):
         self.issues.append(issue)
 
     def filter_issues(self, query: dict) -> list[dict]:
-        """GitHub semantics: state, all of the comma-separated labels, milestone by number."""
+        """GitHub semantics: state, all of the comma-separated labels, milestone by number (or "none", or "*")."""
         found = [i for i in self.issues if query.get("state", "open") in ("all", i["state"])]
         for label in filter(None, query.get("labels", "").split(",")):
             found = [i for i in found if label in {x["name"] for x in i["labels"]}]
-        if "milestone" in query:
-            found = [i for i in found if i["milestone"] and str(i["milestone"]["number"]) == query["milestone"]]
+        wanted = query.get("milestone", "*")
+        if wanted == "none":
+            found = [i for i in found if not i["milestone"]]
+        elif wanted != "*":
+            found = [i for i in found if i["milestone"] and str(i["milestone"]["number"]) == wanted]
         return found
 
 

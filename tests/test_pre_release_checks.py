@@ -2,13 +2,16 @@
 healthy_run) and fails, in these tests, on a real fault."""
 
 import json
+import os
 import subprocess
+import time
 
 import pytest
 from fakes import FakeGitHub, TlsProxy, self_signed_certificate
 from gitrepo import REVIEWED, Repo, release_history
 
 from conftest import REPO, relcheck_cli
+from relcheck.probes import tracker
 
 PRE_RELEASE = [
     "test_no_critical_bugs",
@@ -96,6 +99,13 @@ def test_no_critical_bugs_reads_github_issues(bench, github):
         "test_no_critical_bugs"
     )
     assert any("page=2" in r for r in github.requests)
+    github.add_issue(8, "Wrong nakshatra", ["critical"], "v1.1.0")  # the release's milestone, spelled as a tag
+    github.add_issue(9, "Leaks tokens", ["blocker"], None)  # no milestone: it applies to this release too
+    github.add_issue(10, "Old branch only", ["critical"], "v1.10.0")
+    assert bench.run(config, "-k", "critical_bugs").reason("test_no_critical_bugs") == (
+        "4 open critical issue(s): #6 Wrong ascendant south of the equator, #7 Second page, #8 Wrong nakshatra, "
+        "#9 Leaks tokens"
+    )
 
 
 def test_no_critical_bugs_is_not_verified_without_a_tracker_or_with_bad_credentials(bench, github):
@@ -140,6 +150,53 @@ def test_no_critical_bugs_reads_an_export_file(bench, scratch_source):
         "critical_bugs",
     )
     assert checked.reason("test_no_critical_bugs") == "1 open critical issue(s): #5 Data loss"
+
+
+def test_an_export_matches_milestones_as_versions_counts_issues_without_one_and_reads_any_casing(bench, scratch_source):
+    """v1.1.0 is the release 1.1.0, an issue without a milestone applies to it, "Open" is open; 1.10.0 is another
+    release, and a state that is neither open nor closed is not verified, never ignored."""
+    export = scratch_source / "release/issues.csv"
+    config = bench.config(
+        {"target": {"source": str(scratch_source)}, "quality": {"tracker": {"file": "release/issues.csv"}}}
+    )
+    header, later = "number,title,state,labels,milestone\n", "7,Later,open,critical,1.10.0\n8,Fixed,Closed,critical,\n"
+    export.write_text(header + "5,Data loss,Open,critical,v1.1.0\n6,Leak,OPEN,blocker,\n" + later)
+    assert bench.run(config, "-k", "critical_bugs").reason("test_no_critical_bugs") == (
+        "2 open critical issue(s): #5 Data loss, #6 Leak"
+    )
+    export.write_text(header + later)
+    assert bench.run(config, "-k", "critical_bugs").status("test_no_critical_bugs") == "pass"
+    export.write_text(header + "9,Parked,Waiting for customer,critical,1.1.0\n")
+    checked = bench.run(config, "-k", "critical_bugs")
+    assert checked.status("test_no_critical_bugs") == "not verified"
+    assert checked.reason("test_no_critical_bugs").startswith("issue #9 has state 'Waiting for customer', neither open")
+
+
+def test_a_stale_tracker_export_is_not_verified_naming_the_key(bench, scratch_source):
+    """An export older than quality.tracker.max_age_days (7) says nothing of the bugs filed since: not verified —
+    dated by its file time, or by its last commit when committed unchanged (a fresh checkout is no fresh export)."""
+    export = scratch_source / "release/issues.json"
+    config = bench.config({"target": {"source": str(scratch_source)}})
+    assert bench.run(config, "-k", "critical_bugs").status("test_no_critical_bugs") == "pass"
+    old = time.time() - 10 * 86400
+    os.utime(export, (old, old))
+    checked = bench.run(config, "-k", "critical_bugs")
+    assert checked.status("test_no_critical_bugs") == "not verified"
+    assert checked.reason("test_no_critical_bugs").startswith("tracker export issues.json is stale: 10 days old")
+    assert checked.reason("test_no_critical_bugs").endswith(
+        "(the file's modification time), more than 7 (re-export it, or raise quality.tracker.max_age_days)"
+    )
+    os.utime(export)
+    git = ["git", "-C", str(scratch_source)]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "release/issues.json"], check=True)
+    dated = {**os.environ, "GIT_COMMITTER_DATE": "2026-01-01T00:00:00Z", "GIT_AUTHOR_DATE": "2026-01-01T00:00:00Z"}
+    commit = [*git, "-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit", "-qm", "export"]
+    subprocess.run(commit, check=True, env=dated)
+    found = tracker.fresh(export, scratch_source, 36500)
+    assert found == "2026-01-01 00:00 UTC (its last commit)"
+    export.write_text(export.read_text() + "\n")  # changed since: written now
+    assert tracker.fresh(export, scratch_source, 7).endswith("(the file's modification time)")
 
 
 def test_security_scan_fails_on_a_new_high_finding_and_is_not_verified_on_unparsable_code(bench, scratch_source):

@@ -215,8 +215,9 @@ class Tracker(Model):
     kind: Literal["file", "github", "none"] = "none"
     file: str = ""  # export relative to target.source: GitHub issues JSON, or CSV
     labels: list[str] = ["critical", "blocker"]
-    milestone: str = "{version}"  # "" = any milestone
+    milestone: str = "{version}"  # matched as a version; "" = any milestone (an issue without one always counts)
     github: GitHubApi | None = None
+    max_age_days: float = Field(7, ge=0)  # an older export (file) is stale: not evidence
 
 
 class Review(Model):
