@@ -361,3 +361,31 @@ class TlsProxy(LocalServer):
         context.load_cert_chain(cert, key)
         self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
         self.url = url.replace("http://127.0.0.1", "https://localhost")
+
+
+def latency_histogram(route: str, counts: dict[str, int]) -> str:
+    """Prometheus text of kundli_http_request_duration_seconds for one route: cumulative count per le."""
+    name = "kundli_http_request_duration_seconds"
+    lines = [f"# TYPE {name} histogram"]
+    lines += [f'{name}_bucket{{method="GET",route="{route}",le="{le}"}} {n}' for le, n in counts.items()]
+    lines.append(f'{name}_count{{method="GET",route="{route}"}} {counts["+Inf"]}')
+    lines.append(f'{name}_sum{{method="GET",route="{route}"}} 0')
+    return "\n".join(lines) + "\n"
+
+
+class GrowingHistogram(LocalServer):
+    """A metrics endpoint whose latency histogram grows by the same observations at every scrape: half under 0.5 s,
+    40 % up to the top finite bucket (2.5 s), 10 % above it (30 s responses)."""
+
+    def __init__(self) -> None:
+        self.scrapes = 0
+        exporter = self
+
+        class Handler(QuietHandler):
+            def do_GET(self):
+                exporter.scrapes += 1
+                n = 10 * exporter.scrapes
+                text = latency_histogram("/v1/x", {"0.5": 5 * n, "2.5": 9 * n, "+Inf": 10 * n})
+                self.reply(200, text.encode(), "text/plain; version=0.0.4")
+
+        self.url = self.serve(Handler)

@@ -4,6 +4,7 @@ service and fails when its metric shows trouble (fault switches, bad traffic, or
 import time
 
 import pytest
+from fakes import latency_histogram
 
 from conftest import LATENCY_FAULT_MS, background_traffic
 from relcheck.core.statuses import NotVerified
@@ -241,16 +242,6 @@ def test_two_scrapes_that_reach_different_processes_are_not_verified_never_a_res
         monitor.ScrapeWindow(first, second, 1.0, default_config.monitoring)
     same = monitor.ScrapeWindow(first, metrics.scrape(worker_a, "/metrics"), 1.0, default_config.monitoring)
     assert not same.restart
-
-
-def latency_histogram(route: str, counts: dict[str, int]) -> str:
-    """Prometheus text of kundli_http_request_duration_seconds for one route: cumulative count per le."""
-    name = "kundli_http_request_duration_seconds"
-    lines = [f"# TYPE {name} histogram"]
-    lines += [f'{name}_bucket{{method="GET",route="{route}",le="{le}"}} {n}' for le, n in counts.items()]
-    lines.append(f'{name}_count{{method="GET",route="{route}"}} {counts["+Inf"]}')
-    lines.append(f'{name}_sum{{method="GET",route="{route}"}} 0')
-    return "\n".join(lines) + "\n"
 
 
 def test_a_p95_above_the_top_bucket_is_more_than_its_bound_never_the_bound(default_config):

@@ -7,6 +7,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 import pytest
+from fakes import GrowingHistogram
 
 from conftest import LATENCY_FAULT_MS, background_traffic, installed
 from relcheck.core.statuses import NotVerified
@@ -292,3 +293,22 @@ def test_a_restart_inside_the_window_is_counted_across_the_reset(bench, runtime,
     ):
         assert checked.status(check) == "pass", (check, checked.reason(check))
     assert checked.facts("test_contract_enforcement[monitoring]", "Contract")["violations"] == "0"
+
+
+def test_prometheus_reads_a_p95_above_the_top_bucket_as_more_than_its_bound(prometheus, default_config):
+    """10 % of responses above the top finite bucket (2.5 s): Prometheus' histogram_quantile answers 2500 ms, which
+    passed a 2.5 s SLA; the bucket rates say the p95 is more than that — a 2 s limit fails, a 2.5 s one is unknown."""
+    exporter = GrowingHistogram()
+    try:
+        cfg = default_config.monitoring
+        selector = prometheus.watch(urlsplit(exporter.url).netloc, "slow-histogram")
+        buckets = f"{cfg.latency_histogram}_bucket{{{selector}}}"
+        prometheus.wait_for(f"sum(rate({buckets}[1m])) > 0")
+        server = Prometheus(prometheus.url)
+        assert server.one(f"1000 * histogram_quantile(0.95, sum by (le) (rate({buckets}[1m])))") == 2500
+        source = cfg.source.model_copy(update={"kind": "prometheus", "service_selector": selector, "window": "1m"})
+        found, how = monitor.PrometheusWindow(server, source, cfg).p95_per_route()
+        p95 = found["GET /v1/x"]
+        assert (p95.shown, p95.over(2000), p95.over(2500)) == ("> 2500.0", True, None), how
+    finally:
+        exporter.close()
