@@ -119,7 +119,7 @@ def test_no_critical_bugs(open_issues, evidence):
         ],
     )
     assert not blocking, f"{len(blocking)} open critical issue(s): " + ", ".join(
-        f"#{i.number} {i.title}" for i in blocking[:5]
+        f"#{i.number} {i.title}" + ("" if i.milestone else " (no milestone)") for i in blocking[:5]
     )
 
 

@@ -55,11 +55,14 @@ def from_github_json(raw: dict) -> Issue:
 def export_taken(path: Path, repository: Path) -> tuple[datetime, str]:
     """When an export was taken: its last commit in the target's own repository when committed unchanged, else the
     file's modification time (a checkout's mtime says nothing of a committed file's age)."""
-    if (repository / ".git").exists():
-        git = ["git", "-C", str(repository)]
+    if (repository / ".git").exists() and path.resolve().is_relative_to(repository.resolve()):
         relative = str(path.resolve().relative_to(repository.resolve()))
-        changed = subprocess.run([*git, "status", "--porcelain", "--", relative], capture_output=True, text=True)
-        commit = subprocess.run([*git, "log", "-1", "--format=%cI", "--", relative], capture_output=True, text=True)
+
+        def git(*args: str) -> subprocess.CompletedProcess:
+            command = ["git", "-C", str(repository), *args, "--", relative]
+            return subprocess.run(command, capture_output=True, text=True, timeout=30)
+
+        changed, commit = git("status", "--porcelain"), git("log", "-1", "--format=%cI")
         if changed.returncode == 0 and not changed.stdout.strip() and commit.stdout.strip():
             return datetime.fromisoformat(commit.stdout.strip()), "its last commit"
     return datetime.fromtimestamp(path.stat().st_mtime, UTC), "the file's modification time"
