@@ -93,6 +93,7 @@ def test_latency_errors_and_memory_break_their_checks(bench, faulty, healthy):
     assert "service memory" in checked.reason("test_resource_utilization")
     assert checked.status("test_performance_benchmarks") == "fail", checked.reason("test_performance_benchmarks")
     assert "GET /v1/kundli/{chart_id} x" in checked.reason("test_performance_benchmarks")
+    assert (history.release_dir(bench.tmp / "reports", "kundli-service", "1.1.0") / "load.json").is_file()
 
 
 def test_stress_finds_the_capacity_limit(bench, faulty):
@@ -104,12 +105,22 @@ def test_stress_finds_the_capacity_limit(bench, faulty):
     assert 30 <= capacity <= 50 and "below the required 50 req/s" in reason
 
 
-def test_a_saturated_generator_is_inconclusive_not_a_failure(bench, healthy):
+def test_a_saturated_generator_is_inconclusive_not_a_failure_nor_a_baseline(bench, healthy):
+    seed_history(bench, healthy)
     config = bench.config({"performance": {"generator_cpu_limit": 0.1}}, target=healthy)
-    checked = bench.run(config, "-k", "load_testing or response_times")
-    for check in ("test_load_testing_completed", "test_response_times_within_sla"):
+    checked = bench.run(config, "-k", "load_testing or response_times or benchmarks")
+    for check in ("test_load_testing_completed", "test_performance_benchmarks", "test_response_times_within_sla"):
         assert checked.status(check) == "not verified"
-        assert checked.reason(check).startswith("generator saturated: CPU p90")
+        assert checked.reason(check).startswith("generator saturated: CPU p90"), checked.reason(check)
+    assert not (history.release_dir(bench.tmp / "reports", "kundli-service", "1.1.0") / "load.json").exists()
+
+
+def test_a_saturated_side_by_side_run_is_inconclusive_and_not_kept_as_the_baseline(bench):
+    performance = {"generator_cpu_limit": 0.1, "baseline": {"mode": "previous-release", "duration_s": 6}}
+    checked = bench.run(bench.config({"performance": performance}), "-k", "benchmarks")
+    assert checked.status("test_performance_benchmarks") == "not verified"
+    assert checked.reason("test_performance_benchmarks").startswith("generator saturated: CPU p90")
+    assert not history.release_dir(bench.tmp / "reports", "kundli-service", "1.0.0").exists()
 
 
 def chart_requests(target) -> float:

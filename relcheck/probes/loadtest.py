@@ -139,6 +139,10 @@ class LoadResult:
         samples = sorted(self.generator_cpu)
         return bool(samples) and samples[int(0.9 * (len(samples) - 1))] > limit
 
+    def trusted(self, limit: float) -> bool:
+        """Finished without error, with a generator known not to be saturated: fit to be a later run's baseline."""
+        return not self.error and bool(self.generator_cpu) and not self.saturated(limit)
+
 
 def breaking_point(steps: list[Step], p95_ms: float, error_budget: float) -> tuple[float, list[Step], Step | None]:
     """(capacity: the highest throughput of a step that held the SLA and the error budget, those steps, the first
