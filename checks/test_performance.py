@@ -6,7 +6,7 @@ import pytest
 
 from relcheck.core.statuses import Inconclusive, require
 from relcheck.probes import judge, plots
-from relcheck.probes.loadtest import breaking_point
+from relcheck.probes.loadtest import breaking_point, required_capacity
 
 pytestmark = pytest.mark.performance
 CLOSED_LOOP = (
@@ -99,7 +99,7 @@ def test_load_testing_completed(load_run, performance, evidence):
 
 
 @pytest.mark.item("Performance Verification", "Stress testing completed")
-def test_stress_testing_completed(stress_run, performance, evidence):
+def test_stress_testing_completed(stress_run, previous_capacity, relcheck_config, performance, evidence):
     plan = performance.stress
     trustworthy(stress_run, performance, evidence)
     steps = stress_run.steps
@@ -121,14 +121,18 @@ def test_stress_testing_completed(stress_run, performance, evidence):
             if broke
             else f"not reached up to {steps[-1].users} users",
             "SLA": f"p95 <= {plan.p95_ms:g} ms, errors <= {plan.error_budget:.1%}",
-            "required": f"{plan.required_rps:g} req/s",
+            "previous release's capacity": f"{previous_capacity:.1f} req/s" if previous_capacity else "not measured",
         },
     )
     plot = plots.timeline(stress_run, "stress ramp")
     if plot:
         evidence.image("Stress ramp", plot)
-    assert capacity >= plan.required_rps, (
-        f"capacity {capacity:.1f} req/s is below the required {plan.required_rps:g} req/s"
+    required, source = required_capacity(
+        plan.required_rps, plan.capacity_tolerance, relcheck_config.release.previous_version, previous_capacity
+    )
+    evidence.kv("Requirement", {"required": f"{required:.1f} req/s", "from": source})
+    assert capacity >= required, (
+        f"capacity {capacity:.1f} req/s is below the required {required:.1f} req/s ({source})"
         + (f" (broke at {broke.users} users)" if broke else "")
     )
 

@@ -118,3 +118,10 @@ def test_init_writes_the_routes_the_reference_service_answers(healthy, tmp_path)
         written["security"]["data_protection"]["required_headers"]
     )
     assert "export RELCHECK_TARGET_DSN=" in summary
+
+
+def test_written_load_scenarios_leave_stress_not_verified_until_its_capacity_requirement_is_set(healthy, tmp_path):
+    summary = init(healthy.base_url, tmp_path / "relcheck.toml", write_load=True)
+    written = tomllib.loads((tmp_path / "relcheck.toml").read_text())
+    assert written["performance"]["stress"]["locustfile"] and "required_rps" not in written["performance"]["stress"]
+    assert "performance.stress.required_rps" in not_verified_keys(summary)

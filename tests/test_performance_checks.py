@@ -3,6 +3,7 @@ beside it), fail with the latency, error-rate, memory and capacity fault switche
 numbers cannot be trusted."""
 
 import json
+import re
 
 import pytest
 
@@ -102,17 +103,46 @@ def test_stress_finds_the_capacity_limit(bench, faulty):
     assert checked.status("test_stress_testing_completed") == "fail", checked.reason("test_stress_testing_completed")
     reason = checked.reason("test_stress_testing_completed")
     capacity = float(reason.split("capacity ")[1].split(" req/s")[0])
-    assert 30 <= capacity <= 50 and "below the required 50 req/s" in reason
+    assert 30 <= capacity <= 50 and "below the required 50.0 req/s (performance.stress.required_rps)" in reason
+
+
+def without_required_rps(config):
+    """The config with no stated capacity requirement (performance.stress.required_rps unset)."""
+    config.write_text(re.sub(r"^required_rps = .*\n", "", config.read_text(), flags=re.M))
+    return config
+
+
+def release(version: str, previous: str) -> dict:
+    return {"release": {"version": version, "previous_version": previous}}
+
+
+def test_stress_is_judged_against_the_previous_release_capacity_never_against_none(bench, healthy, faulty):
+    reports = bench.tmp / "reports"
+    first = bench.run(without_required_rps(bench.config(release("1.0.0", "0.9.0"), target=healthy)), "-k", "stress")
+    assert first.status("test_stress_testing_completed") == "not verified"
+    assert first.reason("test_stress_testing_completed").startswith(
+        "no capacity requirement: set performance.stress.required_rps (the results history has no measured capacity "
+        "of the previous release 0.9.0)"
+    )
+    measured = history.stress_capacity(reports, "kundli-service", "1.0.0")  # kept for the next release
+    assert measured and measured > 50, measured
+    target = faulty(capacity={"concurrency": 2, "service_ms": 50})  # a designed ceiling of 40 req/s
+    halved = bench.run(without_required_rps(bench.config(release("1.1.0", "1.0.0"), target=target)), "-k", "stress")
+    assert halved.status("test_stress_testing_completed") == "fail", halved.reason("test_stress_testing_completed")
+    assert f"below the required {0.8 * measured:.1f} req/s (0.8 x 1.0.0's measured {measured:.1f} req/s" in (
+        halved.reason("test_stress_testing_completed")
+    )
 
 
 def test_a_saturated_generator_is_inconclusive_not_a_failure_nor_a_baseline(bench, healthy):
     seed_history(bench, healthy)
     config = bench.config({"performance": {"generator_cpu_limit": 0.1}}, target=healthy)
-    checked = bench.run(config, "-k", "load_testing or response_times or benchmarks")
-    for check in ("test_load_testing_completed", "test_performance_benchmarks", "test_response_times_within_sla"):
+    checked = bench.run(config, "-k", "load_testing or response_times or benchmarks or stress")
+    for check in PERFORMANCE[:3] + ["test_response_times_within_sla"]:
         assert checked.status(check) == "not verified"
         assert checked.reason(check).startswith("generator saturated: CPU p90"), checked.reason(check)
-    assert not (history.release_dir(bench.tmp / "reports", "kundli-service", "1.1.0") / "load.json").exists()
+    saved = history.release_dir(bench.tmp / "reports", "kundli-service", "1.1.0")
+    assert not (saved / "load.json").exists() and not (saved / "stress.json").exists()
 
 
 def test_a_saturated_side_by_side_run_is_inconclusive_and_not_kept_as_the_baseline(bench):

@@ -305,3 +305,14 @@ def test_release_notes_match_the_exact_pep_440_version():
     assert not docs.release_notes(changelog, "2.0.0").found  # a release candidate is not the release
     assert docs.release_notes(changelog, "2.0.0rc1").date == "2026-11-01"
     assert not docs.release_notes("## [1.10.0] - 2026-10-01\n- Ten\n", "1.1").found
+
+
+def test_the_capacity_requirement_is_stated_or_the_previous_releases_never_zero():
+    from relcheck.probes.loadtest import required_capacity
+
+    assert required_capacity(200, 0.8, "1.0.0", 112) == (200, "performance.stress.required_rps")
+    required, source = required_capacity(None, 0.8, "1.0.0", 112.0)
+    assert required == pytest.approx(89.6) and source.startswith("0.8 x 1.0.0's measured 112.0 req/s")
+    for previous in (None, 0.0):
+        with pytest.raises(NotVerified, match=r"^no capacity requirement: set performance\.stress\.required_rps"):
+            required_capacity(None, 0.8, "1.0.0", previous)

@@ -354,7 +354,8 @@ class Stress(Model):
     warmup_s: float = Field(1, ge=0)
     p95_ms: float = Field(250, gt=0)  # the SLA a step must hold
     error_budget: float = Field(0.01, ge=0, le=1)
-    required_rps: float = Field(0, ge=0)
+    required_rps: float | None = Field(None, gt=0)  # unset: the previous release's capacity x capacity_tolerance
+    capacity_tolerance: float = Field(0.8, gt=0, le=1)  # share of the previous release's capacity to reach
 
 
 class Sla(Model):

@@ -78,6 +78,8 @@ UNSET = {
     "monitoring.p95_ms": "Monitoring: response times (your latency SLA; or route_p95_ms)",
     "monitoring.calculations": "Business metrics (calculations, validations, cache, queues, accuracy)",
     "performance": "Performance Verification, Monitor performance (init --write-load writes scenarios)",
+    "performance.stress.required_rps": "Stress testing completed (until the results history holds the previous "
+    "release's measured capacity)",
     "signoff.allowed_signers": "Release Sign-off",
     "signoff.roles": "Release Sign-off",
     "notify.webhook": "Notify stakeholders, Update status board (or notify.smtp, notify.status_board)",
@@ -101,6 +103,7 @@ UNSET_WHEN: dict[str, Callable[[Config], object]] = {
             (c.monitoring.calculations, c.monitoring.validations, c.monitoring.cache_hits, c.monitoring.queue_gauges)
         )
     ),
+    "performance.stress.required_rps": lambda c: c.performance and c.performance.stress.required_rps is None,
     "notify.webhook": lambda c: not (c.notify.webhook or c.notify.smtp or c.notify.status_board),
 }
 

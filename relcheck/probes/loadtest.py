@@ -17,6 +17,7 @@ from hdrh.histogram import HdrHistogram
 
 from relcheck.core.errors import ToolError
 from relcheck.core.secrets import redact
+from relcheck.core.statuses import NotVerified
 from relcheck.target import remote
 from relcheck.target.service import die_with_parent, free_port, stop_groups
 
@@ -150,6 +151,24 @@ def breaking_point(steps: list[Step], p95_ms: float, error_budget: float) -> tup
     held = [s for s in steps if s.count and s.p95_ms <= p95_ms and s.error_ratio <= error_budget]
     broke = next((s for s in steps if s not in held), None)
     return max((s.rps for s in held), default=0.0), held, broke
+
+
+def required_capacity(
+    required_rps: float | None, tolerance: float, previous_version: str, previous_capacity: float | None
+) -> tuple[float, str]:
+    """(the req/s the stress run must reach, where that figure comes from): the configured requirement, else the
+    previous release's measured capacity times the tolerance; with neither the capacity cannot be judged."""
+    if required_rps:
+        return required_rps, "performance.stress.required_rps"
+    if not previous_capacity:
+        raise NotVerified(
+            "no capacity requirement: set performance.stress.required_rps (the results history has no measured "
+            f"capacity of the previous release {previous_version or '(release.previous_version unset)'})"
+        )
+    return tolerance * previous_capacity, (
+        f"{tolerance:g} x {previous_version}'s measured {previous_capacity:.1f} req/s "
+        "(performance.stress.capacity_tolerance)"
+    )
 
 
 def in_window(second: int, start: float, end: float) -> bool:

@@ -52,6 +52,18 @@ def load_samples(reports: Path, product: str, version: str) -> dict[str, list[fl
     return {name: route["samples"] for name, route in data.get("routes", {}).items()}
 
 
+def save_stress(reports: Path, product: str, version: str, capacity: float) -> Path:
+    """Keep a stress run's capacity (req/s with the SLA held) as this version's record."""
+    path = release_dir(reports, product, version) / "stress.json"
+    write_json(path, {"format": "relcheck-stress-history/1", "version": version, "capacity_rps": capacity})
+    return path
+
+
+def stress_capacity(reports: Path, product: str, version: str) -> float | None:
+    path = release_dir(reports, product, version) / "stress.json"
+    return json.loads(path.read_text())["capacity_rps"] if version and path.is_file() else None
+
+
 def trend(
     reports: Path, product: str, previous_version: str, version: str, label: str, counts: dict[str, int]
 ) -> dict | None:
