@@ -11,7 +11,7 @@ import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
-from functools import partial, reduce
+from functools import partial
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -114,7 +114,9 @@ def not_verified(config: Config) -> list[tuple[str, str]]:
 
 
 def _empty(key: str, config: Config) -> bool:
-    value = reduce(lambda node, name: getattr(node, name, None), key.split("."), config)
+    value: object = config
+    for name in key.split("."):
+        value = getattr(value, name, None)
     return value in (None, "", [], {})
 
 

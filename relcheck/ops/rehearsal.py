@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from relcheck.core import records
-from relcheck.core.config import Config, load
+from relcheck.core.config import Config, RequestSpec, load
 from relcheck.core.errors import RelcheckError
 from relcheck.core.files import write_json
 from relcheck.core.statuses import Status
@@ -47,14 +47,15 @@ class Rehearsal:
         return bool(self.phases) and all(p.ok for p in self.phases) and self.rows_lost == 0
 
 
-def seed(target: Target, spec, rows: int) -> None:
-    """Data for the old release, written through its API (deploy.rehearsal_seed, repeated with {n})."""
+def seed(target: Target, spec: RequestSpec | None, rows: int) -> str:
+    """Data for the old release, written through its API (deploy.rehearsal_seed, repeated with {n}); what it wrote."""
     if spec is None:
         raise RelcheckError("deploy.rehearsal_seed: required: a write request that gives the old release data")
     for n in range(rows):
         answer = send(target, spec, {**base_values(), "n": str(n)})
         if not answer.ok:
             raise RelcheckError(f"seeding failed: {answer.describe()}")
+    return f"{rows} writes of {spec.path}"
 
 
 def checks_phase(rehearsal: Rehearsal, name: str, config: Path, markexpr: str, env: dict, args=()) -> bool:
@@ -97,13 +98,10 @@ def rehearse(cfg: Config, workdir: Path, log=print, changes: dict | None = None)
         state: dict = {}
 
         def old_release() -> str:
-            runtime.dsn, runtime.tokens = runtime.prepare_database(checkout, cfg.embedded.database)
+            runtime.dsn, runtime.tokens = runtime.prepare_database(checkout, runtime.recipe.database)
             state["target"] = runtime.spawn({}, source=checkout)
-            seed(state["target"], cfg.deploy.rehearsal_seed, cfg.deploy.rehearsal_rows)
-            return (
-                f"{release.previous_version} running at {state['target'].base_url} with "
-                f"{cfg.deploy.rehearsal_rows} writes of {cfg.deploy.rehearsal_seed.path}"
-            )
+            seeded = seed(state["target"], cfg.deploy.rehearsal_seed, cfg.deploy.rehearsal_rows)
+            return f"{release.previous_version} running at {state['target'].base_url} with {seeded}"
 
         if not phase(f"start {release.previous_version} with data", old_release):
             return rehearsal

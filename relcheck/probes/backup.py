@@ -8,7 +8,7 @@ import hashlib
 import os
 import subprocess
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -103,7 +103,7 @@ def new_dump_file(directory: Path, stem: str) -> Path:
     return path
 
 
-def prune(directory: Path, keep: int, protect: set[Path] = frozenset()) -> list[Path]:
+def prune(directory: Path, keep: int, protect: Collection[Path] = frozenset()) -> list[Path]:
     """Delete all but the newest `keep` dumps (never a protected one, e.g. the one a deploy record names)."""
     dumps = sorted(directory.glob("*.dump"), key=lambda p: p.stat().st_mtime, reverse=True)
     removed = [p for p in dumps[keep:] if p.resolve() not in {q.resolve() for q in protect}]

@@ -31,10 +31,10 @@ class Threshold:
     limit_ms: float
 
     def measure(self, stats: RouteStats) -> float:
-        if self.stat == "max":
-            return stats.max_ms
         if self.stat == "avg":
             return stats.hdr.get_mean_value() / 1000 if stats.count else float("nan")
+        if self.stat == "max" or self.percentile is None:
+            return stats.max_ms
         return stats.p(self.percentile)
 
     def holds(self, measured: float) -> bool:

@@ -178,7 +178,8 @@ def in_window(second: int, start: float, end: float) -> bool:
 
 def parse(data: dict, warmup_s: float) -> dict:
     """Route stats, per-second series and stress steps from a relcheck-load/1 document."""
-    routes, baseline = {}, {}
+    routes: dict[str, RouteStats] = {}
+    baseline: dict[str, RouteStats] = {}
     for key, value in data.get("routes", {}).items():
         variant, _, name = key.rpartition("|")
         stats = RouteStats(name, value["count"], value["failures"], decode(value["hdr"]), value["samples"])
@@ -255,7 +256,7 @@ class Sampler(threading.Thread):
         return self.samples
 
 
-def start_workers(workers, locustfile: Path, port: int, env: dict) -> list[subprocess.Popen]:
+def start_workers(workers, locustfile: Path, port: int, env: dict[str, str]) -> list[subprocess.Popen]:
     """Locust workers for a master on this host: here, or on load hosts through workers.command_prefix (with
     relcheck installed there); the scenario's RELCHECK_* settings (API tokens among them) travel on stdin."""
     python = workers.python or sys.executable
@@ -274,14 +275,15 @@ def start_workers(workers, locustfile: Path, port: int, env: dict) -> list[subpr
         "WARNING",
     ]
     stdin = None
+    local_env: dict[str, str] | None = env
     if workers.command_prefix:  # one shell command line, as ssh runs it; the settings on stdin
         settings = {k: v for k, v in env.items() if k.startswith("RELCHECK_")}
-        (command, stdin), env = remote.through(workers.command_prefix, command, settings), None
+        (command, stdin), local_env = remote.through(workers.command_prefix, command, settings), None
     started = []
     for _ in range(workers.count):
         worker = subprocess.Popen(
             command,
-            env=env,
+            env=local_env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,

@@ -135,18 +135,20 @@ class ScrapeWindow:
 
     def __init__(self, first: Scrape, second: Scrape, seconds: float, cfg) -> None:
         self.first, self.second, self.seconds, self.cfg = first, second, seconds, cfg
-        started = [s.value("process_start_time_seconds") for s in (first, second)]
-        moved = None not in started and started[0] != started[1]
-        if moved and first.taken and started[1] < first.taken - CLOCK_SLACK_S:
-            # not a restart: the second answer came from another process that was running all along (a worker of a
-            # multi-process server, a replica behind one address); its counters are not this window's growth
-            raise NotVerified(
-                f"the two scrapes of the service's metrics reached different processes (started {at(started[0])} and "
-                f"{at(started[1])}, both before the window): a multi-process server or replicas behind one address "
-                "cannot be measured by scraping; use Prometheus (monitoring.source) or one metrics endpoint per process"
-            )
+        before, after = (s.value("process_start_time_seconds") for s in (first, second))
         # "" or when the process restarted between the scrapes (its start time moved into the window)
-        self.restart = at(started[1]) if moved else ""
+        self.restart = ""
+        if before is not None and after is not None and before != after:
+            if first.taken and after < first.taken - CLOCK_SLACK_S:
+                # not a restart: the second answer came from another process that was running all along (a worker
+                # of a multi-process server, a replica behind one address); its counters are not this window's growth
+                raise NotVerified(
+                    f"the two scrapes of the service's metrics reached different processes (started {at(before)} and "
+                    f"{at(after)}, both before the window): a multi-process server or replicas behind one address "
+                    "cannot be measured by scraping; use Prometheus (monitoring.source) or one metrics endpoint per "
+                    "process"
+                )
+            self.restart = at(after)
         self.how = f"two scrapes of the service's metrics {seconds:.1f} s apart"
 
     def span(self) -> tuple[float, float]:
@@ -170,7 +172,6 @@ class ScrapeWindow:
             raise NotVerified(f"no samples for {name} since the service restarted{when}: wait until it counts")
         if [] in (self.second.families.get(family_of(name)), self.second.families.get(name)):
             raise NotVerified(f"no samples for {name} yet: the family is exported, without series")
-        return None
 
     def cpu_percent(self) -> Measured:
         cpu = "process_cpu_seconds_total"
@@ -198,20 +199,29 @@ class ScrapeWindow:
     def gauge(self, name: str) -> Measured | None:
         """A gauge's value now (None: not exported)."""
         value = self.second.value(name)
-        return self.absent(name) if value is None else Measured(value, self.how)
+        if value is None:
+            self.absent(name)
+            return None
+        return Measured(value, self.how)
 
     def total(self, counter: str) -> Measured | None:
         """A counter's count since the service started (None: not exported)."""
         value = self.second.value(counter)
         since = f"since the service started ({'at ' + self.restart + ', ' if self.restart else ''}its /metrics)"
-        return self.absent(counter) if value is None else Measured(value, since)
+        if value is None:
+            self.absent(counter)
+            return None
+        return Measured(value, since)
 
     def collection(self, counters: list[str], traffic: str) -> Collection:
         """The families of the second scrape, and each counter's growth between the scrapes around the traffic."""
-        grown, hows = {}, {self.how}
+        grown: dict[str, float | None] = {}
+        hows = {self.how}
         for counter in counters:
             by, how = self.growth(counter, [])
-            grown[counter] = sum(by.values()) if by else self.absent(counter)
+            if not by:
+                self.absent(counter)
+            grown[counter] = sum(by.values()) if by else None
             hows.add(how)
         how = max(hows, key=len)  # a restart's note, if any counter saw one
         return Collection(set(self.second.families), grown, f"{how} around {traffic or 'no traffic'}", traffic)
@@ -322,7 +332,6 @@ class PrometheusWindow:
                 f"no samples for {name} in the window yet: the service (re)started inside it "
                 f"({', '.join(self.restarts)}); wait one scrape interval"
             )
-        return None
 
     def highest(self, query: str) -> Measured:
         """A per-instance reading: the highest instance's value, named."""
@@ -357,7 +366,10 @@ class PrometheusWindow:
         """A query whose empty answer means "not exported" (a failure of the item) — or, right after a restart,
         "no samples yet" (not verified)."""
         samples = self.prometheus.query(query, empty_ok=True)
-        return Measured(samples[0].value, self.where(query)) if samples else self.absent(name)
+        if not samples:
+            self.absent(name)
+            return None
+        return Measured(samples[0].value, self.where(query))
 
     def totals_by(self, counter: str, label: str) -> tuple[dict[str, float], str]:
         query = self.promql("totals_by", counter=counter, label=label)

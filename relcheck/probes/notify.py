@@ -4,6 +4,7 @@ A notice counts only when the channel accepted it (HTTP 2xx; SMTP 250 for every 
 from __future__ import annotations
 
 import smtplib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
 
@@ -21,7 +22,7 @@ class Delivery:
 
 
 def compose(
-    kind: str, product: str, version: str, cfg: Notify, contacts: list[tuple[str, str]], extra: list[str] = ()
+    kind: str, product: str, version: str, cfg: Notify, contacts: list[tuple[str, str]], extra: Sequence[str] = ()
 ) -> tuple[str, str]:
     """Subject and body of a release or rollback notice: version, window, rollback owner, contacts."""
     subject = f"{product} {version}: {kind}"

@@ -175,7 +175,7 @@ def text_leaks(where: str, lines: list[tuple[int, str]], rules: LeakRules, email
 def json_leaks(where: str, document, rules: LeakRules, emails: bool = True) -> list[Finding]:
     """Leaks in a JSON document's names and values, each finding naming its JSON pointer; a value's field name
     decides whether it is an id or a time (never a card number)."""
-    found = []
+    found: list[Finding] = []
 
     def walk(node, pointer: str, key: str) -> None:
         if isinstance(node, dict):
@@ -222,15 +222,16 @@ def tls_findings(base_url: str, minimum: str, timeout: float, cafile: str | None
         return [], {"TLS": "not applicable (plain http target)"}
     host, port = parts.hostname, parts.port or 443
     order = ["TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"]
-    facts, found = {}, []
+    facts: dict[str, str] = {}
+    found: list[Finding] = []
     context = ssl.create_default_context(cafile=cafile)
     try:
         with (
             socket.create_connection((host, port), timeout=timeout) as raw,
             context.wrap_socket(raw, server_hostname=host) as tls,
         ):
-            facts["protocol"] = tls.version()
-            facts["certificate expires"] = tls.getpeercert().get("notAfter", "?")
+            facts["protocol"] = str(tls.version())  # None only before a handshake
+            facts["certificate expires"] = str((tls.getpeercert() or {}).get("notAfter", "?"))
     except ssl.SSLCertVerificationError as exc:
         return [Finding(base_url, f"certificate does not verify: {exc.verify_message}")], facts
     except OSError as exc:

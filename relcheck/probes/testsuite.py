@@ -171,8 +171,8 @@ def run(
     except FileNotFoundError:
         return TestRun(full, None, 0.0, "", error=f"command not found: {full[0]} (quality.tests.command)")
     except subprocess.TimeoutExpired as exc:
-        tail = (exc.stdout or b"")[-2000:]
-        tail = tail.decode(errors="replace") if isinstance(tail, bytes) else tail
+        raw = (exc.stdout or b"")[-2000:]  # bytes even with text=True (POSIX)
+        tail = raw.decode(errors="replace") if isinstance(raw, bytes) else raw
         return TestRun(
             full,
             None,

@@ -52,6 +52,8 @@ class Waiver:
         """ "valid", or why the waiver does not count."""
         if self.problems:
             return "; ".join(self.problems)
+        if self.expires is None:  # load() records this as a problem
+            return "no expires"
         if self.expires < today:
             return f"expired on {self.expires.isoformat()}"
         return "valid"

@@ -30,6 +30,8 @@ class EmbeddedRuntime:
     """The bundled service on a private PostgreSQL: start everything, hand out a Target, tear everything down."""
 
     def __init__(self, config: Config, faults: dict | None = None) -> None:
+        if config.embedded is None:
+            raise TargetError("embedded: section required for the embedded target (relcheck rehearse runs on it)")
         self.config = config
         self.recipe = config.embedded
         self.faults = self.recipe.faults if faults is None else faults

@@ -13,8 +13,8 @@ import os
 from urllib.parse import urlsplit
 
 import psycopg
-from psycopg.conninfo import conninfo_to_dict
 
+from relcheck.target import postgres
 from relcheck.target.scratch import DsnParts, ScratchRefused
 
 INHERITED = ("PATH", "HOME", "LANG", "LANGUAGE", "TZ", "TMPDIR")
@@ -32,7 +32,7 @@ def named_database(value: str) -> str:
         if "://" in value and urlsplit(value).scheme.startswith("postgres"):
             return urlsplit(value).path.lstrip("/")
         if "dbname=" in value:
-            return conninfo_to_dict(value).get("dbname") or ""
+            return postgres.database_name(value)
     except (ValueError, psycopg.Error):  # not a DSN after all
         return ""
     return ""

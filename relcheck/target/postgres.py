@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit
 
 import psycopg
@@ -14,6 +15,9 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from relcheck.core.errors import TargetError
 from relcheck.core.secrets import register, safe_url
+
+if TYPE_CHECKING:
+    from pgserver import PostgresServer
 
 CONNECT_TIMEOUT_S = 5
 
@@ -32,9 +36,9 @@ def connect(
     the server refuses any write in the session (relcheck's sessions on a live database are all read-only)."""
     if not dsn:  # libpq would fall back to the caller's PG* variables: a server the config never names
         raise TargetError(f"{what}: no database configured (target.dsn)")
-    extra = {"options": READ_ONLY} if read_only else {}
+    options = READ_ONLY if read_only else None  # None: not set
     try:
-        return psycopg.connect(dsn, autocommit=autocommit, connect_timeout=max(1, int(timeout)), **extra)
+        return psycopg.connect(dsn, autocommit=autocommit, connect_timeout=max(1, int(timeout)), options=options)
     except psycopg.OperationalError as exc:
         raise TargetError(f"{what}: {describe_connect_error(exc)} ({safe_url(dsn)})") from None
 
@@ -68,22 +72,27 @@ def query(dsn: str, sql: str, params=None) -> list[tuple]:
         return conn.execute(sql, params).fetchall()
 
 
+def dsn_params(dsn: str) -> dict[str, str]:
+    """The parameters a DSN (URL or key=value) sets (libpq parses each value as a string)."""
+    return {key: str(value) for key, value in conninfo_to_dict(dsn).items() if value is not None}
+
+
 def database_name(dsn: str) -> str:
     """The database a DSN (URL or key=value) names."""
-    return conninfo_to_dict(dsn).get("dbname") or ""
+    return dsn_params(dsn).get("dbname") or ""
 
 
 def user_of(dsn: str) -> str:
     """The role a DSN (URL or key=value) connects as."""
-    return conninfo_to_dict(dsn).get("user") or ""
+    return dsn_params(dsn).get("user") or ""
 
 
 def for_command_line(dsn: str) -> tuple[str, dict[str, str]]:
     """A DSN fit for a client tool's command line (which `ps` shows) and the environment that carries its password:
     ("host=... dbname=... user=...", {"PGPASSWORD": ...})."""
-    parts = conninfo_to_dict(dsn)
+    parts = dsn_params(dsn)
     password = parts.pop("password", None)
-    return make_conninfo(**parts), ({"PGPASSWORD": str(password)} if password else {})
+    return make_conninfo("", **parts), ({"PGPASSWORD": password} if password else {})
 
 
 def with_database(dsn: str, database: str) -> str:
@@ -121,7 +130,7 @@ class EmbeddedPostgres:
 
     def __init__(self, workdir: Path) -> None:
         self.pgdata = workdir / "pgdata"
-        self.server = None
+        self.server: PostgresServer | None = None
 
     def start(self) -> "EmbeddedPostgres":
         with warnings.catch_warnings():
@@ -136,6 +145,8 @@ class EmbeddedPostgres:
 
     @property
     def socket_dir(self) -> str:
+        if self.server is None:
+            raise TargetError("embedded PostgreSQL is not started")
         return self.server.get_uri().split("host=", 1)[1].split("&", 1)[0]
 
     def admin_dsn(self, database: str = "postgres") -> str:

@@ -20,7 +20,6 @@ from typing import Iterator
 import psutil
 import psycopg
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict
 
 from relcheck.core.errors import TargetError
 from relcheck.core.statuses import NotVerified
@@ -53,11 +52,11 @@ class DsnParts:
 
     @classmethod
     def of(cls, dsn: str) -> "DsnParts":
-        parts = conninfo_to_dict(dsn)
+        parts = postgres.dsn_params(dsn)
         return cls(
             dsn,
             parts.get("host") or "localhost",
-            str(parts.get("port") or 5432),
+            parts.get("port") or "5432",
             parts.get("dbname") or "",
             parts.get("user") or "",
             parts.get("password") or "",

@@ -77,7 +77,9 @@ class Target:
         """Values that must never show up in answers or logs (the API tokens and database passwords) -> their kind."""
         dsns = {"target.admin_dsn": self.admin_dsn, "target.dsn": self.dsn}  # the same password: named for target.dsn
         passwords = {
-            urlsplit(dsn).password: f"the database password of {key}" for key, dsn in dsns.items() if "://" in dsn
+            password: f"the database password of {key}"
+            for key, dsn in dsns.items()
+            if "://" in dsn and (password := urlsplit(dsn).password)
         }
         tokens = {token: f"the API token of role {role}" for role, token in self.http.tokens.items()}
         return {value: kind for value, kind in {**passwords, **tokens}.items() if value}
@@ -112,6 +114,7 @@ def run_step(command: list[str], env: dict, cwd: Path, what: str, timeout: float
 def connect_remote(config: Config) -> Target:
     """A deployed service: check it answers and its database accepts our credentials, within bounded time."""
     t = config.target
+    service: SystemdService | UnmanagedService
     if t.service.manager == "systemd":
         service = SystemdService(t.service.unit, t.service.command_prefix)
     elif t.service.manager == "none":
