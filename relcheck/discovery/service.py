@@ -26,7 +26,6 @@ SECURITY_HEADERS = (
     "Referrer-Policy",
     "Strict-Transport-Security",
 )
-SAFE = ("get", "head")
 
 
 class ProbeBudget(TargetError):
@@ -95,7 +94,6 @@ class ServiceFound:
     auth_scheme: str = ""  # "Bearer" | "Basic" | "" (none documented)
     auth_header: str = "Authorization"
     health_route: str = ""
-    health_detail: str = ""
     versions: list[VersionSource] = field(default_factory=list)
     metrics: MetricsFound | None = None
     security_headers: dict[str, str] = field(default_factory=dict)  # on every answer init received
@@ -203,7 +201,7 @@ def _health(prober: Prober, found: ServiceFound) -> None:
     for route in candidates:
         answer = prober.get(route)
         if answer.status == 200:
-            found.health_route, found.health_detail = route, answer.text[:200]
+            found.health_route = route
             return
     found.notes.append(f"no health route answered 200 (what answered: {found.seen(candidates)})")
 

@@ -21,7 +21,6 @@ DB_NAME = re.compile(r"DATABASE|DB_|_DB\b|DSN|POSTGRES|SQLALCHEMY")
 class TreeFound:
     source: Path
     app_dir: str = ""  # relative to source
-    is_git: bool = False
     python: str = ""  # a virtualenv's interpreter, relative to source
     manager: str = ""  # "uv" | "poetry" | "pip"
     dependency_inputs: list[str] = field(default_factory=list)  # relative to source
@@ -43,7 +42,7 @@ class TreeFound:
 
 
 def discover(source: Path) -> TreeFound:
-    found = TreeFound(source.resolve(), is_git=(source / ".git").exists())
+    found = TreeFound(source.resolve())
     if not any((source / m).exists() for m in PROJECT_MARKERS):
         found.app_dir = next((d for d in APP_DIRS if any((source / d / m).exists() for m in PROJECT_MARKERS)), "")
     app = found.app

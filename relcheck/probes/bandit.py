@@ -56,7 +56,6 @@ class Scan:
     error: str = ""
     findings: list[Finding] = field(default_factory=list)
     nosec: int = 0
-    skipped_tests: int = 0
     files: int = 0
     lines: int = 0
     scan_errors: list[str] = field(default_factory=list)
@@ -121,7 +120,6 @@ def scan(
         True,
         findings=_findings(data.get("results", [])),
         nosec=int(totals.get("nosec", 0)),
-        skipped_tests=int(totals.get("skipped_tests", 0)),
         lines=int(totals.get("loc", 0)),
         files=len([k for k in data.get("metrics", {}) if k != "_totals"]),
         scan_errors=[f"{e.get('filename')}: {e.get('reason')}" for e in data.get("errors", [])],

@@ -93,8 +93,6 @@ class LoadResult:
     started: float = 0.0
     measured_from: float = 0.0
     finished: float = 0.0
-    planned_users: int = 0
-    planned_s: float = 0.0
     routes: dict[str, RouteStats] = field(default_factory=dict)
     baseline: dict[str, RouteStats] = field(default_factory=dict)
     series: list[Second] = field(default_factory=list)
@@ -396,8 +394,6 @@ def run(
             command,
             returncode,
             redact(output[-3000:]),
-            planned_users=users,
-            planned_s=run_time_s or 0.0,
             resources=resources,
         )
         lines = [line for line in output.strip().splitlines() if line.strip()]

@@ -43,7 +43,6 @@ class Source:
     kind: str  # "PyPA checkout", "OSV directory", "OSV archive"
     records: list[Record] = field(default_factory=list)  # PyPI records, withdrawn ones left out
     read: int = 0  # records read (every ecosystem)
-    withdrawn: int = 0
     problems: list[str] = field(default_factory=list)
     taken: str = ""  # ISO time the data is from
     age_from: str = ""  # where `taken` came from
@@ -134,7 +133,6 @@ def add(source: Source, name: str, parse) -> None:
         return
     source.read += 1
     if raw.get("withdrawn"):
-        source.withdrawn += 1
         return
     pypi = [
         a for a in raw["affected"] or [] if isinstance(a, dict) and (a.get("package") or {}).get("ecosystem") == "PyPI"
