@@ -214,6 +214,14 @@ def test_a_failing_start_stops_what_it_started(default_config, tmp_path):
     assert not runtime.workdir.exists() and not embedded_processes(runtime.workdir)
 
 
+def test_the_embedded_runtime_refuses_a_config_without_an_embedded_section(tmp_path):
+    """`relcheck rehearse` on a remote config: one line up front, not an AttributeError halfway through."""
+    remote = '[release]\nproduct = "svc"\nversion = "1.0.0"\n[target]\nmode = "remote"\nbase_url = "http://h"\n'
+    remote += 'source = "."\n'
+    with pytest.raises(TargetError, match=r"^embedded: section required for the embedded target"):
+        EmbeddedRuntime(config.load(write(tmp_path, remote)), faults={})
+
+
 def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
