@@ -16,7 +16,10 @@ from relcheck.core.evidence import Evidence
 from relcheck.core.statuses import NotVerified, Pending, Status
 from relcheck.run import outcome, phases, results, triggers
 from relcheck.run.plugin import CHECKS_DIR
+from relcheck.signing import waivers
 from relcheck.signing.waivers import Waiver
+
+NOT_A_DATE = "expires is not a date (write expires = 2027-01-31)"
 
 pytest_plugins = ["pytester"]
 
@@ -68,6 +71,15 @@ def test_waivers_turn_a_failure_into_waived_only_while_valid():
         "coverage 90 % (waiver WVR-0: expired on 2026-01-01)",
     )
     assert outcome.waived([valid], ["another item"], "x", date(2026, 11, 25)) == (Status.FAIL, "x")
+
+
+def test_a_waiver_expiring_at_a_time_is_not_a_date(tmp_path):
+    """TOML reads 2027-01-31T10:00:00 as a datetime, which cannot be compared with today's date."""
+    path = tmp_path / "waivers.toml"
+    text = '[[waiver]]\nid = "W"\nfinding = "X"\nreason = "r"\napprover = "QA Team Lead"\nexpires = {}\n'
+    for expires, problems in (("2027-01-31", ["not signed by its approver"]), ("2027-01-31T10:00:00", [NOT_A_DATE])):
+        path.write_text(text.format(expires))
+        assert waivers.load(path, {"QA Team Lead": []}, None, "svc")[0].problems == problems
 
 
 def test_phase_vocabulary():

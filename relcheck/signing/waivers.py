@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 from relcheck.core.statuses import NotVerified
@@ -81,7 +81,7 @@ def load(path: Path, roles: dict[str, list[str]], signers: AllowedSigners | None
         if raw.get("approver") and raw["approver"] not in roles:
             problems.append(f"approver {raw['approver']!r} is not a release role")
         expires = raw.get("expires")
-        if expires is not None and not isinstance(expires, date):
+        if expires is not None and (not isinstance(expires, date) or isinstance(expires, datetime)):
             problems.append("expires is not a date (write expires = 2027-01-31)")
             expires = None
         waiver = Waiver(
