@@ -87,9 +87,9 @@ def p95_per_route(scrape: Scrape, histogram: str, route_labels: list[str]) -> di
             counts[key] = counts.get(key, 0.0) + value
     found = {}
     for key in sorted(counts):
-        value = histogram_quantile(scrape, histogram, 0.95, **dict(zip(route_labels, key, strict=True)))
-        if value is not None:
-            found[" ".join(key)] = RouteLatency(value.value * 1000, counts[key], value.above)
+        quantile = histogram_quantile(scrape, histogram, 0.95, **dict(zip(route_labels, key, strict=True)))
+        if quantile is not None:
+            found[" ".join(key)] = RouteLatency(quantile.value * 1000, counts[key], quantile.above)
     return found
 
 
