@@ -36,16 +36,23 @@ def test_security_scan_and_dependency_audit(
         {
             "inputs": ", ".join(cfg.dependencies.requirements),
             "pinned packages audited": len(audit.pins),
+            "transitive distributions audited": len(audit.transitive),
+            "transitive resolved by": audit.resolution or "not resolved",
             "pip-audit": audit.pip_audit.detail,
             "vulnerable": len(audit.findings),
         },
     )
     evidence.table("Advisory sources", ["source"], [(formats.source_line(s),) for s in audit.sources])
     evidence.table(
+        "Audited distributions",
+        ["distribution", "version", "from"],
+        [(p.name, p.version, p.where) for p in audit.pins + audit.transitive],
+    )
+    evidence.table(
         "Vulnerable dependencies",
-        ["package", "version", "advisory", "aliases", "fixed in", "summary", "note"],
+        ["package", "version", "from", "advisory", "aliases", "fixed in", "summary", "note"],
         [
-            (f.pin.name, f.pin.version, f.id, ", ".join(f.aliases), ", ".join(f.fixed), f.summary, f.note)
+            (f.pin.name, f.pin.version, f.pin.where, f.id, ", ".join(f.aliases), ", ".join(f.fixed), f.summary, f.note)
             for f in audit.findings
         ],
     )
@@ -60,7 +67,7 @@ def test_security_scan_and_dependency_audit(
     record(evidence, "Code and dependency findings", audit_before.release, code + audit_before.compare(audit.findings))
     assert not new, f"{len(new)} new code finding(s) at or above {cfg.bandit.severity}"
     assert not audit.findings, f"{len(audit.findings)} vulnerable dependenc(ies): " + ", ".join(
-        f"{f.pin.name}=={f.pin.version} ({f.id})" for f in audit.findings[:5]
+        f"{f.pin.name}=={f.pin.version} ({f.id}{', transitive' if f.transitive else ''})" for f in audit.findings[:5]
     )
     require(judged, f"the code scan is not verified: {scan.not_judged}")
     require(not audit.gaps, "the dependency audit is not complete: " + "; ".join(audit.gaps[:3]))
@@ -74,7 +81,8 @@ def test_vulnerabilities_addressed(
     code = [f for f in bandit_scan.findings if f.at_least(cfg.severity, cfg.confidence)] if judged else []
     findings = [(f, f.id, f"{f.filename}:{f.line} {f.text}", {f.id}, f.severity) for f in code]
     findings += [
-        (f, f.id, f"{f.pin.name}=={f.pin.version}: {f.summary}", f.ids, "advisory") for f in dependency_audit.findings
+        (f, f.named, f"{f.pin.name}=={f.pin.version} ({f.pin.where}): {f.summary}", f.ids, "advisory")
+        for f in dependency_audit.findings
     ]
     today = date.today()
     rows, open_findings, still_open, waived = [], [], [], []

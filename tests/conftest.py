@@ -132,6 +132,30 @@ def scratch_source(tmp_path) -> Path:
     return copy
 
 
+H11_ADVISORY, H11_ALIAS = "GHSA-test-h11-all", "CVE-2099-0011"
+
+
+def transitive_advisory(tmp_path: Path) -> Path:
+    """The shipped advisory sample plus a record affecting every h11: the reference service installs h11 (through
+    uvicorn) and pins it nowhere."""
+    mirror = shutil.copytree(REPO / "examples" / "advisories", tmp_path / "advisories")
+    record = {
+        "schema_version": "1.6.0",
+        "id": H11_ADVISORY,
+        "aliases": [H11_ALIAS],
+        "modified": "2026-01-01T00:00:00Z",
+        "summary": "h11 request smuggling (test record)",
+        "affected": [
+            {
+                "package": {"ecosystem": "PyPI", "name": "h11"},
+                "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}]}],
+            }
+        ],
+    }
+    (mirror / "osv" / f"{H11_ADVISORY}.json").write_text(json.dumps(record))
+    return mirror
+
+
 def shared_dir(tmp_path_factory) -> Path:
     """A directory all xdist workers of this session share."""
     base = tmp_path_factory.getbasetemp()

@@ -6,6 +6,7 @@ advisory mirror that is stale or missing, leave the scan not verified, never fai
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -16,10 +17,11 @@ from pathlib import Path
 import pytest
 from gitrepo import Repo
 
-from conftest import REPO
+from conftest import H11_ADVISORY, REPO, transitive_advisory
 from relcheck.core.config import Release
 from relcheck.core.statuses import NotVerified
 from relcheck.probes import change
+from relcheck.run.runner import merge
 from relcheck.target.git import GitRepo
 
 SHELL = "import subprocess\n\n\ndef {name}(command):\n    return subprocess.call(command, shell=True)\n"
@@ -53,15 +55,14 @@ def two_releases(path: Path) -> Repo:
     return repo
 
 
-def config_for(bench, repo: Repo, **release) -> Path:
-    return bench.config(
-        {
-            "release": {"version": "1.1.0", "previous_version": "1.0.0", **release},
-            "target": {"source": str(repo.path), "repository": str(repo.path)},
-            "security": {"bandit": {"targets": ["app"], "baseline": ""}, "waivers": ""},
-            "docs": {"required": ["README.md"]},
-        }
-    )
+def config_for(bench, repo: Repo, changes: dict | None = None, **release) -> Path:
+    base = {
+        "release": {"version": "1.1.0", "previous_version": "1.0.0", **release},
+        "target": {"source": str(repo.path), "repository": str(repo.path)},
+        "security": {"bandit": {"targets": ["app"], "baseline": ""}, "waivers": ""},
+        "docs": {"required": ["README.md"]},
+    }
+    return bench.config(merge(base, changes or {}))
 
 
 def against(checked, test: str, title: str) -> list[list[str]]:
@@ -105,6 +106,25 @@ def test_findings_in_both_releases_fail_as_pre_existing_and_a_new_one_is_introdu
         checked, "test_security_scan", "Findings at or above the threshold"
     )
     assert pre_existing(checked, "test_security_scan") == ""
+
+
+def test_a_transitive_finding_in_both_releases_is_pre_existing(bench, tmp_path):
+    """Both releases pin uvicorn, which pulls in h11, pinned nowhere: the previous release's resolution is audited
+    too (the same requirements: pip runs once), so its vulnerable h11 is not called introduced."""
+    repo = Repo(tmp_path / "service")
+    for version in ("1.0.0", "1.1.0"):
+        repo.commit(
+            f"Release {version}", {"app/version.py": f"V = {version!r}\n", "requirements.txt": "uvicorn==0.54.0\n"}
+        )
+        repo.tag(f"v{version}")
+    mirror = {"security": {"dependencies": {"advisories": [str(transitive_advisory(tmp_path))]}}}
+    checked = bench.run(config_for(bench, repo, mirror), "-k", "dependency_audit")
+    test = "test_security_scan_and_dependency_audit"
+    assert checked.status(test) == "fail", checked.reason(test)
+    (row,) = against(checked, test, "Code and dependency findings")
+    assert row[0] == "pre-existing (also in 1.0.0)"
+    assert re.fullmatch(rf"h11==\S+ {H11_ADVISORY} \(transitive\)", row[1]), row
+    assert pre_existing(checked, test) == PRE_EXISTING
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,7 @@ import yaml
 from conftest import relcheck_cli
 from relcheck.probes.audit import engine, formats, inputs
 from relcheck.probes.audit.pipaudit import PipAudit
+from relcheck.probes.dependencies import Resolution
 
 NOW = datetime.now(timezone.utc)
 
@@ -126,6 +127,30 @@ def test_a_full_mirror_finds_exactly_its_advisories_for_each_pin(corpus):
         "OSV directory": "snapshot.json",
         "OSV archive": "newest record's modified",
     }
+
+
+def test_the_distributions_pip_resolves_and_nobody_pins_are_audited_as_transitive(corpus):
+    requirements = write(corpus["tmp"] / "requirements.txt", "starlette==0.26.1\nfastapi==0.1\n")
+    resolved = Resolution(True, "pip resolved 3", {"starlette": "0.26.1", "fastapi": "0.1", "uvicorn": "0.11.5"})
+    asked = []
+    found = engine.audit([requirements], [corpus["pypa"]], resolve=lambda pins: asked.append(pins) or resolved)
+    assert [p.name for p in asked[0].pins] == ["starlette", "fastapi"]
+    assert found.transitive == [inputs.Pin("uvicorn", "0.11.5", engine.TRANSITIVE)]
+    assert [(f.label, f.named) for f in found.findings] == [
+        ("starlette==0.26.1 PYSEC-2023-83", "PYSEC-2023-83"),
+        ("uvicorn==0.11.5 PYSEC-2020-150 (transitive)", "PYSEC-2020-150 in transitive uvicorn==0.11.5"),
+    ]
+    assert found.complete and found.resolution == "pip resolved 3"
+
+
+@pytest.mark.parametrize("ok", [None, False])
+def test_an_unresolved_transitive_set_leaves_the_audit_incomplete_and_keeps_the_pinned_findings(corpus, ok):
+    requirements = write(corpus["tmp"] / "requirements.txt", "starlette==0.26.1\n")
+    found = engine.audit([requirements], [corpus["pypa"]], resolve=lambda pins: Resolution(ok, "the index is down"))
+    assert found.gaps == ["could not resolve the transitive distributions: the index is down"]
+    assert found.unresolved and not found.transitive and not found.complete
+    assert [f.label for f in found.findings] == ["starlette==0.26.1 PYSEC-2023-83"]
+    assert formats.exit_status(found) == formats.VULNERABLE
 
 
 def test_requirements_files_pin_exactly_one_pep440_version_or_say_why_not(corpus):

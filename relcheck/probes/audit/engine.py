@@ -1,12 +1,16 @@
 """The audit: pins from the inputs, matched against every offline source and pip-audit, findings merged by id and
-aliases. Its verdict is never "clean" unless a source with data answered, every pin was audited, no source is
-broken, stale or of unknown age, and nothing failed to parse."""
+aliases. Given a resolver (pip's, as *Verify dependencies* runs it), the distributions the pins pull in and pin
+nowhere (transitive) are audited too. Its verdict is never "clean" unless a source with data answered, every pin
+was audited, the transitive set was resolved, no source is broken, stale or of unknown age, and nothing failed to
+parse."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from relcheck.probes.audit import inputs as inputs_module
 from relcheck.probes.audit import matching, pipaudit
@@ -14,6 +18,11 @@ from relcheck.probes.audit import sources as sources_module
 from relcheck.probes.audit.inputs import Pin
 from relcheck.probes.audit.pipaudit import PipAudit
 from relcheck.probes.audit.sources import Source
+
+if TYPE_CHECKING:
+    from relcheck.probes.dependencies import Resolution
+
+TRANSITIVE = "transitive (resolved by pip)"  # a Pin's `where` when no requirement names it
 
 
 @dataclass
@@ -36,8 +45,17 @@ class Finding:
         return self.pin.name, self.id
 
     @property
+    def transitive(self) -> bool:
+        return self.pin.where == TRANSITIVE
+
+    @property
+    def named(self) -> str:
+        """Its id, and the distribution when no requirement pins it (the fix is then a new pin)."""
+        return f"{self.id} in transitive {self.pin.name}=={self.pin.version}" if self.transitive else self.id
+
+    @property
     def label(self) -> str:
-        return f"{self.pin.name}=={self.pin.version} {self.id}"
+        return f"{self.pin.name}=={self.pin.version} {self.id}" + (" (transitive)" if self.transitive else "")
 
 
 @dataclass
@@ -51,6 +69,9 @@ class Audit:
     gaps: list[str] = field(default_factory=list)  # what leaves it incomplete (a mirror missing, broken or stale,
     #                                                pip-audit required but not run): not verified
     warnings: list[str] = field(default_factory=list)
+    transitive: list[Pin] = field(default_factory=list)  # resolved by pip, pinned nowhere: audited too
+    resolution: str = ""  # how the transitive set was found, or why it could not be
+    unresolved: bool = False  # the transitive set is unknown: its part of the audit is a gap
 
     @property
     def sources_used(self) -> list[str]:
@@ -71,7 +92,9 @@ def audit(
     product: str = "",
     cache: Path | None = None,
     now: datetime | None = None,
+    resolve: Callable[[inputs_module.Inputs], Resolution] | None = None,
 ) -> Audit:
+    """`resolve`: the pins' full resolution (pip's dry run); without one only the pinned distributions are audited."""
     read = inputs_module.read(files)
     loaded = [sources_module.load(path, cache or sources_module.cache_dir()) for path in advisories]
     online = (
@@ -80,9 +103,11 @@ def audit(
         else PipAudit(False, "off (security.dependencies.pip_audit)")
     )
     result = Audit(read.pins, list(read.not_audited), loaded, [], online, list(read.problems))
+    if resolve is not None:
+        add_transitive(result, read, resolve)
     usable = judge_sources(result, max_age_days, product, now)
     index = sources_module.by_package(usable)
-    for pin in read.pins:
+    for pin in read.pins + result.transitive:
         for record, affected in index.get(pin.name, []):
             match = matching.affects(affected, pin.version)
             if match.affected:
@@ -96,6 +121,21 @@ def audit(
     if not result.sources_used:
         result.gaps.append("no advisory source answered with PyPI data")
     return result
+
+
+def add_transitive(result: Audit, read: inputs_module.Inputs, resolve: Callable) -> None:
+    """The distributions pip installs for the requirements files that no input pins (a lockfile lists its own)."""
+    if not read.requirement_files or read.problems:
+        result.resolution = "nothing to resolve (lockfiles only)" if not read.problems else ""
+        return
+    resolution = resolve(read)
+    result.resolution = resolution.detail
+    if not resolution.ok:
+        result.unresolved = True
+        result.gaps.append(f"could not resolve the transitive distributions: {resolution.detail}")
+        return
+    pinned = {p.name for p in read.pins}
+    result.transitive = [Pin(n, v, TRANSITIVE) for n, v in sorted(resolution.resolved.items()) if n not in pinned]
 
 
 def judge_sources(result: Audit, max_age_days: float, product: str, now: datetime | None) -> list[Source]:
