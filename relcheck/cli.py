@@ -215,18 +215,26 @@ def cmd_monitor(args) -> int:
 def cmd_audit(args) -> int:
     """The dependency audit alone: the files (or the config's), against the given mirrors (or the config's)."""
     from relcheck.core.config import Dependencies
+    from relcheck.probes import dependencies
     from relcheck.probes.audit import engine, formats
 
     files, advisories = [Path(f) for f in args.files], [Path(a) for a in args.advisories]
     if files and advisories:  # standalone: no config needed, the defaults of security.dependencies
-        deps, product = Dependencies(pip_audit="off"), ""
+        deps, product, python = Dependencies(pip_audit="off"), "", sys.executable
     else:
         cfg = load(args.config)
-        deps, product = cfg.security.dependencies, cfg.release.product
+        deps, product, python = cfg.security.dependencies, cfg.release.product, cfg.python(cfg.deploy.python)
         files = files or [cfg.source / name for name in deps.requirements]
         advisories = advisories or [cfg.resolve(d) for d in deps.advisories]
     max_age = args.max_age_days if args.max_age_days is not None else deps.max_age_days
-    found = engine.audit(files, advisories, max_age, args.pip_audit or deps.pip_audit, product=product)
+    found = engine.audit(
+        files,
+        advisories,
+        max_age,
+        args.pip_audit or deps.pip_audit,
+        product=product,
+        resolve=lambda pins: dependencies.resolve(pins.requirement_files, pins.pins, python),
+    )
     print(formats.as_json(found) if args.json else formats.as_text(found))
     return formats.exit_status(found)
 

@@ -334,3 +334,8 @@ def test_the_audit_command_exits_0_clean_1_vulnerable_2_not_audited(corpus):
     assert loose.returncode == 2 and "uvicorn>=0.30 (not pinned to one PEP 440 version)" in loose.stdout
     stale = relcheck_cli(None, "audit", str(tmp / "ok.txt"), "--advisories", mirror, "--max-age-days", "-1")
     assert stale.returncode == 2 and "is stale" in stale.stdout
+    h11 = str(osv_dir(tmp / "h11", [osv("GHSA-h11-all", "h11", [{"introduced": "0"}])]))  # uvicorn pulls h11 in
+    transitive = relcheck_cli(None, "audit", str(tmp / "ok.txt"), "--advisories", mirror, h11, "--json")
+    assert transitive.returncode == 1, transitive.stdout
+    (finding,) = json.loads(transitive.stdout)["findings"]
+    assert (finding["package"], finding["where"]) == ("h11", engine.TRANSITIVE)

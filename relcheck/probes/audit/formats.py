@@ -33,7 +33,8 @@ def as_json(found: Audit) -> str:
                 }
                 for f in found.findings
             ],
-            "audited": [asdict(p) for p in found.pins],
+            "audited": [asdict(p) for p in found.pins + found.transitive],
+            "resolution": found.resolution,
             "not_audited": found.not_audited,
             "sources": [source_line(s) for s in found.sources] + [f"pip-audit: {found.pip_audit.detail}"],
             "problems": found.problems,
@@ -58,7 +59,10 @@ def source_line(source) -> str:
 
 
 def as_text(found: Audit) -> str:
-    lines = [f"{len(found.pins)} pinned requirement(s) audited"]
+    lines = [
+        f"{len(found.pins)} pinned requirement(s) audited",
+        f"{len(found.transitive)} transitive distribution(s) audited ({found.resolution or 'not resolved'})",
+    ]
     if found.findings:
         width = max(len(f"{f.pin.name}=={f.pin.version}") for f in found.findings)
         lines += ["", f"{'package':{width}}  id  (aliases)  fixed in"]
