@@ -5,7 +5,9 @@ never clean."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
 import zipfile
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -141,6 +143,29 @@ def test_the_distributions_pip_resolves_and_nobody_pins_are_audited_as_transitiv
         ("uvicorn==0.11.5 PYSEC-2020-150 (transitive)", "PYSEC-2020-150 in transitive uvicorn==0.11.5"),
     ]
     assert found.complete and found.resolution == "pip resolved 3"
+
+
+FAKE_PIP_AUDIT = """#!{python}
+import json, sys
+pins = [line.strip().split("==") for i, a in enumerate(sys.argv) if a == "-r" for line in open(sys.argv[i + 1])]
+vulns = {{"h11": [{{"id": "GHSA-h11", "aliases": [], "fix_versions": []}}]}}
+print(json.dumps({{"dependencies": [{{"name": n, "version": v, "vulns": vulns.get(n, [])}} for n, v in pins]}}))
+"""
+
+
+def test_pip_audit_is_asked_about_the_transitive_distributions_too(corpus, monkeypatch):
+    """pip-audit runs with --no-deps: the distributions pip resolved are handed to it as exact pins."""
+    fake = corpus["tmp"] / "bin" / "pip-audit"
+    fake.parent.mkdir()
+    fake.write_text(FAKE_PIP_AUDIT.format(python=sys.executable))
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}:{os.environ['PATH']}")
+    requirements = write(corpus["tmp"] / "requirements.txt", "uvicorn==0.30.0\n")
+    resolved = Resolution(True, "pip resolved 2", {"uvicorn": "0.30.0", "h11": "0.16.0"})
+    found = engine.audit([requirements], [], pip_audit_mode="required", resolve=lambda pins: resolved)
+    assert found.pip_audit.audited == {"uvicorn", "h11"}
+    assert [(f.label, f.source) for f in found.findings] == [("h11==0.16.0 GHSA-h11 (transitive)", "pip-audit")]
+    assert found.complete
 
 
 @pytest.mark.parametrize("ok", [None, False])

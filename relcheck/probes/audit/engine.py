@@ -97,14 +97,14 @@ def audit(
     """`resolve`: the pins' full resolution (pip's dry run); without one only the pinned distributions are audited."""
     read = inputs_module.read(files)
     loaded = [sources_module.load(path, cache or sources_module.cache_dir()) for path in advisories]
-    online = (
-        pipaudit.run(read.requirement_files, timeout)
+    result = Audit(read.pins, list(read.not_audited), loaded, [], PipAudit(False, ""), list(read.problems))
+    if resolve is not None:
+        add_transitive(result, read, resolve)
+    online = result.pip_audit = (
+        pipaudit.run(read.requirement_files, timeout, [f"{p.name}=={p.version}" for p in result.transitive])
         if pip_audit_mode != "off"
         else PipAudit(False, "off (security.dependencies.pip_audit)")
     )
-    result = Audit(read.pins, list(read.not_audited), loaded, [], online, list(read.problems))
-    if resolve is not None:
-        add_transitive(result, read, resolve)
     usable = judge_sources(result, max_age_days, product, now)
     index = sources_module.by_package(usable)
     for pin in read.pins + result.transitive:
@@ -173,7 +173,7 @@ def judge_sources(result: Audit, max_age_days: float, product: str, now: datetim
 
 def add_pip_audit(result: Audit, online: PipAudit, covered: bool, mode: str) -> None:
     for name, version, vuln_id, aliases, fixed in online.vulnerabilities:
-        pin = next((p for p in result.pins if p.name == name), Pin(name, version, "pip-audit"))
+        pin = next((p for p in result.pins + result.transitive if p.name == name), Pin(name, version, "pip-audit"))
         result.findings.append(Finding(pin, vuln_id, aliases, fixed, "reported by pip-audit", "pip-audit"))
     if mode == "required" and not online.ran:
         result.gaps.append(

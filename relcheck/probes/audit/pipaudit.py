@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,7 +23,8 @@ class PipAudit:
     audited: set[str] = field(default_factory=set)
 
 
-def run(requirement_files: list[Path], timeout: float) -> PipAudit:
+def run(requirement_files: list[Path], timeout: float, also: list[str] | None = None) -> PipAudit:
+    """`also`: more exact pins (name==version) to audit, e.g. the transitive distributions pip resolved."""
     executable = shutil.which("pip-audit")
     if not executable:
         return PipAudit(False, "pip-audit is not installed")
@@ -30,10 +32,15 @@ def run(requirement_files: list[Path], timeout: float) -> PipAudit:
     command += ["--timeout", str(int(timeout))]
     for path in requirement_files:
         command += ["-r", str(path)]
-    try:
-        result = subprocess.run(command, capture_output=True, text=True, timeout=timeout * 3)
-    except subprocess.TimeoutExpired:
-        return PipAudit(False, f"pip-audit did not finish within {timeout * 3:g}s (network?)")
+    with tempfile.TemporaryDirectory() as workdir:
+        if also:
+            extra = Path(workdir) / "transitive.txt"
+            extra.write_text("".join(f"{line}\n" for line in also))
+            command += ["-r", str(extra)]
+        try:
+            result = subprocess.run(command, capture_output=True, text=True, timeout=timeout * 3)
+        except subprocess.TimeoutExpired:
+            return PipAudit(False, f"pip-audit did not finish within {timeout * 3:g}s (network?)")
     try:
         data = json.loads(result.stdout)
     except ValueError:
