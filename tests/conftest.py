@@ -43,7 +43,7 @@ SHORT_PERFORMANCE = {
     },
     # relcheck.toml's 200 req/s is the reference's requirement on its own host; a shared machine measured 112 here
     "stress": {"steps": [2, 8, 32], "step_s": 2, "required_rps": 50},
-    "baseline": {"min_samples": 20, "allowed_increase": 2.0, "critical_increase": 3.0, "duration_s": 15},
+    "baseline": {"min_samples": 20, "allowed_increase": 2.0, "critical_increase": 3.0, "duration_s": 15, "looks": 2},
     "sla": {"default": ["p(95) < 1000ms", "p(99) < 2000ms"], "routes": {}},
     "smoke": {"duration_s": 3},
 }

@@ -39,7 +39,8 @@ def test_passes_on_the_healthy_reference_service(healthy_run, check):
 
 def test_the_benchmark_measured_the_previous_release_side_by_side(healthy_run):
     facts = healthy_run.facts("test_performance_benchmarks", "Comparison")
-    assert facts["baseline"] == "1.0.0 (v1.0.0) measured side by side"
+    assert facts["baseline"].startswith("1.0.0 (v1.0.0) measured side by side (")
+    assert " of 2 looks of 7.5 s, judged at p < " in facts["baseline"]
     assert passed(healthy_run, "test_performance_benchmarks") and facts["verdict"] in ("pass", "warn")
     resources = healthy_run.facts("test_resource_utilization", "During the load run")
     assert resources["source"].startswith("psutil, pid")
@@ -143,6 +144,18 @@ def test_a_saturated_generator_is_inconclusive_not_a_failure_nor_a_baseline(benc
         assert checked.reason(check).startswith("generator saturated: CPU p90"), checked.reason(check)
     saved = history.release_dir(bench.tmp / "reports", "kundli-service", "1.1.0")
     assert not (saved / "load.json").exists() and not (saved / "stress.json").exists()
+
+
+def test_a_side_by_side_run_stops_at_the_first_look_that_decides(bench):
+    """A release far slower than the previous one fails at an early look (the A/B run does not go on to its end)."""
+    slow = {"embedded": {"faults": {"latency": {"route": "GET /v1/kundli/{chart_id}", "ms": 300}}}}
+    performance = {"baseline": {"mode": "previous-release", "duration_s": 16, "looks": 4}}
+    checked = bench.run(bench.config({**slow, "performance": performance}), "-k", "benchmarks")
+    assert checked.status("test_performance_benchmarks") == "fail", checked.reason("test_performance_benchmarks")
+    assert "GET /v1/kundli/{chart_id} x" in checked.reason("test_performance_benchmarks")
+    facts = checked.facts("test_performance_benchmarks", "Comparison")
+    looked = facts["baseline"].split("measured side by side (")[1]
+    assert looked.split(" of 4 looks of 4 s, judged at p < ")[0] in ("1", "2", "3"), facts["baseline"]
 
 
 def test_a_saturated_side_by_side_run_is_inconclusive_and_not_kept_as_the_baseline(bench):

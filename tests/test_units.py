@@ -316,3 +316,9 @@ def test_the_capacity_requirement_is_stated_or_the_previous_releases_never_zero(
     for previous in (None, 0.0):
         with pytest.raises(NotVerified, match=r"^no capacity requirement: set performance\.stress\.required_rps"):
             required_capacity(None, 0.8, "1.0.0", previous)
+
+
+def test_a_sequential_comparison_is_strict_early_and_at_the_confidence_last():
+    levels = [judge.look_confidence(0.98, look, 4) for look in range(1, 5)]
+    assert levels == sorted(levels, reverse=True) and levels[-1] == pytest.approx(0.98)
+    assert levels[0] > 0.9999 and judge.look_confidence(0.98, 1, 1) == pytest.approx(0.98)

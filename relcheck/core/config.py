@@ -378,7 +378,9 @@ class Baseline(Model):
     critical_increase: float = Field(1.30, ge=1)  # above this a significant increase fails
     critical_routes: list[str] = []  # only these can fail the item; default all
     min_samples: int = Field(50, ge=10)
-    duration_s: float | None = Field(None, gt=0)  # the previous-release A/B run; default performance.load's
+    duration_s: float | None = Field(None, gt=0)  # the previous-release A/B run at most; default performance.load's
+    looks: int = Field(4, ge=1, le=12)  # the A/B run in this many equal parts, judged after each; it stops once
+    #   every critical route is decided (O'Brien-Fleming levels: early looks are strict, the last is `confidence`)
 
 
 class Workers(Model):

@@ -93,6 +93,23 @@ def compare(
     return comparison
 
 
+def look_confidence(confidence: float, look: int, looks: int) -> float:
+    """The level a sequential comparison judges its look-th of `looks` looks at (O'Brien-Fleming: the boundary
+    z * sqrt(looks / look) — an early look needs a far clearer result, the last one is judged at `confidence`)."""
+    from scipy.stats import norm
+
+    return float(norm.cdf(norm.ppf(confidence) * math.sqrt(looks / look)))
+
+
+def compare_routes(baseline: dict[str, list[float]], current: dict[str, list[float]], cfg, confidence: float):
+    """Every route with cfg.min_samples in both, compared (cfg: performance.baseline)."""
+    return [
+        compare(name, baseline[name], current[name], confidence, cfg.allowed_increase, cfg.critical_increase)
+        for name in sorted(set(baseline) & set(current))
+        if min(len(baseline[name]), len(current[name])) >= cfg.min_samples
+    ]
+
+
 def p_slower(baseline: list[float], current: list[float]) -> float:
     """Mann-Whitney's one-sided p-value that current's latencies are larger than baseline's."""
     from scipy.stats import mannwhitneyu  # imported when needed: scipy.stats costs a second to load
