@@ -1,17 +1,15 @@
 """Pre-Release Verification / Documentation."""
 
-import json
-
 import pytest
 
 from relcheck.core import pointers
 from relcheck.core.statuses import require
 from relcheck.core.templates import fill
-from relcheck.probes.change import record
+from relcheck.probes.change import Change, record
 from relcheck.probes.docs import (
     completeness,
-    diff_openapi,
     release_notes,
+    review_api,
     scan_tree,
     words_in,
 )
@@ -27,23 +25,49 @@ def read(relcheck_config, relative: str, what: str) -> str:
 
 
 @pytest.mark.item("Pre-Release Verification / Documentation", "API documentation updated")
-def test_api_documentation(relcheck_config, live_openapi, evidence):
-    committed = json.loads(read(relcheck_config, relcheck_config.docs.openapi_file, "openapi_file"))
-    rows = diff_openapi(committed, live_openapi)
+def test_api_documentation(relcheck_config, served_contract, committed_contract, previous_contract, evidence):
+    docs = relcheck_config.docs
+    assert committed_contract is not None, f"{docs.openapi_file} does not exist"
+    previous = previous_contract
+    review = review_api(committed_contract, served_contract, previous.contract, docs.api.version_prefix)
     evidence.kv(
         "Contract",
         {
-            "committed": relcheck_config.docs.openapi_file,
+            "committed": docs.openapi_file,
             "live": relcheck_config.target.routes.openapi,
-            "operations served": len(live_openapi.get("paths", {})),
-            "differences": len(rows),
+            "operations served": len(served_contract.operations),
+            "differences": len(review.drift),
+            f"breaking changes against {previous.release}": "not compared"
+            if review.changes is None
+            else len(review.breaking),
+            "API version bump": review.bump or "none",
         },
     )
-    evidence.table("Differences (committed vs served)", ["operation", "what", "difference"], rows)
-    assert not rows, (
-        f"{relcheck_config.docs.openapi_file} differs from the served API in {len(rows)} place(s): "
-        + "; ".join(f"{op} {what}: {diff}" for op, what, diff in rows[:3])
+    evidence.table("Differences (committed vs served)", ["operation", "where", "difference"], review.drift_rows)
+    if review.changes is None:
+        record(evidence, "Breaking changes", previous.release, Change(missing=previous.missing))
+    else:
+        evidence.table(
+            f"Changes against {previous.release}", ["operation", "where", "change", "kind"], review.change_rows
+        )
+        record(
+            evidence,
+            "Breaking changes",
+            previous.release,
+            Change(review.breaking_labels),
+        )
+    assert not review.drift, (
+        f"{docs.openapi_file} differs from the served API in {len(review.drift)} place(s): "
+        + "; ".join(review.drift_labels[:3])
     )
+    require(review.changes is not None or not previous.expected, f"breaking changes not judged: {previous.missing}")
+    if review.breaking and not review.bump:
+        message = (
+            f"{len(review.breaking)} breaking change(s) against {previous.release} without an API version bump: "
+            + "; ".join(review.breaking_labels[:3])
+        )
+        assert docs.api.breaking == "warn", message
+        evidence.warn(message + " (docs.api.breaking = warn)")
 
 
 @pytest.mark.item("Pre-Release Verification / Documentation", "Technical documentation complete")

@@ -563,9 +563,15 @@ def test_documentation_left_at_the_previous_release_fails(bench, healthy, scratc
     checked = bench.run(
         bench.config({"target": {"source": str(scratch_source)}}, target=healthy), "-m", "documentation"
     )
-    assert "POST /v1/compatibility/reports operation: served but not documented" in checked.reason(
-        "test_api_documentation"
-    )
+    reason = checked.reason("test_api_documentation")
+    assert reason.startswith("docs/openapi.json differs from the served API in ")
+    assert "POST /v1/compatibility/reports operation: served but not documented" in reason
+    table = next(b for b in checked.evidence("test_api_documentation") if b["title"].startswith("Differences"))
+    assert [
+        "GET /v1/kundli/{chart_id}",
+        "response 200",
+        "property ayanamsa missing from the committed document",
+    ] in table["rows"]
     assert (
         checked.reason("test_deployment_guide") == "docs/deployment.md does not name: release version, "
         "migration head, command: git checkout v1.1.0, command: # head: 0002"
@@ -636,4 +642,104 @@ def test_vulnerabilities_addressed_needs_a_completed_audit(bench, healthy):
     assert checked.status("test_vulnerabilities_addressed") == "not verified"
     assert checked.reason("test_vulnerabilities_addressed") == (
         "the dependency audit is not complete: no advisory source answered with PyPI data"
+    )
+
+
+def edited_openapi(edit) -> str:
+    """The reference service's committed OpenAPI document with one edit, as text."""
+    document = json.loads((REPO / "examples" / "kundli-service" / "docs" / "openapi.json").read_text())
+    edit(document["components"]["schemas"], document)
+    return json.dumps(document, indent=2)
+
+
+def rename_planets(schemas, _):
+    chart = schemas["ChartOut"]
+    chart["properties"]["planet_list"] = chart["properties"].pop("planets")
+    chart["required"] = ["planet_list" if name == "planets" else name for name in chart["required"]]
+
+
+def test_api_documentation_compares_schemas_with_the_served_document(bench, healthy, scratch_source):
+    def edit(schemas, document):
+        rename_planets(schemas, document)
+        schemas["ChartOut"]["properties"]["id"]["type"] = "string"
+
+    (scratch_source / "docs" / "openapi.json").write_text(edited_openapi(edit))
+    config = bench.config({"target": {"source": str(scratch_source)}}, target=healthy)
+    checked = bench.run(config, "-k", "api_documentation")
+    assert checked.status("test_api_documentation") == "fail"
+    assert checked.reason("test_api_documentation").startswith(
+        "docs/openapi.json differs from the served API in 6 place(s): "
+        "GET /v1/kundli/{chart_id} response 200: property id type: committed string, served integer; "
+        "GET /v1/kundli/{chart_id} response 200: property planet_list missing from the served document"
+    )
+    table = next(b for b in checked.evidence("test_api_documentation") if b["title"].startswith("Differences"))
+    assert [
+        "POST /v1/kundli",
+        "response 201",
+        "property planets missing from the committed document",
+    ] in table["rows"]
+    (scratch_source / "docs" / "openapi.json").write_text('{"openapi": "3.1.0", "paths": ')
+    checked = bench.run(config, "-k", "api_documentation")
+    assert checked.status("test_api_documentation") == "not verified"
+    assert checked.reason("test_api_documentation").startswith("docs.openapi_file (docs/openapi.json) does not parse")
+
+
+def test_a_breaking_change_against_the_previous_release_fails_unless_the_api_version_moves(bench, healthy, tmp_path):
+    """The previous release's committed document (its tag in target.repository) against the served one."""
+    checked = bench.run(bench.config(target=healthy), "-k", "api_documentation")  # the reference's own history
+    assert checked.status("test_api_documentation") == "pass", checked.reason("test_api_documentation")
+    changes = next(b for b in checked.evidence("test_api_documentation") if b["title"] == "Changes against 1.0.0")
+    assert ["POST /v1/compatibility/reports", "operation", "added", "additive"] in changes["rows"]
+    assert {row[3] for row in changes["rows"]} == {"additive"}
+
+    history = Repo(tmp_path / "history")
+
+    def previous(text: str) -> dict:
+        history.commit("previous release", {"docs/openapi.json": text})
+        history.git("tag", "-f", "-a", "v1.0.0", "-m", "v1.0.0")
+        return bench.config({"target": {"repository": str(history.path)}}, target=healthy)
+
+    def nakshatra(schemas, _):
+        schemas["ChartOut"]["properties"]["nakshatra"] = {"type": "string"}
+        schemas["ChartOut"]["required"].append("nakshatra")
+
+    config = previous(edited_openapi(nakshatra))
+    checked = bench.run(config, "-k", "api_documentation")
+    assert checked.status("test_api_documentation") == "fail"
+    assert checked.reason("test_api_documentation") == (
+        "2 breaking change(s) against 1.0.0 without an API version bump: "
+        "GET /v1/kundli/{chart_id} response 200: property nakshatra removed; "
+        "POST /v1/kundli response 201: property nakshatra removed"
+    )
+    changes = next(b for b in checked.evidence("test_api_documentation") if b["title"] == "Changes against 1.0.0")
+    assert ["GET /v1/kundli/{chart_id}", "response 200", "property nakshatra removed", "breaking"] in changes["rows"]
+    warned = bench.run(
+        bench.config(
+            {"target": {"repository": str(history.path)}, "docs": {"api": {"breaking": "warn"}}},
+            target=healthy,
+            name="warn.toml",
+        ),
+        "-k",
+        "api_documentation",
+    )
+    assert warned.status("test_api_documentation") == "warn"
+
+    def major_two(schemas, document):
+        nakshatra(schemas, document)
+        document["info"]["version"] = "0.9.0"
+
+    checked = bench.run(previous(edited_openapi(major_two)), "-k", "api_documentation")
+    assert checked.status("test_api_documentation") == "pass", checked.reason("test_api_documentation")
+
+    def without_ayanamsa(schemas, _):  # this release adds it: additive
+        schemas["ChartOut"]["properties"].pop("ayanamsa")
+        schemas["ChartOut"]["required"].remove("ayanamsa")
+
+    checked = bench.run(previous(edited_openapi(without_ayanamsa)), "-k", "api_documentation")
+    assert checked.status("test_api_documentation") == "pass", checked.reason("test_api_documentation")
+
+    checked = bench.run(previous("{broken"), "-k", "api_documentation")
+    assert checked.status("test_api_documentation") == "not verified"
+    assert checked.reason("test_api_documentation").startswith(
+        "breaking changes not judged: docs.openapi_file (docs/openapi.json) of 1.0.0 does not parse"
     )

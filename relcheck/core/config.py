@@ -647,8 +647,25 @@ class Signoff(Model):
     roles: dict[str, list[str]] = {}  # role (as in the checklist) -> principals who may sign as it
 
 
+class ApiContract(Model):
+    breaking: Literal["fail", "warn"] = "fail"  # a breaking change against the previous release without a version bump
+    version_prefix: str = r"^/v(\d+)(?:/|$)"  # regex: group 1 of a path is its API version (/v1 -> /v2 is a bump)
+
+    @field_validator("version_prefix")
+    @classmethod
+    def _one_group(cls, value: str) -> str:
+        try:
+            groups = re.compile(value).groups
+        except re.error as exc:
+            raise ValueError(f"not a regular expression: {exc}") from None
+        if groups < 1:
+            raise ValueError("needs a group capturing the version number, e.g. ^/v(\\d+)/")
+        return value
+
+
 class Docs(Model):
-    openapi_file: str = ""  # committed OpenAPI document, relative to target.source
+    openapi_file: str = ""  # committed OpenAPI document (JSON or YAML), relative to target.source
+    api: ApiContract = ApiContract()
     required: list[str] = ["README.md"]
     placeholders: list[str] = ["TODO", "TBD", "FIXME", "XXX", "[Contact]"]
     changelog: str = "CHANGELOG.md"

@@ -8,58 +8,64 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from relcheck.core.versions import same_version
+from relcheck.probes.openapi_diff import Contract, Difference, change_text, differences, drift_text, version_bump
 
 _LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
-METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
 
 
 # --- OpenAPI -------------------------------------------------------------------------------------------------
-def operations(spec: dict) -> dict[str, dict]:
-    """ "METHOD /path" -> {"parameters": {...}, "responses": [...]} for comparison."""
-    ops = {}
-    for path, item in (spec.get("paths") or {}).items():
-        shared = item.get("parameters", [])
-        for method in METHODS:
-            if method not in item:
-                continue
-            op = item[method]
-            params = {
-                f"{p.get('in')}:{p.get('name')}": bool(p.get("required")) for p in shared + op.get("parameters", [])
-            }
-            if "requestBody" in op:
-                params["body"] = bool(op["requestBody"].get("required"))
-            ops[f"{method.upper()} {path}"] = {"parameters": params, "responses": sorted(op.get("responses", {}))}
-    return ops
+@dataclass
+class Baseline:
+    """The previous release's committed OpenAPI document as a contract, or why there is none."""
+
+    release: str
+    contract: Contract | None = None
+    missing: str = ""
+    expected: bool = False  # a previous release is configured: without its document, breaking changes are unjudged
 
 
-def diff_openapi(documented: dict, live: dict) -> list[tuple[str, str, str]]:
-    """(operation, what, difference) rows; empty when the committed document matches the live service."""
-    doc_ops, live_ops = operations(documented), operations(live)
-    rows = []
-    for op in sorted(set(live_ops) - set(doc_ops)):
-        rows.append((op, "operation", "served but not documented"))
-    for op in sorted(set(doc_ops) - set(live_ops)):
-        rows.append((op, "operation", "documented but not served"))
-    for op in sorted(set(doc_ops) & set(live_ops)):
-        d, lv = doc_ops[op], live_ops[op]
-        for name in sorted(set(d["parameters"]) | set(lv["parameters"])):
-            if d["parameters"].get(name) != lv["parameters"].get(name):
-                rows.append(
-                    (
-                        op,
-                        f"parameter {name}",
-                        f"documented {_param(d['parameters'].get(name))}, served {_param(lv['parameters'].get(name))}",
-                    )
-                )
-        if d["responses"] != lv["responses"]:
-            rows.append(
-                (op, "responses", f"documented {', '.join(d['responses'])}; served {', '.join(lv['responses'])}")
-            )
-    return rows
+@dataclass
+class ApiReview:
+    """The committed document against the served one (every difference) and the previous release's against the
+    served one (each change breaking or additive), with the API version bump that allows breaking changes."""
+
+    drift: list[Difference]
+    changes: list[Difference] | None  # None: not compared
+    bump: str = ""
+
+    @property
+    def breaking(self) -> list[Difference]:
+        return [c for c in self.changes or [] if c.breaking]
+
+    @property
+    def breaking_labels(self) -> list[str]:
+        return [f"{c.where}: {change_text(c)}" for c in self.breaking]
+
+    @property
+    def drift_rows(self) -> list[tuple[str, str, str]]:
+        return [(d.operation, d.location or "operation", drift_text(d)) for d in self.drift]
+
+    @property
+    def drift_labels(self) -> list[str]:
+        return [f"{d.where}: {drift_text(d)}" for d in self.drift]
+
+    @property
+    def change_rows(self) -> list[tuple[str, str, str, str]]:
+        allowed = f"breaking, allowed by the version bump ({self.bump})" if self.bump else "breaking"
+        return [
+            (c.operation, c.location or "operation", change_text(c), allowed if c.breaking else "additive")
+            for c in self.changes or []
+        ]
 
 
-def _param(required) -> str:
-    return "absent" if required is None else ("required" if required else "optional")
+def review_api(committed: Contract, served: Contract, previous: Contract | None, version_prefix: str) -> ApiReview:
+    if previous is None:
+        return ApiReview(differences(committed, served), None)
+    return ApiReview(
+        differences(committed, served),
+        differences(previous, served),
+        version_bump(previous.doc, served.doc, version_prefix),
+    )
 
 
 # --- documents -----------------------------------------------------------------------------------------------
