@@ -179,6 +179,23 @@ def test_breaking_and_additive_changes_between_releases():
     assert changes(base, gone) == [(True, "POST /v1/charts operation: removed")]
 
 
+def test_security_changes_are_breaking_when_an_old_client_may_not_meet_them():
+    base = oas3({"Chart": CHART, "Planet": PLANET})
+    bearer = json.loads(json.dumps(base))
+    bearer["paths"]["/v1/charts"]["post"]["security"] = [{"HTTPBearer": []}]
+    either = json.loads(json.dumps(bearer))
+    either["paths"]["/v1/charts"]["post"]["security"].append({"ApiKey": []})
+    assert changes(base, bearer) == [(True, "POST /v1/charts security: changed from none to HTTPBearer")]
+    assert changes(bearer, either) == [
+        (False, "POST /v1/charts security: changed from HTTPBearer to ApiKey or HTTPBearer")
+    ]
+    assert changes(either, bearer) == [
+        (True, "POST /v1/charts security: changed from ApiKey or HTTPBearer to HTTPBearer")
+    ]
+    [d] = differences(Contract(bearer, "a"), Contract(base, "b"))
+    assert not d.breaking and drift_text(d) == "committed HTTPBearer; served none"
+
+
 def test_an_api_version_bump_is_the_major_or_the_path_prefix():
     base = oas3({"Chart": CHART, "Planet": PLANET})
     prefix = r"^/v(\d+)(?:/|$)"

@@ -5,7 +5,8 @@ property's type, required flag and enum, with local `$ref`s resolved (OpenAPI 3 
 One engine finds the differences between two documents; the committed-vs-served comparison reports every one, the
 previous-vs-this-release comparison classifies each as breaking or additive, by oasdiff's rules: an operation, a
 success status or a response property removed (required or not: clients read what they were given), a request that
-accepts less (a new required parameter, body or property, a narrowed type, an enum value removed or an enum set), a
+accepts less (a new required parameter, body or property, a narrowed type, an enum value removed or an enum set,
+security that a client of the old document may not meet), a
 response that may answer what clients never saw (a widened type, a property that became optional) or drops an enum
 value, a media type removed. Values added to a response enum are additive (oasdiff warns, from 1.30 errs)."""
 
@@ -38,6 +39,7 @@ class Node:
 
 
 Shape = dict[str, Node]  # property path ("" the schema itself, "planets[].name", "kootas{}") -> node
+Security = frozenset[frozenset[str]]  # alternatives, each the schemes it needs together; frozenset() = anonymous
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,8 @@ class Difference:
             return self.old is not None and self.new is not None and bool(self.old - self.new)
         if self.kind == "media":
             return bool(self.old - self.new)
+        if self.kind == "security":  # a client holding what an old alternative needs may find no new one it meets
+            return any(not any(new <= old for new in self.new) for old in self.old)
         return True  # an unknown kind is never waved through
 
     @property
@@ -127,11 +131,14 @@ class Contract:
         self.doc, self.name = document, name
         self.swagger2 = "swagger" in document
         self.operations: dict[str, dict[str, Part]] = {}
+        self.security: dict[str, Security] = {}
         for path, item in document["paths"].items():
             item = self.deref(item)
             for method in METHODS:
                 if isinstance(item.get(method), dict):
-                    self.operations[f"{method.upper()} {path}"] = self._operation(item, item[method])
+                    name = f"{method.upper()} {path}"
+                    self.operations[name] = self._operation(item, item[method])
+                    self.security[name] = _security(item[method].get("security", document.get("security")))
 
     def deref(self, node: Any, seen: tuple[str, ...] = ()) -> Any:
         """Follow a chain of $refs to the object it names; SchemaError on a loop of refs or one that misses."""
@@ -265,6 +272,16 @@ class Contract:
                 out[key] = Node(types, enum, len(nodes) == len(shapes) and all(n.required for n in nodes))
 
 
+def _security(requirements: Any) -> Security:
+    if not isinstance(requirements, list) or not requirements:  # none declared, or [] (explicitly anonymous)
+        return frozenset({frozenset()})
+    return frozenset(frozenset(r) if isinstance(r, dict) else frozenset() for r in requirements)
+
+
+def _security_text(security: Security) -> str:
+    return " or ".join(sorted(" and ".join(sorted(a)) or "none" for a in security))
+
+
 def _first_schema(content: dict) -> Any:
     """The schema of the JSON media type (else the first one)."""
     if not isinstance(content, dict) or not content:
@@ -308,6 +325,8 @@ def differences(old: Contract, new: Contract) -> list[Difference]:
         elif op not in old.operations:
             found.append(Difference(op, "", "added"))
         else:
+            if old.security[op] != new.security[op]:
+                found.append(Difference(op, "security", "security", "", old.security[op], new.security[op], "request"))
             found += _operation_differences(op, old.operations[op], new.operations[op])
     return sorted(found, key=lambda d: (bool(d.location), bool(d.path)))
 
@@ -381,6 +400,8 @@ def drift_text(d: Difference, old_name: str = "committed", new_name: str = "serv
         return f"{d.subject} enum: " + "; ".join(
             f"{', '.join(sorted(values))} missing from the {name} document" for values, name in missing if values
         )
+    if d.kind == "security":
+        return f"{old_name} {_security_text(d.old)}; {new_name} {_security_text(d.new)}"
     return (
         f"media types: {old_name} {', '.join(sorted(d.old)) or 'none'}; {new_name} {', '.join(sorted(d.new)) or 'none'}"
     )
@@ -406,6 +427,8 @@ def change_text(d: Difference) -> str:
             if vals
         ]
         return f"{d.subject} enum values " + "; ".join(parts)
+    if d.kind == "security":
+        return f"changed from {_security_text(d.old)} to {_security_text(d.new)}"
     gone, came = sorted(d.old - d.new), sorted(d.new - d.old)
     return "media types " + "; ".join(
         p for p in (f"removed {', '.join(gone)}" * bool(gone), f"added {', '.join(came)}" * bool(came)) if p
