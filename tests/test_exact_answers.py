@@ -1,4 +1,5 @@
-"""Small pieces with exact answers: OSV version ranges, SLA thresholds, secret masking, TLS checks, log sources."""
+"""Small pieces with exact answers: OSV version ranges, SLA thresholds, secret masking, TLS checks, log sources,
+version matching, the sequential comparison's levels, capacity requirements."""
 
 import json
 import ssl

@@ -1,4 +1,6 @@
-"""The first checks, end to end: each passes on the healthy reference service and fails on a broken one."""
+"""Liveness and the service's own test suite, end to end (health and status, a systemd unit and its journal, the
+deploy dry run, All tests passing and coverage): each passes on the healthy reference service and fails on a
+broken one."""
 
 import json
 import os
