@@ -323,3 +323,14 @@ def test_a_sequential_comparison_is_strict_early_and_at_the_confidence_last():
     levels = [judge.look_confidence(0.98, look, 4) for look in range(1, 5)]
     assert levels == sorted(levels, reverse=True) and levels[-1] == pytest.approx(0.98)
     assert levels[0] > 0.9999 and judge.look_confidence(0.98, 1, 1) == pytest.approx(0.98)
+
+
+def test_a_variable_is_refused_when_it_points_at_the_live_database_not_when_a_role_shares_its_name():
+    from relcheck.target.environment import refuse_live
+    from relcheck.target.scratch import DsnParts, ScratchRefused
+
+    live = DsnParts.of("postgresql://hc:secret@db.internal:5432/hc")
+    refuse_live({"DB_USER": "hc", "DB_PASSWORD": "hc", "DB_NAME": "relcheck_scratch_1"}, [], live, "quality.tests")
+    for variable, value in (("DB_NAME", "hc"), ("DATABASE_URL", "postgresql://x@elsewhere/hc")):
+        with pytest.raises(ScratchRefused, match=f"^quality.tests.env.{variable} names the live database hc"):
+            refuse_live({variable: value}, [], live, "quality.tests")

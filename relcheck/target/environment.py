@@ -10,6 +10,7 @@ live database.
 from __future__ import annotations
 
 import os
+import re
 from urllib.parse import urlsplit
 
 import psycopg
@@ -18,6 +19,7 @@ from relcheck.target import postgres
 from relcheck.target.scratch import DsnParts, ScratchRefused
 
 INHERITED = ("PATH", "HOME", "LANG", "LANGUAGE", "TZ", "TMPDIR")
+NOT_A_DATABASE = re.compile(r"USER|ROLE|OWNER|PASS|SECRET|TOKEN", re.IGNORECASE)  # a role may be named as its database
 
 
 def command_env(configured: dict[str, str]) -> dict[str, str]:
@@ -39,11 +41,12 @@ def named_database(value: str) -> str:
 
 
 def refuse_live(env: dict[str, str], command: list[str], live: DsnParts, where: str) -> None:
-    """A step meant for a scratch copy must not name the live database (its DSN, or its name as a value or inside a
-    DSN): ScratchRefused naming the variable, before the step runs."""
+    """A step meant for a scratch copy must not point at the live database (its DSN, a DSN naming it, or its name as
+    the value of a variable that names a database — not a role or password that happens to be spelled the same):
+    ScratchRefused naming the variable, before the step runs."""
     if not live.db:
         return
-    named = [(f"{where}.env.{k}", v, True) for k, v in env.items()] + [
+    named = [(f"{where}.env.{k}", v, not NOT_A_DATABASE.search(k)) for k, v in env.items()] + [
         (f"{where} command argument {n}", a, False) for n, a in enumerate(command, 1)
     ]
     for name, value, plain_name_counts in named:
