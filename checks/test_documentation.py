@@ -8,6 +8,7 @@ from relcheck.core.templates import fill
 from relcheck.probes.change import Change, record
 from relcheck.probes.docs import (
     completeness,
+    document,
     release_notes,
     review_api,
     scan_tree,
@@ -15,13 +16,6 @@ from relcheck.probes.docs import (
 )
 
 pytestmark = pytest.mark.documentation
-
-
-def read(relcheck_config, relative: str, what: str) -> str:
-    require(relative, f"docs.{what} is not configured")
-    path = relcheck_config.source / relative
-    assert path.is_file(), f"{relative} does not exist"
-    return path.read_text(encoding="utf-8")
 
 
 @pytest.mark.item("Pre-Release Verification / Documentation", "API documentation updated")
@@ -88,7 +82,9 @@ def test_technical_documentation(relcheck_config, previous_tree, evidence):
 @pytest.mark.item("Pre-Release Verification / Documentation", "Release notes prepared")
 def test_release_notes(relcheck_config, evidence):
     version = relcheck_config.release.version
-    notes = release_notes(read(relcheck_config, relcheck_config.docs.changelog, "changelog"), version)
+    changelog = document(relcheck_config.source, relcheck_config.docs.changelog, "changelog")
+    assert changelog is not None, f"{relcheck_config.docs.changelog} does not exist"
+    notes = release_notes(changelog, version)
     evidence.kv(
         "Release notes",
         {
@@ -107,7 +103,8 @@ def test_release_notes(relcheck_config, evidence):
 @pytest.mark.item("Pre-Release Verification / Documentation", "Deployment guide updated")
 def test_deployment_guide(relcheck_config, release_values, migration_head, evidence):
     docs = relcheck_config.docs
-    guide = read(relcheck_config, docs.deployment_guide, "deployment_guide")
+    guide = document(relcheck_config.source, docs.deployment_guide, "deployment_guide")
+    assert guide is not None, f"{docs.deployment_guide} does not exist"
     values = {**release_values, "head": migration_head}
     wanted = {"release version": relcheck_config.release.version, "migration head": migration_head}
     wanted.update(
@@ -127,7 +124,8 @@ def test_deployment_guide(relcheck_config, release_values, migration_head, evide
 def test_configuration_guide(relcheck_config, evidence):
     docs = relcheck_config.docs
     require(docs.settings_pattern and docs.settings_code_paths, "docs.settings_pattern / settings_code_paths unset")
-    guide = read(relcheck_config, docs.config_guide, "config_guide")
+    guide = document(relcheck_config.source, docs.config_guide, "config_guide")
+    assert guide is not None, f"{docs.config_guide} does not exist"
     read_by_code = scan_tree(relcheck_config.source, docs.settings_code_paths, docs.settings_pattern)
     documented = words_in(guide, docs.settings_pattern)
     require(read_by_code, f"no setting matching {docs.settings_pattern!r} found in the code")
@@ -148,7 +146,8 @@ def test_configuration_guide(relcheck_config, evidence):
 def test_troubleshooting_guide(relcheck_config, live_openapi, evidence):
     docs = relcheck_config.docs
     require(docs.error_codes_pointer, "docs.error_codes_pointer is not configured")
-    guide = read(relcheck_config, docs.troubleshooting_guide, "troubleshooting_guide")
+    guide = document(relcheck_config.source, docs.troubleshooting_guide, "troubleshooting_guide")
+    assert guide is not None, f"{docs.troubleshooting_guide} does not exist"
     try:
         codes = list(pointers.resolve(live_openapi, docs.error_codes_pointer))
     except (KeyError, IndexError, TypeError):

@@ -4,7 +4,7 @@ from statistics import mean
 
 import pytest
 
-from relcheck.core.statuses import Inconclusive, require
+from relcheck.core.statuses import Inconclusive, require, trust
 from relcheck.probes import judge, plots
 from relcheck.probes.loadtest import breaking_point, required_capacity
 
@@ -13,63 +13,6 @@ CLOSED_LOOP = (
     "closed-loop generator: a slow answer delays that user's next request, so latencies under "
     "overload are understated (coordinated omission); set performance.load.rate for constant-rate mode"
 )
-
-
-def trustworthy(run, performance, evidence):
-    """The run happened and its generator was not saturated (else the numbers cannot be trusted)."""
-    assert not run.error, run.error
-    cpu = sorted(run.generator_cpu)
-    p90 = cpu[int(0.9 * (len(cpu) - 1))] if cpu else float("nan")
-    evidence.kv(
-        "Generator",
-        {
-            "command": " ".join(run.command[2:]),
-            "processes": performance.processes,
-            "CPU p90": f"{p90:.0f} %",
-            "CPU limit": f"{performance.generator_cpu_limit:g} %",
-        },
-    )
-    if not cpu:
-        raise Inconclusive("no CPU samples of the load generator: its saturation is unknown")
-    if run.saturated(performance.generator_cpu_limit):
-        raise Inconclusive(
-            f"generator saturated: CPU p90 {p90:.0f} % > {performance.generator_cpu_limit:g} %; "
-            f"add generator processes (performance.processes)"
-        )
-
-
-def route_table(evidence, title, run):
-    rows = [
-        (
-            name,
-            s.count,
-            s.failures,
-            f"{run.rps(s):.1f}",
-            f"{s.p(50):.1f}",
-            f"{s.p(90):.1f}",
-            f"{s.p(95):.1f}",
-            f"{s.p(99):.1f}",
-            f"{s.max_ms:.1f}",
-        )
-        for name, s in sorted(run.routes.items())
-    ]
-    total = run.total()
-    rows.append(
-        (
-            "total",
-            total.count,
-            total.failures,
-            f"{run.rps():.1f}",
-            f"{total.p(50):.1f}",
-            f"{total.p(90):.1f}",
-            f"{total.p(95):.1f}",
-            f"{total.p(99):.1f}",
-            f"{total.max_ms:.1f}",
-        )
-    )
-    evidence.table(
-        title, ["route", "requests", "failures", "req/s", "p50 ms", "p90 ms", "p95 ms", "p99 ms", "max ms"], rows
-    )
 
 
 @pytest.mark.item("Performance Verification", "Load testing completed")
@@ -86,8 +29,10 @@ def test_load_testing_completed(load_run, performance, evidence):
             "generators": f"{run.workers_reporting} locust workers" if run.workers_reporting else "one locust process",
         },
     )
-    trustworthy(run, performance, evidence)
-    route_table(evidence, "Per route (exact latencies, HDR histogram)", run)
+    assert not run.error, run.error
+    evidence.kv("Generator", run.generator_facts(performance.processes, performance.generator_cpu_limit))
+    trust(run.distrust(performance.generator_cpu_limit))
+    evidence.table("Per route (exact latencies, HDR histogram)", *run.route_table())
     plot = plots.timeline(run, f"load: {plan.users} users")
     if plot:
         evidence.image("Throughput and latency over time", plot)
@@ -101,7 +46,9 @@ def test_load_testing_completed(load_run, performance, evidence):
 @pytest.mark.item("Performance Verification", "Stress testing completed")
 def test_stress_testing_completed(stress_run, previous_capacity, relcheck_config, performance, evidence):
     plan = performance.stress
-    trustworthy(stress_run, performance, evidence)
+    assert not stress_run.error, stress_run.error
+    evidence.kv("Generator", stress_run.generator_facts(performance.processes, performance.generator_cpu_limit))
+    trust(stress_run.distrust(performance.generator_cpu_limit))
     steps = stress_run.steps
     require(steps and any(s.count for s in steps), "the stress run recorded no steps")
     capacity, held, broke = breaking_point(steps, plan.p95_ms, plan.error_budget)
@@ -181,7 +128,9 @@ def test_performance_benchmarks(benchmark, performance, evidence):
             for c in benchmark.comparisons
         ],
     )
-    trustworthy(benchmark.run, performance, evidence)  # a saturated run in either mode: inconclusive
+    assert not benchmark.run.error, benchmark.run.error
+    evidence.kv("Generator", benchmark.run.generator_facts(performance.processes, performance.generator_cpu_limit))
+    trust(benchmark.run.distrust(performance.generator_cpu_limit))  # a saturated run in either mode: inconclusive
     worse = [c for c in benchmark.comparisons if c.verdict in ("warn", "fail")]
     assert benchmark.verdict != "fail", "slower than the baseline: " + ", ".join(
         f"{c.route} x{c.ratio:.2f}" for c in worse if c.verdict == "fail"
@@ -238,7 +187,9 @@ def test_resource_utilization(load_run, performance, evidence):
 
 @pytest.mark.item("Performance Verification", "Response times within SLA")
 def test_response_times_within_sla(load_run, performance, evidence):
-    trustworthy(load_run, performance, evidence)
+    assert not load_run.error, load_run.error
+    evidence.kv("Generator", load_run.generator_facts(performance.processes, performance.generator_cpu_limit))
+    trust(load_run.distrust(performance.generator_cpu_limit))
     sla = performance.sla
     routes = sorted(set(load_run.routes) | set(sla.routes))
     require(routes, "the load run measured no routes")

@@ -4,26 +4,16 @@ also prove the same Post-Rollback items after a rollback (then the previous vers
 import pytest
 
 from relcheck.core import records
-from relcheck.core.marks import for_items
+from relcheck.core.marks import after_deploy_and_rollback
 from relcheck.core.statuses import require
 from relcheck.probes import judge
 
 
-def after(item: str):
-    """The same check for Post-Deployment and Post-Rollback, as two parametrized cases."""
-    return for_items(("post_deploy", "Post-Deployment", item), ("post_rollback", "Post-Rollback", item))
-
-
-def expected_version(relcheck_config, phase: str) -> str:
-    release = relcheck_config.release
-    return release.version if phase == "post_deploy" else release.previous_version
-
-
-@after("Verify service status")
-def test_service_is_running(service_state, relcheck_config, phase, evidence):
+@after_deploy_and_rollback("Verify service status")
+def test_service_is_running(service_state, expected_version, phase, evidence):
     state = service_state
     status, answer, version = state.status, state.answer, state.version
-    wanted = expected_version(relcheck_config, phase)
+    wanted = expected_version
     evidence.kv(
         "Service",
         {
@@ -42,7 +32,7 @@ def test_service_is_running(service_state, relcheck_config, phase, evidence):
     assert version == wanted, f"{state.source} reports {version!r}, expected {wanted!r}"
 
 
-@after("Run health checks")
+@after_deploy_and_rollback("Run health checks")
 def test_health_checks(health, phase, evidence):
     answer = health.answer
     evidence.kv("Health endpoint", {"request": answer.describe(), "time": f"{answer.elapsed_ms:.1f} ms"})

@@ -1,5 +1,6 @@
 """Config, checklist mapping, target lifecycle and bad-input handling."""
 
+import ast
 import json
 import socket
 import subprocess
@@ -79,6 +80,53 @@ def test_phase_markers_select_their_checks(tmp_path):
     }
     assert "checks/test_post_rollback.py" in selected["post_rollback"]
     assert selected["security"] == {"checks/test_security.py"}
+
+
+# Checks only record evidence and assert: judgement lives in relcheck/probes, side effects in fixtures.
+SENDING = {"deliver", "send_webhook"}  # relcheck.probes.notify's senders
+HELPERS_YET_TO_MOVE = {  # known debt (issue 21): remove a name when its judgement moves to relcheck/probes
+    "test_monitoring.py": {"limits", "errors_of_canary", "verdict_of_canary", "gauges_within", "success_ratio"},
+}
+SIDE_EFFECTS_YET_TO_MOVE = {"test_post_release.py", "test_post_rollback.py", "test_pre_deploy.py"}
+
+
+def check_module_breaches(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    allowed = HELPERS_YET_TO_MOVE.get(path.name, set())
+    breaches = [
+        f"helper {node.name}()"
+        for node in tree.body
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and not node.name.startswith("test_")
+        and node.name not in allowed
+    ]
+    if path.name in SIDE_EFFECTS_YET_TO_MOVE:
+        return breaches
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("relcheck.ops"):
+            breaches.append(f"imports {node.module}")
+        elif isinstance(node, ast.Import):
+            breaches += [f"imports {a.name}" for a in node.names if a.name.startswith("relcheck.ops")]
+        if isinstance(node, ast.ImportFrom):
+            breaches += [f"imports {a.name}" for a in node.names if a.name in SENDING]
+        elif isinstance(node, ast.Attribute) and node.attr in SENDING:
+            breaches.append(f"sends with {node.attr}()")
+    return breaches
+
+
+def test_checks_only_record_evidence_and_assert():
+    breaches = {p.name: b for p in sorted((REPO / "checks").glob("*.py")) if (b := check_module_breaches(p))}
+    assert not breaches, f"checks with helpers or side effects (move them to relcheck/probes or fixtures): {breaches}"
+
+
+def test_the_guard_finds_a_helper_an_ops_import_and_a_notice(tmp_path):
+    check = tmp_path / "test_x.py"
+    check.write_text(
+        "from relcheck.ops.deploy import Host\nfrom relcheck.probes import notify\n"
+        "def judge(x):\n    return x\n"
+        "def test_x(c, evidence):\n    notify.deliver(c, 'released', [], evidence)\n"
+    )
+    assert check_module_breaches(check) == ["helper judge()", "imports relcheck.ops.deploy", "sends with deliver()"]
 
 
 # --- config --------------------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from conftest import LATENCY_FAULT_MS, REPO, default_config_data
+from conftest import LATENCY_FAULT_MS, REPO
 from relcheck.core.config import Workers
 from relcheck.probes import loadtest
 from relcheck.run import history
@@ -233,12 +233,8 @@ def test_a_locust_run_that_exits_non_zero_is_an_error_even_with_a_result(healthy
 
 
 def test_no_generator_cpu_samples_is_inconclusive():
-    from relcheck.checks.test_performance import trustworthy
-    from relcheck.core.config import Performance
-    from relcheck.core.evidence import Evidence
-    from relcheck.core.statuses import Inconclusive
+    from relcheck.core.statuses import Inconclusive, trust
 
     run = loadtest.LoadResult("load", ["python", "-m", "locust"], 0, "")
-    performance = Performance.model_validate(default_config_data()["performance"])
     with pytest.raises(Inconclusive, match="no CPU samples of the load generator"):
-        trustworthy(run, performance, Evidence())
+        trust(run.distrust(limit=90))

@@ -21,3 +21,8 @@ def for_items(*cases: tuple[str, str, str]):
             for phase, section, item in cases
         ],
     )
+
+
+def after_deploy_and_rollback(item: str):
+    """The same check for Post-Deployment and Post-Rollback, as two parametrized cases."""
+    return for_items(("post_deploy", "Post-Deployment", item), ("post_rollback", "Post-Rollback", item))

@@ -59,3 +59,9 @@ def require(condition, reason: str) -> None:
     """Not verified unless condition holds: `require(run.samples, "no latency samples")`."""
     if not condition:
         raise NotVerified(reason)
+
+
+def trust(distrust: str) -> None:
+    """Inconclusive when there is a reason not to trust the measurement: `trust(run.distrust(limit))`."""
+    if distrust:
+        raise Inconclusive(distrust)

@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from relcheck.core.statuses import require
 from relcheck.core.versions import same_version
 from relcheck.probes.openapi_diff import Contract, Difference, change_text, differences, drift_text, version_bump
 
@@ -112,6 +113,13 @@ def completeness(root: Path, required: list[str], placeholders: list[str]) -> tu
             if not linked.exists():
                 problems.append(DocProblem(name, f"broken link: {target}"))
     return problems, checked
+
+
+def document(root: Path, relative: str, key: str) -> str | None:
+    """The text of the document docs.<key> names under the source tree; None when the file does not exist."""
+    require(relative, f"docs.{key} is not configured")
+    path = root / relative
+    return path.read_text(encoding="utf-8") if path.is_file() else None
 
 
 def words_in(text: str, pattern: str) -> set[str]:

@@ -133,10 +133,43 @@ class LoadResult:
         stats = stats or self.total()
         return stats.count / self.measured_s if self.measured_s > 0 else 0.0
 
+    @property
+    def generator_p90(self) -> float:
+        samples = sorted(self.generator_cpu)
+        return samples[int(0.9 * (len(samples) - 1))] if samples else float("nan")
+
     def saturated(self, limit: float) -> bool:
         """Generator saturation: the 90th percentile of its CPU samples above the limit."""
-        samples = sorted(self.generator_cpu)
-        return bool(samples) and samples[int(0.9 * (len(samples) - 1))] > limit
+        return bool(self.generator_cpu) and self.generator_p90 > limit
+
+    def generator_facts(self, processes, limit: float) -> dict:
+        return {
+            "command": " ".join(self.command[2:]),
+            "processes": processes,
+            "CPU p90": f"{self.generator_p90:.0f} %",
+            "CPU limit": f"{limit:g} %",
+        }
+
+    def distrust(self, limit: float) -> str:
+        """Why the numbers cannot be trusted (the generator's saturation unknown or reached), or ""."""
+        if not self.generator_cpu:
+            return "no CPU samples of the load generator: its saturation is unknown"
+        if self.saturated(limit):
+            return (
+                f"generator saturated: CPU p90 {self.generator_p90:.0f} % > {limit:g} %; "
+                f"add generator processes (performance.processes)"
+            )
+        return ""
+
+    def route_table(self) -> tuple[list[str], list[tuple]]:
+        """(headers, a row per route and the total): requests, failures, throughput and latency percentiles."""
+        rows = [(name, *self._route_row(s)) for name, s in sorted(self.routes.items())]
+        rows.append(("total", *self._route_row(self.total())))
+        return ["route", "requests", "failures", "req/s", "p50 ms", "p90 ms", "p95 ms", "p99 ms", "max ms"], rows
+
+    def _route_row(self, s: RouteStats) -> tuple:
+        latencies = [f"{s.p(p):.1f}" for p in (50, 90, 95, 99)]
+        return (s.count, s.failures, f"{self.rps(s):.1f}", *latencies, f"{s.max_ms:.1f}")
 
     def trusted(self, limit: float) -> bool:
         """Finished without error, with a generator known not to be saturated: fit to be a later run's baseline."""
