@@ -4,15 +4,12 @@ little synthetic traffic (its critical paths); metric names and limits come from
 
 from relcheck.core.marks import for_items
 from relcheck.core.statuses import require
-
-
-def limits(relcheck_config):
-    return relcheck_config.monitoring
+from relcheck.probes import monitor
 
 
 @for_items(("monitoring", "System Health", "CPU usage normal"))
 def test_cpu_usage(phase, window, relcheck_config, evidence):
-    cpu, limit = window.cpu_percent(), limits(relcheck_config).cpu_percent
+    cpu, limit = window.cpu_percent(), relcheck_config.monitoring.cpu_percent
     evidence.kv(
         "Service process",
         {"CPU": f"{cpu.value:.1f} % of a core{cpu.on}", "limit": f"{limit:g} % per process", "measured": cpu.how},
@@ -22,7 +19,7 @@ def test_cpu_usage(phase, window, relcheck_config, evidence):
 
 @for_items(("monitoring", "System Health", "Memory usage normal"))
 def test_memory_usage(phase, window, relcheck_config, evidence):
-    memory, limit = window.memory_mb(), limits(relcheck_config).memory_mb
+    memory, limit = window.memory_mb(), relcheck_config.monitoring.memory_mb
     evidence.kv(
         "Service process",
         {
@@ -36,7 +33,7 @@ def test_memory_usage(phase, window, relcheck_config, evidence):
 
 @for_items(("monitoring", "System Health", "Disk usage normal"))
 def test_disk_usage(phase, window, request, relcheck_config, evidence):
-    minimum = limits(relcheck_config).min_free_disk_percent
+    minimum = relcheck_config.monitoring.min_free_disk_percent
     from_node_exporter = window.disks()
     if from_node_exporter is not None:  # the service host through Prometheus (monitoring.source.host_selector)
         free, how = from_node_exporter
@@ -60,7 +57,7 @@ def test_disk_usage(phase, window, request, relcheck_config, evidence):
 
 @for_items(("monitoring", "System Health", "Network traffic normal"))
 def test_network_traffic(phase, network_traffic, observation, relcheck_config, evidence):
-    cfg, rate = limits(relcheck_config), network_traffic
+    cfg, rate = relcheck_config.monitoring, network_traffic
     evidence.kv(
         "Traffic",
         {
@@ -85,7 +82,7 @@ def test_network_traffic(phase, network_traffic, observation, relcheck_config, e
     ("post_release", "Post-Release Tasks / Monitoring", "Watch error rates"),
 )
 def test_error_rates(phase, window, canary_analysis, relcheck_config, evidence):
-    cfg = limits(relcheck_config)
+    cfg = relcheck_config.monitoring
     per_route, how = window.server_errors()
     bad, total = sum(b for b, _ in per_route.values()), sum(t for _, t in per_route.values())
     evidence.table(
@@ -103,27 +100,10 @@ def test_error_rates(phase, window, canary_analysis, relcheck_config, evidence):
     )
     assert not over, f"route(s) over {cfg.route_error_budget:.0%} 5xx: {', '.join(over)}"
     if canary_analysis:  # the new release against the previous release's instances, over the same window
-        errors_of_canary(canary_analysis, evidence)
-
-
-def errors_of_canary(canary, evidence) -> None:
-    found = canary.errors
-    shown = lambda counts: f"{counts[0]:.0f} of {counts[1]:.0f} ({counts[0] / counts[1]:.2%})"  # noqa: E731
-    evidence.kv(
-        "New release vs previous release (5xx ratio over the window)",
-        {
-            "query (each release's selector)": canary.errors_query,
-            **(
-                {"new": shown(found.current), "previous": shown(found.baseline), "p-value": f"{found.p_value:.3g}"}
-                if found
-                else {"not compared": canary.errors_unavailable}
-            ),
-        },
-    )
-    require(found, f"the releases' error ratios are not compared: {canary.errors_unavailable}")
-    assert found.verdict != "fail", (
-        f"more 5xx than the previous release: {shown(found.current)} vs {shown(found.baseline)}"
-    )
+        canary = canary_analysis
+        evidence.kv("New release vs previous release (5xx ratio over the window)", canary.errors_facts())
+        require(not canary.errors_unverified, canary.errors_unverified)
+        assert not canary.errors_problem, canary.errors_problem
 
 
 @for_items(
@@ -132,7 +112,7 @@ def errors_of_canary(canary, evidence) -> None:
     ("post_release", "Post-Release Tasks / Monitoring", "Track performance metrics"),
 )
 def test_response_times(phase, window, canary_analysis, relcheck_config, evidence):
-    cfg = limits(relcheck_config)
+    cfg = relcheck_config.monitoring
     require(cfg.p95_ms or cfg.route_p95_ms, "no latency limit configured (monitoring.p95_ms / route_p95_ms)")
     latency, how = window.p95_per_route()
     limit = lambda route: cfg.route_p95_ms.get(route, cfg.p95_ms)  # noqa: E731
@@ -153,36 +133,12 @@ def test_response_times(phase, window, canary_analysis, relcheck_config, evidenc
     require(not unknown, f"p95 above the top histogram bucket, not comparable with the limit: {', '.join(unknown)}")
     require(judged, f"no route with a limit has {cfg.min_route_requests}+ requests (monitoring.min_route_requests)")
     if canary_analysis:  # the new release against the previous release's instances, over the same window
-        verdict_of_canary(canary_analysis, evidence)
-
-
-def verdict_of_canary(canary, evidence) -> None:
-    found = canary.comparison
-    evidence.kv(
-        "New release vs previous release (p95 latency over the window)",
-        {
-            "new": canary.current_query,
-            "previous": canary.baseline_query,
-            **(
-                {
-                    "medians ms": f"{found.current_median:.1f} vs {found.baseline_median:.1f}",
-                    "ratio (interval)": f"{found.ratio:.2f} ({found.ratio_low:.2f}..{found.ratio_high:.2f})",
-                    "p-value": f"{found.p_value:.3g}",
-                    "verdict": found.verdict,
-                }
-                if found
-                else {"not compared": canary.unavailable}
-            ),
-        },
-    )
-    require(found, f"the releases are not compared: {canary.unavailable}")
-    assert found.verdict != "fail", f"slower than the previous release: p95 x{found.ratio:.2f}"
-    require(
-        found.verdict != "inconclusive",
-        f"too noisy to compare the releases (ratio {found.ratio_low:.2f}..{found.ratio_high:.2f})",
-    )
-    if found.verdict == "warn":
-        evidence.warn(f"slower than the previous release, within the critical limit: p95 x{found.ratio:.2f}")
+        canary = canary_analysis
+        evidence.kv("New release vs previous release (p95 latency over the window)", canary.latency_facts())
+        require(not canary.latency_unverified, canary.latency_unverified)
+        assert not canary.latency_problem, canary.latency_problem
+        if canary.latency_warning:
+            evidence.warn(canary.latency_warning)
 
 
 @for_items(("monitoring", "Application Metrics", "Request rates"))
@@ -195,7 +151,7 @@ def test_request_rates(phase, window, relcheck_config, evidence):
 
 @for_items(("monitoring", "Application Metrics", "Cache hit rates"))
 def test_cache_hit_rates(phase, window, relcheck_config, evidence):
-    cfg = limits(relcheck_config)
+    cfg = relcheck_config.monitoring
     require(cfg.cache_hits and cfg.cache_misses, "no cache counters configured (monitoring.cache_hits/misses)")
     require(cfg.min_cache_hit_rate, "no minimum cache hit rate configured (monitoring.min_cache_hit_rate)")
     hits, misses = window.total(cfg.cache_hits), window.total(cfg.cache_misses)
@@ -216,66 +172,39 @@ def test_cache_hit_rates(phase, window, relcheck_config, evidence):
     assert rate >= cfg.min_cache_hit_rate, f"cache hit rate {rate:.1%} < {cfg.min_cache_hit_rate:.0%}"
 
 
-def gauges_within(window, names: list[str], maximum: float, what: str, evidence):
-    require(names, f"no {what} gauges configured (monitoring)")
-    values = {name: window.gauge(name) for name in names}
-    evidence.table(
-        what.capitalize(),
-        ["gauge", "value", "maximum", "measured"],
-        [
-            (n, "not exported" if v is None else f"{v.value:g}", f"{maximum:g}", v.how if v else "-")
-            for n, v in values.items()
-        ],
-    )
-    missing = [n for n, v in values.items() if v is None]
-    assert not missing, f"not exported: {', '.join(missing)}"
-    over = [f"{n} = {v.value:g}" for n, v in values.items() if v and v.value > maximum]
-    assert not over, f"above {maximum:g}: {', '.join(over)}"
-
-
 @for_items(("monitoring", "Application Metrics", "Queue lengths"))
 def test_queue_lengths(phase, window, relcheck_config, evidence):
-    gauges_within(window, limits(relcheck_config).queue_gauges, limits(relcheck_config).max_queue, "queue", evidence)
+    cfg = relcheck_config.monitoring
+    queues = monitor.gauges(window, cfg.queue_gauges, cfg.max_queue, "queue")
+    evidence.table("Queue", *queues.table())
+    assert not queues.problem, queues.problem
 
 
 @for_items(("monitoring", "Application Metrics", "Active connections"))
 def test_active_connections(phase, window, relcheck_config, evidence):
-    cfg = limits(relcheck_config)
-    gauges_within(window, cfg.connection_gauges, cfg.max_connections, "connection", evidence)
-
-
-def success_ratio(window, spec, what: str, evidence):
-    require(spec, f"no {what} counter configured (monitoring)")
-    counts, how = window.totals_by(spec.counter, spec.label)
-    good, total = counts.get(spec.good, 0.0), sum(counts.values())
-    require(total, f"{spec.counter} counts nothing yet")
-    evidence.kv(
-        what.capitalize(),
-        {
-            "counter": spec.counter,
-            "good": f"{good:.0f}",
-            "all": f"{total:.0f}",
-            "ratio": f"{good / total:.2%}",
-            "minimum": f"{spec.minimum:.0%}",
-            "measured": how,
-        },
-    )
-    assert good / total >= spec.minimum, f"{what}: {good / total:.2%} < {spec.minimum:.0%}"
+    cfg = relcheck_config.monitoring
+    connections = monitor.gauges(window, cfg.connection_gauges, cfg.max_connections, "connection")
+    evidence.table("Connection", *connections.table())
+    assert not connections.problem, connections.problem
 
 
 @for_items(("monitoring", "Business Metrics", "Calculation success rate"))
 def test_calculation_success_rate(phase, window, relcheck_config, evidence):
-    success_ratio(window, limits(relcheck_config).calculations, "calculation success", evidence)
+    calculations = monitor.success_ratio(window, relcheck_config.monitoring.calculations, "calculation success")
+    evidence.kv("Calculation success", calculations.facts)
+    assert not calculations.problem, calculations.problem
 
 
 @for_items(("monitoring", "Business Metrics", "Data validation success"))
 def test_data_validation_success(phase, window, relcheck_config, evidence):
-    success_ratio(window, limits(relcheck_config).validations, "validation success", evidence)
+    validations = monitor.success_ratio(window, relcheck_config.monitoring.validations, "validation success")
+    evidence.kv("Validation success", validations.facts)
+    assert not validations.problem, validations.problem
 
 
 @for_items(("monitoring", "Business Metrics", "Contract enforcement status"))
 def test_contract_enforcement(phase, window, relcheck_config, evidence):
-    counter = limits(relcheck_config).contract_violations
+    counter = relcheck_config.monitoring.contract_violations
     require(counter, "no contract-violation counter configured (monitoring.contract_violations)")
     violations = window.total(counter)
     assert violations is not None, f"{counter} is not exported"
@@ -285,7 +214,7 @@ def test_contract_enforcement(phase, window, relcheck_config, evidence):
 
 @for_items(("monitoring", "Business Metrics", "Correlation analysis performance"))
 def test_correlation_analysis_performance(phase, window, relcheck_config, evidence):
-    cfg = limits(relcheck_config)
+    cfg = relcheck_config.monitoring
     require(cfg.correlation_route, "no correlation route configured (monitoring.correlation_route)")
     latency, how = window.p95_per_route()
     require(cfg.correlation_route in latency, f"{cfg.correlation_route} has no observations")
@@ -302,7 +231,7 @@ def test_correlation_analysis_performance(phase, window, relcheck_config, eviden
 
 @for_items(("monitoring", "Business Metrics", "Pattern detection accuracy"))
 def test_pattern_detection_accuracy(phase, golden_results, relcheck_config, evidence):
-    cfg = limits(relcheck_config)
+    cfg = relcheck_config.monitoring
     require(golden_results, "no golden cases configured (monitoring.golden)")
     rows = [
         (", ".join(sorted(expected)), ", ".join(detected), problem or ("yes" if sorted(expected) == detected else "NO"))

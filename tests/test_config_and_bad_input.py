@@ -85,7 +85,6 @@ def test_phase_markers_select_their_checks(tmp_path):
 # Checks only record evidence and assert: judgement lives in relcheck/probes, side effects in fixtures.
 SENDING = {"deliver", "send_webhook"}  # relcheck.probes.notify's senders
 HELPERS_YET_TO_MOVE = {  # known debt (issue 21): remove a name when its judgement moves to relcheck/probes
-    "test_monitoring.py": {"limits", "errors_of_canary", "verdict_of_canary", "gauges_within", "success_ratio"},
 }
 SIDE_EFFECTS_YET_TO_MOVE = {"test_post_release.py", "test_post_rollback.py", "test_pre_deploy.py"}
 

@@ -107,6 +107,71 @@ class Measured:
         return f" on {self.instance}" if self.instance else ""
 
 
+@dataclass(frozen=True)
+class Gauges:
+    """Configured gauges against one maximum: each one's value, and the problem (not exported, or above it)."""
+
+    values: dict[str, Measured | None]
+    maximum: float
+
+    def table(self) -> tuple[list[str], list[tuple]]:
+        rows = [
+            (n, "not exported" if v is None else f"{v.value:g}", f"{self.maximum:g}", v.how if v else "-")
+            for n, v in self.values.items()
+        ]
+        return ["gauge", "value", "maximum", "measured"], rows
+
+    @property
+    def problem(self) -> str:
+        missing = [n for n, v in self.values.items() if v is None]
+        over = [f"{n} = {v.value:g}" for n, v in self.values.items() if v and v.value > self.maximum]
+        if missing:
+            return f"not exported: {', '.join(missing)}"
+        return f"above {self.maximum:g}: {', '.join(over)}" if over else ""
+
+
+def gauges(window, names: list[str], maximum: float, what: str) -> Gauges:
+    require(names, f"no {what} gauges configured (monitoring)")
+    return Gauges({name: window.gauge(name) for name in names}, maximum)
+
+
+@dataclass(frozen=True)
+class SuccessRatio:
+    """A counter's good outcomes (spec.label == spec.good) among all of them, against spec.minimum."""
+
+    what: str
+    counter: str
+    good: float
+    total: float
+    minimum: float
+    how: str
+
+    @property
+    def facts(self) -> dict:
+        return {
+            "counter": self.counter,
+            "good": f"{self.good:.0f}",
+            "all": f"{self.total:.0f}",
+            "ratio": f"{self.good / self.total:.2%}",
+            "minimum": f"{self.minimum:.0%}",
+            "measured": self.how,
+        }
+
+    @property
+    def problem(self) -> str:
+        ratio = self.good / self.total
+        return f"{self.what}: {ratio:.2%} < {self.minimum:.0%}" if ratio < self.minimum else ""
+
+
+def success_ratio(window, spec, what: str) -> SuccessRatio:
+    """Not verified without a counter configured (monitoring.<spec>) or before it counts anything."""
+    require(spec, f"no {what} counter configured (monitoring)")
+    counts, how = window.totals_by(spec.counter, spec.label)
+    good, total = counts.get(spec.good, 0.0), sum(counts.values())
+    require(total, f"{spec.counter} counts nothing yet")
+    return SuccessRatio(what, spec.counter, good, total, spec.minimum, how)
+
+
 CLOCK_SLACK_S = 1.0  # a process start this much before the first scrape still counts as inside the window
 SUFFIXES = ("_total", "_bucket", "_count", "_sum", "_created")
 
@@ -511,6 +576,67 @@ class Canary:
     errors_query: str = ""  # the error ratio of each release over the window ...
     errors: judge.ErrorComparison | None = None
     errors_unavailable: str = ""
+
+    @staticmethod
+    def _errors_shown(counts: tuple[float, float]) -> str:
+        return f"{counts[0]:.0f} of {counts[1]:.0f} ({counts[0] / counts[1]:.2%})"
+
+    def errors_facts(self) -> dict:
+        found, shown = self.errors, self._errors_shown
+        compared = (
+            {"new": shown(found.current), "previous": shown(found.baseline), "p-value": f"{found.p_value:.3g}"}
+            if found
+            else {"not compared": self.errors_unavailable}
+        )
+        return {"query (each release's selector)": self.errors_query, **compared}
+
+    @property
+    def errors_unverified(self) -> str:
+        return "" if self.errors else f"the releases' error ratios are not compared: {self.errors_unavailable}"
+
+    @property
+    def errors_problem(self) -> str:
+        found = self.errors
+        if not found or found.verdict != "fail":
+            return ""
+        return f"more 5xx than the previous release: {self._errors_shown(found.current)} vs " + self._errors_shown(
+            found.baseline
+        )
+
+    def latency_facts(self) -> dict:
+        found = self.comparison
+        compared = (
+            {
+                "medians ms": f"{found.current_median:.1f} vs {found.baseline_median:.1f}",
+                "ratio (interval)": f"{found.ratio:.2f} ({found.ratio_low:.2f}..{found.ratio_high:.2f})",
+                "p-value": f"{found.p_value:.3g}",
+                "verdict": found.verdict,
+            }
+            if found
+            else {"not compared": self.unavailable}
+        )
+        return {"new": self.current_query, "previous": self.baseline_query, **compared}
+
+    @property
+    def latency_unverified(self) -> str:
+        found = self.comparison
+        if not found:
+            return f"the releases are not compared: {self.unavailable}"
+        if found.verdict == "inconclusive":
+            return f"too noisy to compare the releases (ratio {found.ratio_low:.2f}..{found.ratio_high:.2f})"
+        return ""
+
+    @property
+    def latency_problem(self) -> str:
+        found = self.comparison
+        return f"slower than the previous release: p95 x{found.ratio:.2f}" if found and found.verdict == "fail" else ""
+
+    @property
+    def latency_warning(self) -> str:
+        found = self.comparison
+        if not found or found.verdict != "warn":
+            return ""
+        return f"slower than the previous release, within the critical limit: p95 x{found.ratio:.2f}"
 
 
 def canary(window: PrometheusWindow, baseline_cfg) -> Canary | None:
