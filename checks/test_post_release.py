@@ -4,7 +4,6 @@ through the configured channels; the rest is attested by a person in a release r
 
 import pytest
 
-from relcheck.core import records
 from relcheck.core.statuses import require
 from relcheck.probes import notify
 from relcheck.signing.attestations import confirmed
@@ -75,20 +74,16 @@ def test_attested_task(section, item, attestations, evidence):
 
 
 @pytest.mark.item("Post-Release Tasks / Communication", "Notify stakeholders")
-def test_notify_release_done(relcheck_config, evidence):
-    deliveries = notify.deliver(relcheck_config, "released", [], evidence)
-    require(deliveries, notify.NO_CHANNEL)
-    assert not notify.refused(deliveries), f"notice not accepted by {notify.refused(deliveries)}"
+def test_notify_release_done(released_notice, evidence):
+    notice = released_notice
+    evidence.text("Notice", notice.text)
+    evidence.table("Deliveries", *notice.table())
+    require(notice.deliveries, notify.NO_CHANNEL)
+    assert not notice.refused, f"notice not accepted by {notice.refused}"
 
 
 @pytest.mark.item("Post-Release Tasks / Communication", "Update status board")
-def test_update_status_board(relcheck_config, evidence):
-    board, release = relcheck_config.notify.status_board, relcheck_config.release
-    require(board, "no status board configured (notify.status_board)")
-    latest = records.manifests(relcheck_config)
-    status = f"{release.product} {release.version}: " + (
-        f"{latest[0]['run']['label']} {latest[0]['verdict']}" if latest else "released"
-    )
-    delivery = notify.send_webhook(board.url, "status", status, board.timeout_s)
+def test_update_status_board(status_board_update, evidence):
+    status, delivery = status_board_update
     evidence.kv("Status board", {"posted": status, "answer": delivery.detail})
     assert delivery.accepted, f"status board did not accept the update: {delivery.detail}"

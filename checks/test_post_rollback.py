@@ -2,7 +2,6 @@
 
 import pytest
 
-from relcheck.core import records
 from relcheck.core.statuses import require
 from relcheck.probes import notify
 from relcheck.signing.attestations import confirmed
@@ -29,17 +28,12 @@ def test_data_integrity(data_integrity, deploy_record, evidence):
 
 
 @pytest.mark.item("Post-Rollback", "Notify stakeholders")
-def test_notify_rollback(relcheck_config, evidence):
-    incident = records.read(records.incident_path(relcheck_config)) or {}
-    triggers = ", ".join(t["trigger"] for t in incident.get("triggers", [])) or "see the incident record"
-    deliveries = notify.deliver(
-        relcheck_config,
-        "rolled back",
-        [f"Running again: {relcheck_config.release.previous_version}", f"Triggers: {triggers}"],
-        evidence,
-    )
-    require(deliveries, notify.NO_CHANNEL)
-    assert not notify.refused(deliveries), f"notice not accepted by {notify.refused(deliveries)}"
+def test_notify_rollback(rollback_notice, evidence):
+    notice = rollback_notice
+    evidence.text("Notice", notice.text)
+    evidence.table("Deliveries", *notice.table())
+    require(notice.deliveries, notify.NO_CHANNEL)
+    assert not notice.refused, f"notice not accepted by {notice.refused}"
 
 
 @pytest.mark.item("Post-Rollback", "Document issues")

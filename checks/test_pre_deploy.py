@@ -6,9 +6,7 @@ import pytest
 from packaging.specifiers import SpecifierSet
 
 from relcheck.core import records
-from relcheck.core.files import write_json
 from relcheck.core.statuses import require
-from relcheck.ops.deploy import Host, Procedures, unconfigured_steps
 from relcheck.probes import notify
 
 pytestmark = pytest.mark.pre_deploy
@@ -50,24 +48,23 @@ def test_backup_current_system(verified_backup, evidence):
 
 
 @pytest.mark.item("Pre-Deployment", "Notify stakeholders")
-def test_notify_stakeholders(relcheck_config, evidence):
-    previous = relcheck_config.release.previous_version or "none"
-    deliveries = notify.deliver(
-        relcheck_config, "release notice", [f"Previous version (rollback target): {previous}"], evidence
-    )
-    require(deliveries, notify.NO_CHANNEL)
-    assert not notify.refused(deliveries), f"notice not accepted by {notify.refused(deliveries)}"
+def test_notify_stakeholders(release_notice, evidence):
+    notice = release_notice
+    evidence.text("Notice", notice.text)
+    evidence.table("Deliveries", *notice.table())
+    require(notice.deliveries, notify.NO_CHANNEL)
+    assert not notice.refused, f"notice not accepted by {notice.refused}"
 
 
 @pytest.mark.item("Pre-Deployment", "Prepare rollback plan")
 def test_prepare_rollback_plan(
     relcheck_config,
-    target,
     target_repo,
     verified_backup,
     downgrade_rehearsal,
     rollback_plan_problems,
-    pg_tools,
+    rollback_steps,
+    unconfigured_rollback_steps,
     evidence,
 ):
     release = relcheck_config.release
@@ -91,21 +88,12 @@ def test_prepare_rollback_plan(
         ["table", "rows", "after downgrade"],
         [(t, before, "dropped" if after is None else after) for t, before, after in rehearsal.rows],
     )
-    host = Host(
-        relcheck_config.deployed_tree,
-        relcheck_config.deploy.command_prefix,
-        {},
-    )
-    plan = Procedures(
-        relcheck_config, target, host, pg_tools["pg_dump"], pg_tools["pg_restore"], verified_backup.path.parent
-    )
-    steps = plan.rollback(previous, {"backup": {"path": str(verified_backup.path), "sha256": verified_backup.sha256}})
     evidence.text(
         "Rollback commands for this release",
-        "\n".join(f"{n}. {s.name}: {s.plan}" for n, s in enumerate(steps, 1))
+        "\n".join(f"{n}. {s.name}: {s.plan}" for n, s in enumerate(rollback_steps, 1))
         + f"\n\nor: relcheck rollback --record {records.deploy_record_path(relcheck_config)}",
     )
-    unconfigured = unconfigured_steps(target, "rollback")  # could not check: the config has no means for them
+    unconfigured = unconfigured_rollback_steps  # could not check: the config has no means for them
     definite = [p for p in rollback_plan_problems if p not in unconfigured]
     problems = ([f"down-migration rehearsal failed: {rehearsal.error}"] if rehearsal.error else []) + (
         [f"the rollback cannot run: {'; '.join(definite)}"] if definite else []
@@ -189,22 +177,10 @@ def test_check_system_resources(relcheck_config, host_facts, evidence):
 
 
 @pytest.mark.item("Pre-Deployment", "Prepare monitoring")
-def test_prepare_monitoring(relcheck_config, metrics_scrape, smoke_run, evidence):
+def test_prepare_monitoring(relcheck_config, metrics_scrape, smoke_run, monitoring_snapshot, evidence):
     required = relcheck_config.deploy.required_metrics
-    require(required, "no required metric families configured (deploy.required_metrics)")
     missing = [family for family in required if not metrics_scrape.has(family)]
     assert not smoke_run.error, f"the smoke load failed: {smoke_run.error}"
-    snapshot = records.monitoring_snapshot_path(relcheck_config)
-    write_json(
-        snapshot,
-        {
-            "families": metrics_scrape.families,
-            "smoke": {
-                name: {"count": s.count, "p95_ms": s.p(95), "samples_ms": s.samples}
-                for name, s in smoke_run.routes.items()
-            },
-        },
-    )
     evidence.table(
         "Required metric families", ["family", "present"], [(f, "NO" if f in missing else "yes") for f in required]
     )
@@ -213,6 +189,6 @@ def test_prepare_monitoring(relcheck_config, metrics_scrape, smoke_run, evidence
         ["route", "requests", "p95 ms"],
         [(name, s.count, f"{s.p(95):.1f}") for name, s in sorted(smoke_run.routes.items())],
     )
-    evidence.kv("Snapshot", {"saved": snapshot, "families scraped": len(metrics_scrape.families)})
+    evidence.kv("Snapshot", {"saved": monitoring_snapshot, "families scraped": len(metrics_scrape.families)})
     assert not missing, f"metric families missing from {relcheck_config.target.routes.metrics}: {', '.join(missing)}"
     require(smoke_run.routes, "the smoke load measured nothing")

@@ -84,23 +84,15 @@ def test_phase_markers_select_their_checks(tmp_path):
 
 # Checks only record evidence and assert: judgement lives in relcheck/probes, side effects in fixtures.
 SENDING = {"deliver", "send_webhook"}  # relcheck.probes.notify's senders
-HELPERS_YET_TO_MOVE = {  # known debt (issue 21): remove a name when its judgement moves to relcheck/probes
-}
-SIDE_EFFECTS_YET_TO_MOVE = {"test_post_release.py", "test_post_rollback.py", "test_pre_deploy.py"}
 
 
 def check_module_breaches(path: Path) -> list[str]:
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    allowed = HELPERS_YET_TO_MOVE.get(path.name, set())
     breaches = [
         f"helper {node.name}()"
         for node in tree.body
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
-        and not node.name.startswith("test_")
-        and node.name not in allowed
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and not node.name.startswith("test_")
     ]
-    if path.name in SIDE_EFFECTS_YET_TO_MOVE:
-        return breaches
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("relcheck.ops"):
             breaches.append(f"imports {node.module}")

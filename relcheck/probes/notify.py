@@ -79,21 +79,32 @@ def send(cfg: Notify, subject: str, body: str) -> list[Delivery]:
 NO_CHANNEL = "no notification channel configured (notify.webhook / notify.smtp)"
 
 
-def deliver(config, kind: str, extra: list[str], evidence) -> list[Delivery]:
-    """Compose a notice of this release, send it through every channel, and show both as evidence."""
+@dataclass(frozen=True)
+class Notice:
+    """A notice of this release as sent, and what each channel answered."""
+
+    subject: str
+    body: str
+    deliveries: list[Delivery]
+
+    @property
+    def text(self) -> str:
+        return f"{self.subject}\n\n{self.body}"
+
+    def table(self) -> tuple[list[str], list[tuple]]:
+        rows = [(d.channel, "yes" if d.accepted else "NO", d.detail) for d in self.deliveries]
+        return ["channel", "accepted", "detail"], rows
+
+    @property
+    def refused(self) -> str:
+        """The channels that did not accept it, with their answers ("" when all did)."""
+        return "; ".join(f"{d.channel}: {d.detail}" for d in self.deliveries if not d.accepted)
+
+
+def deliver(config, kind: str, extra: list[str]) -> Notice:
+    """Compose a notice of this release and send it through every channel."""
     from relcheck.probes.contacts import of_release
 
     release = config.release
     subject, body = compose(kind, release.product, release.version, config.notify, of_release(config), extra)
-    deliveries = send(config.notify, subject, body)
-    evidence.text("Notice", f"{subject}\n\n{body}")
-    evidence.table(
-        "Deliveries",
-        ["channel", "accepted", "detail"],
-        [(d.channel, "yes" if d.accepted else "NO", d.detail) for d in deliveries],
-    )
-    return deliveries
-
-
-def refused(deliveries: list[Delivery]) -> str:
-    return "; ".join(f"{d.channel}: {d.detail}" for d in deliveries if not d.accepted)
+    return Notice(subject, body, send(config.notify, subject, body))

@@ -43,6 +43,7 @@ FIXTURES = (
     "signoff",
     "monitoring",
     "postrelease",
+    "notices",
 )
 MARKERS = (
     "item(section, item): the checklist item this check proves",
