@@ -295,6 +295,14 @@ def test_init_finds_a_service_in_a_monorepo_directory_and_its_own_virtualenv_fir
     assert (found.app_dir, found.python, found.migrations) == ("backend", "backend/venv/bin/python", "alembic")
 
 
+def test_a_document_is_read_from_the_source_none_when_missing_and_not_verified_when_unconfigured(tmp_path):
+    (tmp_path / "GUIDE.md").write_text("deploy 1.2.0", encoding="utf-8")
+    assert docs.document(tmp_path, "GUIDE.md", "deployment_guide") == "deploy 1.2.0"
+    assert docs.document(tmp_path, "MISSING.md", "deployment_guide") is None
+    with pytest.raises(NotVerified, match="docs.deployment_guide is not configured"):
+        docs.document(tmp_path, "", "deployment_guide")
+
+
 def test_release_notes_match_the_exact_pep_440_version():
     changelog = (
         "# Changelog\n\n## [2.0.0-rc.1] - 2026-11-01\n- Preview\n\n## [1.10.0] - 2026-10-01\n- Ten\n\n"
