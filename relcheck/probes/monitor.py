@@ -599,9 +599,8 @@ class Canary:
         found = self.errors
         if not found or found.verdict != "fail":
             return ""
-        return f"more 5xx than the previous release: {self._errors_shown(found.current)} vs " + self._errors_shown(
-            found.baseline
-        )
+        shown = self._errors_shown
+        return f"more 5xx than the previous release: {shown(found.current)} vs {shown(found.baseline)}"
 
     def latency_facts(self) -> dict:
         found = self.comparison
