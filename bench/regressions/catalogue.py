@@ -69,7 +69,7 @@ def failing_test(tree: Path) -> None:  # the Julian day off by half a day: the s
 
 UNTESTED = '''
 
-def export_rows(rows, fmt):
+def export_{name}(rows, fmt):
     """Untested code: an export nobody wrote tests for."""
     out = []
     for row in rows:
@@ -90,7 +90,10 @@ def export_rows(rows, fmt):
 
 
 def coverage_drop(tree: Path) -> None:
-    (tree / "kundli" / "export.py").write_text('"""Chart exports."""\n' + UNTESTED * 1)
+    formats = ("charts", "yogas", "reports", "users")  # four exports, none of them tested
+    (tree / "kundli" / "export.py").write_text(
+        '"""Exports."""\n' + "".join(UNTESTED.replace("{name}", f) for f in formats)
+    )
     edit(
         tree,
         "kundli/app.py",
