@@ -40,7 +40,9 @@ RUN_TIMEOUT_S = 900
 CHANGES = {
     "performance": {
         "load": {"duration_s": 15, "warmup_s": 2},
-        "stress": {"steps": [4, 8, 12, 16, 24, 32, 48, 64, 96], "step_s": 3},  # fine steps: capacity not quantized
+        # fine steps (capacity not quantized by doubling users); on this shared 2-core machine the clean N+1 reached
+        # 0.61 and 0.78 of release N's capacity in two runs (0.8 false-alarmed): it must keep 60 %, halved fails
+        "stress": {"steps": [4, 8, 12, 16, 24, 32, 48, 64, 96], "step_s": 3, "capacity_tolerance": 0.6},
     },
     "deploy": {"max_load_per_core": 1000.0},  # the load average of a shared machine says nothing of the target
 }
