@@ -141,6 +141,16 @@ def status_of(outcome: runner.Outcome, item: str) -> str:
     return next((i["status"] for i in outcome.manifest.get("items", []) if i["item"] == item), "")
 
 
+def why_not(regression: Regression, outcome: runner.Outcome) -> str:
+    """What the expected items said instead of failing: status and first reason of each."""
+    said = []
+    for item in outcome.manifest.get("items", []):
+        if item["item"] in regression.expected:
+            reason = next((c["reason"] for c in item["checks"] if c["reason"]), "")
+            said.append(f"{item['item']}: {item['status']}" + (f", {reason[:120]}" if reason else ""))
+    return "; ".join(said)
+
+
 def judge_class(regression: Regression, outcome: runner.Outcome, seconds: float) -> Row:
     row = Row(
         regression.name,
@@ -155,7 +165,7 @@ def judge_class(regression: Regression, outcome: runner.Outcome, seconds: float)
     elif set(regression.expected) & set(row.caught_by):
         row.status = "caught"
     elif row.caught_by:
-        row.status = "caught elsewhere"
+        row.status = f"caught elsewhere ({why_not(regression, outcome)})"
     elif warned := [i for i in regression.expected if status_of(outcome, i) == "warn"]:
         row.status = f"MISSED: only a warning from {', '.join(warned)}"
     else:
@@ -181,12 +191,15 @@ def table(rows: list[Row]) -> str:
 
 
 def measure(names: list[str], scratch: Path, reports: Path, log=print) -> dict:
-    """Phase by phase (release N's performance just before N+1's, so the machine is as loaded): the clean N+1,
-    then each class."""
+    """Phase by phase, in the release's order (release N's performance just before N+1's, so the machine is as
+    loaded): the clean N+1, then each class."""
     chosen = [r for r in REGRESSIONS if r.name in names]
     rows, alarms = [], 0
     with stakeholders() as webhook:
-        for phase in dict.fromkeys(r.phase for r in chosen):
+        phases = list(dict.fromkeys(r.phase for r in chosen))
+        if "post_deploy" in phases and "pre_deploy" not in phases:  # its triggers need a complete pre_deploy run
+            phases.insert(phases.index("post_deploy"), "pre_deploy")
+        for phase in phases:
             if phase == "performance":
                 started = time.monotonic()
                 verdict = measure_previous_release(reports, scratch, webhook)
