@@ -554,12 +554,12 @@ class Traffic:
         return ""
 
 
-def traffic(window: ScrapeWindow | PrometheusWindow, sent_between, cfg) -> Traffic:
-    """The window's request rate and relcheck's own share of it (sent_between(start, end): its requests then);
-    cfg: [monitoring]."""
+def traffic(window: ScrapeWindow | PrometheusWindow, sent_between, cfg, scrapes_per_s: float = 0.0) -> Traffic:
+    """The window's request rate and relcheck's own share of it (sent_between(start, end): its requests then;
+    scrapes_per_s: the rate of a Prometheus relcheck started itself); cfg: [monitoring]."""
     measured = window.request_rate()
     start, end = window.span()
-    own = sent_between(start - CLOCK_SLACK_S, end) / max(end - start, 1e-9)
+    own = sent_between(start - CLOCK_SLACK_S, end) / max(end - start, 1e-9) + scrapes_per_s
     return Traffic(measured.value, own, measured.how, cfg.min_rps, cfg.max_rps)
 
 

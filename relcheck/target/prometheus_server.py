@@ -20,6 +20,8 @@ import requests
 from relcheck.core.errors import ToolError
 from relcheck.target.service import die_with_parent, free_port, stop_groups
 
+SCRAPE_INTERVAL_S = 1  # its scrapes of the service are relcheck's own requests too
+
 PROMETHEUS = ("prometheus",)
 NODE_EXPORTER = ("prometheus-node-exporter", "node_exporter")
 
@@ -49,7 +51,7 @@ class LocalPrometheus:
         targets = home / "services.json"
         targets.write_text("[]")
         config = {  # YAML is a superset of JSON
-            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+            "global": {"scrape_interval": f"{SCRAPE_INTERVAL_S:g}s", "evaluation_interval": "1s"},
             "scrape_configs": [
                 {"job_name": "services", "file_sd_configs": [{"files": [str(targets)], "refresh_interval": "1s"}]},
                 {"job_name": "node", "static_configs": [{"targets": [f"127.0.0.1:{node_port}"]}]},
