@@ -24,6 +24,17 @@ IN_CHECKOUT = (REPO / "checks" / "test_post_deploy.py").is_file()  # run from re
 DEFAULT_PATH = Path("relcheck.toml")  # of the working directory
 
 
+def regex_with_a_group(value: str, without_one: str) -> str:
+    """A validator's check: value is a regular expression with at least one group (else ValueError without_one)."""
+    try:
+        groups = re.compile(value).groups
+    except re.error as exc:
+        raise ValueError(f"not a regular expression: {exc}") from None
+    if groups < 1:
+        raise ValueError(without_one)
+    return value
+
+
 class ConfigError(ValueError):
     """The configuration cannot be used; the message is one line naming the file, key and problem."""
 
@@ -95,13 +106,7 @@ class Service(Model):
     @field_validator("log_timestamp")
     @classmethod
     def _one_group(cls, value: str) -> str:
-        try:
-            groups = re.compile(value).groups
-        except re.error as exc:
-            raise ValueError(f"not a regular expression: {exc}") from None
-        if groups < 1:
-            raise ValueError("needs a group around the timestamp, e.g. ^\\[([^]]+)\\]")
-        return value
+        return regex_with_a_group(value, "needs a group around the timestamp, e.g. ^\\[([^]]+)\\]")
 
     @field_validator("log_timezone")
     @classmethod
@@ -654,13 +659,7 @@ class ApiContract(Model):
     @field_validator("version_prefix")
     @classmethod
     def _one_group(cls, value: str) -> str:
-        try:
-            groups = re.compile(value).groups
-        except re.error as exc:
-            raise ValueError(f"not a regular expression: {exc}") from None
-        if groups < 1:
-            raise ValueError("needs a group capturing the version number, e.g. ^/v(\\d+)/")
-        return value
+        return regex_with_a_group(value, "needs a group capturing the version number, e.g. ^/v(\\d+)/")
 
 
 class Docs(Model):
