@@ -75,11 +75,9 @@ def test_attested_task(section, item, attestations, evidence):
 
 @pytest.mark.item("Post-Release Tasks / Communication", "Notify stakeholders")
 def test_notify_release_done(released_notice, evidence):
-    notice = released_notice
-    evidence.text("Notice", notice.text)
-    evidence.table("Deliveries", *notice.table())
-    require(notice.deliveries, notify.NO_CHANNEL)
-    assert not notice.refused, f"notice not accepted by {notice.refused}"
+    released_notice.record(evidence)
+    require(released_notice.deliveries, notify.NO_CHANNEL)
+    assert not released_notice.refused, f"notice not accepted by {released_notice.refused}"
 
 
 @pytest.mark.item("Post-Release Tasks / Communication", "Update status board")

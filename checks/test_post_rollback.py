@@ -29,11 +29,9 @@ def test_data_integrity(data_integrity, deploy_record, evidence):
 
 @pytest.mark.item("Post-Rollback", "Notify stakeholders")
 def test_notify_rollback(rollback_notice, evidence):
-    notice = rollback_notice
-    evidence.text("Notice", notice.text)
-    evidence.table("Deliveries", *notice.table())
-    require(notice.deliveries, notify.NO_CHANNEL)
-    assert not notice.refused, f"notice not accepted by {notice.refused}"
+    rollback_notice.record(evidence)
+    require(rollback_notice.deliveries, notify.NO_CHANNEL)
+    assert not rollback_notice.refused, f"notice not accepted by {rollback_notice.refused}"
 
 
 @pytest.mark.item("Post-Rollback", "Document issues")

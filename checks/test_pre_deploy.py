@@ -49,11 +49,9 @@ def test_backup_current_system(verified_backup, evidence):
 
 @pytest.mark.item("Pre-Deployment", "Notify stakeholders")
 def test_notify_stakeholders(release_notice, evidence):
-    notice = release_notice
-    evidence.text("Notice", notice.text)
-    evidence.table("Deliveries", *notice.table())
-    require(notice.deliveries, notify.NO_CHANNEL)
-    assert not notice.refused, f"notice not accepted by {notice.refused}"
+    release_notice.record(evidence)
+    require(release_notice.deliveries, notify.NO_CHANNEL)
+    assert not release_notice.refused, f"notice not accepted by {release_notice.refused}"
 
 
 @pytest.mark.item("Pre-Deployment", "Prepare rollback plan")

@@ -91,9 +91,11 @@ class Notice:
     def text(self) -> str:
         return f"{self.subject}\n\n{self.body}"
 
-    def table(self) -> tuple[list[str], list[tuple]]:
+    def record(self, evidence) -> None:
+        """The notice as sent and each channel's answer, as the check's evidence."""
+        evidence.text("Notice", self.text)
         rows = [(d.channel, "yes" if d.accepted else "NO", d.detail) for d in self.deliveries]
-        return ["channel", "accepted", "detail"], rows
+        evidence.table("Deliveries", ["channel", "accepted", "detail"], rows)
 
     @property
     def refused(self) -> str:
