@@ -29,6 +29,7 @@ from pathlib import Path
 
 from bench.regressions.catalogue import CLEAN, QUICK, REGRESSIONS, Regression
 from relcheck.core.files import write_json
+from relcheck.core.statuses import GO, Verdict
 from relcheck.run import runner
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -120,7 +121,7 @@ def run(regression: Regression, phase: str, reports: Path, scratch: Path, webhoo
         shutil.rmtree(work, ignore_errors=True)
 
 
-def measure_previous_release(reports: Path, scratch: Path, webhook: str) -> str:
+def measure_previous_release(reports: Path, scratch: Path, webhook: str) -> Verdict | None:
     """Release N's performance phase: its stress capacity goes into the results history N+1 is judged against."""
     work = Path(tempfile.mkdtemp(prefix="release-n-", dir=scratch))
     try:
@@ -157,7 +158,7 @@ def judge_class(regression: Regression, outcome: runner.Outcome, seconds: float)
         regression.phase,
         " / ".join(regression.expected),
         failed(outcome),
-        verdict=outcome.verdict,
+        verdict=outcome.verdict or "no result",
         seconds=seconds,
     )
     if not outcome.manifest:
@@ -174,11 +175,11 @@ def judge_class(regression: Regression, outcome: runner.Outcome, seconds: float)
 
 
 def judge_clean(phase: str, outcome: runner.Outcome, seconds: float) -> tuple[Row, int]:
-    row = Row(CLEAN.name, phase, "nothing", failed(outcome), verdict=outcome.verdict, seconds=seconds)
+    row = Row(CLEAN.name, phase, "nothing", failed(outcome), verdict=outcome.verdict or "no result", seconds=seconds)
     alarms = sum(c["status"] == "fail" for i in outcome.manifest.get("items", []) for c in i["checks"])
-    alarms += outcome.verdict == "ROLLBACK"
-    row.status = "passed" if outcome.verdict in ("READY", "PROCEED") and not alarms else f"{alarms} false alarm(s)"
-    if not alarms and outcome.verdict not in ("READY", "PROCEED"):
+    alarms += outcome.verdict == Verdict.ROLLBACK
+    row.status = "passed" if outcome.verdict in GO and not alarms else f"{alarms} false alarm(s)"
+    if not alarms and outcome.verdict not in GO:
         row.status = f"{outcome.verdict}: {'; '.join(outcome.manifest.get('verdict_reasons', [])[:2])[:160]}"
     return row, alarms
 

@@ -6,7 +6,7 @@ no data, tool did not run, inconclusive) or Pending (waiting for a person's atte
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import Enum, StrEnum
 
 
 class Status(str, Enum):
@@ -36,6 +36,20 @@ SEVERITY = [
     Status.PASS,
     Status.NOT_RUN,
 ]
+
+
+class Verdict(StrEnum):
+    """A run's verdict (decided in relcheck/run/results.py): READY or BLOCKED before a deploy, PROCEED, BLOCKED or
+    ROLLBACK after one (the rollback triggers), PARTIAL for a run that is not complete."""
+
+    READY = "READY"
+    BLOCKED = "BLOCKED"
+    PROCEED = "PROCEED"
+    ROLLBACK = "ROLLBACK"
+    PARTIAL = "PARTIAL"
+
+
+GO = frozenset({Verdict.READY, Verdict.PROCEED})  # the verdicts that let a release go on (and the roles may sign)
 
 
 def worst(statuses) -> Status:

@@ -9,6 +9,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from relcheck.core.statuses import Verdict
 from relcheck.run import runner
 
 ROLLBACK_EXIT = 3
@@ -21,7 +22,7 @@ def watch(config: Path, duration_s: float, every_s: float, log=print) -> int:
     while True:
         started = time.monotonic()
         outcome = runner.run_checks(config, "monitoring", timeout=max(every_s, 1800))
-        runs, verdict = runs + 1, outcome.verdict
+        runs, verdict = runs + 1, outcome.verdict or "no result"
         report = outcome.run_dir / "report.html" if outcome.run_dir else "no report (see the output above)"
         log(
             f"[{datetime.now(timezone.utc):%Y-%m-%d %H:%M:%S}Z] monitoring run {runs}: {verdict} "
@@ -29,10 +30,10 @@ def watch(config: Path, duration_s: float, every_s: float, log=print) -> int:
         )
         for reason in outcome.manifest.get("verdict_reasons", [])[:3]:
             log(f"    {reason}")
-        if verdict == "ROLLBACK":
+        if verdict == Verdict.ROLLBACK:
             log("a rollback trigger fired: stopping (relcheck rollback when the owner decides)")
             return ROLLBACK_EXIT
         pause = max(0.0, every_s - (time.monotonic() - started))
         if time.monotonic() + pause >= deadline:
-            return 0 if verdict == "PROCEED" else 1
+            return 0 if verdict == Verdict.PROCEED else 1
         time.sleep(pause)

@@ -14,7 +14,7 @@ from relcheck.core import records
 from relcheck.core.config import Config, RequestSpec, load
 from relcheck.core.errors import RelcheckError
 from relcheck.core.files import write_json
-from relcheck.core.statuses import Status
+from relcheck.core.statuses import GO, Status, Verdict
 from relcheck.core.templates import fill
 from relcheck.ops import downgrade, incident
 from relcheck.ops.deploy import Host, Procedures, Record, migration_heads
@@ -63,13 +63,13 @@ def checks_phase(rehearsal: Rehearsal, name: str, config: Path, markexpr: str, e
     every check that ran is acceptable or waits only for a person's attestation (no one attests a rehearsal)."""
     outcome = runner.run_checks(config, markexpr, list(args), env)
     ran = [item for item in outcome.manifest.get("items", []) if item["checks"]]
-    ok = outcome.verdict in ("READY", "PROCEED") or (
-        outcome.verdict == "PARTIAL"
+    ok = outcome.verdict in GO or (
+        outcome.verdict == Verdict.PARTIAL
         and all(Status(item["status"]).acceptable or item["status"] == Status.PENDING for item in ran)
     )
     why = "; ".join(outcome.manifest.get("verdict_reasons", [])[:3]) or outcome.output.strip().splitlines()[-1:]
     rehearsal.phases.append(
-        Phase(name, round(outcome.seconds, 1), ok, f"{outcome.verdict}" + ("" if ok else f": {why}"))
+        Phase(name, round(outcome.seconds, 1), ok, f"{outcome.verdict or 'no result'}" + ("" if ok else f": {why}"))
     )
     return ok
 

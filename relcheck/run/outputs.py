@@ -13,6 +13,7 @@ from relcheck.core import config as config_module
 from relcheck.core.checklist import Checklist
 from relcheck.core.errors import RelcheckError
 from relcheck.core.files import write_json
+from relcheck.core.statuses import Verdict
 from relcheck.probes import contacts
 from relcheck.run import history
 from relcheck.run import results as results_module
@@ -133,7 +134,7 @@ def header(
 
 @dataclass
 class Written:
-    verdict: str
+    verdict: Verdict
     reasons: list[str]
     summary_html: str
 
@@ -150,18 +151,14 @@ def write(
     """Results -> verdict (the trigger decision; PARTIAL for a run that is not complete) -> manifest and evidence on
     disk -> the HTML summary, rendered from the files as written, exactly as `relcheck verify` re-renders them."""
     results = results_module.item_results(checklist, checks, covered)
-    verdict, reasons = results_module.verdict(results, run_phases(markexpr), run_header["run"]["interrupted"])
-    decision = results_module.decision(results)
-    if decision:
-        verdict = "BLOCKED" if decision["name"] == "PROCEED" and verdict == "BLOCKED" else decision["name"]
-        reasons = decision["reasons"] + reasons
     pre_release = run_phases(markexpr) & {"pre_release", *PRE_RELEASE_PARTS}
-    problem = tree_problem(run_header["tested_tree"]) if pre_release else ""
-    if problem:  # what was tested must be what is released
-        verdict, reasons = ("BLOCKED" if verdict == "READY" else verdict), [problem] + reasons
-    partial = run_header["run"]["partial"]
-    if partial and verdict != "ROLLBACK":  # a trigger that fired is measured; anything else needs the whole run
-        verdict, reasons = "PARTIAL", partial + reasons
+    verdict, reasons, decision = results_module.final_verdict(
+        results,
+        run_phases(markexpr),
+        run_header["run"]["interrupted"],
+        tree_problem(run_header["tested_tree"]) if pre_release else "",  # what was tested must be what is released
+        run_header["run"]["partial"],
+    )
     manifest = results_module.manifest(run_header, results, verdict, reasons, decision)
     manifest["trend"] = history.trend(
         cfg.reports_dir,

@@ -18,7 +18,7 @@ from relcheck.core import records
 from relcheck.core.errors import RelcheckError
 from relcheck.core.evidence import Evidence, digest
 from relcheck.core.secrets import redact
-from relcheck.core.statuses import NotVerified, Pending, Status, require
+from relcheck.core.statuses import NotVerified, Pending, Status, Verdict, require
 from relcheck.run import completeness, outcome, outputs, triggers
 from relcheck.run import results as results_module
 from relcheck.run.phases import PHASES, PRE_RELEASE_PARTS, is_due, observes, run_label, run_phases, selects
@@ -284,9 +284,9 @@ class Run:
         )
         written = outputs.write(self.cfg, self.checklist, self.checks, self.covered, self.markexpr, header, self.paths)
         self.verdict, self.reasons, self.summary_html = written.verdict, written.reasons, written.summary_html
-        if self.verdict == "ROLLBACK":
+        if self.verdict == Verdict.ROLLBACK:
             session.exitstatus = ROLLBACK_EXIT
-        elif self.verdict == "BLOCKED" and session.exitstatus == pytest.ExitCode.OK:
+        elif self.verdict == Verdict.BLOCKED and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
         yield
         for being_written, final in (

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from importlib import metadata
 
 from relcheck.core.checklist import Checklist, Item
-from relcheck.core.statuses import Status, worst
+from relcheck.core.statuses import Status, Verdict, worst
 
 MANIFEST_FORMAT = "relcheck-manifest/1"
 TOOLS = (
@@ -89,7 +89,7 @@ def item_results(checklist: Checklist, checks: dict[str, list[CheckResult]], cov
     return results
 
 
-def verdict(results: list[ItemResult], run_phases: set[str], interrupted: bool = False) -> tuple[str, list[str]]:
+def verdict(results: list[ItemResult], run_phases: set[str], interrupted: bool = False) -> tuple[Verdict, list[str]]:
     """READY when every item this run is responsible for is acceptable; BLOCKED otherwise, with reasons."""
     considered = [r for r in results if r.status != Status.NOT_RUN and (r.checks or r.item.phase in run_phases)]
     blocking = [r for r in considered if not r.status.acceptable]
@@ -101,7 +101,7 @@ def verdict(results: list[ItemResult], run_phases: set[str], interrupted: bool =
         reasons.insert(0, "the run was interrupted before every check ran")
     if not any(r.checks for r in results):
         reasons.insert(0, "no check ran")
-    return ("BLOCKED" if reasons else "READY"), reasons
+    return (Verdict.BLOCKED if reasons else Verdict.READY), reasons
 
 
 def decision(results: list[ItemResult]) -> dict | None:
@@ -130,7 +130,7 @@ def decision(results: list[ItemResult]) -> dict | None:
         if r.status != Status.FAIL and not r.status.acceptable
     ]
     introduced = [f for f in fired if not f["pre_existing"]]
-    name = "ROLLBACK" if introduced else "BLOCKED" if fired or unknown else "PROCEED"
+    name = Verdict.ROLLBACK if introduced else Verdict.BLOCKED if fired or unknown else Verdict.PROCEED
     reasons = (
         [f"rollback trigger fired: {f['trigger']} ({f['reason']})" for f in introduced]
         + [
@@ -141,6 +141,30 @@ def decision(results: list[ItemResult]) -> dict | None:
         + [f"rollback trigger not evaluated: {u['trigger']} ({u['reason']})" for u in unknown]
     )
     return {"name": name, "fired": fired, "not_evaluated": unknown, "reasons": reasons}
+
+
+def final_verdict(
+    results: list[ItemResult],
+    run_phases: set[str],
+    interrupted: bool,
+    tree_problem: str,
+    partial: list[str],
+) -> tuple[Verdict, list[str], dict | None]:
+    """The run's verdict, in one place: the items' verdict, then the trigger decision (a run that evaluated triggers
+    PROCEEDs only when its items allow it), then what was tested must be what is released (`tree_problem`), then a
+    run that is not complete is PARTIAL — unless a trigger fired (that is measured; anything else needs the whole
+    run). Returns the verdict, its reasons and the trigger decision."""
+    name, reasons = verdict(results, run_phases, interrupted)
+    trigger_decision = decision(results)
+    if trigger_decision:
+        fired = Verdict(trigger_decision["name"])
+        name = Verdict.BLOCKED if fired == Verdict.PROCEED and name == Verdict.BLOCKED else fired
+        reasons = trigger_decision["reasons"] + reasons
+    if tree_problem:
+        name, reasons = (Verdict.BLOCKED if name == Verdict.READY else name), [tree_problem] + reasons
+    if partial and name != Verdict.ROLLBACK:
+        name, reasons = Verdict.PARTIAL, partial + reasons
+    return name, reasons, trigger_decision
 
 
 def counts(results: list[ItemResult]) -> dict[str, int]:

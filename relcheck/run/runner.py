@@ -15,6 +15,7 @@ from pathlib import Path
 
 import tomli_w
 
+from relcheck.core.statuses import Verdict
 from relcheck.run.phases import run_label
 from relcheck.target.target import Target
 
@@ -28,8 +29,10 @@ class Outcome:
     run_dir: Path | None
 
     @property
-    def verdict(self) -> str:
-        return self.manifest.get("verdict", "no result")
+    def verdict(self) -> Verdict | None:
+        """None when the run wrote no manifest (refused or crashed before it could)."""
+        name = self.manifest.get("verdict")
+        return Verdict(name) if name in set(Verdict) else None
 
     def statuses(self) -> dict[str, tuple[str, str]]:
         """test name (with parameters) -> (status, reason)."""

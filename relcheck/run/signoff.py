@@ -14,6 +14,7 @@ from pathlib import Path
 from relcheck.core import evidence as evidence_module
 from relcheck.core.config import Config
 from relcheck.core.files import write_atomic
+from relcheck.core.statuses import GO
 from relcheck.run import results
 from relcheck.run.phases import run_phases
 from relcheck.run.report import SIGNOFF_END, SIGNOFF_START, render, signoff_table
@@ -31,14 +32,11 @@ class Signoff:
     problem: str = ""
 
 
-SIGNABLE = ("READY", "PROCEED")
-
-
 def not_signable(manifest: dict) -> str:
     """Why a run's report cannot carry a release sign-off ("" when it can): its verdict is not READY/PROCEED, it is
     a partial run, or an item of its phases has no result."""
     verdict = manifest.get("verdict", "no verdict")
-    if verdict not in SIGNABLE:
+    if verdict not in GO:
         reasons = manifest.get("verdict_reasons") or ["no reason recorded"]
         return f"its verdict is {verdict} ({reasons[0]})"
     if manifest.get("run", {}).get("partial"):
