@@ -8,6 +8,7 @@ import re
 import pytest
 
 from conftest import LATENCY_FAULT_MS, REPO
+from relcheck.core import records
 from relcheck.core.config import Workers
 from relcheck.probes import loadtest
 from relcheck.run import history
@@ -95,7 +96,7 @@ def test_latency_errors_and_memory_break_their_checks(bench, faulty, healthy):
     assert "service memory" in checked.reason("test_resource_utilization")
     assert checked.status("test_performance_benchmarks") == "fail", checked.reason("test_performance_benchmarks")
     assert "GET /v1/kundli/{chart_id} x" in checked.reason("test_performance_benchmarks")
-    assert (history.release_dir(bench.tmp / "reports", "kundli-service", "1.1.0") / "load.json").is_file()
+    assert (records.history_dir(bench.tmp / "reports", "kundli-service", "1.1.0") / "load.json").is_file()
 
 
 def test_stress_finds_the_capacity_limit(bench, faulty):
@@ -142,7 +143,7 @@ def test_a_saturated_generator_is_inconclusive_not_a_failure_nor_a_baseline(benc
     for check in PERFORMANCE[:3] + ["test_response_times_within_sla"]:
         assert checked.status(check) == "not verified"
         assert checked.reason(check).startswith("generator saturated: CPU p90"), checked.reason(check)
-    saved = history.release_dir(bench.tmp / "reports", "kundli-service", "1.1.0")
+    saved = records.history_dir(bench.tmp / "reports", "kundli-service", "1.1.0")
     assert not (saved / "load.json").exists() and not (saved / "stress.json").exists()
 
 
@@ -163,7 +164,7 @@ def test_a_saturated_side_by_side_run_is_inconclusive_and_not_kept_as_the_baseli
     checked = bench.run(bench.config({"performance": performance}), "-k", "benchmarks")
     assert checked.status("test_performance_benchmarks") == "not verified"
     assert checked.reason("test_performance_benchmarks").startswith("generator saturated: CPU p90")
-    assert not history.release_dir(bench.tmp / "reports", "kundli-service", "1.0.0").exists()
+    assert not records.history_dir(bench.tmp / "reports", "kundli-service", "1.0.0").exists()
 
 
 def chart_requests(target) -> float:

@@ -1,4 +1,9 @@
-"""Where a release's runs and procedures leave their records: reports/<release id>/..."""
+"""Where a release's runs and procedures leave their records — every path rule under reports/, here once:
+
+reports/<release id>/<run label>/          a phase run (report.html, manifest.json, evidence.json, junit.xml)
+reports/<release id>/deploy|rollback/      the procedures' records
+reports/history/<product>/<version>/       what a release measured, for the next release to be compared with
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,16 @@ from relcheck.core.config import Config
 
 def release_dir(cfg: Config) -> Path:
     return cfg.reports_dir / cfg.release.release_id
+
+
+def run_dir(cfg: Config, label: str) -> Path:
+    """A phase run's directory."""
+    return release_dir(cfg) / label
+
+
+def history_dir(reports: Path, product: str, version: str) -> Path:
+    """What a version measured (load samples, stress capacity), kept across releases."""
+    return reports / "history" / product / version
 
 
 def backups_dir(cfg: Config) -> Path:

@@ -8,19 +8,16 @@ import random
 from pathlib import Path
 
 from relcheck.core.files import write_json
+from relcheck.core.records import history_dir
 from relcheck.probes.loadtest import LoadResult
 
 KEEP_SAMPLES = 5000
 
 
-def release_dir(reports: Path, product: str, version: str) -> Path:
-    return reports / "history" / product / version
-
-
 def save_load(reports: Path, product: str, version: str, result: LoadResult, routes=None, note: str = "") -> Path:
     """Keep a load run's per-route latency samples (bounded) as this version's performance record."""
     routes = result.routes if routes is None else routes
-    path = release_dir(reports, product, version) / "load.json"
+    path = history_dir(reports, product, version) / "load.json"
     write_json(
         path,
         {
@@ -45,7 +42,7 @@ def save_load(reports: Path, product: str, version: str, result: LoadResult, rou
 
 
 def load_samples(reports: Path, product: str, version: str) -> dict[str, list[float]] | None:
-    path = release_dir(reports, product, version) / "load.json"
+    path = history_dir(reports, product, version) / "load.json"
     if not path.is_file():
         return None
     data = json.loads(path.read_text())
@@ -54,13 +51,13 @@ def load_samples(reports: Path, product: str, version: str) -> dict[str, list[fl
 
 def save_stress(reports: Path, product: str, version: str, capacity: float) -> Path:
     """Keep a stress run's capacity (req/s with the SLA held) as this version's record."""
-    path = release_dir(reports, product, version) / "stress.json"
+    path = history_dir(reports, product, version) / "stress.json"
     write_json(path, {"format": "relcheck-stress-history/1", "version": version, "capacity_rps": capacity})
     return path
 
 
 def stress_capacity(reports: Path, product: str, version: str) -> float | None:
-    path = release_dir(reports, product, version) / "stress.json"
+    path = history_dir(reports, product, version) / "stress.json"
     return json.loads(path.read_text())["capacity_rps"] if version and path.is_file() else None
 
 
@@ -73,7 +70,7 @@ def trend(
     before = reports / f"{product}-{previous_version}" / label / "manifest.json"
     old_counts = json.loads(before.read_text())["counts"] if before.is_file() else None
     p95 = {}
-    old, new = (release_dir(reports, product, v) / "load.json" for v in (previous_version, version))
+    old, new = (history_dir(reports, product, v) / "load.json" for v in (previous_version, version))
     if old.is_file() and new.is_file():
         old_routes, new_routes = json.loads(old.read_text())["routes"], json.loads(new.read_text())["routes"]
         p95 = {

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from relcheck.core import config as config_module
+from relcheck.core import records
 from relcheck.core.checklist import Checklist
 from relcheck.core.errors import RelcheckError
 from relcheck.core.files import write_json
@@ -43,16 +44,11 @@ class OutputPaths:
         return OutputPaths(directory, directory / self.html.name, directory / self.junit.name)
 
 
-def run_dir(cfg: config_module.Config, label: str) -> Path:
-    """The one place a run's directory is derived."""
-    return cfg.reports_dir / cfg.release.release_id / label
-
-
 def output_paths(
     cfg: config_module.Config, label: str, reports: str | None, htmlpath: str | None, xmlpath: str | None
 ) -> OutputPaths:
     """--relcheck-reports DIR, else --html's directory, else the release's run directory."""
-    directory = Path(reports).resolve() if reports else run_dir(cfg, label)
+    directory = Path(reports).resolve() if reports else records.run_dir(cfg, label)
     html = Path(htmlpath or directory / "report.html").resolve()
     directory = html.parent if htmlpath else directory
     return OutputPaths(directory, html, Path(xmlpath or directory / "junit.xml").resolve())
