@@ -4,10 +4,11 @@ target's bandit baseline."""
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from relcheck.target import commands
 
 LEVELS = ["UNDEFINED", "LOW", "MEDIUM", "HIGH"]
 
@@ -101,15 +102,9 @@ def scan(
 ) -> Scan:
     output = workdir / "bandit.json"
     command = [python, "-m", "bandit", "-r", *targets, "-f", "json", "-o", str(output), "-q"]
-    try:
-        result = subprocess.run(command, cwd=source, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return Scan(command, False, f"bandit did not finish within {timeout:g}s")
-    except OSError as exc:
-        return Scan(command, False, f"bandit could not be started with {python}: {exc}")
-    if result.returncode not in (0, 1) or not output.is_file():
-        tail = (result.stderr or result.stdout).strip().splitlines()
-        return Scan(command, False, f"bandit failed (exit {result.returncode}): {tail[-1] if tail else 'no output'}")
+    result = commands.run(command, cwd=source, timeout=timeout)
+    if result.returncode not in (0, 1) or not output.is_file():  # 1: it found issues
+        return Scan(command, False, result.failure("bandit") or "bandit wrote no report")
     try:
         data = json.loads(output.read_text())
     except ValueError as exc:

@@ -5,7 +5,6 @@ interpreter when one is configured, so markers are evaluated for the Python the 
 from __future__ import annotations
 
 import json
-import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +12,7 @@ from pathlib import Path
 from packaging.utils import canonicalize_name
 
 from relcheck.probes.audit.inputs import Pin
+from relcheck.target import commands
 
 UNREACHABLE = ("NewConnectionError", "Network is unreachable", "Temporary failure in name resolution", "ProxyError")
 
@@ -37,14 +37,11 @@ def resolve(requirements: list[Path], pins: list[Pin], python: str, timeout: flo
         command += ["--disable-pip-version-check", "--report", str(report)]
         for path in requirements:
             command += ["-r", str(path)]
-        try:
-            result = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            return Resolution(None, f"pip did not finish resolving within {timeout:g}s")
-        except OSError as exc:
-            return Resolution(None, f"could not run pip with {python}: {exc}")
+        result = commands.run(command, timeout=timeout)
+        if result.problem:
+            return Resolution(None, f"pip resolving with {python}: {result.problem}")
         if result.returncode != 0 or not report.is_file():
-            return failed(result.stdout + "\n" + result.stderr, result.returncode)
+            return failed(result.stdout + "\n" + result.stderr, result.returncode or 0)
         installs = json.loads(report.read_text())["install"]
     resolved: dict[str, str] = {canonicalize_name(i["metadata"]["name"]): i["metadata"]["version"] for i in installs}
     pinned = {p.name for p in pins}

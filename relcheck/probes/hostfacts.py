@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
 
-from relcheck.target import postgres, remote
+from relcheck.target import commands, postgres
 
 
 @dataclass
@@ -77,17 +76,13 @@ def measure(target, backups: Path) -> HostFacts:
 
 def remote_host(prefix: list[str]) -> HostFacts:
     """Memory and load of the host a command prefix reaches (Linux /proc), in one round trip."""
-    command = remote.through(
-        prefix, ["sh", "-c", "hostname; nproc; cat /proc/loadavg; grep MemAvailable /proc/meminfo"]
-    )[0]
-    try:
-        result = subprocess.run(command, capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return HostFacts("not measured", problems=[f"service host unreachable through {prefix[0]}: {exc}"])
+    words = ["sh", "-c", "hostname; nproc; cat /proc/loadavg; grep MemAvailable /proc/meminfo"]
+    result = commands.run(words, prefix=prefix, timeout=30)
+    if result.problem:
+        return HostFacts("not measured", problems=[f"service host unreachable through {prefix[0]}: {result.problem}"])
     lines = result.stdout.split("\n")
     try:
         host, cores, load, memory = lines[0].strip(), int(lines[1]), float(lines[2].split()[0]), lines[3].split()
         return HostFacts(f"{host} (through {' '.join(prefix)})", int(memory[1]) / 1024, load / max(cores, 1))
     except (IndexError, ValueError):
-        last = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
-        return HostFacts("not measured", problems=[f"service host not measured (exit {result.returncode}): {last[0]}"])
+        return HostFacts("not measured", problems=[result.failure("service host not measured")])

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import csv
 import json
-import subprocess
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 from relcheck.core.statuses import NotVerified
 from relcheck.core.versions import same_version
 from relcheck.probes.github import GitHub
+from relcheck.target import commands
 
 OPEN_STATES = {"open", "opened", "reopened", "new", "to do", "todo", "in progress"}
 CLOSED_STATES = {"closed", "done", "resolved"}
@@ -58,12 +58,11 @@ def export_taken(path: Path, repository: Path) -> tuple[datetime, str]:
     if (repository / ".git").exists() and path.resolve().is_relative_to(repository.resolve()):
         relative = str(path.resolve().relative_to(repository.resolve()))
 
-        def git(*args: str) -> subprocess.CompletedProcess:
-            command = ["git", "-C", str(repository), *args, "--", relative]
-            return subprocess.run(command, capture_output=True, text=True, timeout=30)
+        def git(*args: str) -> commands.CommandResult:
+            return commands.run(["git", "-C", str(repository), *args, "--", relative], timeout=30)
 
         changed, commit = git("status", "--porcelain"), git("log", "-1", "--format=%cI")
-        if changed.returncode == 0 and not changed.stdout.strip() and commit.stdout.strip():
+        if changed.ok and not changed.stdout.strip() and commit.stdout.strip():
             return datetime.fromisoformat(commit.stdout.strip()), "its last commit"
     return datetime.fromtimestamp(path.stat().st_mtime, UTC), "the file's modification time"
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import platform
-import subprocess
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
 
 from relcheck.core.checklist import Checklist, Item
 from relcheck.core.statuses import Status, Verdict, worst
+from relcheck.target import commands
 
 MANIFEST_FORMAT = "relcheck-manifest/1"
 TOOLS = (
@@ -63,13 +63,8 @@ def tool_versions() -> dict[str, str]:
 
 
 def git_sha(repo) -> str:
-    try:
-        result = subprocess.run(
-            ["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return ""
-    return result.stdout.strip() if result.returncode == 0 else ""
+    result = commands.run(["git", "-C", str(repo), "rev-parse", "HEAD"], timeout=10)
+    return result.stdout.strip() if result.ok else ""
 
 
 def now() -> str:

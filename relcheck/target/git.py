@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
+import tarfile
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -12,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from relcheck.core.errors import ToolError
+from relcheck.target import commands
 
 
 @dataclass
@@ -71,15 +71,7 @@ class GitRepo:
             self._clone = None
 
     def _git_at(self, cwd: Path, *args: str, env: dict | None = None) -> str:
-        try:
-            result = subprocess.run(
-                ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=60, env=env and {**os.environ, **env}
-            )
-        except FileNotFoundError:
-            raise ToolError("git is not installed") from None
-        if result.returncode != 0:
-            raise ToolError(f"git {args[0]} failed: {result.stderr.strip().splitlines()[-1:] or ['no output']}")
-        return result.stdout
+        return commands.run(["git", *args], cwd=cwd, timeout=60, tool_env=env).raise_for(f"git {args[0]}").stdout
 
     def git(self, *args: str) -> str:
         return self._git_at(self.workdir, *args)
@@ -151,10 +143,9 @@ class GitRepo:
     def export(self, ref: str, destination: Path) -> Path:
         """A plain copy of the tree at ref (no .git), e.g. the previous release to roll back to."""
         destination.mkdir(parents=True, exist_ok=True)
-        archive = subprocess.run(
-            ["git", "archive", "--format=tar", ref], cwd=self.workdir, capture_output=True, timeout=120
-        )
-        if archive.returncode != 0:
-            raise ToolError(f"git archive {ref} failed: {archive.stderr.decode(errors='replace').strip()}")
-        subprocess.run(["tar", "-x", "-C", str(destination)], input=archive.stdout, check=True, timeout=120)
+        with tempfile.TemporaryDirectory() as workdir:
+            archive = Path(workdir) / "tree.tar"
+            self._git_at(self.workdir, "archive", "--format=tar", "-o", str(archive), ref)
+            with tarfile.open(archive) as tar:
+                tar.extractall(destination, filter="data")
         return destination

@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from relcheck.core.errors import RelcheckError, ToolError
+from relcheck.core.errors import RelcheckError
 from relcheck.core.statuses import NotVerified
-from relcheck.target import remote
+from relcheck.target import commands
 
 MAX_BYTES = 64 * 2**20  # a log is read from at most its last 64 MiB ...
 MAX_JOURNAL_LINES = 500_000  # ... a journal from at most its last 500,000 entries
@@ -128,14 +127,7 @@ def journal_lines(unit: str, since: datetime, prefix: list[str], timeout: float 
         "--since",
         f"@{int(since.timestamp())}",
     ]
-    if prefix:
-        command = remote.through(prefix, command)[0]
-    try:
-        result = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
-    except (FileNotFoundError, subprocess.TimeoutExpired) as exc:
-        raise ToolError(f"journalctl for {unit}: {type(exc).__name__}") from None
-    if result.returncode != 0:
-        raise ToolError(f"journalctl -u {unit} failed: {result.stderr.strip()[:200]}")
+    result = commands.run(command, prefix=prefix, timeout=timeout).raise_for(f"journalctl -u {unit}")
     return [line for line in result.stdout.splitlines() if not line.startswith("-- ")]  # "-- No entries --"
 
 

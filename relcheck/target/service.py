@@ -18,7 +18,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from relcheck.core.errors import TargetError
-from relcheck.target import remote
+from relcheck.target import commands, remote
 
 
 @dataclass
@@ -136,16 +136,13 @@ class SystemdService:
             raise TargetError("target.service.unit: required when the manager is systemd")
         self.unit, self.prefix, self.timeout = unit, prefix or [], timeout
 
-    def argv(self, words: list[str]) -> list[str]:
-        return remote.through(self.prefix, words)[0] if self.prefix else words
-
-    def _systemctl(self, *args: str) -> subprocess.CompletedProcess:
-        try:
-            return subprocess.run(self.argv(["systemctl", *args]), capture_output=True, text=True, timeout=self.timeout)
-        except FileNotFoundError:
-            raise TargetError("systemctl not found on this host (set target.service.command_prefix)") from None
-        except subprocess.TimeoutExpired:
-            raise TargetError(f"systemctl {' '.join(args)} timed out after {self.timeout:.0f}s") from None
+    def _systemctl(self, *args: str) -> commands.CommandResult:
+        result = commands.run(["systemctl", *args], prefix=self.prefix, timeout=self.timeout)
+        if result.returncode is None and "not found" in result.problem:
+            raise TargetError("systemctl not found on this host (set target.service.command_prefix)")
+        if result.returncode is None:
+            raise TargetError(f"systemctl {' '.join(args)}: {result.problem}")
+        return result
 
     def status(self) -> ServiceStatus:
         result = self._systemctl("show", self.unit, "--property=ActiveState,SubState,MainPID,LoadState")

@@ -7,15 +7,14 @@ connect_remote (an embedded one is started by relcheck.target.embedded).
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from relcheck.core.config import Config
 from relcheck.core.errors import TargetError
-from relcheck.core.secrets import redact, register, register_dsn, safe_url
-from relcheck.target import logs, postgres
+from relcheck.core.secrets import register, register_dsn, safe_url
+from relcheck.target import commands, logs, postgres
 from relcheck.target.http import Answer, Http
 from relcheck.target.service import SystemdService, UnmanagedService
 
@@ -99,16 +98,7 @@ class Target:
 
 def run_step(command: list[str], env: dict, cwd: Path, what: str, timeout: float) -> str:
     """Run a start-up step; stdout on success, TargetError with its last error line otherwise."""
-    try:
-        result = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
-    except FileNotFoundError:
-        raise TargetError(f"{what}: command not found: {command[0]}") from None
-    except subprocess.TimeoutExpired:
-        raise TargetError(f"{what}: did not finish within {timeout:g}s") from None
-    if result.returncode != 0:
-        lines = (result.stderr or result.stdout).strip().splitlines()
-        raise TargetError(f"{what} failed (exit {result.returncode}): {redact(lines[-1]) if lines else 'no output'}")
-    return result.stdout
+    return commands.run(command, env=env, cwd=cwd, timeout=timeout).raise_for(what, TargetError).stdout
 
 
 def connect_remote(config: Config) -> Target:

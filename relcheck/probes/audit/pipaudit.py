@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from packaging.utils import canonicalize_name
+
+from relcheck.target import commands
 
 
 @dataclass
@@ -37,15 +38,13 @@ def run(requirement_files: list[Path], timeout: float, also: list[str] | None = 
             extra = Path(workdir) / "transitive.txt"
             extra.write_text("".join(f"{line}\n" for line in also))
             command += ["-r", str(extra)]
-        try:
-            result = subprocess.run(command, capture_output=True, text=True, timeout=timeout * 3)
-        except subprocess.TimeoutExpired:
-            return PipAudit(False, f"pip-audit did not finish within {timeout * 3:g}s (network?)")
+        result = commands.run(command, timeout=timeout * 3)
+    if result.problem:
+        return PipAudit(False, f"pip-audit: {result.problem} (network?)")
     try:
         data = json.loads(result.stdout)
     except ValueError:
-        tail = result.stderr.strip().splitlines()
-        return PipAudit(False, f"pip-audit failed: {tail[-1] if tail else 'no output'}")
+        return PipAudit(False, f"pip-audit failed: {result.last_line}")
     found = PipAudit(False, "")
     for dep in data.get("dependencies", []):
         name = canonicalize_name(dep["name"])

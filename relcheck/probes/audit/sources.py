@@ -11,7 +11,6 @@ import hashlib
 import json
 import os
 import pickle
-import subprocess
 import zipfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -21,6 +20,7 @@ import yaml
 from packaging.utils import canonicalize_name
 
 from relcheck.core.files import write_atomic
+from relcheck.target import commands
 
 LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: ~10x faster
 METADATA = "snapshot.json"
@@ -163,10 +163,8 @@ def date_it(source: Source, path: Path) -> None:
             source.taken, source.age_from = str(meta["taken"]), METADATA
             return
     if (path / ".git").exists():  # the clone's own history, not a repository it happens to sit in
-        commit = subprocess.run(
-            ["git", "-C", str(path), "log", "-1", "--format=%cI"], capture_output=True, text=True, timeout=30
-        )
-        if commit.returncode == 0 and commit.stdout.strip():
+        commit = commands.run(["git", "-C", str(path), "log", "-1", "--format=%cI"], timeout=30)
+        if commit.ok and commit.stdout.strip():
             source.taken, source.age_from = commit.stdout.strip(), "last commit of the clone"
             return
     newest = max((r.modified for r in source.records if r.modified), default="")
