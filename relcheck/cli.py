@@ -239,9 +239,39 @@ def cmd_audit(args) -> int:
     return formats.exit_status(found)
 
 
+def cmd_statement(args) -> int:
+    from relcheck.run import statement
+
+    if bool(args.role) != bool(args.key):
+        raise RelcheckError("--role and --key go together (sign the statement as a role)")
+    path = statement.write(load(args.config), Path(args.report), args.role or "", Path(args.key) if args.key else None)
+    print(f"{'signed' if args.role else 'wrote'} {path}" + (f" as {args.role}" if args.role else ""))
+    return 0
+
+
+def cmd_verify_statement(args) -> int:
+    from relcheck.run import statement
+
+    check = statement.verify(load(args.config), Path(args.statement))
+    facts = check.statement.get("predicate", {}).get("relcheck", {})
+    if facts:
+        result = check.statement["predicate"]["result"]
+        print(f"{facts['release']}, run {facts['run']} finished {facts['finished']}: {result}")
+    for role, principal, fingerprint in check.signed:
+        print(f"  signed  {role}: {principal} ({fingerprint})")
+    for problem in check.problems:
+        print(f"  PROBLEM: {problem}")
+    print("verified" if check.ok else f"NOT verified: {len(check.problems)} problem(s)")
+    return 0 if check.ok else 1
+
+
 def cmd_verify(args) -> int:
     from relcheck.run.signoff import verify
 
+    if args.statement:
+        return cmd_verify_statement(args)
+    if not args.report:
+        raise RelcheckError("name a report (or --statement FILE)")
     check = verify(load(args.config), Path(args.report))
     manifest = check.manifest
     if manifest:
@@ -361,8 +391,16 @@ def main(argv: list[str] | None = None) -> int:
     audit.add_argument("--pip-audit", choices=["auto", "off", "required"], help="also ask pip-audit online")
     audit.add_argument("--json", action="store_true", help="machine-readable output")
     audit.set_defaults(func=cmd_audit)
+    statement = sub.add_parser(
+        "statement", help="write a run's in-toto statement (DSSE) beside its report; sign it as a role (SSH key)"
+    )
+    statement.add_argument("report", help="report.html of a complete run (or its directory)")
+    statement.add_argument("--role", help="sign it as this role of signoff.roles (namespace relcheck-release-<role>)")
+    statement.add_argument("--key", help="your SSH private key")
+    statement.set_defaults(func=cmd_statement)
     verify = sub.add_parser("verify", help="check a report against its manifest, evidence and signatures")
-    verify.add_argument("report", help="report.html of a run (or its directory)")
+    verify.add_argument("report", nargs="?", help="report.html of a run (or its directory)")
+    verify.add_argument("--statement", help="verify a statement.dsse.json instead: signatures, policy, subjects")
     verify.set_defaults(func=cmd_verify)
     attest = sub.add_parser("attest", help="attest an item only a person can confirm (signed statement)")
     attest.add_argument("--item", required=True, help="'<section> :: <item>', e.g. 'Post-Rollback :: Plan resolution'")

@@ -25,6 +25,7 @@ TOOLS = (
     "scipy",
     "hdrhistogram",
     "sshsig",
+    "securesystemslib",
 )
 
 

@@ -79,16 +79,17 @@ def public_key(key: Path) -> str:
     return " ".join(text.split()[:2])
 
 
-def sign(text: str, key: Path) -> str:
-    """An armored SSH signature of text in the relcheck namespace, by ssh-keygen."""
+def sign(text: str | bytes, key: Path, namespace: str = NAMESPACE) -> str:
+    """An armored SSH signature of text (a statement, or the bytes of a DSSE envelope's PAE) in a namespace, by
+    ssh-keygen."""
     if not Path(key).is_file():
         raise SigningError(f"no key at {key}")
     with tempfile.TemporaryDirectory() as workdir:
         message = Path(workdir) / "statement"
-        message.write_text(text)
+        message.write_bytes(text if isinstance(text, bytes) else text.encode())
         try:
             result = subprocess.run(
-                ["ssh-keygen", "-q", "-Y", "sign", "-f", str(key), "-n", NAMESPACE, str(message)],
+                ["ssh-keygen", "-q", "-Y", "sign", "-f", str(key), "-n", namespace, str(message)],
                 capture_output=True,
                 text=True,
                 timeout=60,
@@ -101,15 +102,25 @@ def sign(text: str, key: Path) -> str:
         return Path(f"{message}.sig").read_text()
 
 
-def canonical_armor(armored: str) -> str:
-    """The armor ssh-keygen writes for the same signature bytes (70 columns)."""
+def dearmor(armored: str) -> bytes:
+    """The signature bytes of an armored SSH signature (b"" when it is not one)."""
     try:
-        raw = sshsig.sshsig.ssh_dearmor_sshsig(armored)
+        return sshsig.sshsig.ssh_dearmor_sshsig(armored)
     except (binascii.Error, UnicodeDecodeError, ValueError):
-        return ""
+        return b""
+
+
+def armor(raw: bytes) -> str:
+    """The armor ssh-keygen writes for these signature bytes (70 columns)."""
     body = binascii.b2a_base64(raw, newline=False).decode()
     lines = [body[i : i + 70] for i in range(0, len(body), 70)]
     return "\n".join(["-----BEGIN SSH SIGNATURE-----", *lines, "-----END SSH SIGNATURE-----", ""])
+
+
+def canonical_armor(armored: str) -> str:
+    """The armor ssh-keygen writes for the same signature bytes (70 columns)."""
+    raw = dearmor(armored)
+    return armor(raw) if raw else ""
 
 
 class AllowedSigners:
@@ -137,11 +148,11 @@ class AllowedSigners:
     def principals_of(self, key: str) -> set[str]:
         return {p for principals, k, _ in self.entries if k == key for p in principals}
 
-    def allows(self, principal: str, key: str) -> bool:
+    def allows(self, principal: str, key: str, namespace: str = NAMESPACE) -> bool:
         return any(
             k == key
             and (principal in principals or "*" in principals)
-            and (namespaces is None or NAMESPACE in namespaces)
+            and (namespaces is None or namespace in namespaces)
             for principals, k, namespaces in self.entries
         )
 
@@ -153,20 +164,22 @@ class Verdict:
     fingerprint: str = ""
 
 
-def verify(text: str, armored: str, signers: AllowedSigners, principal: str) -> Verdict:
-    """The signature is ssh-keygen's, over exactly this statement, in our namespace, by a key allowed for the
+def verify(
+    text: str | bytes, armored: str, signers: AllowedSigners, principal: str, namespace: str = NAMESPACE
+) -> Verdict:
+    """The signature is ssh-keygen's, over exactly this statement, in this namespace, by a key allowed for the
     principal."""
     if armored != canonical_armor(armored):
         return Verdict(False, "signature file altered (not in ssh-keygen's canonical form)")
     try:
-        key = sshsig.check_signature(text.encode(), armored, NAMESPACE)
+        key = sshsig.check_signature(text if isinstance(text, bytes) else text.encode(), armored, namespace)
     except Exception as exc:  # sshsig raises InvalidSignature, ValueError, even AssertionError on malformed input
         return Verdict(
             False,
             f"signature does not verify ({type(exc).__name__}: altered statement or signature, or another namespace)",
         )
     fingerprint = key.sha256_str()
-    if not signers.allows(principal, key.openssh_str()):
+    if not signers.allows(principal, key.openssh_str(), namespace):
         return Verdict(False, f"key {fingerprint} is not an allowed signer for {principal}", fingerprint)
     return Verdict(True, "", fingerprint)
 
