@@ -308,6 +308,19 @@ def cmd_waive(args) -> int:
     return 0
 
 
+def cmd_history(args) -> int:
+    """DORA's delivery metrics over the releases in reports/ (printed), and their Prometheus textfile."""
+    from relcheck.run import delivery
+
+    reports = load(args.config).reports_dir
+    if args.prometheus:
+        delivery.write_prometheus(reports, Path(args.prometheus))
+        print(f"wrote {args.prometheus}")
+    if args.dora or not args.prometheus:
+        print("\n".join(delivery.lines(delivery.dora(reports))))
+    return 0
+
+
 def cmd_init(args) -> int:
     """Probe a running service (and its tree and database) and write a config for it."""
     from relcheck.core.secrets import register_dsn
@@ -418,6 +431,14 @@ def main(argv: list[str] | None = None) -> int:
     waive.add_argument("--role", required=True, help="the approving role")
     waive.add_argument("--key", required=True)
     waive.set_defaults(func=cmd_waive)
+    history = sub.add_parser("history", help="delivery metrics (DORA) from the release record in reports/")
+    history.add_argument(
+        "--dora", action="store_true", help="print deployment frequency, change failure rate, recovery"
+    )
+    history.add_argument(
+        "--prometheus", metavar="FILE", help="write them and each gate's last verdicts (textfile format)"
+    )
+    history.set_defaults(func=cmd_history)
     init = sub.add_parser("init", help="probe a running service and write a config for it (bounded, read-only)")
     init.add_argument("--base-url", required=True, help="the running service, e.g. http://127.0.0.1:8000")
     init.add_argument("--source", help="the service's source tree (its repository checkout)")
