@@ -155,6 +155,14 @@ BASE = (REPO / "relcheck.toml").read_text()
             "relcheck.toml: target.auth.tokens.admin: environment variable NO_SUCH_VARIABLE_X is not set",
         ),
         (lambda t: t + "\n[[[broken", "relcheck.toml: not valid TOML"),
+        (
+            lambda t: t.replace('"Development Team Lead"]\nrequired', '"Chief Vibes Officer"]\nrequired'),
+            "relcheck.toml: signoff: policy.pre_release: Chief Vibes Officer not in signoff.roles",
+        ),
+        (
+            lambda t: t.replace("required = 2 ", "required = 4 "),
+            "relcheck.toml: signoff: policy.pre_release: required 4 of only 3 roles",
+        ),
     ],
 )
 def test_bad_config_names_key_and_problem(tmp_path, edit, message):

@@ -198,6 +198,8 @@ def test_the_policy_needs_its_roles_and_a_replayed_or_changed_statement_is_rejec
     assert statement.verify(cfg, path).ok
     verified = relcheck_cli(cfg.path, "verify", "--statement", str(path))
     assert verified.returncode == 0 and f"signed  {QA}: {ROLES[QA]} (SHA256:" in verified.stdout
+    missing = relcheck_cli(cfg.path, "verify", "--statement", str(path.with_name("none.json")))
+    assert missing.returncode == 2 and missing.stderr == f"relcheck: no statement at {path.with_name('none.json')}\n"
     other = cfg.model_copy(update={"release": cfg.release.model_copy(update={"version": "1.2.0"})})
     assert "the statement is for kundli-service-1.1.0, not kundli-service-1.2.0 (replayed?)" in (
         statement.verify(other, path).problems
@@ -268,8 +270,11 @@ def test_an_expired_waiver_fails_the_statement(attested, release_tree):
         {"id": "WVR-7", "finding": "", "item": key, "approver": RM, "principal": ROLES[RM],
          "expires": "2026-11-30", "state": "expired on 2026-11-30"},
     ]  # fmt: skip
+    statement.write(cfg, run_dir, QA, made[QA])
     later = cfg.source / cfg.security.waivers
     later.write_text(later.read_text().replace("2026-11-30", "2026-12-31"))  # unsigned now: listed, not counted
+    with pytest.raises(signatures.SigningError, match="is signed over another statement .* remove it to attest anew"):
+        statement.write(cfg, run_dir)  # a signed statement is never rewritten under its signatures
     (run_dir / statement.FILE).unlink()
     path = signed_by(cfg, run_dir, made, QA, RM)
     assert payload(path)["predicate"]["relcheck"]["waivers"][0]["state"].startswith("signature invalid")

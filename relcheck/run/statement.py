@@ -218,6 +218,8 @@ def payload_of(found: dict) -> bytes:
 
 
 def read_envelope(path: Path) -> Envelope:
+    if not path.is_file():
+        raise signatures.SigningError(f"no statement at {path}")
     try:
         return Envelope.from_dict(json.loads(path.read_text(encoding="utf-8")))
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
