@@ -285,3 +285,23 @@ def test_an_expired_waiver_fails_the_statement(attested, release_tree):
     assert payload(path)["predicate"]["result"] == "PASSED"
     assert statement.verify(cfg, path, today=date(2026, 12, 2)).ok
     assert "waiver WVR-8 expired on 2026-12-31" in statement.verify(cfg, path, today=date(2027, 1, 2)).problems
+
+
+def test_artifacts_are_subjects_and_one_missing_or_changed_is_named(attested, tmp_path):
+    cfg, run_dir, made = attested
+    wheel = tmp_path / "dist" / "kundli_service-1.1.0-py3-none-any.whl"
+    release = cfg.release.model_copy(update={"artifacts": [str(tmp_path / "dist" / "*.whl")]})
+    with_artifacts = cfg.model_copy(update={"release": release})
+    with pytest.raises(signatures.SigningError, match=r"release.artifacts: '.*/dist/\*.whl' matches no file in"):
+        statement.write(with_artifacts, run_dir)
+    wheel.parent.mkdir()
+    wheel.write_bytes(b"a built distribution")
+    path = signed_by(with_artifacts, run_dir, made, QA, RM)
+    subject = payload(path)["subject"][2]  # after the commit and the tree, before the migrations
+    assert subject == {"name": f"artifact:{wheel}", "digest": {"sha256": statement.sha256_file(wheel)}}
+    assert statement.verify(with_artifacts, path).ok
+    wheel.write_bytes(b"another build")
+    assert statement.verify(with_artifacts, path).problems == [
+        f"subject artifact:{wheel}: digest sha256:{subject['digest']['sha256']} is not the file's "
+        f"sha256:{statement.sha256_file(wheel)}"
+    ]

@@ -15,6 +15,7 @@ PASSED.
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -55,7 +56,7 @@ def matching(base: Path, patterns: list[str], key: str) -> list[Path]:
     """The files the globs name (each must name one), in a stable order."""
     found: list[Path] = []
     for pattern in patterns:
-        files = sorted(p for p in base.glob(pattern) if p.is_file())
+        files = sorted(p for p in map(Path, glob.glob(str(base / pattern))) if p.is_file())  # absolute ones too
         if not files:
             raise signatures.SigningError(f"{key}: {pattern!r} matches no file in {base}")
         found += [f for f in files if f not in found]
@@ -78,7 +79,8 @@ def subjects(cfg: Config, manifest: dict) -> list[dict]:
         ("migration", cfg.source, cfg.release.migrations, "release.migrations"),
     ):
         for path in matching(base, patterns, key):
-            found.append({"name": f"{kind}:{path.relative_to(base)}", "digest": {"sha256": sha256_file(path)}})
+            name = path.relative_to(base) if path.is_relative_to(base) else path
+            found.append({"name": f"{kind}:{name}", "digest": {"sha256": sha256_file(path)}})
     return found
 
 
