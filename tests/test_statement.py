@@ -189,7 +189,7 @@ def test_a_partial_run_and_an_edited_report_get_no_statement(attested, release_t
         statement.write(cfg, run_dir)
 
 
-def test_the_policy_needs_its_roles_and_a_replayed_or_changed_statement_is_rejected(attested, tmp_path):
+def test_the_policy_needs_its_roles_and_a_replayed_or_changed_statement_is_rejected(attested, release_tree):
     cfg, run_dir, made = attested
     path = signed_by(cfg, run_dir, made, QA)
     check = statement.verify(cfg, path)
@@ -204,6 +204,10 @@ def test_the_policy_needs_its_roles_and_a_replayed_or_changed_statement_is_rejec
     assert "the statement is for kundli-service-1.1.0, not kundli-service-1.2.0 (replayed?)" in (
         statement.verify(other, path).problems
     )
+    write_run(cfg, release_tree, {"Release notes prepared": "warn"})  # the gate runs again
+    assert statement.verify(cfg, path).problems == [
+        f"the statement is of another run than {run_dir / 'manifest.json'} (an earlier one?)"
+    ]
     no_policy = cfg.model_copy(update={"signoff": cfg.signoff.model_copy(update={"policy": {}})})
     assert "not verified: no signoff.policy.documentation says which roles must sign this run" in (
         statement.verify(no_policy, path).problems

@@ -352,6 +352,10 @@ def verify(cfg: Config, path: Path, today: date | None = None) -> StatementCheck
     check.statement = found
     if found.get("_type") != STATEMENT_TYPE or found.get("predicateType") != TEST_RESULT:
         check.problems.append("not an in-toto Statement v1 with the test-result predicate")
+    beside = path.with_name("manifest.json")
+    stated = {r["name"]: r["digest"] for r in found["predicate"]["relcheck"].get("results", [])}
+    if beside.is_file() and stated.get("manifest.json") != {"sha256": sha256_file(beside)}:
+        check.problems.append(f"the statement is of another run than {beside} (an earlier one?)")
     check_signatures(cfg, envelope, check)
     check_policy(cfg, label, check)
     check_subjects(cfg, found, check)
