@@ -97,6 +97,8 @@ def directory_digest(path: Path) -> str:
 def advisory_snapshot(name: str, path: Path, finished: str) -> dict:
     """An advisory source as a resource descriptor: its digest, when its data is from and its age when the run
     finished."""
+    if not path.exists():
+        raise signatures.SigningError(f"advisory source {name} not found at {path} (security.dependencies.advisories)")
     source = sources.load(path, sources.cache_dir())
     age = source.age_days(datetime.fromisoformat(finished)) if source.taken else None
     annotations = {"kind": source.kind, "taken": source.taken or "unknown", "ageFrom": source.age_from or "unknown"}
