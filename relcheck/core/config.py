@@ -54,9 +54,7 @@ class Release(Model):
     ref: str = ""  # git ref of this release; default "v<version>"
     previous_ref: str = ""  # default "v<previous_version>"
     id: str = ""  # links the runs of one release; default "<product>-<version>"
-    artifacts: list[
-        str
-    ] = []  # built distributions or images (paths or globs, relative to this file): statement subjects
+    artifacts: list[str] = []  # built distributions or images (globs relative to this file): statement subjects
     migrations: list[str] = ["migrations/versions/*.py"]  # schema migration files (globs in target.source): subjects
 
     @model_validator(mode="after")
