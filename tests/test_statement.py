@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 from datetime import date
 from pathlib import Path
 
 import pytest
 
-from conftest import REPO, ROLES, Workbench, relcheck_cli
+from conftest import REPO, ROLES, Workbench, installed, relcheck_cli
 from relcheck.core import checklist as checklist_module
 from relcheck.core import config as config_module
 from relcheck.core import evidence as evidence_module
@@ -110,6 +111,7 @@ def readme_block(marker: str) -> str:
 
 
 def test_the_readme_commands_verify_a_statement_with_ssh_keygen_alone(attested, tmp_path):
+    installed(shutil.which("jq"), "jq", "RELCHECK_REQUIRE_JQ")
     cfg, run_dir, made = attested
     path = signed_by(cfg, run_dir, made, QA, RM)
     work = tmp_path / "verifier"  # what a verifier has: the envelope and the published allowed signers
