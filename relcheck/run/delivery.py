@@ -17,6 +17,7 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Gauge, write_to_textfile
 
+from relcheck.core.statuses import Verdict
 from relcheck.run.phases import run_phases
 
 
@@ -57,7 +58,7 @@ def deployment(release_dir: Path) -> Deployment | None:
         return None
     found = Deployment(release_dir.name, when(deploy["finished"]))
     runs = [m for m in complete_runs(release_dir) if when(m["run"]["finished"]) >= found.deployed]
-    failures = [(when(m["run"]["finished"]), "ROLLBACK decision") for m in runs if decision(m) == "ROLLBACK"]
+    failures = [(when(m["run"]["finished"]), "ROLLBACK decision") for m in runs if decision(m) == Verdict.ROLLBACK]
     rollback = read_json(release_dir / "rollback" / "record.json")
     if rollback and rollback.get("started") and when(rollback["started"]) >= found.deployed:
         failures.append((when(rollback["started"]), "rollback"))
@@ -74,9 +75,9 @@ def decision(manifest: dict) -> str:
 def recovers(manifest: dict, failed: datetime) -> bool:
     after = when(manifest["run"]["finished"]) > failed
     post_rollback = (
-        "post_rollback" in run_phases(manifest["run"].get("markexpr", "")) and manifest["verdict"] == "READY"
+        "post_rollback" in run_phases(manifest["run"].get("markexpr", "")) and manifest["verdict"] == Verdict.READY
     )
-    return after and (post_rollback or decision(manifest) == "PROCEED")
+    return after and (post_rollback or decision(manifest) == Verdict.PROCEED)
 
 
 def release_dirs(reports: Path) -> list[Path]:

@@ -29,11 +29,11 @@ from securesystemslib.signer import Signature
 from relcheck.core import checklist as checklist_module
 from relcheck.core.config import Config
 from relcheck.core.files import write_atomic
-from relcheck.core.statuses import NotVerified
+from relcheck.core.statuses import GO, NotVerified
 from relcheck.probes.audit import sources
 from relcheck.run.outputs import tested_tree
 from relcheck.run.phases import run_phases
-from relcheck.run.signoff import SIGNABLE, run_dir_of, signers
+from relcheck.run.signoff import run_dir_of, signers
 from relcheck.run.signoff import verify as verify_report
 from relcheck.signing import signatures, waivers
 
@@ -160,7 +160,7 @@ def predicate(cfg: Config, manifest: dict, manifest_sha: str, evidence_sha: str)
             tests.setdefault(check["status"], []).append(check["test"])
     finished = datetime.fromisoformat(manifest["run"]["finished"])
     listed = waiver_entries(cfg, finished.date())
-    reasons = [f"verdict {manifest['verdict']}"] if manifest["verdict"] not in SIGNABLE else []
+    reasons = [f"verdict {manifest['verdict']}"] if manifest["verdict"] not in GO else []
     reasons += [f"{len(tests[s])} check(s) {s}" for s in FAILED if tests.get(s)]
     reasons += [
         f"{i['section']} :: {i['item']}: {i['status']}" for i in items if i["status"] in ("not run", "not covered")
