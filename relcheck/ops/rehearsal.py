@@ -5,7 +5,6 @@ duration reported. Notices to stakeholders are left out: a rehearsal must not pa
 from __future__ import annotations
 
 import os
-import subprocess
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -21,7 +20,7 @@ from relcheck.ops.deploy import Host, Procedures, Record, migration_heads
 from relcheck.ops.deploy import run as run_procedure
 from relcheck.probes import backup
 from relcheck.run import runner
-from relcheck.target import postgres
+from relcheck.target import commands, postgres
 from relcheck.target.embedded import EmbeddedRuntime
 from relcheck.target.request_specs import base_values, send
 from relcheck.target.scratch import DsnParts
@@ -74,138 +73,144 @@ def checks_phase(rehearsal: Rehearsal, name: str, config: Path, markexpr: str, e
     return ok
 
 
-def rehearse(cfg: Config, workdir: Path, log=print, changes: dict | None = None) -> Rehearsal:
-    rehearsal, release = Rehearsal(), cfg.release
-    runtime = EmbeddedRuntime(cfg, faults={})
-    started = time.monotonic()
+class Run:
+    """One rehearsal: the context its phases share, and one method per phase (each returns what it did, or raises)."""
 
-    def phase(name: str, action) -> bool:
-        log(f"== {name}")
+    def __init__(self, cfg: Config, workdir: Path, log, changes: dict | None) -> None:
+        self.cfg, self.workdir, self.log, self.changes = cfg, workdir, log, changes or {}
+        self.release = cfg.release
+        self.rehearsal = Rehearsal()
+        self.runtime = EmbeddedRuntime(cfg, faults={})
+        self.checkout = self.runtime.workdir / "checkout"
+        self.env: dict = {}  # the secrets the written config names as "env:..."
+        self.target: Target
+        self.config_path: Path
+        self.checks_cfg: Config
+        self.procedures: Procedures
+        self.deployed: dict = {}
+
+    def phase(self, name: str, action) -> bool:
+        """Run a procedure phase; a failed phase ends the rehearsal, its reason is the result."""
+        self.log(f"== {name}")
         t0 = time.monotonic()
         try:
             detail, ok = action(), True
-        except Exception as exc:  # a failed phase ends the rehearsal; its reason is the result
+        except Exception as exc:
             detail, ok = f"{type(exc).__name__}: {exc}", False
-        rehearsal.phases.append(Phase(name, round(time.monotonic() - t0, 1), ok, str(detail)))
-        log(f"   {'ok' if ok else 'FAILED'} in {time.monotonic() - t0:.1f} s: {detail}")
+        self.rehearsal.phases.append(Phase(name, round(time.monotonic() - t0, 1), ok, str(detail)))
+        self.log(f"   {'ok' if ok else 'FAILED'} in {time.monotonic() - t0:.1f} s: {detail}")
         return ok
 
-    try:
-        runtime.pg.start()
-        checkout = runtime.workdir / "checkout"
-        subprocess.run(["git", "clone", "--quiet", str(cfg.repository), str(checkout)], check=True, timeout=120)
-        subprocess.run(["git", "checkout", "--quiet", release.previous_git_ref], cwd=checkout, check=True, timeout=60)
-        state: dict = {}
+    def checks(self, name: str, markexpr: str, args=()) -> bool:
+        return checks_phase(self.rehearsal, name, self.config_path, markexpr, self.env, args)
 
-        def old_release() -> str:
-            runtime.dsn, runtime.tokens = runtime.prepare_database(checkout, runtime.recipe.database)
-            state["target"] = runtime.spawn({}, source=checkout)
-            seeded = seed(state["target"], cfg.deploy.rehearsal_seed, cfg.deploy.rehearsal_rows)
-            return f"{release.previous_version} running at {state['target'].base_url} with {seeded}"
+    def old_release(self) -> str:
+        """Release N-1 from its tag, on a fresh database, with data written through its API."""
+        self.runtime.pg.start()
+        git = ["git", "clone", "--quiet", str(self.cfg.repository), str(self.checkout)]
+        commands.run(git, timeout=120).raise_for("git clone")
+        checkout = ["git", "checkout", "--quiet", self.release.previous_git_ref]
+        commands.run(checkout, cwd=self.checkout, timeout=60).raise_for("git checkout")
+        self.runtime.dsn, self.runtime.tokens = self.runtime.prepare_database(
+            self.checkout, self.runtime.recipe.database
+        )
+        self.target = self.runtime.spawn({}, source=self.checkout)
+        seeded = seed(self.target, self.cfg.deploy.rehearsal_seed, self.cfg.deploy.rehearsal_rows)
+        self.point_checks_at_it()
+        return f"{self.release.previous_version} running at {self.target.base_url} with {seeded}"
 
-        if not phase(f"start {release.previous_version} with data", old_release):
-            return rehearsal
-        target: Target = state["target"]
-        env: dict = {}
-        data = runner.merge(runner.read_config(cfg.path), runner.pointing_at(target, env))
+    def point_checks_at_it(self) -> None:
+        """The config the checks run with: the operator's, pointed at the old release relcheck started; and the
+        deploy machinery for it (the rehearsal drives the process it started: no service manager)."""
+        data = runner.merge(runner.read_config(self.cfg.path), runner.pointing_at(self.target, self.env))
         # written elsewhere, its relative paths still mean what they meant beside the original config
-        data = runner.merge(data, {"reports": str(workdir / "reports"), "base_dir": str(cfg.base), **(changes or {})})
-        config_path = runner.write_config(data, workdir / "relcheck.toml")
-        os.environ.update(env)  # the secrets the written config names as "env:..."
-        checks_cfg = load(config_path)
-        # the plan check wants a service manager it can drive; here the rehearsal drives the process it started and
-        # runs the plan's parts itself: the down-migration below, the rollback after the deploy
-        if not checks_phase(
-            rehearsal,
-            "pre-deploy checks",
-            config_path,
-            "pre_deploy",
-            env,
-            ["-k", "not notify and not prepare_rollback_plan"],
-        ):
-            return rehearsal
-        pg_dump, pg_restore = postgres.client_tool("pg_dump"), postgres.client_tool("pg_restore")
-        host = Host(
-            checkout,
-            [],
-            {k: fill(v, DsnParts.of(target.dsn).placeholders("dsn"), "deploy.env") for k, v in cfg.deploy.env.items()},
+        data = runner.merge(data, {"reports": str(self.workdir / "reports"), "base_dir": str(self.cfg.base)})
+        self.config_path = runner.write_config(runner.merge(data, self.changes), self.workdir / "relcheck.toml")
+        os.environ.update(self.env)
+        self.checks_cfg = load(self.config_path)
+        placeholders = DsnParts.of(self.target.dsn).placeholders("dsn")
+        host = Host(self.checkout, [], {k: fill(v, placeholders, "deploy.env") for k, v in self.cfg.deploy.env.items()})
+        tools = postgres.client_tool("pg_dump"), postgres.client_tool("pg_restore")
+        self.procedures = Procedures(self.checks_cfg, self.target, host, *tools, records.backups_dir(self.checks_cfg))
+
+    def down_migration(self) -> str:
+        """The plan's down-migration, rehearsed on a scratch copy of a proven backup."""
+        proof = self.procedures.dump_and_prove(f"rehearsal-{int(time.time())}")
+        (previous_head,), (release_head,) = (
+            migration_heads(self.cfg, self.checkout),
+            migration_heads(self.cfg, self.cfg.source),
         )
-        procedures = Procedures(checks_cfg, target, host, pg_dump, pg_restore, records.backups_dir(checks_cfg))
+        tools = {"pg_dump": self.procedures.pg_dump, "pg_restore": self.procedures.pg_restore}
+        result = downgrade.rehearse(self.checks_cfg, self.target, proof, tools, previous_head, release_head)
+        if result.error:
+            raise RelcheckError(result.error)
+        return "; ".join(f"{step.split(':')[0]}: {checked}" for step, _, checked in result.steps)
 
-        def down_migration() -> str:
-            proof = procedures.dump_and_prove(f"rehearsal-{int(time.time())}")
-            (previous_head,), (release_head,) = migration_heads(cfg, checkout), migration_heads(cfg, cfg.source)
-            result = downgrade.rehearse(
-                checks_cfg, target, proof, {"pg_dump": pg_dump, "pg_restore": pg_restore}, previous_head, release_head
-            )
-            if result.error:
-                raise RelcheckError(result.error)
-            return "; ".join(f"{step.split(':')[0]}: {checked}" for step, _, checked in result.steps)
+    def procedure(self, record: Record, steps) -> Record:
+        run_procedure(steps, record, log=lambda m: self.log(f"   {m}"), host=self.procedures.host)
+        return record
 
-        if not phase("rehearse the down-migration on a scratch copy", down_migration):
-            return rehearsal
+    def deploy(self) -> str:
+        release = self.release
+        record = Record("deploy", release.product, release.version, release.git_ref)
+        self.procedure(record, self.procedures.deploy(release.git_ref, record))
+        self.deployed = asdict(record)
+        record.save(records.deploy_record_path(self.checks_cfg))
+        if not record.ok:
+            raise RuntimeError(f"stopped at {record.failed_step}: {record.steps[-1].detail}")
+        timings = ", ".join(f"{s.name} {s.seconds:.1f}s" for s in record.steps)
+        return f"{release.git_ref} deployed in {sum(s.seconds for s in record.steps):.1f} s ({timings})"
 
-        def deploy() -> str:
-            record = Record("deploy", release.product, release.version, release.git_ref)
-            run_procedure(
-                procedures.deploy(release.git_ref, record), record, log=lambda m: log(f"   {m}"), host=procedures.host
-            )
-            state["deployed"] = asdict(record)
-            record.save(records.deploy_record_path(checks_cfg))
-            if not record.ok:
-                raise RuntimeError(f"stopped at {record.failed_step}: {record.steps[-1].detail}")
-            return (
-                f"{release.git_ref} deployed in {sum(s.seconds for s in record.steps):.1f} s "
-                f"({', '.join(f'{s.name} {s.seconds:.1f}s' for s in record.steps)})"
-            )
+    def rollback(self) -> str:
+        release = self.release
+        record = Record("rollback", release.product, release.previous_version, release.previous_git_ref)
+        # a rehearsal discards the post-deploy checks' writes on purpose (kept in a proven dump first)
+        steps = self.procedures.rollback(release.previous_git_ref, self.deployed, record, accept_data_loss=True)
+        self.procedure(record, steps)
+        record.save(records.rollback_record_path(self.checks_cfg))
+        incident.write_for(self.checks_cfg, self.deployed, asdict(record), "rehearsal")
+        if not record.ok:
+            raise RuntimeError(f"stopped at {record.failed_step}: {record.steps[-1].detail}")
+        return f"back on {release.previous_git_ref} in {sum(s.seconds for s in record.steps):.1f} s"
 
-        if not phase(f"deploy {release.version}", deploy):
-            return rehearsal
-        checks_phase(rehearsal, "post-deploy checks", config_path, "post_deploy and not rollback", env)
-
-        def rollback() -> str:
-            record = Record("rollback", release.product, release.previous_version, release.previous_git_ref)
-            # a rehearsal discards the post-deploy checks' writes on purpose (kept in a proven dump first)
-            run_procedure(
-                procedures.rollback(release.previous_git_ref, state["deployed"], record, accept_data_loss=True),
-                record,
-                log=lambda m: log(f"   {m}"),
-                host=procedures.host,
-            )
-            record.save(records.rollback_record_path(checks_cfg))
-            incident.write_for(checks_cfg, state["deployed"], asdict(record), "rehearsal")
-            if not record.ok:
-                raise RuntimeError(f"stopped at {record.failed_step}: {record.steps[-1].detail}")
-            return f"back on {release.previous_git_ref} in {sum(s.seconds for s in record.steps):.1f} s"
-
-        if not phase(f"roll back to {release.previous_version}", rollback):
-            return rehearsal
-        checks_phase(
-            rehearsal,
-            "post-rollback checks",
-            config_path,
-            "post_rollback",
-            env,
-            ["-k", "not notify"],
-        )
-        with target.database() as conn:
-            compared = backup.against_backup(conn, state["deployed"]["backup"]["tables"])
-        rehearsal.rows_lost = sum(max(0, (c.source_rows or 0) - (c.restored_rows or 0)) for c in compared)
+    def zero_rows_lost(self) -> None:
+        with self.target.database() as conn:
+            compared = backup.against_backup(conn, self.deployed["backup"]["tables"])
+        self.rehearsal.rows_lost = sum(max(0, (c.source_rows or 0) - (c.restored_rows or 0)) for c in compared)
         different = [c.table for c in compared if not c.equal]
-        rehearsal.phases.append(
-            Phase(
-                "zero rows lost",
-                0,
-                not different and rehearsal.rows_lost == 0,
-                f"{len(compared)} tables equal to the backup"
-                if not different
-                else f"differs from the backup: {', '.join(different)}",
-            )
+        detail = (
+            f"{len(compared)} tables equal to the backup"
+            if not different
+            else f"differs from the backup: {', '.join(different)}"
         )
+        self.rehearsal.phases.append(
+            Phase("zero rows lost", 0, not different and self.rehearsal.rows_lost == 0, detail)
+        )
+
+    def all_phases(self) -> None:
+        release = self.release
+        # the plan check wants a service manager it can drive; here the rehearsal runs the plan's parts itself:
+        # the down-migration, the rollback after the deploy. Notices are left out: a rehearsal pages no one.
+        if (
+            self.phase(f"start {release.previous_version} with data", self.old_release)
+            and self.checks("pre-deploy checks", "pre_deploy", ["-k", "not notify and not prepare_rollback_plan"])
+            and self.phase("rehearse the down-migration on a scratch copy", self.down_migration)
+            and self.phase(f"deploy {release.version}", self.deploy)
+        ):
+            self.checks("post-deploy checks", "post_deploy and not rollback")
+            if self.phase(f"roll back to {release.previous_version}", self.rollback):
+                self.checks("post-rollback checks", "post_rollback", ["-k", "not notify"])
+                self.zero_rows_lost()
+
+
+def rehearse(cfg: Config, workdir: Path, log=print, changes: dict | None = None) -> Rehearsal:
+    run, started = Run(cfg, workdir, log, changes), time.monotonic()
+    try:
+        run.all_phases()
     finally:
-        runtime.stop()
-        rehearsal.report = str(write_rehearsal(workdir, rehearsal, time.monotonic() - started))
-    return rehearsal
+        run.runtime.stop()
+        run.rehearsal.report = str(write_rehearsal(workdir, run.rehearsal, time.monotonic() - started))
+    return run.rehearsal
 
 
 def write_rehearsal(workdir: Path, rehearsal: Rehearsal, seconds: float) -> Path:
