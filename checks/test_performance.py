@@ -5,7 +5,7 @@ from statistics import mean
 import pytest
 
 from relcheck.core.statuses import Inconclusive, require, trust
-from relcheck.probes import judge, plots
+from relcheck.probes import judge, plots, resources
 from relcheck.probes.loadtest import breaking_point, required_capacity
 
 pytestmark = pytest.mark.performance
@@ -163,6 +163,8 @@ def test_resource_utilization(load_run, performance, evidence):
     cpu = mean(samples.service_cpu) if samples.service_cpu else float("nan")
     rss = max(samples.service_rss_mb, default=float("nan"))
     conns = max(samples.db_connections, default=None)
+    growth = resources.memory_growth(samples, load_run.measured_from, load_run.finished, load_run.total().count)
+    per_1000 = limits.memory_growth_mb_per_1000_requests
     evidence.kv(
         "During the load run",
         {
@@ -170,6 +172,7 @@ def test_resource_utilization(load_run, performance, evidence):
             "samples": len(samples.service_cpu),
             "service CPU (mean, % of a core)": f"{cpu:.1f} (limit {limits.cpu_percent:g})",
             "service memory (peak)": f"{rss:.0f} MB (limit {limits.memory_mb:g})",
+            "service memory growth after the warm-up": f"{growth} (limit {per_1000:g} MB per 1000 requests)",
             "database connections (peak)": f"{conns} (limit {limits.db_connections})",
             "probe problems": "; ".join(samples.problems) or "none",
         },
@@ -179,10 +182,13 @@ def test_resource_utilization(load_run, performance, evidence):
         problems.append(f"service CPU {cpu:.1f} % > {limits.cpu_percent:g} %")
     if rss > limits.memory_mb:
         problems.append(f"service memory {rss:.0f} MB > {limits.memory_mb:g} MB")
+    if growth.mb_per_1000_requests > per_1000:
+        problems.append(f"service memory grew {growth.mb_per_1000_requests:.1f} MB per 1000 requests > {per_1000:g}")
     if conns is not None and conns > limits.db_connections:
         problems.append(f"database connections {conns} > {limits.db_connections}")
     assert not problems, "; ".join(problems)
     require(conns is not None, "no samples of the database connections: that limit is not verified")
+    require(not growth.unjudged, growth.unjudged)
 
 
 @pytest.mark.item("Performance Verification", "Response times within SLA")

@@ -9,8 +9,8 @@ import pytest
 
 from conftest import LATENCY_FAULT_MS, REPO
 from relcheck.core import records
-from relcheck.core.config import Workers
-from relcheck.probes import loadtest
+from relcheck.core.config import Resources, Workers
+from relcheck.probes import loadtest, resources
 from relcheck.run import history
 
 PERFORMANCE = [
@@ -239,3 +239,31 @@ def test_no_generator_cpu_samples_is_inconclusive():
     run = loadtest.LoadResult("load", ["python", "-m", "locust"], 0, "")
     with pytest.raises(Inconclusive, match="no CPU samples of the load generator"):
         trust(run.distrust(limit=90))
+
+
+def sampled(memory_mb: list[float], every_s: float = 0.5, since: float = 1000.0) -> loadtest.ResourceSamples:
+    """Memory samples taken every `every_s` seconds from `since` (epoch seconds)."""
+    samples = loadtest.ResourceSamples(service_rss_mb=memory_mb)
+    samples.service_rss_at = [since + n * every_s for n in range(len(memory_mb))]
+    return samples
+
+
+def test_memory_growth_is_judged_after_the_warm_up_and_robust_to_a_jump():
+    warm_up = [60.0, 70.0, 80.0, 85.0]  # caches filling: before the measured window (t < 1002)
+    steady = [90.0] * 10 + [98.0] + [90.0] * 9  # one allocator jump and back
+    growth = resources.memory_growth(sampled(warm_up + steady), 1002.0, 1012.0, 2000)
+    assert (growth.mb_per_1000_requests, growth.samples, growth.unjudged) == (0.0, 20, "")
+    assert growth.mb_per_1000_requests <= Resources().memory_growth_mb_per_1000_requests
+
+
+def test_a_leak_under_the_peak_limit_is_measured_per_request():
+    leak = [90.0 + 2.5 * n for n in range(21)]  # 5 MB/s for 10 s while serving 1000 requests: 50 KiB each
+    growth = resources.memory_growth(sampled(leak), 1000.0, 1010.0, 1000)
+    assert round(growth.mb_per_1000_requests, 6) == 50.0 and max(leak) < Resources().memory_mb
+    assert growth.mb_per_1000_requests > Resources().memory_growth_mb_per_1000_requests
+
+
+def test_too_few_memory_samples_give_no_growth_to_judge():
+    growth = resources.memory_growth(sampled([90.0] * 20), 1000.0, 1003.0, 500)
+    assert growth.unjudged.startswith("7 memory samples and 500 requests after the warm-up: too few to judge")
+    assert growth.mb_per_1000_requests != growth.mb_per_1000_requests  # nan: never under a limit

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -79,9 +80,14 @@ class Step:
 class ResourceSamples:
     service_cpu: list[float] = field(default_factory=list)  # percent of one core
     service_rss_mb: list[float] = field(default_factory=list)
+    service_rss_at: list[float] = field(default_factory=list)  # when each memory sample was taken (epoch s)
     db_connections: list[int] = field(default_factory=list)
     source: str = ""
     problems: list[str] = field(default_factory=list)
+
+    def add_memory(self, mb: float) -> None:
+        self.service_rss_mb.append(mb)
+        self.service_rss_at.append(time.time())
 
 
 @dataclass

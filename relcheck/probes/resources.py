@@ -4,8 +4,10 @@ for a remote one) and its database connections."""
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import psutil
+from scipy.stats import theilslopes
 
 from relcheck.probes import metrics
 from relcheck.probes.loadtest import ResourceSamples
@@ -26,7 +28,7 @@ def probe(target: Target):
         if process:
             samples.source = f"psutil, pid {process.pid}"
             samples.service_cpu.append(process.cpu_percent())
-            samples.service_rss_mb.append(process.memory_info().rss / 2**20)
+            samples.add_memory(process.memory_info().rss / 2**20)
         elif target.routes.metrics:
             samples.source = f"{target.routes.metrics} (process_* metrics)"
             try:
@@ -44,8 +46,43 @@ def probe(target: Target):
             if cpu is not None:
                 state["last"] = (cpu, now)
             if rss is not None:
-                samples.service_rss_mb.append(rss / 2**20)
+                samples.add_memory(rss / 2**20)
         if state["conn"] is not None:
             samples.db_connections.append(state["conn"].execute(CONNECTIONS).fetchone()[0])
 
     return sample
+
+
+MIN_GROWTH_SAMPLES = 8  # fewer memory samples after the warm-up give no trend worth judging
+
+
+@dataclass
+class Growth:
+    """The service's memory trend over the measured load (after its warm-up): a Theil-Sen slope (the median of the
+    pairwise slopes, robust to a few jumps of the allocator), as MB per 1000 requests served meanwhile."""
+
+    mb_per_1000_requests: float
+    mb_over_window: float
+    samples: int
+    unjudged: str = ""  # why there is no trend to judge (too few samples or requests)
+
+    def __str__(self) -> str:
+        return self.unjudged or (
+            f"{self.mb_over_window:+.1f} MB = {self.mb_per_1000_requests:+.2f} MB per 1000 requests "
+            f"({self.samples} samples, Theil-Sen)"
+        )
+
+
+def memory_growth(samples: ResourceSamples, since: float, until: float, requests: int) -> Growth:
+    """The memory growth of the samples taken in [since, until] (epoch seconds: the load's measured window)."""
+    taken = zip(samples.service_rss_at, samples.service_rss_mb, strict=True)
+    points = [(at, mb) for at, mb in taken if since <= at <= until]
+    if len(points) < MIN_GROWTH_SAMPLES or requests <= 0:
+        why = (
+            f"{len(points)} memory samples and {requests} requests after the warm-up: too few to judge memory growth "
+            f"(at least {MIN_GROWTH_SAMPLES} samples; a longer performance.load.duration_s)"
+        )
+        return Growth(float("nan"), float("nan"), len(points), why)
+    slope = theilslopes([mb for _, mb in points], [at for at, _ in points]).slope  # MB per second
+    grown = slope * (until - since)
+    return Growth(1000 * grown / requests, grown, len(points))
