@@ -4,12 +4,16 @@ numbers cannot be trusted."""
 
 import json
 import re
+from types import SimpleNamespace
 
 import pytest
+from hdrh.histogram import HdrHistogram
 
+from checks import test_performance as performance_checks
 from conftest import LATENCY_FAULT_MS, REPO
 from relcheck.core import records
-from relcheck.core.config import Resources, Workers
+from relcheck.core.config import Resources, Sla, Workers
+from relcheck.core.evidence import Evidence
 from relcheck.probes import loadtest, resources
 from relcheck.run import history
 
@@ -267,3 +271,22 @@ def test_too_few_memory_samples_give_no_growth_to_judge():
     growth = resources.memory_growth(sampled([90.0] * 20), 1000.0, 1003.0, 500)
     assert growth.unjudged.startswith("7 memory samples and 500 requests after the warm-up: too few to judge")
     assert growth.mb_per_1000_requests != growth.mb_per_1000_requests  # nan: never under a limit
+
+
+def load_with_failures(**routes: tuple[int, int]) -> loadtest.LoadResult:
+    """A finished load run whose routes made (requests, failures)."""
+    run = loadtest.LoadResult("load", ["python", "-m", "locust"], 0, "")
+    run.routes = {
+        name: loadtest.RouteStats(name, count, failures, HdrHistogram(1, 120_000_000, 3), [])
+        for name, (count, failures) in routes.items()
+    }
+    return run
+
+
+def test_a_route_failing_2_percent_breaks_the_error_budget_while_the_total_holds():
+    run = load_with_failures(read=(1000, 20), create=(2000, 5), health=(1000, 0))  # total 0.6 %
+    with pytest.raises(AssertionError, match=r"route\(s\) over the error budget of 1.0%: read 2.0%"):
+        performance_checks.test_error_rates_acceptable(run, SimpleNamespace(sla=Sla()), Evidence())
+    performance_checks.test_error_rates_acceptable(
+        load_with_failures(read=(1000, 10), create=(2000, 5)), SimpleNamespace(sla=Sla()), Evidence()
+    )  # 1.0 % on a route is within its budget

@@ -369,7 +369,8 @@ class Sla(Model):
     default: list[str] = ["p(95) < 250ms"]
     routes: dict[str, list[str]] = {}  # "METHOD name" -> thresholds replacing the default
     error_budget: float = Field(0.01, ge=0, le=1)  # total
-    route_error_budget: float = Field(0.02, ge=0, le=1)  # each route
+    route_error_budget: float = Field(0.01, ge=0, le=1)  # each route: no looser than the total (a route failing
+    #   2 % of its users is no better than the service failing 2 %), as the stress ramp's 1 %
 
 
 class Resources(Model):
