@@ -376,9 +376,9 @@ class Sla(Model):
 class Resources(Model):
     cpu_percent: float = Field(80, gt=0)  # service CPU, percent of one core (mean over the load run)
     memory_mb: float = Field(512, gt=0)  # service resident memory (peak)
-    memory_growth_mb_per_1000_requests: float = Field(5, gt=0)  # its growth over the measured load (after the
-    #   warm-up): a leak long before the peak reaches memory_mb. The healthy reference: +0.12 (`relcheck run
-    #   performance`, 732 requests)
+    memory_growth_mb_per_1000_requests: float = Field(10, gt=0)  # its growth over the measured load (after the
+    #   warm-up): a leak long before the peak reaches memory_mb. Healthy: the reference +0.12 (`relcheck run
+    #   performance`, 732 requests), Kinto +1.91 (tests/test_kinto.py, 393 requests)
     db_connections: int = Field(50, ge=1)  # connections to the target database (peak)
 
 
