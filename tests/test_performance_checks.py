@@ -12,7 +12,7 @@ from hdrh.histogram import HdrHistogram
 from checks import test_performance as performance_checks
 from conftest import LATENCY_FAULT_MS, REPO
 from relcheck.core import records
-from relcheck.core.config import Resources, Sla, Workers
+from relcheck.core.config import Resources, Sla, Stress, Workers
 from relcheck.core.evidence import Evidence
 from relcheck.probes import loadtest, resources
 from relcheck.run import history
@@ -290,3 +290,24 @@ def test_a_route_failing_2_percent_breaks_the_error_budget_while_the_total_holds
     performance_checks.test_error_rates_acceptable(
         load_with_failures(read=(1000, 10), create=(2000, 5)), SimpleNamespace(sla=Sla()), Evidence()
     )  # 1.0 % on a route is within its budget
+
+
+def stress_answering(*steps: tuple[int, int]) -> loadtest.LoadResult:
+    """A stress run whose steps (users, requests answered after the step's warm-up) are 3 s each; the service
+    answered two requests during the first step's warm-up."""
+    run = loadtest.LoadResult("stress", ["python", "-m", "locust"], 0, "", generator_cpu=[20.0])
+    run.steps = [loadtest.Step(users, 3 * n, 3 * n + 3, count, 0, 40.0) for n, (users, count) in enumerate(steps)]
+    run.series = [loadtest.Second(0, steps[0][0], 2, 0, HdrHistogram(1, 120_000_000, 3), [20.0])]
+    return run
+
+
+def judge_stress(run: loadtest.LoadResult, previous_capacity: float) -> None:
+    performance = SimpleNamespace(stress=Stress(locustfile="stress.py"), processes=1, generator_cpu_limit=90)
+    config = SimpleNamespace(release=SimpleNamespace(previous_version="1.0.0"))
+    performance_checks.test_stress_testing_completed(run, previous_capacity, config, performance, Evidence())
+
+
+def test_a_stress_step_that_answers_nothing_is_where_the_service_broke():
+    with pytest.raises(AssertionError, match=r"capacity 0.0 req/s is below the required 80.0 .* at 4 users"):
+        judge_stress(stress_answering((4, 0), (8, 0)), previous_capacity=100.0)
+    judge_stress(stress_answering((4, 300), (8, 0)), previous_capacity=100.0)  # 100 req/s held at 4 users

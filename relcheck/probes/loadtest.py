@@ -75,6 +75,10 @@ class Step:
     def error_ratio(self) -> float:
         return self.failures / self.count if self.count else float("nan")
 
+    @property
+    def p95_text(self) -> str:
+        return f"{self.p95_ms:.1f} ms" if self.count else "none (no answer after the step's warm-up)"
+
 
 @dataclass
 class ResourceSamples:

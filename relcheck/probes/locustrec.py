@@ -249,8 +249,10 @@ class StepLoadShape(LoadTestShape):
         return self.users[index], max(self.users[index], 1) * 10
 
     def judge(self, step: dict) -> bool:
-        """True when the finished step broke the SLA or the error budget."""
-        count, failures, hdr = window(step["start"] + self.warmup_s, time.time())
-        return count > 0 and (
-            hdr.get_value_at_percentile(95) / 1000 > self.p95_ms or failures / count > self.error_budget
-        )
+        """True when the finished step broke the SLA or the error budget, or answered nothing after its warm-up
+        for longer than the SLA's p95 (each request in flight took longer: the ramp must stop there)."""
+        measured_from = step["start"] + self.warmup_s
+        count, failures, hdr = window(measured_from, time.time())
+        if not count:
+            return (time.time() - measured_from) * 1000 > self.p95_ms
+        return hdr.get_value_at_percentile(95) / 1000 > self.p95_ms or failures / count > self.error_budget
