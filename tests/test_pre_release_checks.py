@@ -40,7 +40,7 @@ def test_passes_on_the_healthy_reference_service(healthy_run, check):
 def test_the_shipped_advisory_sample_is_labelled_a_sample_and_only_for_the_reference_service(healthy_run, bench):
     assert healthy_run.status("test_security_scan_and_dependency_audit") == "warn"
     assert healthy_run.reason("test_security_scan_and_dependency_audit").endswith(
-        "examples/advisories is a 6-record sample, not a full mirror"
+        "examples/advisories is a 7-record sample, not a full mirror"
     )
     checked = bench.run(bench.config({"release": {"product": "shop"}}), "-k", "dependency_audit")
     assert checked.status("test_security_scan_and_dependency_audit") == "not verified"

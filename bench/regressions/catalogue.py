@@ -117,6 +117,10 @@ def vulnerable_pin(tree: Path) -> None:  # back to a fastapi before PYSEC-2024-3
     edit(tree, "requirements.txt", "fastapi==0.165.0", "fastapi==0.109.0")
 
 
+def vulnerable_transitive(tree: Path) -> None:  # httpcore 1.0.8 holds h11 below 0.15: under GHSA-vqfr-h8mv-ghfj's fix
+    append(tree, "requirements.txt", "httpcore==1.0.8\n")
+
+
 def dropped_security_header(tree: Path) -> None:
     edit(tree, "kundli/middleware.py", '    "x-content-type-options": "nosniff",\n', "")
 
@@ -262,6 +266,13 @@ REGRESSIONS = [
     Regression("coverage drop", "code_quality", ("Code coverage >95%",), coverage_drop, "Add chart exports"),
     Regression("bandit HIGH finding", "security", ("Security scan completed",), bandit_high, "Add run_hook"),
     Regression("vulnerable pin", "security", ("Vulnerabilities addressed",), vulnerable_pin, "Pin fastapi 0.109.0"),
+    Regression(
+        "vulnerable transitive distribution",
+        "security",
+        ("Vulnerabilities addressed",),
+        vulnerable_transitive,
+        "Pin httpcore 1.0.8 for the ephemeris client",
+    ),
     Regression(
         "dropped security header",
         "security",
