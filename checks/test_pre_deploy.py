@@ -63,6 +63,7 @@ def test_prepare_rollback_plan(
     rollback_plan_problems,
     rollback_steps,
     unconfigured_rollback_steps,
+    migration_cost,
     evidence,
 ):
     release = relcheck_config.release
@@ -86,6 +87,29 @@ def test_prepare_rollback_plan(
         ["table", "rows", "after downgrade"],
         [(t, before, "dropped" if after is None else after) for t, before, after in rehearsal.rows],
     )
+    cost = migration_cost
+    if cost is not None:
+        evidence.kv(
+            "What the migration costs (rehearsed on the scratch copy)",
+            {
+                "predicted blocking time": f"{cost.predicted_blocking_s:.3f} s",
+                "allowed (deploy.max_blocking_s)": f"{cost.max_blocking_s:g} s",
+                "statements": f"{len(cost.statements)} ({cost.queries} with the tool's own queries)",
+                "migration took": f"{cost.seconds:.2f} s",
+            },
+        )
+        evidence.table("Tables before the migration", ["table", "rows", "bytes"], cost.tables)
+        evidence.table("Migration statements", ["statement", "seconds", "locks held", "rewrote"], cost.statements)
+        evidence.table(
+            "Locks against the running service",
+            ["relation", "blocks", "lock", "seconds", "taken by", "longest statement meanwhile", "safer form"],
+            [(b.relation, b.blocks, b.mode, b.seconds, b.statement, b.slowest, b.safer) for b in cost.blocking],
+        )
+        evidence.table(
+            "Squawk findings",
+            ["rule", "statement", "message", "measured"],
+            [(f.rule, f.statement, f.message, cost.measured(f.statement)) for f in cost.findings],
+        )
     evidence.text(
         "Rollback commands for this release",
         "\n".join(f"{n}. {s.name}: {s.plan}" for n, s in enumerate(rollback_steps, 1))
@@ -93,14 +117,17 @@ def test_prepare_rollback_plan(
     )
     unconfigured = unconfigured_rollback_steps  # could not check: the config has no means for them
     definite = [p for p in rollback_plan_problems if p not in unconfigured]
-    problems = ([f"down-migration rehearsal failed: {rehearsal.error}"] if rehearsal.error else []) + (
-        [f"the rollback cannot run: {'; '.join(definite)}"] if definite else []
+    problems = (
+        ([f"down-migration rehearsal failed: {rehearsal.error}"] if rehearsal.error else [])
+        + ([f"the rollback cannot run: {'; '.join(definite)}"] if definite else [])
+        + ([f"the migration blocks the running service: {cost.problem}"] if cost and cost.problem else [])
     )
     assert not problems, "; ".join(problems)
     require(not unconfigured, f"the rollback is not verified: {'; '.join(unconfigured)}")
     assert verified_backup.proven, "no proven backup to roll back to"
     lost = [t for t, before, after in rehearsal.rows if after is not None and after != before]
     assert not lost, f"rows lost by the down-migration in: {', '.join(lost)}"
+    require(not (cost and cost.unverified), f"what the migration costs is not verified: {cost and cost.unverified}")
 
 
 @pytest.mark.item("Pre-Deployment", "Verify dependencies")

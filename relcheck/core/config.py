@@ -463,6 +463,7 @@ class Deploy(Model):
     health_timeout_s: float = Field(60, gt=0)
     rehearsal_seed: RequestSpec | None = None  # a write the rehearsal repeats ({n} = 0, 1, ...) for old data
     rehearsal_rows: int = Field(20, ge=1, le=10000)
+    max_blocking_s: float = Field(5, gt=0)  # the rehearsed upgrade may lock a table against reads or writes this long
 
 
 class Webhook(Model):

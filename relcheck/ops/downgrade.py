@@ -5,6 +5,7 @@ ends where it began, so only a look after each step sees a step that ran on the 
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,8 +14,8 @@ import psycopg
 from relcheck.core.errors import RelcheckError
 from relcheck.core.templates import fill
 from relcheck.ops.deploy import Host, Procedures
-from relcheck.probes import backup
-from relcheck.target import dbstate, postgres
+from relcheck.probes import backup, migrations
+from relcheck.target import capture, dbstate, postgres
 from relcheck.target.environment import refuse_live
 from relcheck.target.scratch import DsnParts, scratch_database
 
@@ -26,6 +27,7 @@ class DowngradeRehearsal:
     steps: list[tuple[str, str, str]] = field(default_factory=list)  # (step, outcome, what was checked)
     rows: list[tuple[str, int, int | None]] = field(default_factory=list)  # table, rows before, after downgrade
     destroyed: list[tuple[str, str, int]] = field(default_factory=list)  # (table|column, name, values lost)
+    upgrade: migrations.Upgrade | None = None  # the first upgrade, every statement captured with its locks
     error: str = ""
 
 
@@ -61,15 +63,22 @@ def rehearse(
             with postgres.connect(copy.dsn, "scratch database") as conn:
                 after = dbstate.schema(conn, query)
             rehearsal.steps.append(("restore the backup into " + copy.name, "ok", checked(live, after)))
+            upgrade_changed = False
             for (name, _, expected), command in zip(plan, commands, strict=True):
                 before, counts = after, {}  # each step starts where the last one left the copy
                 if name.startswith("downgrade"):
                     with postgres.connect(copy.dsn, "scratch database") as conn:
                         counts = dbstate.non_null_counts(conn, before.columns)
-                outcome = procedures.host.run(command, name)
+                # the upgrade as it will run on the live database, measured: the first, unless the copy was at the
+                # release's schema already (then the one after the downgrade)
+                if name.startswith("upgrade") and (rehearsal.upgrade is None or not upgrade_changed):
+                    outcome = measured_upgrade(rehearsal, procedures.host, command, name, copy.dsn, cfg.deploy.env)
+                else:
+                    outcome = procedures.host.run(command, name)
                 with postgres.connect(copy.dsn, "scratch database") as conn:
                     after = dbstate.schema(conn, query)
                     fingerprints = backup.fingerprints(conn) if counts else {}
+                upgrade_changed = bool(before.differences(after)) if name.startswith("upgrade") else upgrade_changed
                 proof = checked(live, after)  # the live database first: the graver finding
                 reached(name, before, after, expected, query, change_due=previous_head != release_head)
                 rehearsal.steps.append((f"{name}: {' '.join(command[1:])}", outcome, proof))
@@ -82,6 +91,29 @@ def rehearse(
     except (RelcheckError, psycopg.Error) as exc:
         rehearsal.error = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return rehearsal
+
+
+def measured_upgrade(
+    rehearsal: DowngradeRehearsal, host: Host, command: list[str], name: str, dsn: str, env: dict[str, str]
+) -> str:
+    """The upgrade through the statement capture (deploy.env's placeholders name the capture's address)."""
+    rehearsal.upgrade = upgrade = migrations.Upgrade()
+    with postgres.connect(dsn, "scratch database") as conn:
+        upgrade.before = migrations.relations(conn)
+        upgrade.server_version = conn.execute("SHOW server_version").fetchone()[0]
+    plain_env = host.env
+    with capture.proxy(dsn) as (through, recorder):
+        host.env = {k: fill(v, DsnParts.of(through).placeholders("dsn"), "deploy.env") for k, v in env.items()}
+        started = time.monotonic()
+        try:
+            outcome = host.run(command, name)
+        finally:
+            host.env, upgrade.seconds = plain_env, time.monotonic() - started
+    upgrade.statements = recorder.statements
+    upgrade.error = f"statement capture: {recorder.errors[0]}" if recorder.errors else ""
+    with postgres.connect(dsn, "scratch database") as conn:
+        upgrade.after = migrations.relations(conn)
+    return outcome
 
 
 def checked(live: dbstate.LiveWatch, scratch: dbstate.Schema) -> str:
