@@ -36,6 +36,10 @@ NOT_LINTED = re.compile(r"(?is)^\s*(SELECT|SHOW)\b")  # the tool's own queries
 NOT_LISTED = re.compile(r"(?is)^\s*(SELECT|SHOW|SAVEPOINT|RELEASE)\b")  # ... and its driver's savepoints
 SAFER = [  # (what the statement does, the safer form): strong_migrations' and squawk's advice
     (
+        re.compile(r"(?is)^\s*(UPDATE|INSERT|DELETE)\b"),
+        "backfill in batches, each in its own transaction, outside the one that alters the table",
+    ),
+    (
         re.compile(r"(?is)^\s*CREATE\s+(UNIQUE\s+)?INDEX\s+(?!CONCURRENTLY)"),
         "CREATE INDEX CONCURRENTLY, outside a transaction",
     ),
@@ -154,8 +158,9 @@ class MigrationCost:
         return "; ".join(f"{b.relation}: {b.blocks} {b.seconds:g} s" for b in held) or "no lock against the service"
 
 
-def safer_form(sql: str) -> str:
-    return next((advice for pattern, advice in SAFER if pattern.search(sql)), OTHERWISE)
+def safer_form(statements: list[str]) -> str:
+    """The advice for the first statement (the slowest first) that has one."""
+    return next((advice for sql in statements for pattern, advice in SAFER if pattern.search(sql)), OTHERWISE)
 
 
 def blocking(upgrade: Upgrade) -> list[Blocking]:
@@ -166,32 +171,33 @@ def blocking(upgrade: Upgrade) -> list[Blocking]:
     for statement in upgrade.statements:
         sessions.setdefault(statement.pid, []).append(statement)
     for statements in sessions.values():
-        held: dict[int, tuple[Statement, str]] = {}  # oid -> taken by, strongest conflicting mode
+        held: dict[tuple[int, str], tuple[Statement, str]] = {}  # (oid, what it blocks) -> taken by, mode
         transaction: list[Statement] = []
         for statement in statements:
             transaction.append(statement)
             for oid, modes in statement.locks.items():
-                strong = sorted(modes & BLOCKS_WRITES, key=lambda m: m in BLOCKS_READS)
-                if oid in upgrade.before and strong:  # a relation the migration created: nothing uses it yet
-                    taken_by, mode = held.get(oid, (statement, strong[-1]))
-                    held[oid] = taken_by, max(mode, strong[-1], key=lambda m: m in BLOCKS_READS)
+                if oid not in upgrade.before:
+                    continue  # a relation the migration created: nothing uses it yet
+                for blocks, conflicting in (("reads and writes", BLOCKS_READS), ("writes", BLOCKS_WRITES)):
+                    if modes & conflicting:
+                        held.setdefault((oid, blocks), (statement, max(modes & conflicting)))
             # the transaction is over (or the session ended in it): its locks are released
             if not statement.in_transaction or statement is statements[-1]:
-                for oid, (taken_by, mode) in held.items():
+                for (oid, blocks), (taken_by, mode) in held.items():
+                    if blocks == "writes" and held.get((oid, "reads and writes"), (None,))[0] is taken_by:
+                        continue  # blocked reads as long: reported once, as the graver
                     during = transaction[transaction.index(taken_by) :]
                     slowest = max(during, key=lambda s: s.seconds)
                     found.append(
                         Blocking(
                             upgrade.before[oid].name,
-                            "reads and writes" if mode in BLOCKS_READS else "writes",
+                            blocks,
                             mode,
-                            round(statement.ended - taken_by.started, 3),
+                            round(statement.ended - taken_by.started, 4),
                             taken_by.sql,
                             slowest.sql,
-                            round(slowest.seconds, 3),
-                            safer_form(slowest.sql)
-                            if safer_form(slowest.sql) != OTHERWISE
-                            else safer_form(taken_by.sql),
+                            round(slowest.seconds, 4),
+                            safer_form([s.sql for s in sorted(during, key=lambda s: -s.seconds)]),
                         )
                     )
                 held, transaction = {}, []

@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from psycopg.conninfo import make_conninfo
 
@@ -47,9 +47,7 @@ def at_address(dsn: str, host: str, port: int) -> str:
         return make_conninfo(dsn, host=host, port=str(port), sslmode="disable")
     parts = urlsplit(dsn)
     query = [(k, v) for k, v in parse_qsl(parts.query) if k not in ("host", "port", "hostaddr", "sslmode")]
-    auth = quote(parts.username or "", safe="") + (
-        f":{quote(parts.password, safe='')}" if parts.password is not None else ""
-    )
+    auth = parts.netloc.rpartition("@")[0]  # as written: still percent-encoded
     netloc = f"{auth}@{host}:{port}" if auth else f"{host}:{port}"
     return parts._replace(netloc=netloc, query=urlencode([*query, ("sslmode", "disable")])).geturl()
 
@@ -61,7 +59,10 @@ def upstream_socket(dsn: str) -> socket.socket:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.connect(f"{host}/.s.PGSQL.{port}")
         return sock
-    return socket.create_connection((host, port), timeout=30)
+    sock = socket.create_connection((host, port), timeout=30)
+    sock.settimeout(None)  # a statement may run for minutes
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
 
 
 def read_exact(sock: socket.socket, n: int) -> bytes:
@@ -210,6 +211,7 @@ def proxy(dsn: str) -> Iterator[tuple[str, Recorder]]:
         with suppress(OSError):
             while True:
                 client, _ = listener.accept()
+                client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # no delayed-ACK wait per message
                 session = Session(recorder, client, dsn)
                 sessions.append(session)
                 threading.Thread(target=session.run, daemon=True).start()
