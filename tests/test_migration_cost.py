@@ -197,3 +197,58 @@ def test_a_nullable_add_and_a_concurrent_index_hold_no_lock_while_they_scan(orde
     assert lock.statement == "ALTER TABLE orders ADD COLUMN note text" and lock.slowest in (lock.statement, "COMMIT")
     assert cost.problem == ""
     assert "ShareUpdateExclusiveLock" in next(locks for sql, _, locks, _ in cost.statements if "CONCURRENTLY" in sql)
+
+
+# --- the reference service with a migration that holds its lock too long ------------------------------------------
+SLOW_MIGRATION = '''"""A release that adds a column, then runs a slow backfill under the lock the add took."""
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0003"
+down_revision = "0002"
+
+
+def upgrade() -> None:
+    op.add_column("charts", sa.Column("notes", sa.Text))
+    op.execute("SELECT pg_sleep(5.5)")  # a backfill this slow
+
+
+def downgrade() -> None:
+    op.drop_column("charts", "notes")
+'''
+
+
+@pytest.mark.slow
+def test_a_migration_that_locks_a_table_longer_than_allowed_fails_the_rollback_plan(bench, healthy, scratch_source):
+    (scratch_source / "migrations/versions/0003_notes.py").write_text(SLOW_MIGRATION)
+    with healthy.database() as conn:
+        live_before = conn.execute("SELECT * FROM alembic_version").fetchall(), migrations.relations(conn)
+    checked = bench.run(
+        bench.config({"target": {"source": str(scratch_source)}}, target=healthy), "-k", "rollback_plan"
+    )
+    assert checked.status("test_prepare_rollback_plan") == "fail"
+    reason = checked.reason("test_prepare_rollback_plan")
+    assert reason.startswith(
+        "the migration blocks the running service: public.charts locked against reads and writes for "
+    )
+    assert "from ALTER TABLE charts ADD COLUMN notes TEXT, while SELECT pg_sleep(5.5) ran 5." in reason
+    cost = checked.facts("test_prepare_rollback_plan", "What the migration costs (rehearsed on the scratch copy)")
+    assert float(cost["predicted blocking time"].split()[0]) >= 5.5
+    with healthy.database() as conn:  # the live database: untouched
+        assert (conn.execute("SELECT * FROM alembic_version").fetchall(), migrations.relations(conn)) == live_before
+
+
+def test_the_reference_release_shows_its_migration_cost(healthy_run):
+    """1.0.0 -> 1.1.0: a constant-default column on charts and a new table with foreign keys, each statement with
+    its locks and squawk's findings beside what was measured."""
+    blocks = {b["title"]: b for b in healthy_run.evidence("test_prepare_rollback_plan")}
+    locks = {(row[0], row[1], row[4].split(" (")[0]) for row in blocks["Locks against the running service"]["rows"]}
+    assert (
+        "public.charts",
+        "reads and writes",
+        "ALTER TABLE charts ADD COLUMN ayanamsa TEXT DEFAULT 'lahiri' NOT NULL",
+    ) in locks
+    assert ("public.users", "writes", "CREATE TABLE compatibility_reports") in locks  # its foreign key
+    squawk = {(row[0], row[1].split(" (")[0]) for row in blocks["Squawk findings"]["rows"]}
+    assert ("prefer-bigint-over-int", "CREATE TABLE compatibility_reports") in squawk
+    assert healthy_run.status("test_prepare_rollback_plan") == "pass"
