@@ -186,13 +186,8 @@ def test_a_type_change_rewrites_the_table_under_an_access_exclusive_lock(orders_
 
 
 def test_a_nullable_add_and_a_concurrent_index_hold_no_lock_while_they_scan(orders_db):
-    cost = rehearsed(
-        orders_db,
-        "BEGIN",
-        "ALTER TABLE orders ADD COLUMN note text",
-        "COMMIT",
-        "CREATE INDEX CONCURRENTLY ix_amount ON orders (amount)",
-    )
+    nullable_add = ("BEGIN", "ALTER TABLE orders ADD COLUMN note text", "COMMIT")
+    cost = rehearsed(orders_db, *nullable_add, "CREATE INDEX CONCURRENTLY ix_amount ON orders (amount)")
     (lock,) = cost.blocking  # the add's catalog change only; the index build blocks neither reads nor writes
     assert lock.statement == "ALTER TABLE orders ADD COLUMN note text" and lock.slowest in (lock.statement, "COMMIT")
     assert cost.problem == ""

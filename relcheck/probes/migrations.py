@@ -35,35 +35,22 @@ RELATIONS = """SELECT c.oid, n.nspname || '.' || c.relname, c.relfilenode, pg_to
 NOT_LINTED = re.compile(r"(?is)^\s*(SELECT|SHOW)\b")  # the tool's own queries
 NOT_LISTED = re.compile(r"(?is)^\s*(SELECT|SHOW|SAVEPOINT|RELEASE)\b")  # ... and its driver's savepoints
 SAFER = [  # (what the statement does, the safer form): strong_migrations' and squawk's advice
-    (
-        re.compile(r"(?is)^\s*(UPDATE|INSERT|DELETE)\b"),
-        "backfill in batches, each in its own transaction, outside the one that alters the table",
-    ),
-    (
-        re.compile(r"(?is)^\s*CREATE\s+(UNIQUE\s+)?INDEX\s+(?!CONCURRENTLY)"),
-        "CREATE INDEX CONCURRENTLY, outside a transaction",
-    ),
-    (
-        re.compile(r"(?is)\bALTER\s+COLUMN\s+\S+\s+(SET\s+DATA\s+)?TYPE\b"),
-        "add a new column, backfill it in batches, switch the code to it, then drop the old column",
-    ),
-    (
-        re.compile(r"(?is)\bSET\s+NOT\s+NULL\b"),
-        "ADD CONSTRAINT … CHECK (col IS NOT NULL) NOT VALID, VALIDATE CONSTRAINT in its own transaction, "
-        "then SET NOT NULL (no scan)",
-    ),
-    (
-        re.compile(r"(?is)\bADD\s+(CONSTRAINT\s+\S+\s+)?(FOREIGN\s+KEY|CHECK)\b(?!.*\bNOT\s+VALID\b)"),
-        "ADD CONSTRAINT … NOT VALID, then VALIDATE CONSTRAINT in its own transaction",
-    ),
-    (
-        re.compile(r"(?is)\bADD\s+(COLUMN\s+)?\S+\s.*\bDEFAULT\b"),
-        "add the column without a default (or with a constant one), then backfill in batches",
-    ),
-    (
-        re.compile(r"(?is)\bADD\s+(COLUMN\s+)?\S+\s.*\bNOT\s+NULL\b"),
-        "add the column nullable, backfill in batches, then a NOT VALID check and VALIDATE",
-    ),
+    (re.compile(pattern, re.IGNORECASE | re.DOTALL), advice)
+    for pattern, advice in {
+        r"^\s*(UPDATE|INSERT|DELETE)\b": "backfill in batches, each in its own transaction, outside the one that "
+        "alters the table",
+        r"^\s*CREATE\s+(UNIQUE\s+)?INDEX\s+(?!CONCURRENTLY)": "CREATE INDEX CONCURRENTLY, outside a transaction",
+        r"\bALTER\s+COLUMN\s+\S+\s+(SET\s+DATA\s+)?TYPE\b": "add a new column, backfill it in batches, switch the "
+        "code to it, then drop the old column",
+        r"\bSET\s+NOT\s+NULL\b": "ADD CONSTRAINT … CHECK (col IS NOT NULL) NOT VALID, VALIDATE CONSTRAINT in its "
+        "own transaction, then SET NOT NULL (no scan)",
+        r"\bADD\s+(CONSTRAINT\s+\S+\s+)?(FOREIGN\s+KEY|CHECK)\b(?!.*\bNOT\s+VALID\b)": "ADD CONSTRAINT … NOT VALID, "
+        "then VALIDATE CONSTRAINT in its own transaction",
+        r"\bADD\s+(COLUMN\s+)?\S+\s.*\bDEFAULT\b": "add the column without a default (or with a constant one), "
+        "then backfill in batches",
+        r"\bADD\s+(COLUMN\s+)?\S+\s.*\bNOT\s+NULL\b": "add the column nullable, backfill in batches, then a NOT "
+        "VALID check and VALIDATE",
+    }.items()
 ]
 OTHERWISE = "split the change so no transaction holds the lock while it scans or rewrites the table; set lock_timeout"
 
