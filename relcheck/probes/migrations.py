@@ -46,8 +46,8 @@ SAFER = [  # (what the statement does, the safer form): strong_migrations' and s
         "own transaction, then SET NOT NULL (no scan)",
         r"\bADD\s+(CONSTRAINT\s+\S+\s+)?(FOREIGN\s+KEY|CHECK)\b(?!.*\bNOT\s+VALID\b)": "ADD CONSTRAINT … NOT VALID, "
         "then VALIDATE CONSTRAINT in its own transaction",
-        r"\bADD\s+(COLUMN\s+)?\S+\s.*\bDEFAULT\b": "add the column without a default (or with a constant one), "
-        "then backfill in batches",
+        r"\bADD\s+(COLUMN\s+)?\S+\s.*\bDEFAULT\b": "a volatile default rewrites the table: add the column without "
+        "it, then backfill in batches",
         r"\bADD\s+(COLUMN\s+)?\S+\s.*\bNOT\s+NULL\b": "add the column nullable, backfill in batches, then a NOT "
         "VALID check and VALIDATE",
     }.items()
@@ -145,9 +145,13 @@ class MigrationCost:
         return "; ".join(f"{b.relation}: {b.blocks} {b.seconds:g} s" for b in held) or "no lock against the service"
 
 
-def safer_form(statements: list[str]) -> str:
-    """The advice for the first statement (the slowest first) that has one."""
-    return next((advice for sql in statements for pattern, advice in SAFER if pattern.search(sql)), OTHERWISE)
+def safer_form(statements: list[str], table: str) -> str:
+    """The advice for the first statement (the slowest first) on the table that has one."""
+    on_table = re.compile(rf'(?i)(\b|")({re.escape(table)})(\b|")')
+    return next(
+        (advice for sql in statements if on_table.search(sql) for pattern, advice in SAFER if pattern.search(sql)),
+        OTHERWISE,
+    )
 
 
 def blocking(upgrade: Upgrade) -> list[Blocking]:
@@ -184,7 +188,10 @@ def blocking(upgrade: Upgrade) -> list[Blocking]:
                             taken_by.sql,
                             slowest.sql,
                             round(slowest.seconds, 4),
-                            safer_form([s.sql for s in sorted(during, key=lambda s: -s.seconds)]),
+                            safer_form(
+                                [s.sql for s in sorted(during, key=lambda s: -s.seconds)],
+                                upgrade.before[oid].name.split(".")[-1],
+                            ),
                         )
                     )
                 held, transaction = {}, []
