@@ -18,7 +18,7 @@ from relcheck.core.templates import fill
 from relcheck.ops import downgrade, incident
 from relcheck.ops.deploy import Host, Procedures, Record, migration_heads
 from relcheck.ops.deploy import run as run_procedure
-from relcheck.probes import backup
+from relcheck.probes import backup, migrations
 from relcheck.run import runner
 from relcheck.target import commands, postgres
 from relcheck.target.embedded import EmbeddedRuntime
@@ -144,7 +144,11 @@ class Run:
         result = downgrade.rehearse(self.checks_cfg, self.target, proof, tools, previous_head, release_head)
         if result.error:
             raise RelcheckError(result.error)
-        return "; ".join(f"{step.split(':')[0]}: {checked}" for step, _, checked in result.steps)
+        steps = "; ".join(f"{step.split(':')[0]}: {checked}" for step, _, checked in result.steps)
+        if result.upgrade is None:
+            return steps
+        cost = migrations.judge(result.upgrade, {}, self.checks_cfg.deploy.max_blocking_s)
+        return f"{steps}; the upgrade's predicted blocking time {cost.predicted_blocking_s:g} s"
 
     def procedure(self, record: Record, steps) -> Record:
         run_procedure(steps, record, log=lambda m: self.log(f"   {m}"), host=self.procedures.host)

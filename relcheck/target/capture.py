@@ -174,7 +174,10 @@ class Session:
                     statement, self.current = self.current, None
                     statement.pid, statement.ended = self.pid, time.monotonic()
                     statement.in_transaction = message[5:6] in (b"T", b"E")
-                    self.recorder.merge(statement, self.pid)  # before the client can go on
+                    try:
+                        self.recorder.merge(statement, self.pid)  # before the client can go on
+                    except Exception as exc:  # the record is incomplete; the migration goes on
+                        self.recorder.errors.append(f"reading locks: {type(exc).__name__}: {exc}")
                     self.recorder.statements.append(statement)
                 self.client.sendall(message)
         except (OSError, ConnectionError):
