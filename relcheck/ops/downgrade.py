@@ -27,7 +27,7 @@ class DowngradeRehearsal:
     steps: list[tuple[str, str, str]] = field(default_factory=list)  # (step, outcome, what was checked)
     rows: list[tuple[str, int, int | None]] = field(default_factory=list)  # table, rows before, after downgrade
     destroyed: list[tuple[str, str, int]] = field(default_factory=list)  # (table|column, name, values lost)
-    upgrade: migrations.Upgrade | None = None  # the first upgrade, every statement captured with its locks
+    upgrade: migrations.Upgrade | None = None  # the measured upgrade: every statement captured with its locks
     error: str = ""
 
 
