@@ -34,6 +34,7 @@ def test_all_tests_passing(target_tests, relcheck_config, evidence):
         evidence.table(
             "Failing tests", ["test", "kind", "message"], [(f.name, f.kind, f.message) for f in junit.failed]
         )
+        evidence.table("Skipped tests", ["test", "reason"], [(s.name, s.message) for s in junit.skips])
     if run.error or junit is None:
         evidence.text("Output (tail)", run.output_tail)
     evidence.kv(
@@ -86,8 +87,18 @@ def test_code_coverage(target_tests, relcheck_config, evidence):
             "statements": coverage.statements,
             "required": f"> {required:g} % (the item's figure; quality.coverage.threshold_percent = "
             f"{settings.threshold_percent:g})",
+            "defined by": coverage.definition or "no coverage configuration in the project",
+            "left out (quality.coverage.omit)": f"{len(coverage.omitted)} files" if settings.omit else "nothing",
         },
     )
+    if coverage.percent_without_them is not None:
+        evidence.kv(
+            "Test files and migrations measured",
+            {
+                "files": ", ".join(coverage.tests_and_migrations),
+                "total without them": f"{coverage.percent_without_them:.2f} % (quality.coverage.omit leaves them out)",
+            },
+        )
     evidence.table(
         "Least covered files",
         ["file", "coverage %", "missing lines"],

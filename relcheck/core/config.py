@@ -175,7 +175,9 @@ class TargetTests(Model):
     env: dict[str, str] = {}
     prepare: list[list[str]] = []  # commands run first, same templates and env: a scratch database starts empty,
     #                                e.g. [["{python}", "-m", "alembic", "upgrade", "head"]]
-    junit_option: str = "--junitxml={junit}"
+    runner: Literal["pytest", "django", "unittest"] = "pytest"  # django: [PYTHON, "manage.py", "test", ...];
+    #   unittest: [PYTHON, "-m", "unittest", ...]; both write JUnit through relcheck's own runner on PYTHONPATH
+    junit_option: str = "--junitxml={junit}"  # pytest only
     timeout_s: float = Field(600, gt=0)
     max_skipped: int = Field(0, ge=0)
 
@@ -193,7 +195,9 @@ class TargetTests(Model):
 class Coverage(Model):
     threshold_percent: float = Field(95.0, ge=0, le=100)  # total coverage must exceed this
     branch: bool = True
-    source: list[str] = []
+    source: list[str] = []  # default: the project's own coverage configuration (.coveragerc, setup.cfg, tox.ini,
+    #                         pyproject.toml in its directory) decides; set, it replaces that one's [run] source
+    omit: list[str] = []  # file patterns left out of the figure, as coverage.py's omit (e.g. "*/migrations/*")
     least_covered: int = Field(5, ge=0)
 
 

@@ -5,6 +5,11 @@ database without the marker is never dropped or restored into, and the target's 
     with scratch_database(target, "tests") as scratch:      # relcheck_scratch_<run id>_tests, marked
         run_tests(env={"DATABASE_URL": scratch.dsn})
     # dropped here, also on failure, Ctrl-C and SIGTERM (the plugin turns SIGTERM into KeyboardInterrupt)
+
+A framework's test database derived from a scratch name (Django's and pytest-django's test_<name>, the clones
+test_<name>_1 ... of --parallel, test_<name>_gw0 ... of xdist) is part of that scratch database's use: relcheck may
+create it, and drops it by its derived name with the scratch database, or at the next start once its scratch database
+is gone or abandoned.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from relcheck.core.statuses import NotVerified
 from relcheck.target import postgres
 
 PREFIX = "relcheck_scratch_"
+DERIVED = "test_"  # what Django and pytest-django put before the database name they are given
 MARKER = "relcheck scratch database "
 MAINTENANCE_DATABASES = {"postgres", "template0", "template1"}
 RUN_ID = f"{time.strftime('%Y%m%d%H%M%S')}_{os.getpid()}"
@@ -91,7 +97,7 @@ def refuse_unless_scratch(name: str, target) -> None:
     """One-line refusal for a name that is not a relcheck scratch name or that names one of the target's databases."""
     if name in protected_names(target):
         raise ScratchRefused(f"refusing to use {name} as a scratch database: it is one of the target's databases")
-    if not name.startswith(PREFIX):
+    if not name.startswith((PREFIX, DERIVED + PREFIX)):
         raise ScratchRefused(f"refusing to use {name} as a scratch database: scratch names start with {PREFIX}")
 
 
@@ -123,9 +129,9 @@ def admin_connection(target):
     return postgres.connect(postgres.with_database(target.admin_dsn, "postgres"), "admin database")
 
 
-def create(target, purpose: str) -> Scratch:
-    """A new, empty, marked database owned by the application's role."""
-    name = scratch_name(purpose)
+def create(target, purpose: str, name: str = "") -> Scratch:
+    """A new, empty, marked database owned by the application's role (named for purpose, or a derived name)."""
+    name = name or scratch_name(purpose)
     refuse_unless_scratch(name, target)
     owner = postgres.query(target.dsn, "SELECT current_user")[0][0]
     marker = {"run": RUN_ID, "host": socket.gethostname(), "pid": os.getpid(), "created": time.time()}
@@ -147,15 +153,38 @@ def create(target, purpose: str) -> Scratch:
     return Scratch(name, postgres.with_database(target.dsn, name))
 
 
+def create_derived(target, scratch: Scratch) -> Scratch:
+    """The framework's test database of a scratch database, made by relcheck (the app role need not create
+    databases): Django given scratch.name uses it with --keepdb."""
+    return create(target, "", DERIVED + scratch.name)
+
+
+def derived_from(name: str, scratch: str) -> bool:
+    return name == DERIVED + scratch or name.startswith(f"{DERIVED}{scratch}_")
+
+
+def names_like(conn, prefix: str) -> list[str]:
+    pattern = prefix.replace("_", r"\_") + "%"
+    return [r[0] for r in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE %s ORDER BY 1", (pattern,))]
+
+
 def drop(target, name: str) -> None:
-    """Drop a scratch database, only if it carries relcheck's marker and is none of the target's databases."""
+    """Drop a scratch database, only if it carries relcheck's marker and is none of the target's databases, and the
+    test databases derived from its name first."""
     refuse_unless_scratch(name, target)
     with admin_connection(target) as conn:
+        for derived in [n for n in names_like(conn, DERIVED + name) if derived_from(n, name)]:
+            drop_now(conn, derived, target)
         if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is None:
             return
         if marker_of(conn, name) is None:
             raise ScratchRefused(f"refusing to drop {name}: it has no relcheck marker")
-        conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+        drop_now(conn, name, target)
+
+
+def drop_now(conn, name: str, target) -> None:
+    refuse_unless_scratch(name, target)
+    conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 @contextmanager
@@ -170,13 +199,12 @@ def scratch_database(target, purpose: str) -> Iterator[Scratch]:
 def leftovers(target) -> list[tuple[str, dict]]:
     """Marked scratch databases on the target's server, with their markers."""
     with admin_connection(target) as conn:
-        names = [
-            r[0]
-            for r in conn.execute(
-                "SELECT datname FROM pg_database WHERE datname LIKE %s ORDER BY 1", (PREFIX.replace("_", r"\_") + "%",)
-            ).fetchall()
-        ]
-        return [(name, marker) for name in names if (marker := marker_of(conn, name)) is not None]
+        return [(name, marker) for name in names_like(conn, PREFIX) if (marker := marker_of(conn, name)) is not None]
+
+
+def orphans(conn, scratches: list[str]) -> list[str]:
+    """Test databases derived from a scratch name none of scratches (the scratch databases still in use) is."""
+    return [name for name in names_like(conn, DERIVED + PREFIX) if not any(derived_from(name, s) for s in scratches)]
 
 
 def abandoned(marker: dict, now: float, max_age_s: float = 24 * 3600) -> bool:
@@ -192,9 +220,16 @@ def sweep(target) -> list[str]:
     relcheck may not list or drop databases simply has nothing swept."""
     dropped = []
     try:
+        in_use = []
         for name, marker in leftovers(target):
             if abandoned(marker, time.time()):
                 drop(target, name)
+                dropped.append(name)
+            else:
+                in_use.append(name)
+        with admin_connection(target) as conn:
+            for name in orphans(conn, in_use):  # their scratch database is gone (a run killed outright)
+                drop_now(conn, name, target)
                 dropped.append(name)
     except (TargetError, psycopg.Error):
         pass
