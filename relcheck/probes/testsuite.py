@@ -48,6 +48,7 @@ class FileCoverage:
     missing_lines: int
     covered: int = 0  # lines + branches, coverage.py's own units for its total
     measured: int = 0
+    statements: int = 0
 
 
 @dataclass
@@ -181,20 +182,20 @@ def read_coverage(path: Path, branch: bool, omit: Sequence[str] = (), definition
     files = [
         FileCoverage(
             name,
-            round(s["percent_covered"], 2),
-            s["missing_lines"],
-            s["covered_lines"] + s.get("covered_branches", 0),
-            s["num_statements"] + s.get("num_branches", 0),
+            round(counts["percent_covered"], 2),
+            counts["missing_lines"],
+            counts["covered_lines"] + counts.get("covered_branches", 0),
+            counts["num_statements"] + counts.get("num_branches", 0),
+            counts["num_statements"],
         )
-        for name, s in ((name, info["summary"]) for name, info in data["files"].items())
+        for name, counts in ((name, info["summary"]) for name, info in data["files"].items())
+        if not name.startswith(RUNNERS)
     ]
-    files = [f for f in files if not f.path.startswith(RUNNERS)]
     omitted = sorted(f.path for f in files if matches(f.path, omit))
     kept = sorted((f for f in files if f.path not in omitted), key=lambda f: (f.percent, f.path))
     if not kept:
         return None
-    statements = sum(s["summary"]["num_statements"] for n, s in data["files"].items() if n in {f.path for f in kept})
-    summary = CoverageSummary(total(kept), branch, statements, kept, definition, omitted)
+    summary = CoverageSummary(total(kept), branch, sum(f.statements for f in kept), kept, definition, omitted)
     summary.tests_and_migrations = [f.path for f in kept if matches(f.path, TEST_OR_MIGRATION)]
     if summary.tests_and_migrations:
         summary.percent_without_them = total([f for f in kept if f.path not in summary.tests_and_migrations])
