@@ -264,7 +264,9 @@ def wheel_relcheck(tmp_path_factory) -> Path:
     copy of the checkout, installed without dependencies, which it takes from this environment (no download)."""
     home = tmp_path_factory.mktemp("wheel")
     wheels, source, venv = home / "wheels", home / "relcheck-source", home / "venv"
-    skipped = shutil.ignore_patterns(".git", ".venv", ".kinto-venv", "build", "reports", "__pycache__", "*.egg-info")
+    skipped = shutil.ignore_patterns(
+        ".git", ".venv", ".kinto-venv", ".wagtail-venv", "build", "reports", "__pycache__", "*.egg-info"
+    )
     shutil.copytree(REPO, source, ignore=skipped)
     build = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(wheels)]
     subprocess.run([*build, str(source)], check=True, capture_output=True, timeout=300)
