@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+import tomllib
 from pathlib import Path
 
 import psycopg
@@ -187,3 +188,41 @@ def test_test_databases_a_killed_run_left_are_swept_by_their_derived_names(healt
         assert f"test_{in_use.name}" in left and "test_analytics" in left and not left & set(orphans)
     with psycopg.connect(runtime.pg.admin_dsn("postgres"), autocommit=True) as conn:
         conn.execute('DROP DATABASE "test_analytics"')
+
+
+def test_init_writes_django_s_runner_its_scratch_variables_and_what_coverage_counts(tmp_path):
+    from relcheck.discovery import tree, writer
+
+    files = {
+        "manage.py": "",
+        "blog/__init__.py": "",
+        "blog/settings/local.py": 'import os\nNAME = os.environ["POSTGRES_DB"]\nHOST = os.environ["POSTGRES_HOST"]\n'
+        'USER = os.environ["POSTGRES_USER"]\nPASSWORD = os.environ["POSTGRES_PASSWORD"]\n',
+        "home/__init__.py": "",
+        "home/tests.py": "",
+        "home/migrations/0001_initial.py": "",
+        "search/__init__.py": "",
+    }
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    found = tree.discover(tmp_path)
+    assert (found.runner, found.tests, found.migrations) == ("django", "home", "django")
+    draft = writer.Draft()
+    writer._quality_and_security(draft, found)
+    written = tomllib.loads("\n".join(draft.lines))["quality"]
+    assert written["tests"] == {
+        "runner": "django",
+        "command": ["{python}", "manage.py", "test"],
+        "env": {
+            "POSTGRES_DB": "{scratch_db}",
+            "POSTGRES_HOST": "{scratch_host}",
+            "POSTGRES_USER": "{scratch_user}",
+            "POSTGRES_PASSWORD": "{scratch_password}",
+        },
+    }  # fmt: skip  (no prepare: Django migrates its test database itself)
+    assert written["coverage"] == {"source": ["blog", "home", "search"], "omit": writer.NOT_COUNTED}
+    (tmp_path / "setup.cfg").write_text("[coverage:report]\nomit = */migrations/*\n")  # the project's own
+    draft = writer.Draft()
+    writer._quality_and_security(draft, tree.discover(tmp_path))
+    assert "omit" not in tomllib.loads("\n".join(draft.lines))["quality"]["coverage"]

@@ -7,6 +7,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from relcheck.probes.testsuite import coverage_definition
+
 PROJECT_MARKERS = ("pyproject.toml", "setup.py", "setup.cfg", "requirements.txt", "manage.py", "alembic.ini")
 APP_DIRS = ("backend", "server", "service", "api", "app", "src")
 VENVS = (".venv", "venv", "env")
@@ -24,7 +26,9 @@ class TreeFound:
     python: str = ""  # a virtualenv's interpreter, relative to source
     manager: str = ""  # "uv" | "poetry" | "pip"
     dependency_inputs: list[str] = field(default_factory=list)  # relative to source
-    tests: str = ""  # the tests directory, relative to the app dir
+    tests: str = ""  # the tests directory, relative to the app dir (Django: the apps with tests, comma-separated)
+    runner: str = "pytest"  # quality.tests.runner: "django" for a manage.py project with tests in its apps
+    coverage_definition: str = ""  # the project's own coverage configuration file, if any
     migrations: str = "none"  # "alembic" | "django" | "none"
     database_variables: list[str] = field(default_factory=list)  # environment variables the code reads for its DB
     test_database_variables: list[str] = field(default_factory=list)  # ... and its tests for theirs
@@ -58,6 +62,12 @@ def discover(source: Path) -> TreeFound:
         found.migrations = "alembic"
     elif (app / "manage.py").is_file():
         found.migrations = "django"
+        apps = sorted(p.parent.name for p in app.glob("*/tests.py")) + sorted(
+            p.parent.parent.name for p in app.glob("*/tests/__init__.py")
+        )
+        if apps and not found.tests:  # Django's tests live in its apps and run with manage.py test
+            found.tests, found.runner = ",".join(sorted(set(apps))), "django"
+    found.coverage_definition = coverage_definition(app)
     variables = database_variables(app)
     found.database_variables = [v for v in variables if "TEST" not in v]
     found.test_database_variables = [v for v in variables if "TEST" in v]

@@ -272,19 +272,38 @@ def _version_source(d: Draft, service: ServiceFound) -> None:
     )
 
 
+SCRATCH_PART = [("HOST", "{scratch_host}"), ("PORT", "{scratch_port}"), ("USER", "{scratch_user}"),
+                ("PASS", "{scratch_password}"), ("NAME", "{scratch_db}"), ("_DB", "{scratch_db}")]  # fmt: skip
+NOT_COUNTED = ["*/tests.py", "*/tests/*", "*/test_*.py", "*/migrations/*"]
+
+
+def scratch_value(variable: str) -> str:
+    """The scratch placeholder for a variable its name says it holds (POSTGRES_HOST -> {scratch_host}); a URL else."""
+    return next((value for part, value in SCRATCH_PART if part in variable.upper()), "{scratch_dsn}")
+
+
 def _quality_and_security(d: Draft, tree: TreeFound) -> None:
     if tree.tests:
-        scratch_env = {v: "{scratch_dsn}" for v in [*tree.test_database_variables, *tree.database_variables]}
+        variables = [*tree.test_database_variables, *tree.database_variables]
+        scratch_env = {v: scratch_value(v) for v in variables}
         d.section("quality.tests", "the service's own tests, run on a scratch database relcheck creates and drops")
-        d.set("command", ["{python}", "-m", "pytest", tree.tests, "-q", "-p", "no:cacheprovider"])
+        if tree.runner == "django":
+            d.set("runner", "django", "JUnit through relcheck's runner; Django runs in test_<scratch>, relcheck's")
+            d.set("command", ["{python}", "manage.py", "test"])
+        else:
+            d.set("command", ["{python}", "-m", "pytest", tree.tests, "-q", "-p", "no:cacheprovider"])
         d.set("env", scratch_env, "" if scratch_env else "TODO: the variable(s) its tests read the database from")
         prepare = MIGRATIONS[tree.migrations][0]
-        if prepare:
+        if prepare and tree.runner != "django":  # Django migrates its test database itself
             d.set("prepare", [prepare], "the scratch database starts empty: migrate it first")
-        d.configured.append(f"tests: pytest {tree.tests} on a scratch database")
+        d.configured.append(f"tests: {tree.runner} {tree.tests} on a scratch database")
     if tree.packages:
         d.section("quality.coverage")
         d.set("source", [p.split("/")[-1] for p in tree.packages])
+        if tree.coverage_definition:
+            d.found.append(f"coverage configuration: {tree.coverage_definition} (coverage.py applies it)")
+        else:
+            d.set("omit", NOT_COUNTED, "the code, not its tests or migrations: edit to the project's own definition")
         d.section("security.bandit")
         d.set("targets", tree.packages)
         d.configured.append(f"bandit and coverage over {', '.join(tree.packages)}")
