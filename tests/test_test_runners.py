@@ -222,6 +222,9 @@ def test_init_writes_django_s_runner_its_scratch_variables_and_what_coverage_cou
         },
     }  # fmt: skip  (no prepare: Django migrates its test database itself)
     assert written["coverage"] == {"source": ["blog", "home", "search"], "omit": writer.NOT_COUNTED}
+    assert [writer.scratch_value(v) for v in ("DATABASE_URL", "KUNDLI_DB_URL", "PGHOST", "DB_NAME")] == [
+        "{scratch_dsn}", "{scratch_dsn}", "{scratch_host}", "{scratch_db}"
+    ]  # fmt: skip
     (tmp_path / "setup.cfg").write_text("[coverage:report]\nomit = */migrations/*\n")  # the project's own
     draft = writer.Draft()
     writer._quality_and_security(draft, tree.discover(tmp_path))

@@ -272,14 +272,20 @@ def _version_source(d: Draft, service: ServiceFound) -> None:
     )
 
 
-SCRATCH_PART = [("HOST", "{scratch_host}"), ("PORT", "{scratch_port}"), ("USER", "{scratch_user}"),
-                ("PASS", "{scratch_password}"), ("NAME", "{scratch_db}"), ("_DB", "{scratch_db}")]  # fmt: skip
+SCRATCH_PART = {  # the last word of a variable's name -> the scratch part it holds (libpq's PG* names too)
+    **dict.fromkeys(("HOST", "PGHOST"), "{scratch_host}"),
+    **dict.fromkeys(("PORT", "PGPORT"), "{scratch_port}"),
+    **dict.fromkeys(("USER", "USERNAME", "PGUSER"), "{scratch_user}"),
+    **dict.fromkeys(("PASSWORD", "PASS", "PGPASSWORD"), "{scratch_password}"),
+    **dict.fromkeys(("NAME", "DB", "DBNAME", "DATABASE", "PGDATABASE"), "{scratch_db}"),
+}
 NOT_COUNTED = ["*/tests.py", "*/tests/*", "*/test_*.py", "*/migrations/*"]
 
 
 def scratch_value(variable: str) -> str:
-    """The scratch placeholder for a variable its name says it holds (POSTGRES_HOST -> {scratch_host}); a URL else."""
-    return next((value for part, value in SCRATCH_PART if part in variable.upper()), "{scratch_dsn}")
+    """The scratch placeholder for what a variable's name says it holds (POSTGRES_HOST -> {scratch_host}); the DSN for
+    anything else (DATABASE_URL, KUNDLI_DB_URL)."""
+    return SCRATCH_PART.get(variable.upper().rsplit("_", 1)[-1], "{scratch_dsn}")
 
 
 def _quality_and_security(d: Draft, tree: TreeFound) -> None:
