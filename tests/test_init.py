@@ -73,6 +73,10 @@ def test_init_writes_no_route_it_saw_fail_and_lists_every_key_it_left_unset(tmp_
     assert "not required (not service-wide): Content-Security-Policy (1 of " in text
     assert "export RELCHECK_TARGET_DSN=postgresql://app:PASSWORD@127.0.0.1:1/appdb" in summary
     assert "s3cret" not in summary + text
+    # its GET /metrics answered 500: recorded, so that what the service logged for it is relcheck's, not the release's
+    assert written["post_deploy"]["init_record"] == "relcheck-init-requests.json"
+    record = json.loads((tmp_path / "relcheck-init-requests.json").read_text())
+    assert [(r["method"], r["route"], r["status"]) for r in record["requests"]] == [("GET", "/metrics", 500)]
 
 
 def test_the_config_init_wrote_leaves_the_routes_it_saw_fail_not_verified(tmp_path):

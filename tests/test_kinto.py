@@ -312,14 +312,6 @@ def test_a_healthy_production_day_on_kinto_is_never_told_to_roll_back(kinto, kin
     assert not alarms, json.dumps(alarms, indent=1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a false ROLLBACK from relcheck's own probe: `relcheck init` GETs /__version__ (relcheck/discovery/"
-    "service.py:220, VERSION_ROUTES), which answers 500 and logs an ERROR on this healthy Kinto; post_deploy: "
-    "test_check_logs_for_errors FAILs on that line (it is after the deploy) and fires Critical service failure; "
-    "monitoring: test_error_rates counts it too, as scrape mode counts 5xx since the service started, not over its "
-    "window (relcheck/probes/monitor.py:224 ScrapeWindow.server_errors): 1 of ~100 requests, over the 1% budget",
-)
 def test_init_on_the_deployed_kinto_is_not_a_reason_to_roll_back(kinto_in_kolkata, tmp_path):
     """README's "Checking a service you already run": init on the deployed Kinto, whose /__version__ answers 500 to
     init's probe (an ERROR in its log, a 5xx in its counters); then post_deploy and monitoring since its start."""

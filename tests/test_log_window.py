@@ -57,6 +57,26 @@ def test_the_window_starts_at_the_deploy_never_at_the_start_of_the_log(tmp_path)
     )
 
 
+def test_an_error_logged_while_relchecks_own_probe_failed_is_relchecks_a_real_one_still_counts(tmp_path):
+    """relcheck init's GET /__version__ answered 500 (Kinto without version.json): the ERROR and its traceback logged
+    meanwhile are relcheck's (shown, not counted); an ERROR 10 s later is the release's."""
+    probe = "2026-12-03 15:35:52,573 ERROR [root] Version file missing\nTraceback (most recent call last):\n  File x\n"
+    later = "2026-12-03 15:36:02,001 ERROR [kinto.core] storage backend failed\n"
+    log = f"2026-12-03 15:35:52,561 INFO [request.summary] \n{probe}{later}"
+    target = deployed_service(tmp_path, log, target={"service": {"log_timezone": "Asia/Kolkata"}})
+    sent = datetime(2026, 12, 3, 10, 5, 52, 560000, tzinfo=timezone.utc).timestamp()
+    own = [logs.OwnRequest("GET", "/__version__", 500, sent, sent + 0.02)]
+    excerpt = logs.since_deploy(target, DEPLOYED)
+    theirs, caused = logs.relchecks(logs.problems(excerpt.lines, PATTERNS, ALLOWED), own)
+    assert [p.line.number for p in theirs] == [5]  # the release's error still counts
+    assert [(p.line.number, r.route) for p, r in caused] == [(2, "/__version__"), (3, "/__version__")]
+    assert logs.relchecks(logs.problems(excerpt.lines, PATTERNS, ALLOWED), [])[1] == []  # no record: all count
+    # a journal line's time is its own stamp (short-iso)
+    assert logs.journal_time("2026-12-03T15:35:52+0530 host kinto[1]: ERROR x") == datetime.fromtimestamp(
+        int(sent), timezone.utc
+    )
+
+
 def test_an_unknown_deploy_time_is_not_verified_naming_the_key_never_a_whole_file_read(tmp_path):
     target = deployed_service(tmp_path, "2026-11-12T08:00:00Z ERROR weeks ago\n")
     with pytest.raises(

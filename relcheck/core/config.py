@@ -504,6 +504,8 @@ class CriticalPath(RequestSpec):
 class PostDeploy(Model):
     log_patterns: list[str] = [r"\bERROR\b", r"\bCRITICAL\b", r"Traceback \(most recent call last\)"]
     log_allow: list[str] = []  # regexes of error lines that are known and accepted
+    init_record: str = ""  # `relcheck init`'s record of its own requests that answered 5xx (it writes this key): an
+    #   error line logged while one was in flight is relcheck's doing, shown, not counted
     critical_paths: list[CriticalPath] = []
     advancing_counters: list[str] = []  # counters that must grow over the critical paths (or Prometheus window)
     smoke_allowed_increase: float = Field(1.5, ge=1)  # smoke p95 vs the pre-deploy smoke's p95, per route ...

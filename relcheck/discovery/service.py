@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 from relcheck.core.errors import TargetError
 from relcheck.probes import metrics
 from relcheck.target.http import Answer, Http
+from relcheck.target.logs import OwnRequest
 
 OPENAPI_ROUTES = ("/openapi.json", "/swagger.json", "/api/openapi.json", "/v3/api-docs", "/__api__", "/api/docs.json")
 HEALTH_ROUTES = ("/health", "/healthz", "/readyz", "/__heartbeat__", "/livez", "/__lbheartbeat__", "/status", "/ping")
@@ -45,6 +46,7 @@ class Prober:
         self.http = Http(base_url, 5, {}, "Authorization", "")
         self.left, self.deadline = max_requests, time.monotonic() + seconds
         self.answers: dict[str, Answer] = {}  # route -> its answer: each route is asked once
+        self.server_errors: list[OwnRequest] = []  # the requests that answered 5xx: what they logged is relcheck's
 
     def get(self, route: str) -> Answer:
         if route in self.answers:
@@ -52,8 +54,11 @@ class Prober:
         if self.left <= 0 or time.monotonic() > self.deadline:
             raise ProbeBudget("the probe's budget of requests or time is spent")
         self.left -= 1
-        self.answers[route] = self.http.get(route)
-        return self.answers[route]
+        sent = time.time()
+        answer = self.answers[route] = self.http.get(route)
+        if answer.status is not None and answer.status >= 500:
+            self.server_errors.append(OwnRequest("GET", route, answer.status, sent, time.time()))
+        return answer
 
 
 @dataclass
@@ -99,6 +104,7 @@ class ServiceFound:
     security_headers: dict[str, str] = field(default_factory=dict)  # on every answer init received
     partial_headers: dict[str, int] = field(default_factory=dict)  # on only some answers: header -> how many
     answers: dict[str, Answer] = field(default_factory=dict)  # route -> what it answered init
+    server_errors: list[OwnRequest] = field(default_factory=list)  # init's requests that answered 5xx
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -120,7 +126,7 @@ def discover(base_url: str, allowed_hosts: list[str], release_version: str = "")
     root = prober.get("/")
     if root.status is None:
         raise TargetError(f"{base_url}: {root.error}")
-    found = ServiceFound(base_url.rstrip("/"), answers=prober.answers)
+    found = ServiceFound(base_url.rstrip("/"), answers=prober.answers, server_errors=prober.server_errors)
     try:
         _openapi(prober, found)
         _health(prober, found)

@@ -187,7 +187,7 @@ def draft(
         _docs(d, tree, service)
     _data_protection(d, service)
     _access(d, service)
-    _deploy(d, tree, database, service)
+    _deploy(d, tree, database, service, out)
     _monitoring(d, service)
     _performance(d, load_files, out)
     return d
@@ -361,7 +361,7 @@ def _access(d: Draft, service: ServiceFound) -> None:
         d.hint(f"  {op.method} {op.path}: documented as secured; expect anonymous = 401, roles = ?")
 
 
-def _deploy(d: Draft, tree: TreeFound | None, database: DatabaseFound | None, service: ServiceFound) -> None:
+def _deploy(d: Draft, tree: TreeFound | None, database: DatabaseFound | None, service: ServiceFound, out: Path) -> None:
     tool = tree.migrations if tree else "none"
     migrate, downgrade, _ = MIGRATIONS[tool]
     d.section("deploy", "the deployment and rollback procedures (relcheck deploy / rollback / the rollback plan)")
@@ -375,10 +375,19 @@ def _deploy(d: Draft, tree: TreeFound | None, database: DatabaseFound | None, se
     if service.metrics:
         required = [n for n in (service.metrics.request_counter, service.metrics.latency_histogram) if n]
         d.set("required_metrics", required, "families that must be there after a deploy")
-    if service.metrics and service.metrics.request_counter:
+    counter = service.metrics.request_counter if service.metrics else ""
+    if counter or service.server_errors:
         d.section("post_deploy")
-        d.set("advancing_counters", [service.metrics.request_counter])
+    if counter:
+        d.set("advancing_counters", [counter])
+    if service.server_errors:
+        d.set("init_record", init_record(out).name, "init's requests that answered 5xx: the errors they logged")
     d.hint('critical_paths = [ { name = "...", method = "GET", path = "...", expect = 200 } ]   # TODO')
+
+
+def init_record(out: Path) -> Path:
+    """Where init records its own requests that answered 5xx, beside the config it writes."""
+    return out.with_name(f"{out.stem}-init-requests.json")
 
 
 def _monitoring(d: Draft, service: ServiceFound) -> None:

@@ -4,6 +4,7 @@ backends. Every reader takes the log of this release through since_deploy: from 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ MAX_JOURNAL_LINES = 500_000  # ... a journal from at most its last 500,000 entri
 class Line:
     number: int  # in the file (from 1); in a journal, counted from the window's start
     text: str
+    at: datetime | None = None  # its entry's time (a continuation line's: the line's it continues); None: unknown
 
 
 @dataclass
@@ -98,13 +100,13 @@ def numbered_tail(path: Path, max_bytes: int = MAX_BYTES) -> tuple[int, str]:
 def file_lines(path: Path, since: datetime, stamps: Stamps) -> Reading:
     """The lines from the first one stamped at or after since (a continuation line follows its line's fate)."""
     first, text = numbered_tail(path)
-    lines, keep, stamped, naive = [], False, 0, False
+    lines, keep, stamped, naive, entry = [], False, 0, False, None
     for number, line in enumerate(text.splitlines(), first):
         stamp = stamps.moment(line)
         if stamp:
-            stamped, keep, naive = stamped + 1, stamp[0] >= since, naive or stamp[1]
+            stamped, keep, naive, entry = stamped + 1, stamp[0] >= since, naive or stamp[1], stamp[0]
         if keep:
-            lines.append(Line(number, line))
+            lines.append(Line(number, line, entry))
     if text.strip() and not stamped:
         raise NotVerified(
             f"no line of {path} starts with a timestamp as target.service.log_timestamp"
@@ -160,6 +162,14 @@ class FileLog:
             return log.read().splitlines()
 
 
+def journal_time(line: str) -> datetime | None:
+    """A journal line's time (journalctl -o short-iso: "2026-12-04T00:07:52+0530 host unit[1]: ...")."""
+    try:
+        return datetime.fromisoformat(line.split(" ", 1)[0])
+    except ValueError:
+        return None
+
+
 class JournalLog:
     """The service logs to the systemd journal of its unit (journalctl, optionally on the service host)."""
 
@@ -174,7 +184,8 @@ class JournalLog:
 
     def read(self, since: datetime) -> Reading:
         lines = journal_lines(self.unit, since, self.prefix)
-        return Reading([Line(n, t) for n, t in enumerate(lines, 1)], "the journal's own (journalctl --since)")
+        entries = [Line(n, t, journal_time(t)) for n, t in enumerate(lines, 1)]
+        return Reading(entries, "the journal's own (journalctl --since)")
 
     def position(self) -> datetime:
         return datetime.now(timezone.utc) - timedelta(seconds=5)  # allow for clock skew with the service host
@@ -255,3 +266,51 @@ def problems(lines: list[Line], patterns: list[str], allowed: list[str]) -> list
         if any(p.search(line.text) for p in wanted) and not any(a.search(line.text) for a in tolerated):
             found.append(Problem(line, lines[index + 1 : index + 4]))
     return found
+
+
+OWN_SLACK_S = 1.0  # a log stamped to the second, and a little clock skew between relcheck and the service host
+
+
+@dataclass(frozen=True)
+class OwnRequest:
+    """A request of relcheck's own that the service answered 5xx (`relcheck init`'s probes of guessed routes): the
+    error it logged meanwhile is relcheck's doing, not the release's."""
+
+    method: str
+    route: str
+    status: int
+    sent: float  # Unix times
+    answered: float
+
+    def caused(self, line: Line) -> bool:
+        """Whether the line was logged while the request was in flight (within OWN_SLACK_S)."""
+        at = line.at.timestamp() if line.at else None
+        return at is not None and self.sent - OWN_SLACK_S <= at <= self.answered + OWN_SLACK_S
+
+    @property
+    def shown(self) -> str:
+        sent = datetime.fromtimestamp(self.sent, timezone.utc).isoformat(timespec="milliseconds")
+        return f"{self.method} {self.route} (HTTP {self.status}, sent {sent})"
+
+
+def own_requests(record: Path | None) -> list[OwnRequest]:
+    """The requests a record of relcheck's (post_deploy.init_record) lists; none without one."""
+    if record is None or not record.is_file():
+        return []
+    try:
+        return [OwnRequest(**r) for r in json.loads(record.read_text())["requests"]]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise NotVerified(f"{record}: not a record of relcheck's own requests ({type(exc).__name__})") from None
+
+
+def relchecks(found: list[Problem], own: list[OwnRequest]) -> tuple[list[Problem], list[tuple[Problem, OwnRequest]]]:
+    """The error lines split into the release's and those logged while one of relcheck's own requests that answered
+    5xx was in flight (with that request)."""
+    theirs, caused = [], []
+    for problem in found:
+        request = next((r for r in own if r.caused(problem.line)), None)
+        if request:
+            caused.append((problem, request))
+        else:
+            theirs.append(problem)
+    return theirs, caused
