@@ -2,6 +2,7 @@
 version matching, the sequential comparison's levels, capacity requirements."""
 
 import json
+import os
 import ssl
 import sys
 from datetime import datetime, timedelta, timezone
@@ -228,26 +229,74 @@ def test_samples_too_noisy_to_exclude_the_allowed_slowdown_are_inconclusive_neve
 
 
 def test_pips_refusal_is_a_conflict_a_missing_pin_or_an_unreachable_index():
-    from relcheck.probes.dependencies import failed
+    from relcheck.probes.dependencies import failed, unreadable_indexes
 
     conflict = failed(
         "ERROR: Cannot install fastapi==0.165.0 and starlette==0.20.0\n\nThe conflict is caused by:\n"
         "    The user requested starlette==0.20.0\n    fastapi 0.165.0 depends on starlette>=1.6.0\n\nTo fix this",
         1,
+        {},
     )
     assert conflict.ok is False and conflict.detail == (
         "the pins conflict: The user requested starlette==0.20.0; fastapi 0.165.0 depends on starlette>=1.6.0"
     )
-    missing = failed(
-        "ERROR: Could not find a version that satisfies the requirement nosuch==1.0 (from versions: none)", 1
+    missing = "ERROR: Could not find a version that satisfies the requirement x==1.0 (from versions: none)"
+    assert failed(missing, 1, {}).ok is False and "x==1.0" in failed(missing, 1, {}).detail
+    # with PIP_RETRIES=0 pip says nothing of the connection on its console: its --log says which index failed
+    log = (
+        "2026-12-03T18:45:01,123 Could not fetch URL https://ci:t0ken@pypi.internal:8443/simple/x/: connection error: "
+        "HTTPConnectionPool(host='pypi.internal', port=8443): Max retries exceeded with url: /simple/x/ (Caused by "
+        "NewConnectionError('<urllib3.connection.HTTPConnection object at 0x7f>: Failed to establish a new "
+        "connection: [Errno 111] Connection refused')) - skipping\n"
+        "2026-12-03T18:45:01,200 Could not fetch URL https://mirror.internal/simple/x/: timed out - skipping\n"
+        "2026-12-03T18:45:01,300 Could not fetch URL https://pypi.org/simple/x/: 404 Client Error: Not Found for url:"
+        " https://pypi.org/simple/x/ - skipping\n"
     )
-    assert missing.ok is False and "nosuch==1.0" in missing.detail
-    offline = failed(
-        "WARNING: Retrying (Retry(total=4)) after connection broken by 'NewConnectionError(...)': /simple/x/\n"
-        "ERROR: Could not find a version that satisfies the requirement x==1 (from versions: none)",
-        1,
+    unread = unreadable_indexes(log)
+    assert unread == {
+        "https://pypi.internal:8443/simple": "Connection refused",
+        "https://mirror.internal/simple": "timed out",
+    }
+    offline = failed(missing, 1, unread)
+    assert offline.ok is None and offline.detail == (
+        "the package index is unreachable: the pins could not be resolved (https://pypi.internal:8443/simple: "
+        "Connection refused; https://mirror.internal/simple: timed out)"
     )
-    assert offline.ok is None and offline.detail.startswith("the package index is unreachable")
+
+
+def test_a_pin_missing_from_a_reachable_index_fails_one_on_an_unreachable_index_is_not_verified(tmp_path, monkeypatch):
+    """pip's own resolver against a local PEP 503 index that has tinydist 1.0 only, then against a closed port."""
+    from fakes import LocalServer, QuietHandler
+
+    from relcheck.probes.dependencies import resolve
+    from relcheck.target.service import free_port
+
+    class Index(QuietHandler):
+        def do_GET(self):
+            if self.path.rstrip("/") == "/simple/tinydist":
+                page = b'<a href="/files/tinydist-1.0-py3-none-any.whl">tinydist-1.0-py3-none-any.whl</a>'
+                self.reply(200, page, "text/html")
+            else:
+                self.reply(404, b"not found", "text/plain")
+
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("tinydist==2.0\n")
+    monkeypatch.delenv("PIP_FIND_LINKS", raising=False)
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)  # this machine's own index settings left out
+    monkeypatch.setenv("PIP_RETRIES", "0")  # pip prints no connection error then
+    index = LocalServer()
+    monkeypatch.setenv("PIP_INDEX_URL", f"{index.serve(Index)}/simple")
+    try:
+        missing = resolve([requirements], [], sys.executable, timeout=120)
+    finally:
+        index.close()
+    assert missing.ok is False, missing.detail
+    assert "tinydist==2.0 (from versions: 1.0)" in missing.detail
+    closed = f"http://127.0.0.1:{free_port()}/simple"
+    monkeypatch.setenv("PIP_INDEX_URL", closed)
+    unreachable = resolve([requirements], [], sys.executable, timeout=120)
+    assert unreachable.ok is None, unreachable.detail
+    assert f"({closed}: Connection refused)" in unreachable.detail
 
 
 def test_a_config_error_names_the_variable_never_the_value_it_came_from(tmp_path, monkeypatch):

@@ -5,16 +5,20 @@ interpreter when one is configured, so markers are evaluated for the Python the 
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from packaging.utils import canonicalize_name
 
 from relcheck.probes.audit.inputs import Pin
 from relcheck.target import commands
 
-UNREACHABLE = ("NewConnectionError", "Network is unreachable", "Temporary failure in name resolution", "ProxyError")
+# pip's verbose log (--log) of an index page it could not read; a project an index does not have is a 404 there
+UNREAD = re.compile(r"Could not fetch URL (\S+): (.*) - skipping")
+NOT_THERE = ("404 ", "410 ")
 
 
 @dataclass
@@ -32,16 +36,17 @@ class Resolution:
 
 def resolve(requirements: list[Path], pins: list[Pin], python: str, timeout: float = 300) -> Resolution:
     with tempfile.TemporaryDirectory() as workdir:
-        report = Path(workdir) / "report.json"
+        report, log = Path(workdir) / "report.json", Path(workdir) / "pip.log"
         command = [python, "-m", "pip", "install", "--dry-run", "--ignore-installed"]  # not --quiet: the conflict
-        command += ["--disable-pip-version-check", "--report", str(report)]
+        command += ["--disable-pip-version-check", "--report", str(report), "--log", str(log)]
         for path in requirements:
             command += ["-r", str(path)]
         result = commands.run(command, timeout=timeout)
         if result.problem:
             return Resolution(None, f"pip resolving with {python}: {result.problem}")
         if result.returncode != 0 or not report.is_file():
-            return failed(result.stdout + "\n" + result.stderr, result.returncode or 0)
+            unread = unreadable_indexes(log.read_text(errors="replace") if log.is_file() else "")
+            return failed(result.stdout + "\n" + result.stderr, result.returncode or 0, unread)
         installs = json.loads(report.read_text())["install"]
     resolved: dict[str, str] = {canonicalize_name(i["metadata"]["name"]): i["metadata"]["version"] for i in installs}
     pinned = {p.name for p in pins}
@@ -54,11 +59,27 @@ def resolve(requirements: list[Path], pins: list[Pin], python: str, timeout: flo
     )
 
 
-def failed(output: str, code: int) -> Resolution:
-    """pip's refusal: a conflict (the requirements it names), a pin that does not exist — or an index it could not
-    reach."""
-    if any(marker in output for marker in UNREACHABLE):
-        return Resolution(None, "the package index is unreachable: the pins could not be resolved")
+def unreadable_indexes(log: str) -> dict[str, str]:
+    """The indexes pip could not read (refused, timed out, no DNS, TLS, a server error), from its --log, each with
+    why, credentials left out; a project page an index answers 404 for is an answer (it has no such project)."""
+    found: dict[str, str] = {}
+    for url, reason in UNREAD.findall(log):
+        if not reason.startswith(NOT_THERE):
+            parts = urlsplit(url)  # a project page: <index>/<project>/
+            index = urlunsplit(
+                (parts.scheme, parts.netloc.rpartition("@")[2], parts.path.rstrip("/").rsplit("/", 1)[0], "", "")
+            )
+            errno = re.search(r"\[Errno -?\d+\] ([^'\")]+)", reason)
+            found.setdefault(index, (errno[1] if errno else reason)[:120])
+    return found
+
+
+def failed(output: str, code: int, unread: dict[str, str]) -> Resolution:
+    """pip's refusal: a conflict (the requirements it names), a pin that does not exist — unless an index could not
+    be read (unread: index -> why), which may hold what pip missed."""
+    if unread:
+        named = "; ".join(f"{index}: {why}" for index, why in unread.items())
+        return Resolution(None, f"the package index is unreachable: the pins could not be resolved ({named})")
     cause = output.partition("The conflict is caused by:")[2].split("\n\n")[0]
     conflict = [line.strip() for line in cause.splitlines() if line.strip()]
     if conflict:
