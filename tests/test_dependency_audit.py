@@ -145,6 +145,18 @@ def test_the_distributions_pip_resolves_and_nobody_pins_are_audited_as_transitiv
     assert found.complete and found.resolution == "pip resolved 3"
 
 
+def test_without_an_advisory_source_the_pins_are_not_resolved_for_an_audit_that_cannot_judge_them(corpus):
+    """pip's resolution takes ~20 s on Kinto: with no source that counts and pip-audit off it is skipped, said so."""
+    requirements = write(corpus["tmp"] / "requirements.txt", "starlette==0.26.1\n")
+    asked = []
+    found = engine.audit([requirements], [], resolve=lambda pins: asked.append(pins) or Resolution(True, "resolved"))
+    assert asked == [] and found.transitive == []
+    assert found.resolution == "not resolved: no advisory source counts and pip-audit is off, the audit is not verified"
+    assert not found.complete and "no advisory source answered with PyPI data" in found.gaps
+    engine.audit([requirements], [corpus["pypa"]], resolve=lambda pins: asked.append(pins) or Resolution(True, "ok"))
+    assert len(asked) == 1  # a source that counts: resolved
+
+
 FAKE_PIP_AUDIT = """#!{python}
 import json, sys
 pins = [line.strip().split("==") for i, a in enumerate(sys.argv) if a == "-r" for line in open(sys.argv[i + 1])]

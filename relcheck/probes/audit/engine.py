@@ -98,14 +98,16 @@ def audit(
     read = inputs_module.read(files)
     loaded = [sources_module.load(path, cache or sources_module.cache_dir()) for path in advisories]
     result = Audit(read.pins, list(read.not_audited), loaded, [], PipAudit(False, ""), list(read.problems))
-    if resolve is not None:
+    usable = judge_sources(result, max_age_days, product, now)
+    if resolve is not None and (usable or pip_audit_mode != "off"):
         add_transitive(result, read, resolve)
+    elif resolve is not None:  # pip's resolution takes a while: nothing could judge what it finds
+        result.resolution = "not resolved: no advisory source counts and pip-audit is off, the audit is not verified"
     online = result.pip_audit = (
         pipaudit.run(read.requirement_files, timeout, [f"{p.name}=={p.version}" for p in result.transitive])
         if pip_audit_mode != "off"
         else PipAudit(False, "off (security.dependencies.pip_audit)")
     )
-    usable = judge_sources(result, max_age_days, product, now)
     index = sources_module.by_package(usable)
     for pin in read.pins + result.transitive:
         for record, affected in index.get(pin.name, []):
