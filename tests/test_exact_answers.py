@@ -391,3 +391,14 @@ def test_a_variable_is_refused_when_it_points_at_the_live_database_not_when_a_ro
     for variable, value in (("DB_NAME", "hc"), ("DATABASE_URL", "postgresql://x@elsewhere/hc")):
         with pytest.raises(ScratchRefused, match=f"^quality.tests.env.{variable} names the live database hc"):
             refuse_live({variable: value}, [], live, "quality.tests")
+
+
+def test_relchecks_own_send_times_are_bounded_and_a_span_reaching_forgotten_ones_is_not_verified():
+    from relcheck.target.http import SendTimes
+
+    sent = SendTimes(keep=3)
+    for at in (10.0, 20.0, 30.0, 40.0):  # 10 is forgotten
+        sent.append(at)
+    assert sent.between(11, 40) == 3 and sent.between(25, 35) == 1
+    with pytest.raises(NotVerified, match="no longer counted: more than 3 in this session"):
+        sent.between(5, 40)

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
 import requests
 
 from relcheck.core.errors import TargetError
+from relcheck.core.statuses import NotVerified
 
 
 @dataclass
@@ -51,6 +53,28 @@ class Answer:
 IDEMPOTENT = {"GET", "HEAD", "OPTIONS", "PUT", "DELETE"}
 
 
+class SendTimes:
+    """When each request was sent (Unix times), the last `keep` of them: a long session forgets the oldest, and a
+    count over a span that reaches back to them is not verified, never an undercount of relcheck's own traffic."""
+
+    def __init__(self, keep: int = 100_000) -> None:
+        self.times: deque[float] = deque(maxlen=keep)
+        self.forgotten_until: float | None = None  # the newest send time no longer kept
+
+    def append(self, at: float) -> None:
+        if len(self.times) == self.times.maxlen:
+            self.forgotten_until = self.times[0]
+        self.times.append(at)
+
+    def between(self, start: float, end: float) -> int:
+        if self.forgotten_until is not None and start <= self.forgotten_until:
+            raise NotVerified(
+                f"relcheck's own requests before {self.times[0]:.0f} (Unix time) are no longer counted: more than "
+                f"{self.times.maxlen} in this session"
+            )
+        return sum(start <= t <= end for t in self.times)
+
+
 class Http:
     """HTTP to the target with a token per role; never raises for HTTP or network errors."""
 
@@ -60,11 +84,11 @@ class Http:
         self.tokens = tokens
         self.header, self.scheme = header, scheme
         self.session = requests.Session()
-        self.sent: list[float] = []  # when each request was sent (Unix time): relcheck's own traffic
+        self.sent = SendTimes()  # relcheck's own traffic
 
     def sent_between(self, start: float, end: float) -> int:
         """How many requests relcheck sent to the target between two Unix times."""
-        return sum(start <= t <= end for t in self.sent)
+        return self.sent.between(start, end)
 
     def auth_headers(self, role: str | None) -> dict:
         if not role or role == "anonymous":
