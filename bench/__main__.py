@@ -94,7 +94,16 @@ def plain_locust_rps(host: str, users: int, seconds: int) -> float:
 
 
 def suite_run(host: str, users: int, seconds: int, env: dict | None = None) -> loadtest.LoadResult:
-    result = loadtest.run("bench", VERSION, host, users, users, seconds, env or {}, LOOPBACK)
+    result = loadtest.run(
+        "bench",
+        VERSION,
+        host=host,
+        users=users,
+        spawn_rate=users,
+        run_time_s=seconds,
+        env=env or {},
+        allowed_hosts=LOOPBACK,
+    )
     if result.error:
         raise SystemExit(f"bench: {result.error}")
     return result
@@ -137,7 +146,9 @@ def latency_error(healthy, delayed, seconds: int) -> dict:
         "BENCH_WAIT_S": "0.05",
         "RELCHECK_WARMUP_S": "1",
     }
-    result = loadtest.run("latency", VERSION, None, 4, 4, seconds, env, LOOPBACK)
+    result = loadtest.run(
+        "latency", VERSION, host=None, users=4, spawn_rate=4, run_time_s=seconds, env=env, allowed_hosts=LOOPBACK
+    )
     base, cand = result.baseline["GET /version"], result.routes["GET /version"]
     return {
         "p50_error_ms": cand.p(50) - base.p(50) - 50,
@@ -157,7 +168,17 @@ def stress_capacity(limited, concurrency: int, service_ms: float, step_s: float)
         "RELCHECK_STRESS_WARMUP_S": "1",
         "RELCHECK_STRESS_P95_MS": "250",
     }
-    result = loadtest.run("stress", STRESS, limited.base_url, 0, 0, None, env, LOOPBACK, warmup_s=1)
+    result = loadtest.run(
+        "stress",
+        STRESS,
+        host=limited.base_url,
+        users=0,
+        spawn_rate=0,
+        run_time_s=None,
+        env=env,
+        allowed_hosts=LOOPBACK,
+        warmup_s=1,
+    )
     capacity, _, broke = loadtest.breaking_point(result.steps, 250, 0.01)
     return {
         "stress_capacity_error_pct": abs(capacity - ceiling) / ceiling * 100,

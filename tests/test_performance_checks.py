@@ -56,12 +56,12 @@ def seed_history(bench, target, version="1.0.0"):
     result = loadtest.run(
         "load",
         REPO / "load" / "load.py",
-        target.base_url,
-        10,
-        10,
-        8,
-        {"RELCHECK_TOKENS": json.dumps(target.http.tokens), "RELCHECK_WARMUP_S": "1"},
-        ["127.0.0.1"],
+        host=target.base_url,
+        users=10,
+        spawn_rate=10,
+        run_time_s=8,
+        env={"RELCHECK_TOKENS": json.dumps(target.http.tokens), "RELCHECK_WARMUP_S": "1"},
+        allowed_hosts=["127.0.0.1"],
     )
     assert result.routes, result.error
     history.save_load(bench.tmp / "reports", "kundli-service", version, result)
@@ -75,7 +75,15 @@ def seed_history(bench, target, version="1.0.0"):
 def test_scaled_out_runs_merge_every_worker_into_one_exact_result(healthy, scale):
     tokens = {"RELCHECK_TOKENS": json.dumps(healthy.http.tokens)}
     result = loadtest.run(
-        "smoke", REPO / "load" / "smoke.py", healthy.base_url, 4, 4, 3, tokens, ["127.0.0.1"], **scale
+        "smoke",
+        REPO / "load" / "smoke.py",
+        host=healthy.base_url,
+        users=4,
+        spawn_rate=4,
+        run_time_s=3,
+        env=tokens,
+        allowed_hosts=["127.0.0.1"],
+        **scale,
     )
     assert not result.error and result.returncode == 0, result.output_tail
     assert result.workers_reporting == 2 and result.max_users == 4
@@ -232,7 +240,9 @@ def test_a_locust_run_that_exits_non_zero_is_an_error_even_with_a_result(healthy
         "    @task\n    def health(self):\n        self.client.get('/health')\n\n\n"
         "@events.quitting.add_listener\ndef crash(environment, **kwargs):\n    environment.process_exit_code = 3\n"
     )
-    result = loadtest.run("smoke", broken, healthy.base_url, 1, 1, 2, {}, ["127.0.0.1"])
+    result = loadtest.run(
+        "smoke", broken, host=healthy.base_url, users=1, spawn_rate=1, run_time_s=2, env={}, allowed_hosts=["127.0.0.1"]
+    )
     assert result.returncode == 3
     assert result.error.startswith("locust did not finish cleanly (exit 3)")
 

@@ -342,6 +342,7 @@ def start_workers(workers, locustfile: Path, port: int, env: dict[str, str]) -> 
 def run(
     scenario: str,
     locustfile: Path,
+    *,
     host: str | None,
     users: int,
     spawn_rate: float,
