@@ -116,3 +116,20 @@ def test_the_prometheus_textfile_has_the_figures_and_each_gates_last_verdict(tmp
         == 1
     )
     assert not any(dict(labels).get("gate") == "monitoring" for _, labels in samples)  # a partial run is no verdict
+
+
+def test_a_record_without_a_time_offset_or_a_verdict_is_one_line_naming_it(tmp_path):
+    reports = tmp_path / "reports"
+    record(reports, "shop-1.0.0", "deploy", DAY0, DAY0)
+    run(reports, "shop-1.0.0", "post-deploy", at(0, 30), "PROCEED", "PROCEED")
+    no_verdict = reports / "shop-1.0.0" / "monitoring" / "manifest.json"
+    no_verdict.parent.mkdir(parents=True)
+    no_verdict.write_text(json.dumps({"run": {"finished": at(0, 40), "label": "monitoring"}}))  # not a run's record
+    assert len(delivery.dora(reports).deployments) == 1
+    record(reports, "shop-1.1.0", "deploy", "2026-11-02T10:00:00", "2026-11-02T10:05:00")  # naive: which zone?
+    config = Workbench(tmp_path, {}).config()
+    done = relcheck_cli(config, "history", "--dora")
+    deploy_record = reports / "shop-1.1.0" / "deploy" / "record.json"
+    assert done.returncode == 2 and done.stderr == (
+        f"relcheck: {deploy_record}: '2026-11-02T10:05:00' is not an ISO 8601 time with an offset\n"
+    ), done.stderr

@@ -311,3 +311,41 @@ def test_artifacts_are_subjects_and_one_missing_or_changed_is_named(attested, tm
         f"subject artifact:{wheel}: digest sha256:{subject['digest']['sha256']} is not the file's "
         f"sha256:{statement.sha256_file(wheel)}"
     ]
+
+
+def test_edited_evidence_an_expired_signer_and_a_malformed_payload_are_rejected(attested, tmp_path):
+    cfg, run_dir, made = attested
+    path = signed_by(cfg, run_dir, made, QA, RM)
+    elsewhere = tmp_path / "copied.dsse.json"  # passed around as a CI artifact: judged against the release's run
+    shutil.copy(path, elsewhere)
+    assert statement.verify(cfg, elsewhere).ok
+    evidence = run_dir / "evidence.json"
+    pristine = evidence.read_text()
+    evidence.write_text(pristine.replace('"seen"', '"seen (edited)"', 1))
+    problems = statement.verify(cfg, elsewhere).problems
+    assert any(p.endswith("does not match its digest in the manifest") for p in problems), problems
+    assert f"the statement is of another run than {evidence} (an earlier one?)" in problems
+    evidence.unlink()
+    assert f"missing in {run_dir}: evidence.json" in statement.verify(cfg, path).problems
+    evidence.write_text(pristine)
+    # a signer whose key expired (valid-before, OpenSSH's format) no longer counts; a principal pattern does
+    allowed = cfg.resolve(cfg.signoff.allowed_signers)
+    lines = allowed.read_text().splitlines()
+    qa_line = next(line for line in lines if line.startswith(ROLES[QA]))
+    expired = qa_line.replace(" namespaces=", ' valid-before="20250101",namespaces=', 1)
+    allowed.write_text("\n".join(expired if line == qa_line else line for line in lines) + "\n")
+    assert statement.verify(cfg, path).problems[0].startswith(f"{QA} ({ROLES[QA]}): key SHA256:")
+    pattern = qa_line.replace(ROLES[QA], "*@kundli.example", 1)
+    allowed.write_text("\n".join(pattern if line == qa_line else line for line in lines) + "\n")
+    assert statement.verify(cfg, path).ok
+    # a payload without a result, or with subjects that are not objects: one problem, no traceback
+    envelope = json.loads(path.read_text())
+    for broken in ({"predicate": {"relcheck": {}}}, {**payload(path), "subject": "x"}):
+        envelope["payload"] = statement.Envelope(statement.payload_of(broken), statement.PAYLOAD_TYPE, {}).to_dict()[
+            "payload"
+        ]
+        path.write_text(json.dumps(envelope))
+        (problem,) = statement.verify(cfg, path).problems
+        assert problem.startswith("the payload is not a relcheck statement")
+        checked = relcheck_cli(cfg.path, "verify", "--statement", str(path))
+        assert checked.returncode == 1 and "Traceback" not in checked.stderr, checked.stderr

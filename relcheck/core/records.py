@@ -12,6 +12,8 @@ from pathlib import Path
 
 from relcheck.core.config import Config
 
+STATEMENT = "statement.dsse.json"  # a run's in-toto statement, beside its report
+
 
 def release_dir(cfg: Config) -> Path:
     return cfg.reports_dir / cfg.release.release_id

@@ -17,26 +17,40 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Gauge, write_to_textfile
 
+from relcheck.core.errors import RelcheckError
 from relcheck.core.statuses import Verdict
 from relcheck.run.phases import run_phases
 
 
-def when(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+def when(text: str, where: Path) -> datetime:
+    """A record's time (relcheck writes ISO 8601 with an offset); anything else is a one-line error naming the file."""
+    try:
+        found = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    except ValueError:
+        found = None
+    if found is None or found.tzinfo is None:
+        raise RelcheckError(f"{where}: {text!r} is not an ISO 8601 time with an offset")
+    return found
 
 
 def read_json(path: Path) -> dict | None:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        found = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+    return found if isinstance(found, dict) else None
 
 
 def complete_runs(release_dir: Path) -> list[dict]:
-    """Every complete run of a release, the archived ones too, oldest first."""
+    """Every complete run of a release (with a verdict), the archived ones too, oldest first; each run's finish time
+    parsed once (`_finished`)."""
     paths = [*release_dir.glob("*/manifest.json"), *release_dir.glob("*/history/*/manifest.json")]
-    runs = [m for m in (read_json(p) for p in paths) if m and m.get("run", {}).get("finished")]
-    return sorted((m for m in runs if not m["run"].get("partial")), key=lambda m: when(m["run"]["finished"]))
+    runs = []
+    for path in paths:
+        m = read_json(path)
+        if m and isinstance(m.get("run"), dict) and m["run"].get("finished") and m.get("verdict"):
+            runs.append({**m, "_finished": when(m["run"]["finished"], path)})
+    return sorted((m for m in runs if not m["run"].get("partial")), key=lambda m: m["_finished"])
 
 
 @dataclass
@@ -56,15 +70,17 @@ def deployment(release_dir: Path) -> Deployment | None:
     deploy = read_json(release_dir / "deploy" / "record.json")
     if not deploy or not deploy.get("ok") or not deploy.get("finished"):
         return None
-    found = Deployment(release_dir.name, when(deploy["finished"]))
-    runs = [m for m in complete_runs(release_dir) if when(m["run"]["finished"]) >= found.deployed]
-    failures = [(when(m["run"]["finished"]), "ROLLBACK decision") for m in runs if decision(m) == Verdict.ROLLBACK]
+    found = Deployment(release_dir.name, when(deploy["finished"], release_dir / "deploy" / "record.json"))
+    runs = [m for m in complete_runs(release_dir) if m["_finished"] >= found.deployed]
+    failures = [(m["_finished"], "ROLLBACK decision") for m in runs if decision(m) == Verdict.ROLLBACK]
     rollback = read_json(release_dir / "rollback" / "record.json")
-    if rollback and rollback.get("started") and when(rollback["started"]) >= found.deployed:
-        failures.append((when(rollback["started"]), "rollback"))
+    if rollback and rollback.get("started"):
+        started = when(rollback["started"], release_dir / "rollback" / "record.json")
+        if started >= found.deployed:
+            failures.append((started, "rollback"))
     if failures:
         found.failed, found.why = min(failures)
-        found.recovered = next((when(m["run"]["finished"]) for m in runs if recovers(m, found.failed)), None)
+        found.recovered = next((m["_finished"] for m in runs if recovers(m, found.failed)), None)
     return found
 
 
@@ -73,7 +89,7 @@ def decision(manifest: dict) -> str:
 
 
 def recovers(manifest: dict, failed: datetime) -> bool:
-    after = when(manifest["run"]["finished"]) > failed
+    after = manifest["_finished"] > failed
     post_rollback = (
         "post_rollback" in run_phases(manifest["run"].get("markexpr", "")) and manifest["verdict"] == Verdict.READY
     )

@@ -7,6 +7,7 @@ import json
 import random
 from pathlib import Path
 
+from relcheck.core import records
 from relcheck.core.files import write_json
 from relcheck.core.records import history_dir
 from relcheck.probes.loadtest import LoadResult
@@ -94,7 +95,7 @@ def archive_run(run_dir: Path) -> Path | None:
     finished = json.loads(manifest.read_text())["run"]["finished"].replace(":", "")
     target = run_dir / "history" / finished
     target.mkdir(parents=True, exist_ok=True)
-    for name in ("manifest.json", "evidence.json", "report.html", "junit.xml", "signoffs"):
+    for name in ("manifest.json", "evidence.json", "report.html", "junit.xml", "signoffs", records.STATEMENT):
         if (run_dir / name).exists():
             (run_dir / name).rename(target / name)
     return target

@@ -27,6 +27,7 @@ from securesystemslib.dsse import Envelope
 from securesystemslib.signer import Signature
 
 from relcheck.core import checklist as checklist_module
+from relcheck.core import records
 from relcheck.core.config import Config
 from relcheck.core.files import write_atomic
 from relcheck.core.statuses import GO, NotVerified
@@ -40,7 +41,7 @@ from relcheck.signing import signatures, waivers
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 TEST_RESULT = "https://in-toto.io/attestation/test-result/v0.1"
 PAYLOAD_TYPE = "application/vnd.in-toto+json"
-FILE = "statement.dsse.json"
+FILE = records.STATEMENT
 PASSED, WARNED, FAILED = ("pass",), ("warn", "waived"), ("fail", "not verified", "pending attestation")
 
 
@@ -336,6 +337,22 @@ def check_subjects(cfg: Config, found: dict, check: StatementCheck) -> None:
             )
 
 
+def check_run(cfg: Config, path: Path, label: str, stated: dict, check: StatementCheck) -> None:
+    """The run the statement is about — beside it, else the release's latest run of that label — is intact (its
+    report, manifest and evidence agree, as `relcheck verify` checks) and is the run whose files it digests."""
+    run_dir = path.parent if path.with_name("manifest.json").is_file() else records.run_dir(cfg, label)
+    if not (run_dir / "manifest.json").is_file():
+        check.problems.append(f"no run {label} at {run_dir}: the statement's manifest and evidence cannot be compared")
+        return
+    check.problems += verify_report(cfg, run_dir).integrity
+    for name in ("manifest.json", "evidence.json"):
+        actual = run_dir / name
+        if not actual.is_file():
+            continue  # named by the integrity check above
+        if stated.get(name) != {"sha256": sha256_file(actual)}:
+            check.problems.append(f"the statement is of another run than {actual} (an earlier one?)")
+
+
 def verify(cfg: Config, path: Path, today: date | None = None) -> StatementCheck:
     """The envelope's signatures (each role in its namespace, by an allowed key, enough roles for the policy), the
     subjects against the files, the release, and the waivers still valid today."""
@@ -346,18 +363,18 @@ def verify(cfg: Config, path: Path, today: date | None = None) -> StatementCheck
         return check
     try:
         found = json.loads(envelope.payload)
-        label = found["predicate"]["relcheck"]["run"]
-        listed = found["predicate"]["relcheck"]["waivers"]
-    except (ValueError, KeyError, TypeError) as exc:
+        facts = found["predicate"]["relcheck"]
+        label, listed, stated = facts["run"], list(facts["waivers"]), facts["results"]
+        stated = {r["name"]: r["digest"] for r in stated}
+        if not isinstance(found["predicate"]["result"], str) or not all(isinstance(x, dict) for x in found["subject"]):
+            raise TypeError("result or subject of the wrong type")
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         check.problems.append(f"the payload is not a relcheck statement ({type(exc).__name__}: {exc})")
         return check
     check.statement = found
     if found.get("_type") != STATEMENT_TYPE or found.get("predicateType") != TEST_RESULT:
         check.problems.append("not an in-toto Statement v1 with the test-result predicate")
-    beside = path.with_name("manifest.json")
-    stated = {r["name"]: r["digest"] for r in found["predicate"]["relcheck"].get("results", [])}
-    if beside.is_file() and stated.get("manifest.json") != {"sha256": sha256_file(beside)}:
-        check.problems.append(f"the statement is of another run than {beside} (an earlier one?)")
+    check_run(cfg, path, label, stated, check)
     check_signatures(cfg, envelope, check)
     check_policy(cfg, label, check)
     check_subjects(cfg, found, check)

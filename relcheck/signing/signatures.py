@@ -9,10 +9,12 @@ any changed byte fails verification.
 from __future__ import annotations
 
 import binascii
+import fnmatch
 import re
 import subprocess
 import tempfile
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 import sshsig
@@ -135,8 +137,10 @@ class AllowedSigners:
             signers = load_allowed_signers_file(path)
         except (ValueError, NotImplementedError, UnicodeDecodeError) as exc:
             raise SigningError(f"allowed signers file {path.name}: {exc}") from None
+        self.validity: list[tuple[datetime | None, datetime | None]] = []
         for signer in signers:
-            namespaces = (signer.options or {}).get("namespaces")
+            options = signer.options or {}
+            namespaces = options.get("namespaces")
             self.entries.append(
                 (
                     {p.strip() for p in signer.principals.split(",")},
@@ -144,17 +148,49 @@ class AllowedSigners:
                     {n.strip() for n in namespaces.split(",")} if namespaces else None,
                 )
             )
+            try:
+                self.validity.append((ssh_time(options.get("valid-after")), ssh_time(options.get("valid-before"))))
+            except ValueError as exc:
+                raise SigningError(f"allowed signers file {path.name}: {exc}") from None
 
     def principals_of(self, key: str) -> set[str]:
         return {p for principals, k, _ in self.entries if k == key for p in principals}
 
-    def allows(self, principal: str, key: str, namespace: str = NAMESPACE) -> bool:
+    def allows(self, principal: str, key: str, namespace: str = NAMESPACE, at: datetime | None = None) -> bool:
+        """As `ssh-keygen -Y verify` decides: the key, a principal pattern and a namespace pattern of one entry,
+        valid (valid-after, valid-before) now."""
+        now = at or datetime.now(timezone.utc)
         return any(
             k == key
-            and (principal in principals or "*" in principals)
-            and (namespaces is None or namespace in namespaces)
-            for principals, k, namespaces in self.entries
+            and ssh_match(principals, principal)
+            and (namespaces is None or ssh_match(namespaces, namespace))
+            and (after is None or now >= after)
+            and (before is None or now < before)
+            for (principals, k, namespaces), (after, before) in zip(self.entries, self.validity, strict=True)
         )
+
+
+def ssh_match(patterns: set[str], value: str) -> bool:
+    """OpenSSH's pattern lists (`*`, `?`, `!negated`): a negated match refuses, else any match allows."""
+
+    def matches(pattern: str) -> bool:
+        return fnmatch.fnmatchcase(value, pattern.replace("[", "[[]"))
+
+    if any(p.startswith("!") and matches(p[1:]) for p in patterns):
+        return False
+    return any(not p.startswith("!") and matches(p) for p in patterns)
+
+
+def ssh_time(text: str | None) -> datetime | None:
+    """valid-after / valid-before: YYYYMMDD[HHMM[SS]], local time unless it ends in Z (OpenSSH's format)."""
+    if not text:
+        return None
+    digits, utc = (text[:-1], True) if text.endswith(("Z", "z")) else (text, False)
+    layouts = {8: "%Y%m%d", 12: "%Y%m%d%H%M", 14: "%Y%m%d%H%M%S"}
+    if len(digits) not in layouts or not digits.isdigit():
+        raise ValueError(f"{text!r} is not an OpenSSH time (YYYYMMDD[HHMM[SS]][Z])")
+    parsed = datetime.strptime(digits, layouts[len(digits)])
+    return parsed.replace(tzinfo=timezone.utc) if utc else parsed.astimezone()
 
 
 @dataclass
