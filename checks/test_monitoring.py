@@ -3,6 +3,7 @@ read the same metrics. Everything comes from the live service's own metrics, its
 little synthetic traffic (its critical paths); metric names and limits come from [monitoring]."""
 
 from relcheck.core.marks import for_items
+from relcheck.core.problems import joined
 from relcheck.core.statuses import require
 from relcheck.probes import monitor
 
@@ -82,23 +83,13 @@ def test_network_traffic(phase, network_traffic, observation, relcheck_config, e
     ("post_release", "Post-Release Tasks / Monitoring", "Watch error rates"),
 )
 def test_error_rates(phase, window, canary_analysis, relcheck_config, evidence):
-    cfg = relcheck_config.monitoring
-    per_route, how = window.server_errors()
-    bad, total = sum(b for b, _ in per_route.values()), sum(t for _, t in per_route.values())
-    evidence.table(
-        f"5xx answers: {how}",
-        ["route", "5xx", "requests", "share"],
-        [(r, f"{b:.0f}", f"{t:.0f}", f"{b / t:.1%}") for r, (b, t) in sorted(per_route.items()) if t],
-    )
-    judged = {r: (b, t) for r, (b, t) in sorted(per_route.items()) if t >= cfg.min_route_requests}
-    over = [f"{r} {b / t:.1%}" for r, (b, t) in judged.items() if b / t > cfg.route_error_budget]
-    few = [f"{r} {b:.0f} of {t:.0f}" for r, (b, t) in sorted(per_route.items()) if r not in judged and b]
-    if few:
-        evidence.warn(f"5xx on routes with too few requests to judge (< {cfg.min_route_requests}): {', '.join(few)}")
-    assert bad / total <= cfg.error_budget, (
-        f"{bad / total:.2%} of {total:.0f} requests answered 5xx (budget {cfg.error_budget:.1%})"
-    )
-    assert not over, f"route(s) over {cfg.route_error_budget:.0%} 5xx: {', '.join(over)}"
+    shares, how = monitor.error_shares(window, relcheck_config.monitoring)
+    evidence.table(f"5xx answers: {how}", ["route", "5xx", "requests", "share"], shares.rows)
+    if shares.too_few:
+        evidence.warn(
+            f"5xx on routes with too few requests to judge (< {shares.min_requests}): {', '.join(shares.too_few)}"
+        )
+    assert not shares.problems, joined(shares.problems)
     if canary_analysis:  # the new release against the previous release's instances, over the same window
         canary = canary_analysis
         evidence.kv("New release vs previous release (5xx ratio over the window)", canary.errors_facts())
@@ -112,26 +103,10 @@ def test_error_rates(phase, window, canary_analysis, relcheck_config, evidence):
     ("post_release", "Post-Release Tasks / Monitoring", "Track performance metrics"),
 )
 def test_response_times(phase, window, canary_analysis, relcheck_config, evidence):
-    cfg = relcheck_config.monitoring
-    require(cfg.p95_ms or cfg.route_p95_ms, "no latency limit configured (monitoring.p95_ms / route_p95_ms)")
-    latency, how = window.p95_per_route()
-    limit = lambda route: cfg.route_p95_ms.get(route, cfg.p95_ms)  # noqa: E731
-    enough = {r: v for r, v in latency.items() if v.observations >= cfg.min_route_requests}
-    judged = {r: v for r, v in enough.items() if limit(r)}
-
-    def shown(route: str) -> str:
-        return f"{limit(route):g}" if route in judged else "no limit" if route in enough else "too few to judge"
-
-    evidence.table(
-        f"p95 per route: {how}",
-        ["route", "p95 ms", "requests", "limit ms"],
-        [(r, v.shown, f"{v.observations:.0f}", shown(r)) for r, v in latency.items()],
-    )
-    slow = [f"{r} {v.shown} ms" for r, v in judged.items() if v.over(limit(r))]
-    assert not slow, f"p95 over the limit: {', '.join(slow)}"
-    unknown = [f"{r} {v.shown} ms (limit {limit(r):g})" for r, v in judged.items() if v.over(limit(r)) is None]
-    require(not unknown, f"p95 above the top histogram bucket, not comparable with the limit: {', '.join(unknown)}")
-    require(judged, f"no route with a limit has {cfg.min_route_requests}+ requests (monitoring.min_route_requests)")
+    latency, how = monitor.latencies(window, relcheck_config.monitoring)
+    evidence.table(f"p95 per route: {how}", ["route", "p95 ms", "requests", "limit ms"], latency.rows)
+    assert not latency.slow, f"p95 over the limit: {joined(latency.slow)}"
+    require(not latency.unverified, latency.unverified)
     if canary_analysis:  # the new release against the previous release's instances, over the same window
         canary = canary_analysis
         evidence.kv("New release vs previous release (p95 latency over the window)", canary.latency_facts())

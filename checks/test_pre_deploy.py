@@ -6,6 +6,7 @@ import pytest
 from packaging.specifiers import SpecifierSet
 
 from relcheck.core import records
+from relcheck.core.problems import joined
 from relcheck.core.statuses import require
 from relcheck.probes import notify
 
@@ -60,9 +61,8 @@ def test_prepare_rollback_plan(
     target_repo,
     verified_backup,
     downgrade_rehearsal,
-    rollback_plan_problems,
+    rollback_plan,
     rollback_steps,
-    unconfigured_rollback_steps,
     migration_cost,
     evidence,
 ):
@@ -115,19 +115,11 @@ def test_prepare_rollback_plan(
         "\n".join(f"{n}. {s.name}: {s.plan}" for n, s in enumerate(rollback_steps, 1))
         + f"\n\nor: relcheck rollback --record {records.deploy_record_path(relcheck_config)}",
     )
-    unconfigured = unconfigured_rollback_steps  # could not check: the config has no means for them
-    definite = [p for p in rollback_plan_problems if p not in unconfigured]
-    problems = (
-        ([f"down-migration rehearsal failed: {rehearsal.error}"] if rehearsal.error else [])
-        + ([f"the rollback cannot run: {'; '.join(definite)}"] if definite else [])
-        + ([f"the migration blocks the running service: {cost.problem}"] if cost and cost.problem else [])
-    )
-    assert not problems, "; ".join(problems)
-    require(not unconfigured, f"the rollback is not verified: {'; '.join(unconfigured)}")
-    assert verified_backup.proven, "no proven backup to roll back to"
-    lost = [t for t, before, after in rehearsal.rows if after is not None and after != before]
-    assert not lost, f"rows lost by the down-migration in: {', '.join(lost)}"
-    require(not (cost and cost.unverified), f"what the migration costs is not verified: {cost and cost.unverified}")
+    plan = rollback_plan
+    assert not plan.problems, "; ".join(plan.problems)
+    require(not plan.unconfigured, f"the rollback is not verified: {'; '.join(plan.unconfigured)}")
+    assert not plan.data_problems, "; ".join(plan.data_problems)
+    require(not plan.cost_unverified, plan.cost_unverified)
 
 
 @pytest.mark.item("Pre-Deployment", "Verify dependencies")
@@ -165,7 +157,7 @@ def test_verify_dependencies(
 @pytest.mark.item("Pre-Deployment", "Check system resources")
 def test_check_system_resources(relcheck_config, host_facts, evidence):
     cfg, facts = relcheck_config.deploy, host_facts
-    need = facts.database_bytes * cfg.disk_multiple
+    need = facts.needed_disk_bytes(cfg)
     evidence.table(
         "Disk",
         ["for", "path", "free", f"needed ({cfg.disk_multiple:g} x database size)"],
@@ -184,20 +176,8 @@ def test_check_system_resources(relcheck_config, host_facts, evidence):
             "measured on": f"{facts.host}; the database server via SQL",
         },
     )
-    problems = [
-        f"{d.what} disk: {d.free_bytes / 2**20:.0f} MiB free < {need / 2**20:.0f} MiB"
-        for d in facts.disks
-        if d.free_bytes < need
-    ]
-    if memory is not None and memory < cfg.min_memory_mb:
-        problems.append(f"memory {memory:.0f} MiB < {cfg.min_memory_mb:g} MiB")
-    if load is not None and load > cfg.max_load_per_core:
-        problems.append(f"load per core {load:.2f} > {cfg.max_load_per_core:g}")
-    if facts.max_connections - facts.connections_used < cfg.min_connection_headroom:
-        problems.append(
-            f"connection headroom {facts.max_connections - facts.connections_used} < {cfg.min_connection_headroom}"
-        )
-    assert not problems, "; ".join(problems)
+    short = facts.short_of(cfg)
+    assert not short, joined(short)
     require(not facts.problems, "; ".join(facts.problems))
 
 

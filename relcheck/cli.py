@@ -206,7 +206,8 @@ def cmd_monitor(args) -> int:
     config = config_path(args.config).resolve()
     load(config)  # a bad config stops here, with one line
     try:
-        return monitoring.watch(config, durations.seconds(args.duration), durations.seconds(args.every))
+        duration, every = durations.seconds(args.duration), durations.seconds(args.every)
+        return monitoring.watch(config, duration, every, most_runs=args.runs)
     except KeyboardInterrupt:
         print("relcheck monitor: stopped (Ctrl-C); the interrupted run's report is written", file=sys.stderr)
         return 130
@@ -394,6 +395,7 @@ def main(argv: list[str] | None = None) -> int:
     monitor = sub.add_parser("monitor", help="re-run the monitoring phase on a schedule; exit 3 when a trigger fires")
     monitor.add_argument("--for", dest="duration", default="24h", help="how long to watch (e.g. 24h, 90m; default 24h)")
     monitor.add_argument("--every", default="5m", help="time between runs (default 5m)")
+    monitor.add_argument("--runs", type=int, default=0, help="stop after this many runs (default: when --for ends)")
     monitor.set_defaults(func=cmd_monitor)
     audit = sub.add_parser(
         "audit", help="audit pinned dependencies against advisory mirrors (exit 0 clean, 1 vulnerable, 2 not audited)"

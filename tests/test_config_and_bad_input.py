@@ -2,6 +2,7 @@
 
 import ast
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -381,3 +382,17 @@ def test_the_deployed_tree_is_resolved_here_but_not_on_the_service_host(tmp_path
     assert local.deployed_tree == tmp_path / "srv" / "app" / "backend"
     remote = config.load(write(tmp_path, base + 'command_prefix = ["ssh", "app1"]\n'))
     assert remote.deployed_tree == Path("srv/app/backend")
+
+
+def test_the_readme_architecture_names_every_module_of_the_library():
+    text = (REPO / "README.md").read_text()
+    tree = text[text.index("## Architecture") :]
+    tree = tree[: tree.index("Each concept has one owner")]
+    modules = {
+        path.stem if path.name != "__init__.py" else path.parent.name
+        for package in ("core", "signing", "target", "probes", "run", "ops", "discovery")
+        for path in (REPO / "relcheck" / package).rglob("*.py")
+        if path.name != "__init__.py" or path.parent.name != package
+    }
+    unnamed = sorted(m for m in modules if not re.search(rf"\b{m}\b", tree))
+    assert not unnamed, f"modules the README's architecture does not name: {unnamed}"

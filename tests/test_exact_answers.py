@@ -402,3 +402,33 @@ def test_relchecks_own_send_times_are_bounded_and_a_span_reaching_forgotten_ones
     assert sent.between(11, 40) == 3 and sent.between(25, 35) == 1
     with pytest.raises(NotVerified, match="no longer counted: more than 3 in this session"):
         sent.between(5, 40)
+
+
+def test_error_shares_latencies_and_host_needs_are_problems_with_their_measure_and_limit():
+    from relcheck.core.config import Deploy
+    from relcheck.core.problems import joined
+    from relcheck.probes.hostfacts import Disk, HostFacts
+    from relcheck.probes.monitor import ErrorShares, Latencies, RouteLatency
+
+    shares = ErrorShares({"GET /a": (3, 100), "GET /b": (0, 900), "GET /c": (1, 5)}, 0.01, 0.02, 20)
+    assert [str(p) for p in shares.problems] == ["GET /a 3.0% 5xx > route budget 2%"]  # the total holds: 4 of 1005
+    assert shares.too_few == ["GET /c 1 of 5"]  # shown, not judged
+    worse = ErrorShares({"GET /a": (30, 100)}, 0.01, 0.5, 20)
+    assert joined(worse.problems) == "5xx answers: 30.00% of 100 requests > budget 1.0%"
+    latency = Latencies(
+        {"GET /a": RouteLatency(250.0, 50), "GET /b": RouteLatency(90.0, 50), "GET /c": RouteLatency(5000, 3)},
+        100.0,
+        {"GET /b": 80.0},
+        20,
+    )
+    assert [str(p) for p in latency.slow] == ["GET /a 250.0 ms > 100 ms", "GET /b 90.0 ms > 80 ms"]
+    assert [row[3] for row in latency.rows] == ["100", "80", "too few to judge"] and not latency.unverified
+    above = Latencies({"GET /a": RouteLatency(100.0, 50, above=True)}, 200.0, {}, 20)
+    assert not above.slow and above.unverified.startswith("p95 above the top histogram bucket")
+    cfg = Deploy(min_memory_mb=256, max_load_per_core=1.5, min_connection_headroom=10, disk_multiple=2)
+    disks = [Disk("backups", "/b", 3 * 2**30, 10 * 2**30), Disk("data", "/d", 2**30, 10 * 2**30)]
+    facts = HostFacts("here", 180.0, 0.5, database_bytes=2**30, max_connections=100, connections_used=95, disks=disks)
+    assert joined(facts.short_of(cfg)) == (
+        "data disk: 1024 MiB free < 2048 MiB; memory 180 MiB < 256 MiB; connection headroom 5 < 10"
+    )
+    assert not HostFacts("here", None, None, database_bytes=1, max_connections=100).short_of(cfg)  # not measured

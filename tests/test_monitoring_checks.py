@@ -62,7 +62,7 @@ def test_service_faults_and_bad_traffic_show_in_the_metrics(bench, faulty):
             target.http.request("POST", "/v1/compatibility", "viewer", json_body=pair)
     checked = bench.run(bench.config(target=target), "-m", "monitoring")
     reason = checked.reason
-    assert "answered 5xx (budget 1.0%)" in reason("test_error_rates[monitoring: Error rates normal]")
+    assert "requests > budget 1.0%" in reason("test_error_rates[monitoring: Error rates normal]")
     assert reason("test_memory_usage[monitoring]").startswith("memory")
     assert reason("test_queue_lengths[monitoring]") == "not exported: kundli_job_queue_length"
     assert "contract violation(s) (since the service started" in reason("test_contract_enforcement[monitoring]")
@@ -201,9 +201,9 @@ def test_relcheck_monitor_reruns_the_phase_shows_the_timeline_and_stops_on_a_tri
     from conftest import relcheck_cli
 
     config = bench.config(target=healthy)
-    watched = relcheck_cli(config, "monitor", "--for", "20s", "--every", "1s", env=bench.env)  # 2+ runs of ~5 s
+    watched = relcheck_cli(config, "monitor", "--for", "1h", "--every", "1s", "--runs", "2", env=bench.env)
     runs = [line for line in watched.stdout.splitlines() if " monitoring run " in line]
-    assert len(runs) >= 2, watched.stdout + watched.stderr
+    assert len(runs) == 2, watched.stdout + watched.stderr  # however long a run takes on this machine
     report = next((bench.tmp / "reports").rglob("monitoring/report.html")).read_text()
     assert f"Timeline: {len(runs)} monitoring runs of this release" in report
     assert len(list((bench.tmp / "reports").rglob("monitoring/history/*/manifest.json"))) == len(runs) - 1

@@ -56,7 +56,7 @@ def test_monitoring_fails_on_latency_errors_and_memory(bench, faulty):
         bench.config(target=target), "-m", "post_release", "-k", "response_times or error_rates or resource"
     )
     assert checked.reason("test_response_times[post_release]").startswith("p95 over the limit: GET /v1/kundli")
-    assert "answered 5xx (budget 1.0%)" in checked.reason("test_error_rates[post_release]")
+    assert "requests > budget 1.0%" in checked.reason("test_error_rates[post_release]")
     assert checked.reason("test_check_resource_usage").startswith("memory")
 
 

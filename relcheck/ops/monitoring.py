@@ -15,9 +15,9 @@ from relcheck.run import runner
 ROLLBACK_EXIT = 3
 
 
-def watch(config: Path, duration_s: float, every_s: float, log=print) -> int:
-    """Run the monitoring phase now and every every_s until duration_s has passed; exit 0 when the last run said
-    PROCEED, 3 as soon as one says ROLLBACK, 1 otherwise."""
+def watch(config: Path, duration_s: float, every_s: float, log=print, most_runs: int = 0) -> int:
+    """Run the monitoring phase now and every every_s until duration_s has passed (or after most_runs runs, when
+    given); exit 0 when the last run said PROCEED, 3 as soon as one says ROLLBACK, 1 otherwise."""
     deadline, runs, verdict = time.monotonic() + duration_s, 0, "no run"
     while True:
         started = time.monotonic()
@@ -34,6 +34,6 @@ def watch(config: Path, duration_s: float, every_s: float, log=print) -> int:
             log("a rollback trigger fired: stopping (relcheck rollback when the owner decides)")
             return ROLLBACK_EXIT
         pause = max(0.0, every_s - (time.monotonic() - started))
-        if time.monotonic() + pause >= deadline:
+        if time.monotonic() + pause >= deadline or runs == most_runs:
             return 0 if verdict == Verdict.PROCEED else 1
         time.sleep(pause)

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import psutil
 
+from relcheck.core.config import Deploy
+from relcheck.core.problems import Problem
 from relcheck.target import commands, postgres
 
 
@@ -41,6 +43,27 @@ class HostFacts:
     connections_used: int = 0
     disks: list[Disk] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # what could not be measured, and why
+
+    def short_of(self, cfg: Deploy) -> list[Problem]:
+        """Where the host or database falls short of the deployment's needs (deploy.*): free disk for a backup
+        (disk_multiple x the database), memory, load per core, connection headroom. What was not measured is not
+        short (see `problems`)."""
+        need = self.needed_disk_bytes(cfg)
+        mib = lambda n: f"{n / 2**20:.0f} MiB"  # noqa: E731
+        found = [Problem(f"{d.what} disk:", f"{mib(d.free_bytes)} free", "<", mib(need)) for d in self.disks
+                 if d.free_bytes < need]  # fmt: skip
+        memory, load = self.memory_available_mb, self.load_per_core
+        if memory is not None and memory < cfg.min_memory_mb:
+            found.append(Problem("memory", f"{memory:.0f} MiB", "<", f"{cfg.min_memory_mb:g} MiB"))
+        if load is not None and load > cfg.max_load_per_core:
+            found.append(Problem("load per core", f"{load:.2f}", ">", f"{cfg.max_load_per_core:g}"))
+        headroom = self.max_connections - self.connections_used
+        if headroom < cfg.min_connection_headroom:
+            found.append(Problem("connection headroom", str(headroom), "<", str(cfg.min_connection_headroom)))
+        return found
+
+    def needed_disk_bytes(self, cfg: Deploy) -> float:
+        return self.database_bytes * cfg.disk_multiple
 
 
 def measure(target, backups: Path) -> HostFacts:

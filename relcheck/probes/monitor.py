@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from functools import cached_property
 
 from relcheck.core import durations
+from relcheck.core.problems import Problem
 from relcheck.core.statuses import NotVerified, require
 from relcheck.probes import judge
 from relcheck.probes.metrics import Quantile, Scrape, histogram_quantile, label_values, quantile
@@ -170,6 +171,96 @@ def success_ratio(window, spec, what: str) -> SuccessRatio:
     good, total = counts.get(spec.good, 0.0), sum(counts.values())
     require(total, f"{spec.counter} counts nothing yet")
     return SuccessRatio(what, spec.counter, good, total, spec.minimum, how)
+
+
+@dataclass(frozen=True)
+class ErrorShares:
+    """5xx answers per route over the window against the budgets (monitoring.error_budget for the total,
+    route_error_budget for each route with min_route_requests+ requests; fewer are shown, not judged)."""
+
+    per_route: dict[str, tuple[float, float]]  # route -> (5xx, requests)
+    budget: float
+    route_budget: float
+    min_requests: int
+
+    @property
+    def rows(self) -> list[tuple]:
+        items = sorted(self.per_route.items())
+        return [(r, f"{b:.0f}", f"{t:.0f}", f"{b / t:.1%}") for r, (b, t) in items if t]
+
+    @property
+    def too_few(self) -> list[str]:
+        return [
+            f"{r} {b:.0f} of {t:.0f}" for r, (b, t) in sorted(self.per_route.items()) if b and t < self.min_requests
+        ]
+
+    @property
+    def problems(self) -> list[Problem]:
+        bad, total = (sum(v[i] for v in self.per_route.values()) for i in (0, 1))
+        found = []
+        if bad / total > self.budget:
+            share = f"{bad / total:.2%} of {total:.0f} requests"
+            found.append(Problem("5xx answers:", share, ">", f"budget {self.budget:.1%}"))
+        judged = {r: (b, t) for r, (b, t) in self.per_route.items() if t >= self.min_requests}
+        limit = f"route budget {self.route_budget:.0%}"
+        over = [(r, b / t) for r, (b, t) in sorted(judged.items()) if b / t > self.route_budget]
+        return found + [Problem(r, f"{share:.1%} 5xx", ">", limit) for r, share in over]
+
+
+def error_shares(window, cfg) -> tuple[ErrorShares, str]:
+    per_route, how = window.server_errors()
+    require(sum(t for _, t in per_route.values()), f"no requests counted: {how}")
+    return ErrorShares(per_route, cfg.error_budget, cfg.route_error_budget, cfg.min_route_requests), how
+
+
+@dataclass(frozen=True)
+class Latencies:
+    """p95 per route over the window against monitoring.p95_ms / route_p95_ms (routes with min_route_requests+)."""
+
+    per_route: dict[str, RouteLatency]
+    default_ms: float
+    route_ms: dict[str, float]
+    min_requests: int
+
+    def limit(self, route: str) -> float:
+        return self.route_ms.get(route, self.default_ms)
+
+    @property
+    def judged(self) -> dict[str, RouteLatency]:
+        return {r: v for r, v in self.per_route.items() if v.observations >= self.min_requests and self.limit(r)}
+
+    @property
+    def rows(self) -> list[tuple]:
+        def shown(route: str, v: RouteLatency) -> str:
+            if route in self.judged:
+                return f"{self.limit(route):g}"
+            return "no limit" if v.observations >= self.min_requests else "too few to judge"
+
+        return [(r, v.shown, f"{v.observations:.0f}", shown(r, v)) for r, v in self.per_route.items()]
+
+    @property
+    def slow(self) -> list[Problem]:
+        over = [(r, v) for r, v in self.judged.items() if v.over(self.limit(r))]
+        return [Problem(r, f"{v.shown} ms", ">", f"{self.limit(r):g} ms") for r, v in over]
+
+    @property
+    def unverified(self) -> str:
+        """Why the limits could not be judged ("" when they were)."""
+        unknown = [
+            f"{r} {v.shown} ms (limit {self.limit(r):g})"
+            for r, v in self.judged.items()
+            if v.over(self.limit(r)) is None
+        ]
+        if unknown:
+            return f"p95 above the top histogram bucket, not comparable with the limit: {', '.join(unknown)}"
+        few = f"no route with a limit has {self.min_requests}+ requests (monitoring.min_route_requests)"
+        return "" if self.judged else few
+
+
+def latencies(window, cfg) -> tuple[Latencies, str]:
+    require(cfg.p95_ms or cfg.route_p95_ms, "no latency limit configured (monitoring.p95_ms / route_p95_ms)")
+    per_route, how = window.p95_per_route()
+    return Latencies(per_route, cfg.p95_ms, dict(cfg.route_p95_ms), cfg.min_route_requests), how
 
 
 CLOCK_SLACK_S = 1.0  # a process start this much before the first scrape still counts as inside the window
