@@ -93,10 +93,18 @@ def test_squawk_findings_are_attributed_to_their_statements_and_to_the_measured_
 
 
 def test_squawk_missing_or_a_version_it_cannot_read_is_one_line():
-    with pytest.raises(ToolError, match="squawk did not run"):
+    with pytest.raises(ToolError, match="squawk: command not found"):
         migrations.lint([statement("DROP TABLE x", 0, 1)], "16.0", squawk="/nonexistent/squawk")
     with pytest.raises(Exception, match="cannot read the PostgreSQL version from 'devel'"):
         migrations.pg_version("devel")
+
+
+def test_a_statement_ending_in_a_comment_leaves_the_next_ones_linted_and_a_syntax_error_is_unread():
+    script = ["BEGIN", "CREATE INDEX ix ON t (a) -- why", "ALTER TABLE t ALTER COLUMN a TYPE bigint", "COMMIT"]
+    rules = {f.rule for f in migrations.lint([statement(sql, 0, 1) for sql in script], "16.0")}
+    assert {"require-concurrent-index-creation", "changing-column-type"} <= rules
+    with pytest.raises(ToolError, match="squawk could not parse the migration's SQL"):
+        migrations.lint([statement("ALTER TABLE t ADD COLUMN", 0, 1)], "16.0")
 
 
 def test_at_address_keeps_the_database_and_credentials():
@@ -139,6 +147,31 @@ def rehearsed(dsn: str, *script: str) -> migrations.MigrationCost:
         after = migrations.relations(conn)
     upgrade = Upgrade(recorder.statements, before, after)
     return migrations.judge(upgrade, {"public.orders": ROWS}, 5, migrations.lint(upgrade.statements, "16.0"))
+
+
+def test_statements_pipelined_before_one_sync_leave_the_capture_incomplete(orders_db):
+    with capture.proxy(orders_db) as (through, recorder):
+        with psycopg.connect(through, autocommit=True) as conn, conn.pipeline():
+            conn.execute("SELECT 1")
+            conn.execute("SELECT count(*) FROM orders")
+    assert recorder.errors and "pipelined before one Sync" in recorder.errors[0]
+
+
+def test_a_view_held_against_reads_counts_as_a_relation_the_service_uses(orders_db):
+    with psycopg.connect(orders_db, autocommit=True) as conn:
+        conn.execute("CREATE OR REPLACE VIEW big_orders AS SELECT * FROM orders WHERE amount > 400")
+    try:
+        cost = rehearsed(
+            orders_db,
+            "BEGIN",
+            "CREATE OR REPLACE VIEW big_orders AS SELECT * FROM orders WHERE amount > 450",
+            "SELECT pg_sleep(0.3)",
+            "COMMIT",
+        )
+    finally:  # the module's other migrations alter the column it reads
+        with psycopg.connect(orders_db, autocommit=True) as conn:
+            conn.execute("DROP VIEW big_orders")
+    assert any(b.relation == "public.big_orders" and b.blocks == "reads and writes" for b in cost.blocking)
 
 
 def seconds_of(cost: migrations.MigrationCost, prefix: str) -> float:

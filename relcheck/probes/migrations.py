@@ -17,20 +17,20 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from relcheck.core.errors import RelcheckError, ToolError
+from relcheck.target import commands
 from relcheck.target.capture import Statement
 
 BLOCKS_READS = {"AccessExclusiveLock"}
 BLOCKS_WRITES = BLOCKS_READS | {"ShareLock", "ShareRowExclusiveLock", "ExclusiveLock"}
 RELATIONS = """SELECT c.oid, n.nspname || '.' || c.relname, c.relfilenode, pg_total_relation_size(c.oid)
                FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-               WHERE c.relkind IN ('r', 'p', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+               WHERE c.relkind IN ('r', 'p', 'm', 'v', 'S') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
                  AND n.nspname NOT LIKE 'pg_toast%'"""
 NOT_LINTED = re.compile(r"(?is)^\s*(SELECT|SHOW)\b")  # the tool's own queries
 NOT_LISTED = re.compile(r"(?is)^\s*(SELECT|SHOW|SAVEPOINT|RELEASE)\b")  # ... and its driver's savepoints
@@ -255,22 +255,21 @@ def lint(statements: list[Statement], pg_version: str, squawk: str | None = None
     first_lines, text = [], ""
     for sql in linted:
         first_lines.append(text.count("\n"))
-        text += sql.rstrip().rstrip(";") + ";\n"
+        text += sql.rstrip().rstrip(";") + "\n;\n"  # on its own line: a statement ending in a -- comment
     with tempfile.TemporaryDirectory(prefix="relcheck-squawk-") as tmp:
         path = Path(tmp) / "migration.sql"
         path.write_text(text)
         command = [squawk or squawk_binary(), "--reporter", "json", "--pg-version", pg_version, str(path)]
-        try:
-            result = subprocess.run(command, capture_output=True, text=True, timeout=120)
-        except (FileNotFoundError, subprocess.TimeoutExpired) as exc:
-            raise ToolError(f"squawk did not run: {type(exc).__name__}: {exc}") from None
-    if result.returncode not in (0, 1):
-        lines = (result.stderr or result.stdout).strip().splitlines()
-        raise ToolError(f"squawk failed (exit {result.returncode}): {lines[-1] if lines else 'no output'}")
+        result = commands.run(command, timeout=120)
+    if result.returncode not in (0, 1):  # 1: it found something
+        raise ToolError(result.failure("squawk"))
     try:
         reported = json.loads(result.stdout or "[]")
     except json.JSONDecodeError:
         raise ToolError(f"squawk printed no JSON report: {result.stdout.strip()[:200]}") from None
+    unread = [item for item in reported if item.get("rule_name") == "syntax-error"]
+    if unread:  # squawk stops reading at a syntax error: what follows it is not linted
+        raise ToolError(f"squawk could not parse the migration's SQL: {unread[0].get('message', '')}")
     findings = []
     for item in reported:
         index = max((i for i, first in enumerate(first_lines) if first <= int(item.get("line", 0))), default=0)

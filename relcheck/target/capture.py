@@ -112,6 +112,7 @@ class Session:
         self.recorder, self.client, self.upstream_dsn = recorder, client, upstream_dsn
         self.pid = 0
         self.prepared: dict[str, str] = {}
+        self.pipelined = False
         self.current: Statement | None = None
         self.done = threading.Event()
 
@@ -163,6 +164,12 @@ class Session:
             sql = self.prepared.get(c_strings(body, 2)[1])
         if sql is not None and self.current is None:
             self.current = Statement(self.pid, sql.strip(), time.monotonic())
+        elif sql is not None and self.current is not None and sql.strip() != self.current.sql and not self.pipelined:
+            self.pipelined = True  # several statements before one Sync (a pipeline, a JDBC batch): told apart by none
+            self.recorder.errors.append(
+                f"statements pipelined before one Sync (from {self.current.sql[:60]!r} on): each one's locks and "
+                "time are not told apart"
+            )
 
     def from_server(self, server: socket.socket) -> None:
         try:
