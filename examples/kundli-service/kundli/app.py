@@ -160,6 +160,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def authenticated(request: Request,
                             credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> dict:
         if credentials is None:
+            if svc.faults.on("open_audit") and request.url.path == "/v1/admin/audit":
+                return {"id": 0, "username": "anonymous", "role": "admin", "token_key": ""}
             raise ApiError(401, ErrorCode.UNAUTHENTICATED, "a bearer token is required")
         key = svc.stored_token(credentials.credentials)
         user = svc.tokens.get(key) or await svc.db.user_by_token_hash(key)
@@ -233,6 +235,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/version", response_model=VersionOut)
     async def version():
+        if svc.faults.on("off_schema_version"):
+            return JSONResponse({"service": SERVICE, "version": 110})
         return {"service": SERVICE, "version": "0.0.0-wrong" if svc.faults.on("wrong_version") else __version__}
 
     @app.get("/metrics", include_in_schema=False)
@@ -338,6 +342,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @v1.get("/admin/audit", response_model=list[AuditEntry])
     async def audit_entries(limit: int = Query(50, ge=1, le=500), user: dict = Depends(requires("admin"))):
+        if limit == 500 and svc.faults.on("audit_limit_500"):
+            raise RuntimeError("injected failure at the largest limit")
         return await svc.db.audit_entries(limit)
 
     @v1.post("/admin/users", response_model=UserOut, status_code=201, responses={409: {"model": ErrorResponse}})

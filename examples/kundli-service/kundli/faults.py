@@ -30,6 +30,9 @@ KNOWN = {
     "cpu_burn_ms": "CPU-bound busy work per /v1 request, in milliseconds: 20",
     "memory_hog_mb": "memory held for the life of the process, in MB: 200",
     "broken_contract": "fraction of chart calculations whose result breaks the output contract, spread evenly: 0.5",
+    "off_schema_version": "/version answers its version as a number, against its documented schema",
+    "audit_limit_500": "GET /v1/admin/audit answers 500 for its documented maximum limit (500)",
+    "open_audit": "GET /v1/admin/audit answers without a token, though it declares bearer auth",
     "uncounted_health": "not a fault, a common production choice: /health and /metrics are left out of "
                         "kundli_http_requests_total",
 }

@@ -5,17 +5,24 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class Birth(Strict):
+class Birth(Strict):  # as documented, strictly: JSON true is no latitude, 0 no moment (pydantic would read both)
     datetime: AwareDatetime = Field(description="Moment of birth, ISO 8601 with a UTC offset")
-    latitude: float = Field(ge=-90, le=90, description="Degrees, north positive")
-    longitude: float = Field(ge=-180, le=180, description="Degrees, east positive")
+    latitude: float = Field(ge=-90, le=90, strict=True, description="Degrees, north positive")
+    longitude: float = Field(ge=-180, le=180, strict=True, description="Degrees, east positive")
+
+    @field_validator("datetime", mode="before")
+    @classmethod
+    def _not_a_number(cls, value):
+        if isinstance(value, (int, float)):
+            raise ValueError("must be an ISO 8601 date-time string")
+        return value
 
 
 Ayanamsa = Literal["lahiri", "raman", "krishnamurti"]
@@ -64,8 +71,8 @@ class YogasOut(BaseModel):
 
 
 class CompatibilityRequest(Strict):
-    chart_a: int = Field(gt=0)
-    chart_b: int = Field(gt=0)
+    chart_a: int = Field(gt=0, strict=True)
+    chart_b: int = Field(gt=0, strict=True)
 
 
 class CompatibilityOut(BaseModel):

@@ -56,10 +56,17 @@ def test_second_identical_calculation_hits_the_cache(client, tokens):
     ({**BIRTH, "datetime": "1990-08-15T10:00:00"}, "VALIDATION_FAILED"),
     ({**BIRTH, "datetime": "1700-01-01T00:00:00+00:00"}, "DATE_OUT_OF_RANGE"),
     ({**BIRTH, "latitude": 70.0}, "POLAR_LATITUDE"),
+    ({**BIRTH, "latitude": True}, "VALIDATION_FAILED"),  # documented as a number: no boolean read as 1.0
+    ({**BIRTH, "datetime": 0}, "VALIDATION_FAILED"),  # documented as a date-time string: no epoch number
 ])
 def test_invalid_birth_data_is_rejected(client, tokens, birth, code):
     response = client.post("/v1/kundli", json={"name": "X", "birth": birth}, headers=tokens["operator"])
     assert response.status_code == 422 and error_code(response) == code
+
+
+def test_chart_ids_are_numbers_not_text(client, tokens):
+    response = client.post("/v1/compatibility", json={"chart_a": "1", "chart_b": 1}, headers=tokens["viewer"])
+    assert response.status_code == 422 and error_code(response) == "VALIDATION_FAILED"
 
 
 def test_unknown_fields_are_rejected(client, tokens):

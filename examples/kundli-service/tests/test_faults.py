@@ -93,6 +93,14 @@ def test_broken_read_alone(make_client, tokens, chart):
     assert client.get(f"/v1/kundli/{chart['id']}", headers=tokens["viewer"]).status_code == 500
 
 
+def test_api_contract_faults(make_client, tokens):
+    client = make_client(off_schema_version=True, audit_limit_500=True, open_audit=True)
+    assert client.get("/version").json()["version"] == 110
+    assert client.get("/v1/admin/audit?limit=5").status_code == 200
+    assert client.get("/v1/admin/audit?limit=500", headers=tokens["admin"]).status_code == 500
+    assert client.get("/v1/admin/audit?limit=499", headers=tokens["admin"]).status_code == 200
+
+
 def test_capacity_cpu_burn_and_memory(make_client, tokens):
     client = make_client(capacity={"concurrency": 1, "service_ms": 20}, cpu_burn_ms=5, memory_hog_mb=1)
     started = time.perf_counter()
