@@ -5,6 +5,7 @@ import pytest
 from relcheck.core import pointers
 from relcheck.core.statuses import require
 from relcheck.core.templates import fill
+from relcheck.probes import conformance
 from relcheck.probes.change import Change, record
 from relcheck.probes.docs import (
     completeness,
@@ -62,6 +63,19 @@ def test_api_documentation(relcheck_config, served_contract, committed_contract,
         )
         assert docs.api.breaking == "warn", message
         evidence.warn(message + " (docs.api.breaking = warn)")
+
+
+@pytest.mark.item("Pre-Release Verification / Documentation", "API documentation updated")
+def test_api_conformance(api_conformance, api_plan, evidence):
+    run = api_conformance
+    failures = run.failures_of(conformance.ACCESS_CHECKS, exclude=True)
+    evidence.kv("Conformance run (Schemathesis)", run.facts(api_plan))
+    evidence.table("Conformance failures", conformance.HEADERS, conformance.rows(failures))
+    evidence.table("Not tried", ["operation"], [(op,) for op in run.untried])
+    assert not failures, f"{len(failures)} conformance failure(s): {conformance.labels(failures)}"
+    require(not run.unjudged, run.unjudged)
+    if run.incomplete:
+        evidence.warn(run.incomplete)
 
 
 @pytest.mark.item("Pre-Release Verification / Documentation", "Technical documentation complete")

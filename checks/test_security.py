@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 
 from relcheck.core.statuses import require
-from relcheck.probes import change
+from relcheck.probes import change, conformance
 from relcheck.probes.audit import formats
 from relcheck.probes.change import record
 from relcheck.probes.docs import completeness
@@ -155,6 +155,18 @@ def test_access_controls(access_matrix, evidence):
         f"{len(unjudged)} request(s) made no access decision: "
         + "; ".join(f"{p.method} {p.path} as {p.role}: {p.got or p.detail}" for p in unjudged[:5]),
     )
+
+
+@pytest.mark.item("Security Checks", "Access controls verified")
+def test_access_controls_conformance(api_conformance, api_plan, evidence):
+    run = api_conformance
+    failures = run.failures_of(conformance.ACCESS_CHECKS)
+    evidence.kv("Conformance run (Schemathesis)", run.facts(api_plan))
+    evidence.table("Ignoring their declared auth", conformance.HEADERS, conformance.rows(failures))
+    assert not failures, f"{len(failures)} operation(s) ignore their declared auth: {conformance.labels(failures)}"
+    require(not run.unjudged, run.unjudged)
+    if run.incomplete:
+        evidence.warn(run.incomplete)
 
 
 @pytest.mark.post_deploy  # re-verified live on the deployed service

@@ -164,6 +164,10 @@ BASE = (REPO / "relcheck.toml").read_text()
             lambda t: t.replace("required = 2 ", "required = 4 "),
             "relcheck.toml: signoff: policy.pre_release: required 4 of only 3 roles",
         ),
+        (
+            lambda t: t + '\n[quality.api]\nchecks = ["not_a_server_eror"]\n',
+            "relcheck.toml: quality.api.checks: not a Schemathesis check: not_a_server_eror (one of not_a_server_error",
+        ),
     ],
 )
 def test_bad_config_names_key_and_problem(tmp_path, edit, message):

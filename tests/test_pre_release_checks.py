@@ -24,6 +24,8 @@ PRE_RELEASE = [
     "test_audit_logging",
     "test_security_documentation",
     "test_api_documentation",
+    "test_api_conformance",
+    "test_access_controls_conformance",
     "test_technical_documentation",
     "test_release_notes",
     "test_deployment_guide",

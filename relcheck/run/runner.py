@@ -107,7 +107,8 @@ def checklist_args(config: Path | str | None, markexpr: str = "") -> list[str]:
 
     selection = ["-m", markexpr] if markexpr else []
     chosen = ["--relcheck-config", str(Path(config).resolve())] if config else []
-    return [str(CHECKS_DIR), "-p", "no:cacheprovider", *chosen, *selection]
+    # Schemathesis runs as a CLI; its pytest plugin would only add seconds of imports to every run
+    return [str(CHECKS_DIR), "-p", "no:cacheprovider", "-p", "no:schemathesis", *chosen, *selection]
 
 
 def checks_command(config: Path, markexpr: str = "", args: list[str] | tuple[str, ...] = ()) -> list[str]:

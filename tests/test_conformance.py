@@ -1,0 +1,143 @@
+"""API conformance (Schemathesis): its events read into failures with masked reproducers, the budget and its own
+errors never a pass, and the reference service's faults failing the right item (the healthy one passes in
+test_pre_release_checks.py's healthy run, where the embedded target gets every method)."""
+
+import base64
+import json
+from pathlib import Path
+
+import pytest
+
+from relcheck.core import secrets
+from relcheck.core.errors import ToolError
+from relcheck.probes import conformance
+
+TOKEN = "kst_conformance-test-token-0123456789"
+
+
+def plan(writes: bool = False, **changes) -> conformance.Plan:
+    values = {
+        "base_url": "http://127.0.0.1:9",
+        "writes": writes,
+        "checks": ["not_a_server_error", "ignored_auth"],
+        "phases": ["coverage"],
+        "max_examples": 3,
+        "time_budget_s": 30,
+        "seed": 0,
+        "workers": 1,
+        "request_timeout_s": 5,
+        "auth_header": "X-Token",
+        "auth_value": f"Bearer {TOKEN}",
+        "exclude": ["DELETE /v1/auth/token"],
+        "parameters": {"header.x-api-version": "1"},
+        "allowed_hosts": ["127.0.0.1"],
+    }
+    return conformance.Plan(**{**values, **changes})
+
+
+def scenario(label: str, check: str, status: str, headers: dict, body: str = "") -> str:
+    failure = {"failure": {"title": "Server error", "message": "Received: 500\nmore"}} if status == "failure" else {}
+    request = {"method": label.split()[0], "uri": "http://127.0.0.1:9/v1/x?limit=500", "headers": headers}
+    if body:
+        request["body"] = {"$base64": base64.b64encode(body.encode()).decode()}
+    recorder = {
+        "label": label,
+        "checks": {"c1": [{"name": check, "status": status, **({"failure_info": failure} if failure else {})}]},
+        "interactions": {"c1": {"request": request}},
+    }
+    return json.dumps({"ScenarioFinished": {"phase": "coverage", "recorder": recorder}})
+
+
+def test_events_become_failures_with_masked_reproducers_and_tried_operations():
+    secrets.register(TOKEN)
+    found = conformance.Conformance("scope", ["GET /v1/x", "POST /v1/x", "GET /v1/y"], [])
+    lines = [
+        json.dumps({"PhaseStarted": {"phase": {"name": "coverage"}}}),
+        scenario("GET /v1/x", "not_a_server_error", "failure", {"X-Token": ["Bearer abc"], "Accept": ["*/*"]}),
+        scenario("GET /v1/x", "not_a_server_error", "failure", {"X-Token": ["Bearer abc"]}),  # the same finding
+        scenario("POST /v1/x", "ignored_auth", "success", {}, body=f'{{"note": "{TOKEN}"}}'),
+        '{"ScenarioFinished": {"rec',  # a run stopped mid-line
+    ]
+    assert conformance.read_events(found, lines, "X-Token") == "the coverage phase"
+    assert found.tried == {"GET /v1/x", "POST /v1/x"} and found.cases == 3
+    assert found.untried == ["GET /v1/y"]
+    assert found.failures == [
+        conformance.Failure(
+            "GET /v1/x",
+            "not_a_server_error",
+            "Server error Received: 500",
+            "c1",
+            "curl -X GET -H 'X-Token: ***' -H 'Accept: */*' 'http://127.0.0.1:9/v1/x?limit=500'",
+        )
+    ]
+    assert conformance.curl(json.loads(lines[3])["ScenarioFinished"]["recorder"]["interactions"]["c1"]["request"]) == (
+        "curl -X POST --data-binary '{\"note\": \"***\"}' 'http://127.0.0.1:9/v1/x?limit=500'"
+    )
+    assert found.incomplete == "1 operation(s) not tried: GET /v1/y" and not found.unjudged
+    assert found.failures_of(conformance.ACCESS_CHECKS) == []
+    assert len(found.failures_of(conformance.ACCESS_CHECKS, exclude=True)) == 1
+
+
+def test_schemathesis_errors_and_nothing_tried_prove_nothing():
+    found = conformance.Conformance("scope", ["GET /x"], [])
+    error = {"type": "InvalidSchema", "message": "Unresolvable reference in the schema\n\nError details: ..."}
+    lines = [json.dumps({"NonFatalError": {"label": "GET /x", "value": error}}), '{"EngineFinished": {}}']
+    assert conformance.read_events(found, lines) == "finished"
+    assert found.unjudged == "Schemathesis could not test: GET /x: InvalidSchema: Unresolvable reference in the schema"
+    nothing = conformance.Conformance("scope", ["GET /x"], [], stopped="the time budget ran out")
+    assert nothing.unjudged == "no operation was tried: the time budget ran out; not tried: GET /x"
+
+
+def test_only_safe_methods_reach_a_service_relcheck_did_not_start_and_the_token_stays_off_the_command_line():
+    safe, writing = plan(), plan(writes=True)
+    ops = ["GET /v1/x", "POST /v1/x", "DELETE /v1/auth/token", "OPTIONS /v1/x"]
+    assert [op for op in ops if safe.in_scope(op)] == ["GET /v1/x", "OPTIONS /v1/x"]
+    assert [op for op in ops if writing.in_scope(op)] == ["GET /v1/x", "POST /v1/x", "OPTIONS /v1/x"]
+    command = safe.command(Path("doc.json"), Path("st.toml"), Path("events"))
+    assert command[command.index("--include-method-regex") + 1] == "^(GET|HEAD|OPTIONS)$"
+    assert "--include-method-regex" not in writing.command(Path("doc.json"), Path("st.toml"), Path("events"))
+    assert not any(TOKEN in part for part in command)
+    assert safe.settings["headers"] == {"X-Token": "${RELCHECK_API_AUTH}"}
+    assert safe.settings["parameters"] == {"header.x-api-version": "1"}
+    assert safe.scope.startswith("safe methods only (GET, HEAD, OPTIONS)")
+
+
+def test_a_host_that_is_not_allowed_gets_no_request(tmp_path):
+    with pytest.raises(ToolError, match="not an allowed load target"):
+        conformance.run(plan(base_url="http://192.0.2.1:80"), {}, [], tmp_path)
+
+
+def test_a_run_stopped_by_its_time_budget_lists_what_it_did_not_try(tmp_path):
+    document = {"openapi": "3.0.0", "info": {"title": "t", "version": "1"}, "paths": {}}
+    found = conformance.run(plan(time_budget_s=0.2), document, ["GET /v1/x"], tmp_path)
+    assert found.stopped.startswith("the time budget ran out (quality.api.time_budget_s = 0.2) in ")
+    assert found.untried == ["GET /v1/x"] and found.unjudged.startswith("no operation was tried")
+
+
+@pytest.mark.slow
+def test_faults_fail_the_item_they_break_and_only_safe_methods_reach_a_service_relcheck_did_not_start(bench, faulty):
+    broken = faulty(off_schema_version=True, audit_limit_500=True, open_audit=True)
+    checked = bench.run(bench.config(target=broken), "-k", "api_conformance or access_controls_conformance")
+    docs, access = "test_api_conformance", "test_access_controls_conformance"
+    assert checked.status(docs) == "fail" and checked.status(access) == "fail"
+    assert checked.reason(docs).startswith("3 conformance failure(s): GET /v1/admin/audit not_a_server_error:")
+    assert "GET /version response_schema_conformance: Response violates schema" in checked.reason(docs)
+    assert checked.reason(access).startswith(
+        "1 operation(s) ignore their declared auth: GET /v1/admin/audit ignored_auth: API accepts requests without "
+        "authentication"
+    )
+    rows = next(b for b in checked.evidence(docs) if b["title"] == "Conformance failures")["rows"]
+    assert {row[1] for row in rows} == {"not_a_server_error", "status_code_conformance", "response_schema_conformance"}
+    server_error = next(row for row in rows if row[1] == "not_a_server_error")
+    assert "limit=500" in server_error[3] and "Authorization: ***" in server_error[3]
+    facts = checked.facts(docs, "Conformance run (Schemathesis)")
+    assert facts["scope"].startswith("safe methods only") and facts["operations in scope"] == "6"
+    assert "POST /v1/kundli" in facts["left out"]
+
+
+def test_no_openapi_document_is_not_verified(bench, healthy):
+    config = bench.config({"target": {"routes": {"openapi": "/no-such-document"}}}, target=healthy)
+    checked = bench.run(config, "-k", "api_conformance or access_controls_conformance")
+    for check in ("test_api_conformance", "test_access_controls_conformance"):
+        assert checked.status(check) == "not verified"
+        assert checked.reason(check).startswith("the service serves no OpenAPI document")
