@@ -6,8 +6,10 @@ import json
 import pytest
 
 from conftest import EXAMPLE
+from relcheck.probes.docs import names
 from relcheck.probes.openapi_diff import (
     Contract,
+    Difference,
     SchemaError,
     change_text,
     differences,
@@ -217,3 +219,14 @@ def test_the_reference_services_committed_document_matches_itself_and_its_previo
     renamed = json.loads(json.dumps(document).replace('"planets"', '"planet_list"'))
     texts = [f"{d.where}: {drift_text(d)}" for d in differences(contract, Contract(renamed, "served"))]
     assert "GET /v1/kundli/{chart_id} response 200: property planets missing from the served document" in texts
+
+
+def test_release_notes_name_a_breaking_change_by_its_property_parameter_or_operation():
+    nested = Difference("GET /v1/kundli/{chart_id}", "response 200", "removed", "planets[].name", side="response")
+    limit = Difference("GET /v1/admin/audit", "parameter query:limit", "type", side="request")
+    gone = Difference("DELETE /v1/kundli/{chart_id}", "", "removed")
+    notes = ["Removed `name` from each planet", "`limit` is an integer now", "Dropped DELETE /v1/kundli/{chart_id}"]
+    assert all(names(notes, change) for change in (nested, limit, gone))
+    assert not names(["Removed name from each planet", "GET /v1/kundli/{chart_id} is faster"], nested)
+    assert not names(["limit is an integer now"], limit) and not names(["Dropped deleting charts"], gone)
+    assert not names([], gone)

@@ -687,7 +687,9 @@ def test_api_documentation_compares_schemas_with_the_served_document(bench, heal
     assert checked.reason("test_api_documentation").startswith("docs.openapi_file (docs/openapi.json) does not parse")
 
 
-def test_a_breaking_change_against_the_previous_release_fails_unless_the_api_version_moves(bench, healthy, tmp_path):
+def test_a_breaking_change_against_the_previous_release_fails_unless_the_api_version_moves_or_notes_name_it(
+    bench, healthy, tmp_path, scratch_source
+):
     """The previous release's committed document (its tag in target.repository) against the served one."""
     checked = bench.run(bench.config(target=healthy), "-k", "api_documentation")  # the reference's own history
     assert checked.status("test_api_documentation") == "pass", checked.reason("test_api_documentation")
@@ -710,7 +712,7 @@ def test_a_breaking_change_against_the_previous_release_fails_unless_the_api_ver
     checked = bench.run(config, "-k", "api_documentation")
     assert checked.status("test_api_documentation") == "fail"
     assert checked.reason("test_api_documentation") == (
-        "2 breaking change(s) against 1.0.0 without an API version bump: "
+        "2 breaking change(s) against 1.0.0 without an API version bump or a release-notes entry naming it: "
         "GET /v1/kundli/{chart_id} response 200: property nakshatra removed; "
         "POST /v1/kundli response 201: property nakshatra removed"
     )
@@ -726,6 +728,15 @@ def test_a_breaking_change_against_the_previous_release_fails_unless_the_api_ver
         "api_documentation",
     )
     assert warned.status("test_api_documentation") == "warn"
+    changelog = scratch_source / "CHANGELOG.md"
+    entry = "## [1.1.0] - 2026-11-20\n- Removed `nakshatra` from charts\n"
+    changelog.write_text(changelog.read_text().replace("## [1.1.0] - 2026-11-20\n", entry))
+    announced = {"target": {"repository": str(history.path), "source": str(scratch_source)}}
+    checked = bench.run(bench.config(announced, target=healthy, name="notes.toml"), "-k", "api_documentation")
+    assert checked.status("test_api_documentation") == "pass", checked.reason("test_api_documentation")
+    changes = next(b for b in checked.evidence("test_api_documentation") if b["title"] == "Changes against 1.0.0")
+    named = ["POST /v1/kundli", "response 201", "property nakshatra removed", "breaking, named in the release notes"]
+    assert named in changes["rows"]
 
     def major_two(schemas, document):
         nakshatra(schemas, document)

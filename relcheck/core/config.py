@@ -736,6 +736,8 @@ class Signoff(Model):
 
 class ApiContract(Model):
     breaking: Literal["fail", "warn"] = "fail"  # a breaking change against the previous release without a version bump
+    release_notes_exempt: bool = True  # ... is accepted when this release's notes (docs.changelog) name it: a property
+    #   or parameter in backticks (`nakshatra`), any other change its operation ("DELETE /v1/kundli/{chart_id}")
     version_prefix: str = r"^/v(\d+)(?:/|$)"  # regex: group 1 of a path is its API version (/v1 -> /v2 is a bump)
 
     @field_validator("version_prefix")

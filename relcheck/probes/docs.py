@@ -28,19 +28,30 @@ class Baseline:
 @dataclass
 class ApiReview:
     """The committed document against the served one (every difference) and the previous release's against the
-    served one (each change breaking or additive), with the API version bump that allows breaking changes."""
+    served one (each change breaking or additive), with the API version bump that allows breaking changes and the
+    release-notes entries that may name (and so announce) them."""
 
     drift: list[Difference]
     changes: list[Difference] | None  # None: not compared
     bump: str = ""
+    notes: list[str] = field(default_factory=list)  # this release's entries, when they may announce a change
 
     @property
     def breaking(self) -> list[Difference]:
         return [c for c in self.changes or [] if c.breaking]
 
     @property
+    def unannounced(self) -> list[Difference]:
+        """Breaking changes no release-notes entry names."""
+        return [c for c in self.breaking if not names(self.notes, c)]
+
+    @property
     def breaking_labels(self) -> list[str]:
         return [f"{c.where}: {change_text(c)}" for c in self.breaking]
+
+    @property
+    def unannounced_labels(self) -> list[str]:
+        return [f"{c.where}: {change_text(c)}" for c in self.unannounced]
 
     @property
     def drift_rows(self) -> list[tuple[str, str, str]]:
@@ -52,20 +63,37 @@ class ApiReview:
 
     @property
     def change_rows(self) -> list[tuple[str, str, str, str]]:
-        allowed = f"breaking, allowed by the version bump ({self.bump})" if self.bump else "breaking"
-        return [
-            (c.operation, c.location or "operation", change_text(c), allowed if c.breaking else "additive")
-            for c in self.changes or []
-        ]
+        return [(c.operation, c.location or "operation", change_text(c), self._kind(c)) for c in self.changes or []]
+
+    def _kind(self, change: Difference) -> str:
+        if not change.breaking:
+            return "additive"
+        if self.bump:
+            return f"breaking, allowed by the version bump ({self.bump})"
+        return "breaking, named in the release notes" if names(self.notes, change) else "breaking"
 
 
-def review_api(committed: Contract, served: Contract, previous: Contract | None, version_prefix: str) -> ApiReview:
+def names(entries: list[str], change: Difference) -> bool:
+    """Whether a release-notes entry names the change: a property or parameter change its name in backticks
+    (`nakshatra`, `planets[].name`, `limit`), any other change its operation ("DELETE /v1/kundli/{chart_id}")."""
+    if change.path:
+        subjects = {change.path, re.split(r"[.\[{]", change.path.rstrip("[]{}"))[-1]}
+        return any(f"`{s}`" in entry for entry in entries for s in subjects)
+    if change.location.startswith("parameter "):
+        return any(f"`{change.location.split(':', 1)[-1]}`" in entry for entry in entries)
+    return any(change.operation in entry for entry in entries)
+
+
+def review_api(
+    committed: Contract, served: Contract, previous: Contract | None, version_prefix: str, notes: list[str]
+) -> ApiReview:
     if previous is None:
         return ApiReview(differences(committed, served), None)
     return ApiReview(
         differences(committed, served),
         differences(previous, served),
         version_bump(previous.doc, served.doc, version_prefix),
+        notes,
     )
 
 
