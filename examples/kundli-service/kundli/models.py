@@ -71,8 +71,8 @@ class YogasOut(BaseModel):
 
 
 class CompatibilityRequest(Strict):
-    chart_a: int = Field(gt=0, strict=True)
-    chart_b: int = Field(gt=0, strict=True)
+    chart_a: int = Field(gt=0)
+    chart_b: int = Field(gt=0)
 
 
 class CompatibilityOut(BaseModel):
