@@ -152,11 +152,11 @@ class Conformance:
         }
 
 
-HEADERS = ["operation", "check", "problem", "reproduce"]
+HEADERS = ["operation", "check", "problem", "case", "reproduce"]
 
 
-def rows(failures: list[Failure]) -> list[tuple[str, str, str, str]]:
-    return [(f.operation, f.check, f.problem, f.curl) for f in failures]
+def rows(failures: list[Failure]) -> list[tuple[str, str, str, str, str]]:
+    return [(f.operation, f.check, f.problem, f.case, f.curl) for f in failures]
 
 
 def labels(failures: list[Failure], limit: int = 3) -> str:
