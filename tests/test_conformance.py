@@ -35,7 +35,7 @@ def plan(writes: bool = False, **changes) -> conformance.Plan:
     return conformance.Plan(**{**values, **changes})
 
 
-def scenario(label: str, check: str, status: str, headers: dict, body: str = "") -> str:
+def scenario(label: str, check: str, status: str, headers: dict, body: str = "", negative_header: str = "") -> str:
     failure = {"failure": {"title": "Server error", "message": "Received: 500\nmore"}} if status == "failure" else {}
     request = {"method": label.split()[0], "uri": "http://127.0.0.1:9/v1/x?limit=500", "headers": headers}
     if body:
@@ -45,6 +45,9 @@ def scenario(label: str, check: str, status: str, headers: dict, body: str = "")
         "checks": {"c1": [{"name": check, "status": status, **({"failure_info": failure} if failure else {})}]},
         "interactions": {"c1": {"request": request}},
     }
+    if negative_header:
+        data = {"parameter": negative_header, "parameter_location": "header"}
+        recorder["cases"] = {"c1": {"value": {"meta": {"phase": {"name": "coverage", "data": data}}}}}
     return json.dumps({"ScenarioFinished": {"phase": "coverage", "recorder": recorder}})
 
 
@@ -56,26 +59,34 @@ def test_events_become_failures_with_masked_reproducers_and_tried_operations():
         scenario("GET /v1/x", "not_a_server_error", "failure", {"X-Token": ["Bearer abc"], "Accept": ["*/*"]}),
         scenario("GET /v1/x", "not_a_server_error", "failure", {"X-Token": ["Bearer abc"]}),  # the same finding
         scenario("POST /v1/x", "ignored_auth", "success", {}, body=f'{{"note": "{TOKEN}"}}'),
+        # RFC 9110 reads an empty header as none: accepting it is no breach
+        scenario(
+            "GET /v1/x", "negative_data_rejection", "failure", {"If-None-Match": [""]}, negative_header="If-None-Match"
+        ),
+        scenario(
+            "GET /v1/x", "negative_data_rejection", "failure", {"If-None-Match": ["x"]}, negative_header="If-None-Match"
+        ),
         '{"ScenarioFinished": {"rec',  # a run stopped mid-line
     ]
     assert conformance.read_events(found, lines, "X-Token") == "the coverage phase"
-    assert found.tried == {"GET /v1/x", "POST /v1/x"} and found.cases == 3
+    assert found.tried == {"GET /v1/x", "POST /v1/x"} and found.cases == 5 and found.empty_headers == 1
     assert found.untried == ["GET /v1/y"]
-    assert found.failures == [
-        conformance.Failure(
-            "GET /v1/x",
-            "not_a_server_error",
-            "Server error Received: 500",
-            "c1",
-            "curl -X GET -H 'X-Token: ***' -H 'Accept: */*' 'http://127.0.0.1:9/v1/x?limit=500'",
-        )
+    assert found.failures[0] == conformance.Failure(
+        "GET /v1/x",
+        "not_a_server_error",
+        "Server error Received: 500",
+        "c1",
+        "curl -X GET -H 'X-Token: ***' -H 'Accept: */*' 'http://127.0.0.1:9/v1/x?limit=500'",
+    )
+    assert [(f.check, f.curl.split(" -H ")[1]) for f in found.failures[1:]] == [
+        ("negative_data_rejection", "'If-None-Match: x' 'http://127.0.0.1:9/v1/x?limit=500'")
     ]
     assert conformance.curl(json.loads(lines[3])["ScenarioFinished"]["recorder"]["interactions"]["c1"]["request"]) == (
         "curl -X POST --data-binary '{\"note\": \"***\"}' 'http://127.0.0.1:9/v1/x?limit=500'"
     )
     assert found.incomplete == "1 operation(s) not tried: GET /v1/y" and not found.unjudged
     assert found.failures_of(conformance.ACCESS_CHECKS) == []
-    assert len(found.failures_of(conformance.ACCESS_CHECKS, exclude=True)) == 1
+    assert len(found.failures_of(conformance.ACCESS_CHECKS, exclude=True)) == 2
 
 
 def test_schemathesis_errors_and_nothing_tried_prove_nothing():

@@ -76,7 +76,14 @@ EXPECTED = {
     },
 }
 # A slower post-deploy smoke that its few samples cannot show significantly is a warning (timing on a shared machine)
-TIMING = {"test_monitor_performance": {"pass", "warn"}}
+# Its conformance run (safe methods only: relcheck did not start it) finds no breach; how many of its operations the
+# time budget reaches depends on the machine: the untried ones are listed and warn
+CONFORMANCE = {"pass", "warn"}
+TIMING = {
+    "test_monitor_performance": {"pass", "warn"},
+    "test_api_conformance": CONFORMANCE,
+    "test_access_controls_conformance": CONFORMANCE,
+}
 DECISIONS = {"pre_release": "", "pre_deploy": "", "post_deploy": "BLOCKED", "monitoring": "BLOCKED"}  # never ROLLBACK
 
 
