@@ -35,7 +35,9 @@ def plan(writes: bool = False, **changes) -> conformance.Plan:
     return conformance.Plan(**{**values, **changes})
 
 
-def scenario(label: str, check: str, status: str, headers: dict, body: str = "", negative_header: str = "") -> str:
+def scenario(
+    label: str, check: str, status: str, headers: dict, body: str = "", negative_header: str = "", answer: int = 200
+) -> str:
     failure = {"failure": {"title": "Server error", "message": "Received: 500\nmore"}} if status == "failure" else {}
     request = {"method": label.split()[0], "uri": "http://127.0.0.1:9/v1/x?limit=500", "headers": headers}
     if body:
@@ -43,7 +45,7 @@ def scenario(label: str, check: str, status: str, headers: dict, body: str = "",
     recorder = {
         "label": label,
         "checks": {"c1": [{"name": check, "status": status, **({"failure_info": failure} if failure else {})}]},
-        "interactions": {"c1": {"request": request}},
+        "interactions": {"c1": {"request": request, "response": {"status_code": answer}}},
     }
     if negative_header:
         data = {"parameter": negative_header, "parameter_location": "header"}
@@ -95,6 +97,12 @@ def test_schemathesis_errors_and_nothing_tried_prove_nothing():
     lines = [json.dumps({"NonFatalError": {"label": "GET /x", "value": error}}), '{"EngineFinished": {}}']
     assert conformance.read_events(found, lines) == "finished"
     assert found.unjudged == "Schemathesis could not test: GET /x: InvalidSchema: Unresolvable reference in the schema"
+    refused = conformance.Conformance("scope", ["GET /x", "GET /y"], [])
+    conformance.read_events(refused, [scenario(f"GET /{op}", "ignored_auth", "success", {}, answer=401) for op in "xy"])
+    conformance.read_events(refused, [scenario("GET /y", "ignored_auth", "success", {}, answer=404)])
+    assert refused.incomplete == (
+        "1 operation(s) not tried: GET /x (1 answered only 401/403: check quality.api.role's token)"
+    )
     nothing = conformance.Conformance("scope", ["GET /x"], [], stopped="the time budget ran out")
     assert nothing.unjudged == "no operation was tried: the time budget ran out; not tried: GET /x"
 

@@ -102,13 +102,22 @@ class Conformance:
     scope: str
     operations: list[str]  # in scope: the document's operations this run may send
     excluded: list[str]  # the document's operations left out (quality.api.exclude, or not safe)
-    tried: set[str] = field(default_factory=set)
     failures: list[Failure] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)  # Schemathesis' own
+    answers: dict[str, set] = field(default_factory=dict)  # operation -> the status codes its cases got
     cases: int = 0
     empty_headers: int = 0  # negative cases only an empty header made, not counted (see _empty_header)
     stopped: str = ""  # why the run ended before it finished ("" = it finished)
     seconds: float = 0.0
+
+    @property
+    def tried(self) -> set[str]:
+        """Operations whose cases got past authentication (all 401/403 tests nothing but the token)."""
+        return {op for op, statuses in self.answers.items() if statuses - {401, 403}}
+
+    @property
+    def denied(self) -> list[str]:
+        return [op for op in self.operations if self.answers.get(op) and op not in self.tried]
 
     @property
     def untried(self) -> list[str]:
@@ -121,7 +130,8 @@ class Conformance:
             untried = f"; not tried: {', '.join(self.untried)}" if self.untried else ""
             return f"{self.stopped}{untried}"
         if self.untried:
-            return f"{len(self.untried)} operation(s) not tried: {', '.join(self.untried)}"
+            denied = f" ({len(self.denied)} answered only 401/403: check quality.api.role's token)" * bool(self.denied)
+            return f"{len(self.untried)} operation(s) not tried: {', '.join(self.untried)}{denied}"
         return ""
 
     @property
@@ -218,6 +228,8 @@ def read_events(found: Conformance, lines: list[str], auth_header: str = "") -> 
             event = json.loads(line)
         except ValueError:  # the last line of a run that was stopped
             continue
+        if not isinstance(event, dict) or not event:
+            continue
         kind, body = next(iter(event.items()))
         if kind == "PhaseStarted":
             phase = f"the {body.get('phase', {}).get('name', '?')} phase"
@@ -235,9 +247,11 @@ def read_events(found: Conformance, lines: list[str], auth_header: str = "") -> 
             for case_id, checks in (recorder.get("checks") or {}).items():
                 if not checks:
                     continue
-                found.tried.add(label)
                 found.cases += 1
-                request = ((recorder.get("interactions") or {}).get(case_id) or {}).get("request") or {}
+                interaction = (recorder.get("interactions") or {}).get(case_id) or {}
+                status = (interaction.get("response") or {}).get("status_code")
+                found.answers.setdefault(label, set()).add(status)
+                request = interaction.get("request") or {}
                 for check in checks:
                     if check.get("status") != "failure":
                         continue
