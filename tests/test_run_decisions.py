@@ -155,7 +155,7 @@ def test_the_plugin_collects_the_checklist_from_any_directory(pytester):
     )
     assert result.ret == 0, result.stdout.str()[-2000:]
     collected = [line for line in result.outlines if "::test_" in line]
-    assert len(collected) == 24 and all(
+    assert len(collected) == 26 and all(
         line.startswith(str(CHECKS_DIR.relative_to(CHECKS_DIR.parent.parent))) or "checks/" in line
         for line in collected
     )
