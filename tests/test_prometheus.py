@@ -312,3 +312,23 @@ def test_prometheus_reads_a_p95_above_the_top_bucket_as_more_than_its_bound(prom
         assert (p95.shown, p95.over(2000), p95.over(2500)) == ("> 2500.0", True, None), how
     finally:
         exporter.close()
+
+
+def test_the_embedded_window_counts_nothing_from_before_prometheus_watched(faulty, prometheus, default_config):
+    """Validations that failed before Prometheus first scraped the service are not the window's: a counter with no
+    sample at the range's start would count whole, so the window starts at that first scrape."""
+    target = faulty()
+    birth = {"datetime": "1990-08-15T10:00:00+05:30", "latitude": 80.0, "longitude": 77.21}  # polar: a failed one
+    for _ in range(10):
+        target.http.request("POST", "/v1/kundli", "operator", json_body={"name": "polar", "birth": birth})
+    selector = watch(prometheus, target, "watched-late")
+    first_scrape = prometheus.first_scrape(selector)
+    for n in range(3):
+        ok = {"name": f"ok-{n}", "birth": {**birth, "latitude": 28.61}}
+        assert target.http.request("POST", "/v1/kundli", "operator", json_body=ok).status == 201
+    scraped(prometheus, target, selector, "kundli_validations_total")
+    cfg = default_config.monitoring
+    source = cfg.source.model_copy(update={"kind": "prometheus", "url": prometheus.url, "service_selector": selector})
+    window = monitor.PrometheusWindow.since(Prometheus(prometheus.url), source, cfg, first_scrape)
+    ratio = monitor.success_ratio(window, cfg.validations, "validation success")
+    assert (ratio.good, ratio.total, ratio.problem) == (3, 3, ""), ratio.facts

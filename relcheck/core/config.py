@@ -202,7 +202,8 @@ class Coverage(Model):
 
 
 class RequestSpec(Model):
-    """A request the suite makes: placeholders like {chart_id} come from setup captures, {unique} is fresh."""
+    """A request the suite makes: placeholders like {chart_id} come from setup captures, {unique} is fresh,
+    {window_date} is a date (YYYY-MM-DD), the same in each round of a monitoring window's synthetic traffic."""
 
     method: str = "GET"
     path: str

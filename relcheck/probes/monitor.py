@@ -455,9 +455,19 @@ class PrometheusWindow:
         "p95_series": "1000 * histogram_quantile(0.95, sum by (le) (rate({histogram}_bucket{{{service}}}[{step}s])))",
     }
 
-    def __init__(self, prometheus, source, cfg) -> None:
-        self.prometheus, self.source, self.cfg = prometheus, source, cfg
-        self.instances = prometheus.require_up(source.service_selector)
+    def __init__(self, prometheus, source, cfg, end: float | None = None) -> None:
+        self.end = time.time() if end is None else end  # every reading ends here, however long the checks take
+        self.prometheus, self.source, self.cfg = prometheus.pinned(self.end), source, cfg
+        self.instances = self.prometheus.require_up(source.service_selector)
+
+    @classmethod
+    def since(cls, prometheus, source, cfg, first_scrape: float) -> PrometheusWindow:
+        """The window from just after the service's first scrape (a Unix time; a later scrape preceded anything it
+        should count) to now. Its start holds that first sample: a counter with no sample at the range's start counts
+        whole (as a series born inside the window), which would count what the service did before it was watched."""
+        end = time.time()
+        span = f"{max(1, int((end - first_scrape) * 1000) - 1)}ms"
+        return cls(prometheus, source.model_copy(update={"window": span}), cfg, end)
 
     def promql(self, reading: str, service: str = "", **values) -> str:
         """The reading's query (monitoring.source.queries, else the default) for the service (or another selector)."""
@@ -465,9 +475,8 @@ class PrometheusWindow:
         return template.format(service=service or self.source.service_selector, window=self.source.window, **values)
 
     def span(self) -> tuple[float, float]:
-        """The window as Unix times: monitoring.source.window up to now."""
-        end = time.time()
-        return end - durations.seconds(self.source.window), end
+        """The window as Unix times: monitoring.source.window up to its end."""
+        return self.end - durations.seconds(self.source.window), self.end
 
     @cached_property
     def restarts(self) -> list[str]:

@@ -8,6 +8,7 @@ series (a missing family, a selector matching nothing, stale series), NaN.
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass
 
@@ -35,10 +36,18 @@ class Prometheus:
             self.session.auth = (username, password)
         if ca_file:
             self.session.verify = str(ca_file)
+        self.evaluated_at: float | None = None  # instant queries at this Unix time (None: Prometheus' now)
+
+    def pinned(self, at: float) -> Prometheus:
+        """The same server with every instant query evaluated at `at` (one window's readings agree)."""
+        pinned = copy.copy(self)
+        pinned.evaluated_at = at
+        return pinned
 
     def query(self, promql: str, empty_ok: bool = False) -> list[Sample]:
         """The answer's samples; no series is not verified unless empty_ok (then [])."""
-        data = self.api("query", {"query": promql})
+        at = {} if self.evaluated_at is None else {"time": f"{self.evaluated_at:.3f}"}
+        data = self.api("query", {"query": promql, **at})
         result = data["result"]
         if data.get("resultType") == "scalar":
             result = [{"metric": {}, "value": result}]

@@ -88,6 +88,14 @@ class LocalPrometheus:
         self.wait_for(f'up{{service="{name}"}} == 1', timeout)
         return f'service="{name}"'
 
+    def first_scrape(self, selector: str, timeout: float = 30) -> float:
+        """The Unix time of the selector's first scrape, once another one followed: a window starting just after it
+        holds a sample of every counter from before anything that happens next."""
+        answer = requests.get(f"{self.url}/api/v1/query", params={"query": f"min(timestamp(up{{{selector}}}))"})
+        first = float(answer.json()["data"]["result"][0]["value"][1])
+        self.wait_for(f"min(timestamp(up{{{selector}}})) > {first:.3f}", timeout)
+        return first
+
     def wait_for(self, promql: str, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -7,6 +7,8 @@ then:   GET /v1/kundli/{chart_id} as viewer
 from __future__ import annotations
 
 import dataclasses
+import datetime
+import secrets
 import time
 from dataclasses import dataclass
 
@@ -16,9 +18,16 @@ from relcheck.target.http import Answer
 from relcheck.target.target import Target
 
 
-def base_values() -> dict:
-    """Placeholders always available: {unique} differs on every run (for names that must be new)."""
-    return {"unique": f"{int(time.time() * 1000) % 10**10}"}
+def fresh_date() -> str:
+    """A calendar date between 1850 and 2049 drawn at random (YYYY-MM-DD)."""
+    return (datetime.date(1850, 1, 1) + datetime.timedelta(days=secrets.randbelow(200 * 365))).isoformat()
+
+
+def base_values(window_date: str = "") -> dict:
+    """Placeholders always available: {unique} differs on every request sequence (for names that must be new);
+    {window_date} is one date for every round of a monitoring window's synthetic traffic and another in the next
+    window (data a cache misses once per window, then hits), a fresh one in any other sequence."""
+    return {"unique": f"{int(time.time() * 1000) % 10**10}", "window_date": window_date or fresh_date()}
 
 
 def send(target: Target, spec, values: dict, role: str | None = None) -> Answer:
@@ -68,9 +77,9 @@ class Walked:
         )
 
 
-def walk(target: Target, steps) -> list[Walked]:
+def walk(target: Target, steps, window_date: str = "") -> list[Walked]:
     """Send each step in order, capturing fields for the next ones; stop at the first step that is not as expected."""
-    values, walked = base_values(), []
+    values, walked = base_values(window_date), []
     for step in steps:
         answer = send(target, step, values)
         body = answer.json if isinstance(answer.json, dict) else {}
