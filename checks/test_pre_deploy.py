@@ -110,6 +110,24 @@ def test_prepare_rollback_plan(
             ["rule", "statement", "message", "measured"],
             [(f.rule, f.statement, f.message, cost.measured(f.statement)) for f in cost.findings],
         )
+    choice = rollback_plan.choice
+    evidence.kv(
+        "Which rollback is safe (the previous release's code on the scratch copy)",
+        {
+            "rollback": choice.described,
+            "data the downgrade loses": ", ".join(f"{name} ({n})" for _, name, n in rehearsal.data_lost) or "none",
+            "failing on the previous release's own schema too (not compared)": ", ".join(choice.excluded) or "none",
+        },
+    )
+    evidence.table(
+        "The previous release's code on the scratch copy",
+        ["rollback", "step", "request", "expected", "got"],
+        [
+            (run.stage, "start-up", "health", "healthy", run.unverified or run.health or "healthy")
+            for run in rehearsal.previous
+        ]
+        + [(run.stage, w.name, w.request, w.expected, w.got) for run in rehearsal.previous for w in run.walked],
+    )
     evidence.text(
         "Rollback commands for this release",
         "\n".join(f"{n}. {s.name}: {s.plan}" for n, s in enumerate(rollback_steps, 1))
@@ -120,6 +138,7 @@ def test_prepare_rollback_plan(
     require(not plan.unconfigured, f"the rollback is not verified: {'; '.join(plan.unconfigured)}")
     assert not plan.data_problems, "; ".join(plan.data_problems)
     require(not plan.cost_unverified, plan.cost_unverified)
+    require(not choice.unverified, f"which rollback is safe is not verified: {choice.unverified}")
 
 
 @pytest.mark.item("Pre-Deployment", "Verify dependencies")

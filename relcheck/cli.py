@@ -163,15 +163,24 @@ def cmd_rollback(args) -> int:
     from relcheck.core import records
     from relcheck.ops import incident
     from relcheck.ops.deploy import Record, run
+    from relcheck.probes.rollbackplan import refuse_code_only
 
     cfg = load(args.config)
     release = cfg.release
     deployed = records.read(Path(args.record) if args.record else records.deploy_record_path(cfg))
     if not deployed:
         raise RelcheckError("no deploy record to roll back (see --record)")
+    if args.code_only:  # only what the rollback plan's rehearsal found safe
+        choice = records.rollback_choice_path(cfg)
+        refused = refuse_code_only(records.read(choice), str(choice))
+        if refused:
+            raise RelcheckError(f"refusing the code-only rollback: {refused}")
     procedures = procedures_for(cfg)
     record = Record("rollback", release.product, release.previous_version, args.ref or release.previous_git_ref)
-    steps = procedures.rollback(record.ref, deployed, record, accept_data_loss=args.accept_data_loss)
+    if args.code_only:
+        steps = procedures.code_only_rollback(record.ref)
+    else:
+        steps = procedures.rollback(record.ref, deployed, record, accept_data_loss=args.accept_data_loss)
     if refuse_unrunnable(cfg, procedures, "rollback", record.ref):
         if args.dry_run:
             run(steps, record, dry_run=True)
@@ -385,6 +394,12 @@ def main(argv: list[str] | None = None) -> int:
         "--accept-data-loss",
         action="store_true",
         help="restore even when writes made since the backup would be discarded (they are kept in a proven dump first)",
+    )
+    rollback.add_argument(
+        "--code-only",
+        action="store_true",
+        help="only the previous release's code, schema and data left as they are; refused unless the rollback plan "
+        "(pytest -m pre_deploy) found it safe",
     )
     rollback.set_defaults(func=cmd_rollback)
     sign = sub.add_parser("sign", help="sign a report's manifest as a release role (SSH key)")

@@ -521,7 +521,13 @@ class Deploy(Model):
     health_timeout_s: float = Field(60, gt=0)
     rehearsal_seed: RequestSpec | None = None  # a write the rehearsal repeats ({n} = 0, 1, ...) for old data
     rehearsal_rows: int = Field(20, ge=1, le=10000)
-    max_blocking_s: float = Field(5, gt=0)  # the rehearsed upgrade may lock a table against reads or writes this long
+    max_blocking_s: float = Field(5, gt=0, allow_inf_nan=False)  # the rehearsed upgrade may lock a table against
+    #   reads or writes this long (a finite number of seconds)
+    previous_start: list[str] = []  # how the previous release's code is started on the rehearsal's scratch copy (the
+    #   rollback choice): templates over {python} {host} {port} {dsn} {dsn_host} ... {log_file}; default on
+    #   the embedded target: embedded.start; unset elsewhere: which rollback is safe is not verified
+    previous_env: dict[str, str] = {}  # its environment, same templates; default embedded.env (with embedded.start)
+    previous_startup_s: float = Field(30, gt=0, allow_inf_nan=False)  # it must answer healthy within this
 
 
 class Webhook(Model):

@@ -50,6 +50,11 @@ def monitoring_snapshot_path(cfg: Config) -> Path:
     return release_dir(cfg) / "pre-deploy" / "monitoring-snapshot.json"
 
 
+def rollback_choice_path(cfg: Config) -> Path:
+    """Which rollback the rehearsal on the scratch copy found to work (Prepare rollback plan writes it)."""
+    return release_dir(cfg) / "pre-deploy" / "rollback-choice.json"
+
+
 def read(path: Path) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 

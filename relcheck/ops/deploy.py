@@ -303,6 +303,11 @@ class Procedures:
             with self.target.database() as live, postgres.connect(copy.dsn, "scratch database") as restored:
                 return backup.discarded(live, restored)
 
+    def code_only_rollback(self, previous_ref: str) -> list[Step]:
+        """The previous release's code on the database as it is (the schema stays the release's): only where the
+        rollback plan found the previous release reads the new schema (rollbackplan.refuse_code_only)."""
+        return [self.stop(), *self.deploy_code(previous_ref), self.start()]
+
     def rollback(
         self, previous_ref: str, deployed: dict, record: Record | None = None, accept_data_loss: bool = False
     ) -> list[Step]:

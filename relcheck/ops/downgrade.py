@@ -1,10 +1,16 @@
 """The down-migration rehearsed on a scratch copy of the live database: restore the backup there, upgrade to the
 release's schema head, downgrade to the previous release's, upgrade again. After every step the scratch copy must
 be at the step's schema version and the live database's schema exactly as before (a downgrade followed by an upgrade
-ends where it began, so only a look after each step sees a step that ran on the live database)."""
+ends where it began, so only a look after each step sees a step that ran on the live database).
+
+Between the steps the previous release's code is started on the copy and walks the critical paths: on the upgraded
+copy (the code-only rollback) and on the downgraded one (the full rollback); relcheck.probes.rollbackplan judges which
+rollback works from them and from the data the downgrade destroys."""
 
 from __future__ import annotations
 
+import re
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,8 +22,34 @@ from relcheck.core.templates import fill
 from relcheck.ops.deploy import Host, Procedures
 from relcheck.probes import backup, migrations
 from relcheck.target import capture, dbstate, postgres
-from relcheck.target.environment import refuse_live
+from relcheck.target.embedded import EmbeddedRuntime
+from relcheck.target.environment import command_env, refuse_live
+from relcheck.target.request_specs import Walked, walk
 from relcheck.target.scratch import DsnParts, scratch_database
+from relcheck.target.service import ProcessService, free_port, wait_until
+from relcheck.target.target import Target
+
+HEALTH_GRACE_S = 5  # after its first answer, the previous release's code has this long to answer healthy
+
+
+@dataclass
+class PreviousRun:
+    """The previous release's code started on the scratch copy: whether it came up healthy, its critical paths."""
+
+    stage: str  # "code-only" (on the upgraded copy) | "full" (after the downgrade)
+    started: bool = False
+    health: str = ""  # why it did not answer healthy ("" when it did)
+    walked: list[Walked] = field(default_factory=list)  # post_deploy.critical_paths, in order
+    schema_errors: list[str] = field(default_factory=list)  # PostgreSQL's "does not exist" errors in its output
+    unverified: str = ""  # it could not be started at all: what to configure
+
+    @property
+    def summary(self) -> str:
+        if self.unverified:
+            return f"not run: {self.unverified}"
+        if self.health:
+            return f"not healthy: {self.health}"
+        return f"healthy; {sum(w.ok for w in self.walked)} of {len(self.walked)} critical paths as expected"
 
 
 @dataclass
@@ -27,6 +59,8 @@ class DowngradeRehearsal:
     steps: list[tuple[str, str, str]] = field(default_factory=list)  # (step, outcome, what was checked)
     rows: list[tuple[str, int, int | None]] = field(default_factory=list)  # table, rows before, after downgrade
     destroyed: list[tuple[str, str, int]] = field(default_factory=list)  # (table|column, name, values lost)
+    data_lost: list[tuple[str, str, int]] = field(default_factory=list)  # ... not counting a constant default's
+    previous: list[PreviousRun] = field(default_factory=list)  # the previous release's code on the copy
     upgrade: migrations.Upgrade | None = None  # the measured upgrade: every statement captured with its locks
     error: str = ""
 
@@ -36,8 +70,15 @@ class RehearsalFailed(RelcheckError):
 
 
 def rehearse(
-    cfg, target, verified_backup: backup.Proof, pg_tools: dict, previous_head: str, release_head: str
+    cfg,
+    target,
+    verified_backup: backup.Proof,
+    pg_tools: dict,
+    previous_head: str,
+    release_head: str,
+    previous_tree: Path | None = None,
 ) -> DowngradeRehearsal:
+    """previous_tree: the previous release's code, started on the copy after the upgrade and after the downgrade."""
     rehearsal = DowngradeRehearsal(previous_head, release_head)
     query = cfg.deploy.schema_version_query
     live = dbstate.LiveWatch(target, query)
@@ -65,10 +106,11 @@ def rehearse(
             rehearsal.steps.append(("restore the backup into " + copy.name, "ok", checked(live, after)))
             upgrade_changed = False
             for (name, _, expected), command in zip(plan, commands, strict=True):
-                before, counts = after, {}  # each step starts where the last one left the copy
+                before, counts, defaults = after, {}, {}  # each step starts where the last one left the copy
                 if name.startswith("downgrade"):
                     with postgres.connect(copy.dsn, "scratch database") as conn:
                         counts = dbstate.non_null_counts(conn, before.columns)
+                        defaults = dbstate.constant_default_counts(conn)
                 # the upgrade as it will run on the live database, measured: the first, unless the copy was at the
                 # release's schema already (then the one after the downgrade)
                 if name.startswith("upgrade") and (rehearsal.upgrade is None or not upgrade_changed):
@@ -84,6 +126,14 @@ def rehearse(
                 rehearsal.steps.append((f"{name}: {' '.join(command[1:])}", outcome, proof))
                 if counts:
                     rehearsal.destroyed = dbstate.destroyed(before, after, counts)
+                    rehearsal.data_lost = dbstate.data_lost(rehearsal.destroyed, defaults)
+                if not name.startswith("upgrade again"):
+                    stage = "full" if name.startswith("downgrade") else "code-only"
+                    previous = run_previous(cfg, target, previous_tree, copy.dsn, stage)
+                    rehearsal.previous.append(previous)
+                    rehearsal.steps.append(
+                        (f"the previous release's code on the copy ({stage})", previous.summary, checked(live, after))
+                    )
                     rehearsal.rows = [
                         (t, f.rows, fingerprints[t].rows if t in fingerprints else None)
                         for t, f in verified_backup.source.items()
@@ -137,3 +187,82 @@ def reached(
             )
     elif step.startswith("downgrade") and change_due and not before.differences(after):
         raise RehearsalFailed(f"{step} changed nothing on the scratch copy")
+
+
+def previous_command(cfg) -> tuple[list[str], dict[str, str], str]:
+    """How the previous release's code is started (deploy.previous_start/previous_env, else on the embedded target
+    its recipe's start and env) and with which interpreter; RelcheckError naming the key when neither is there."""
+    deploy, recipe = cfg.deploy, cfg.embedded
+    if deploy.previous_start:
+        return deploy.previous_start, deploy.previous_env, cfg.python(deploy.python)
+    if cfg.target.mode == "embedded" and recipe is not None and recipe.start:
+        return recipe.start, {**recipe.env, **deploy.previous_env}, cfg.python(deploy.python or recipe.python)
+    raise RelcheckError(
+        "deploy.previous_start is not configured: how to start the previous release's code on the scratch copy"
+    )
+
+
+def run_previous(cfg, target, tree: Path | None, dsn: str, stage: str) -> PreviousRun:
+    """The previous release's code started on the scratch database dsn, its health and critical paths walked (with
+    the live target's tokens: the copy holds its users), then stopped. It never sees the live database's DSN."""
+    run = PreviousRun(stage)
+    if tree is None or not tree.is_dir():
+        previous = cfg.release.previous_git_ref
+        run.unverified = f"no tree of the previous release (release.previous_ref {previous} in target.repository)"
+        return run
+    try:
+        template, env_template, python = previous_command(cfg)
+        with tempfile.TemporaryDirectory(prefix="relcheck-previous-run-") as scratch:
+            port, log_file = free_port(), Path(scratch) / "service.log"
+            values = {
+                "python": python,
+                "host": "127.0.0.1",
+                "port": port,
+                "log_file": str(log_file),
+                "faults": "{}",
+                **DsnParts.of(dsn).placeholders("dsn"),
+            }
+            command = [fill(a, values, "deploy.previous_start") for a in template]
+            env = {k: fill(v, values, f"deploy.previous_env.{k}") for k, v in env_template.items()}
+            refuse_live(env, command, DsnParts.of(target.dsn), "deploy.previous_start")
+            service = ProcessService(command, command_env(env), cfg.in_app(tree), Path(scratch) / "service.out")
+            url = f"http://127.0.0.1:{port}"
+            previous = Target(cfg, url, dsn, "", target.http.tokens, service, log_file, "process")
+            service.start()
+            run.started = True
+            try:
+                run.health = healthy_or_why(cfg, previous)
+                if not run.health:
+                    run.walked = walk(previous, cfg.post_deploy.critical_paths)
+            finally:
+                service.stop()
+                run.schema_errors = schema_errors(service.output, log_file)
+    except RelcheckError as exc:
+        run.unverified = str(exc).strip().splitlines()[0]
+    return run
+
+
+def healthy_or_why(cfg, previous: Target) -> str:
+    """ "" once the started code answers healthy: up once it answers at all, then healthy within a short grace (a
+    503 it keeps, e.g. its health refusing a schema it does not know, is its answer); else why not."""
+    try:
+        EmbeddedRuntime.wait_healthy(previous, cfg.deploy.previous_startup_s, healthy=False)
+    except RelcheckError as exc:
+        return str(exc).strip().splitlines()[0]
+    wait_until(lambda: previous.health().status == 200, HEALTH_GRACE_S, interval=0.2)
+    answer = previous.health()
+    if answer.status == 200:
+        return ""
+    return f"{answer.describe()}: {answer.text.strip()[:200]}"
+
+
+MISSING = re.compile(r'(?:column|relation) "[^"]+"(?: of relation "[^"]+")? does not exist')
+
+
+def schema_errors(*files: Path) -> list[str]:
+    """PostgreSQL's errors about a column or relation that does not exist, as the service printed or logged them."""
+    found: list[str] = []
+    for path in files:
+        text = path.read_text(errors="replace") if path.is_file() else ""
+        found += [m for m in dict.fromkeys(MISSING.findall(text)) if m not in found]
+    return found

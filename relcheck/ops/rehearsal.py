@@ -18,7 +18,7 @@ from relcheck.core.templates import fill
 from relcheck.ops import downgrade, incident
 from relcheck.ops.deploy import Host, Procedures, Record, migration_heads
 from relcheck.ops.deploy import run as run_procedure
-from relcheck.probes import backup, migrations
+from relcheck.probes import backup, migrations, rollbackplan
 from relcheck.run import runner
 from relcheck.target import commands, postgres
 from relcheck.target.embedded import EmbeddedRuntime
@@ -141,10 +141,16 @@ class Run:
             migration_heads(self.cfg, self.cfg.source),
         )
         tools = {"pg_dump": self.procedures.pg_dump, "pg_restore": self.procedures.pg_restore}
-        result = downgrade.rehearse(self.checks_cfg, self.target, proof, tools, previous_head, release_head)
+        result = downgrade.rehearse(
+            self.checks_cfg, self.target, proof, tools, previous_head, release_head, self.checkout
+        )  # the checkout is still at the old release: its code is started on the copy (which rollback is safe)
         if result.error:
             raise RelcheckError(result.error)
         steps = "; ".join(f"{step.split(':')[0]}: {checked}" for step, _, checked in result.steps)
+        choice = rollbackplan.choose(
+            result.previous, result.data_lost, bool(self.checks_cfg.post_deploy.critical_paths)
+        )
+        steps += f"; rollback: {choice.described}"
         if result.upgrade is None:
             return steps
         cost = migrations.judge(result.upgrade, {}, self.checks_cfg.deploy.max_blocking_s)

@@ -9,6 +9,7 @@ and the live database's schema did not move.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import psycopg
@@ -137,6 +138,38 @@ def destroyed(before: Schema, after: Schema, counts: dict[str, dict[str, int]]) 
             if c not in after.columns[table]
         ]
     return sorted(lost)
+
+
+CONSTANT_DEFAULTS = """SELECT n.nspname || '.' || c.relname, a.attname, pg_get_expr(d.adbin, d.adrelid)
+                       FROM pg_attrdef d JOIN pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum
+                       JOIN pg_class c ON c.oid = d.adrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+                       WHERE c.relkind IN ('r', 'p') AND NOT a.attisdropped AND a.attgenerated = ''
+                         AND n.nspname NOT IN ('pg_catalog', 'information_schema')"""
+CONSTANT = re.compile(r"^\(*('(?:[^']|'')*'|-?\d+(?:\.\d+)?|true|false)\)*(::[\w .\[\]\"]+)*$", re.IGNORECASE)
+
+
+def constant_default_counts(conn) -> dict[str, dict[str, int]]:
+    """table -> {column: values equal to its constant default} for each column whose default is a constant (a
+    literal, maybe cast): a value the migration filled in and would fill in again, not data anyone wrote. Volatile
+    defaults (now(), a sequence) are left out: their values are data."""
+    found: dict[str, dict[str, int]] = {}
+    for table, column, expression in conn.execute(CONSTANT_DEFAULTS).fetchall():
+        if not expression or not CONSTANT.match(expression.strip()):
+            continue
+        schema_name, table_name = table.split(".", 1)
+        query = sql.SQL("SELECT count(*) FROM {} WHERE {} IS NOT DISTINCT FROM ({})").format(
+            sql.Identifier(schema_name, table_name), sql.Identifier(column), sql.SQL(expression)
+        )
+        found.setdefault(table, {})[column] = conn.execute(query).fetchone()[0]
+    return found
+
+
+def data_lost(destroyed: list[tuple[str, str, int]], defaults: dict[str, dict[str, int]]) -> list[tuple[str, str, int]]:
+    """What destroyed loses that is data: a dropped table's rows, a dropped column's values other than its constant
+    default; entries with nothing lost are left out."""
+    by_short = {f"{short(t)}.{c}": n for t, columns in defaults.items() for c, n in columns.items()}
+    lost = [(what, name, n - (by_short.get(name, 0) if what == "column" else 0)) for what, name, n in destroyed]
+    return [entry for entry in lost if entry[2] > 0]
 
 
 class LiveWatch:

@@ -1,0 +1,221 @@
+"""Which rollback is safe: the previous release's code started on the rehearsal's scratch copy, after the upgrade
+(code-only rollback) and after the downgrade (full rollback), judged against the data the downgrade destroys; the
+reference service with migrations added for the purpose, the live database untouched."""
+
+import subprocess
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from relcheck.core.config import ConfigError, load
+from relcheck.ops.downgrade import PreviousRun
+from relcheck.probes import migrations
+from relcheck.probes.rollbackplan import CODE_ONLY, DOWNGRADE, RESTORE, SAFE, choose, refuse_code_only
+from relcheck.target import dbstate
+from relcheck.target.request_specs import Walked
+
+PATHS = [("calculate a chart", "POST /v1/kundli", 201), ("read it back", "GET /v1/kundli/7", 200)]
+
+
+def walked(*got) -> list[Walked]:
+    paths = zip(PATHS, got, strict=False)
+    return [Walked(name, request, "operator", expect, status) for (name, request, expect), status in paths]
+
+
+def runs(code: PreviousRun, full: PreviousRun | None = None) -> list[PreviousRun]:
+    return [code, full or PreviousRun("full", True, walked=walked(201, 200))]
+
+
+def test_the_previous_release_passing_its_paths_on_the_new_schema_is_a_safe_code_only_rollback():
+    choice = choose(runs(PreviousRun("code-only", True, walked=walked(201, 200))), [("table", "t", 3)], True)
+    assert (choice.kind, choice.sentence) == (CODE_ONLY, SAFE)
+
+
+def test_a_path_failing_only_on_the_new_schema_needs_the_downgrade_or_with_data_lost_the_restore():
+    code = PreviousRun("code-only", True, walked=walked(500), schema_errors=['column "name" does not exist'])
+    choice = choose(runs(code), [], True)
+    assert choice.kind == DOWNGRADE
+    assert choice.sentence == (
+        "needs the downgrade: the previous release fails on calculate a chart (POST /v1/kundli: expected 201, "
+        'got 500) (column "name" does not exist)'
+    )
+    choice = choose(runs(code), [("column", "charts.notes", 20)], True)
+    assert choice.kind == RESTORE
+    assert choice.sentence.startswith(
+        "needs the restore: the downgrade loses data written by this release (charts.notes: 20 values); code-only: "
+    )
+    not_healthy = PreviousRun("code-only", True, health="service exited during start-up")
+    assert choose(runs(not_healthy), [], True).sentence.startswith("needs the downgrade: the previous release fails")
+
+
+def test_a_path_the_previous_release_fails_on_its_own_schema_is_not_held_against_the_new_one():
+    full = PreviousRun("full", True, walked=walked(201, 404))
+    choice = choose(runs(PreviousRun("code-only", True, walked=walked(201, 404)), full), [], True)
+    assert (choice.kind, choice.excluded) == (CODE_ONLY, ("read it back",))
+
+
+def test_a_previous_release_that_cannot_be_started_or_compared_is_not_verified_never_safe():
+    no_command = PreviousRun("code-only", unverified="deploy.previous_start is not configured: how to start ...")
+    choice = choose(runs(no_command, PreviousRun("full", unverified=no_command.unverified)), [], True)
+    assert (choice.kind, choice.unverified) == ("", no_command.unverified)
+    down = PreviousRun("code-only", True, health="not healthy within 30s")
+    choice = choose(runs(down, PreviousRun("full", True, health="not healthy within 30s")), [], True)
+    assert choice.kind == "" and "check deploy.previous_start and deploy.previous_env" in choice.unverified
+    nothing = PreviousRun("full", True, walked=walked(404))
+    choice = choose(runs(PreviousRun("code-only", True, walked=walked(404)), nothing), [], True)
+    assert choice.kind == "" and choice.unverified.startswith("no critical path passes on the previous release")
+    assert "is empty" in choose(runs(PreviousRun("code-only", True), PreviousRun("full", True)), [], False).unverified
+    full_down = PreviousRun("full", True, health="not healthy within 30s")
+    broken_full = choose(runs(PreviousRun("code-only", True, walked=walked(201, 200)), full_down), [], True)
+    assert broken_full.kind == "" and broken_full.problem.startswith("the full rollback fails")
+
+
+def test_relcheck_rollback_code_only_is_refused_unless_the_plan_found_it_safe():
+    assert refuse_code_only({"kind": CODE_ONLY, "sentence": SAFE}, "x.json") == ""
+    refused = refuse_code_only(None, "x.json")
+    assert refused.startswith("no rollback choice recorded at x.json: run pytest -m pre_deploy")
+    assert refuse_code_only({"kind": DOWNGRADE, "sentence": "needs the downgrade: ..."}, "x.json") == (
+        "the rollback plan says the code-only rollback is not safe: needs the downgrade: ..."
+    )
+
+
+def test_an_infinite_blocking_limit_or_start_up_time_is_a_config_error(tmp_path):
+    path = tmp_path / "relcheck.toml"
+    base = '[release]\nproduct = "p"\nversion = "1"\n[target]\nmode = "remote"\nbase_url = "http://x"\nsource = "."\n'
+    path.write_text(base + "[deploy]\nmax_blocking_s = inf\n")
+    with pytest.raises(ConfigError, match="deploy.max_blocking_s: Input should be a finite number"):
+        load(path)
+    path.write_text(base + "[deploy]\nprevious_startup_s = nan\n")
+    with pytest.raises(ConfigError, match="deploy.previous_startup_s"):
+        load(path)
+
+
+def test_a_constant_default_is_not_data_the_downgrade_loses(runtime):
+    dsn = runtime.pg.create_database("rollback_choice", runtime.recipe.user, runtime.password)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("CREATE TABLE t (id int, kind text NOT NULL DEFAULT 'a'::text, at timestamptz DEFAULT now())")
+        conn.execute("INSERT INTO t (id) SELECT g FROM generate_series(1, 5) g")
+        conn.execute("UPDATE t SET kind = 'b' WHERE id <= 2")
+        defaults = dbstate.constant_default_counts(conn)
+    assert defaults == {"public.t": {"kind": 3}}  # now() is volatile: its values are data
+    destroyed = [("column", "t.at", 5), ("column", "t.kind", 5), ("column", "t.id", 0)]
+    assert dbstate.data_lost(destroyed, defaults) == [("column", "t.at", 5), ("column", "t.kind", 2)]
+
+
+# --- the reference service with migrations added for the purpose --------------------------------------------------
+RENAME = '''"""A release that renames a column the previous release reads."""
+from alembic import op
+
+revision = "0003"
+down_revision = "0002"
+
+
+def upgrade() -> None:
+    op.alter_column("charts", "name", new_column_name="title")
+
+
+def downgrade() -> None:
+    op.alter_column("charts", "title", new_column_name="name")
+'''
+NULLABLE_ADD = '''"""A release that adds a nullable column."""
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0003"
+down_revision = "0002"
+
+
+def upgrade() -> None:
+    op.add_column("charts", sa.Column("notes", sa.Text))
+
+
+def downgrade() -> None:
+    op.drop_column("charts", "notes")
+'''
+RENAME_AND_DATA = '''"""A release that renames a column the previous release reads and writes data into a new column."""
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0003"
+down_revision = "0002"
+
+
+def upgrade() -> None:
+    op.alter_column("charts", "name", new_column_name="title")
+    op.add_column("charts", sa.Column("notes", sa.Text))
+    op.execute("UPDATE charts SET notes = 'note ' || id")
+
+
+def downgrade() -> None:
+    op.drop_column("charts", "notes")
+    op.alter_column("charts", "title", new_column_name="name")
+'''
+
+
+def tolerant_history(source: Path) -> None:
+    """The reference tree as a history whose previous release (v1.0.0 = the 1.1.0 code, head 0002) answers healthy
+    at a schema revision it does not know (the reference's own health pins its head, so no code-only rollback of it
+    is ever safe: see the last test): the release is that tree with one migration more."""
+    app = source / "kundli/app.py"
+    pinned = 'ok = database == "ok" and revision == svc.head'
+    assert pinned in app.read_text()
+    app.write_text(app.read_text().replace(pinned, 'ok = database == "ok" and revision is not None'))
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "commit.gpgsign=false"]
+    for command in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "previous"], ["tag", "v1.0.0"]):
+        subprocess.run([*git, *command], cwd=source, check=True, capture_output=True)
+
+
+def rollback_choice(bench, healthy, source: Path | None, migration: str = "") -> tuple[str, str, dict]:
+    """Prepare rollback plan on the reference (with the migration added to a tolerant history); the live database
+    untouched."""
+    changes = {}
+    if source is not None:
+        tolerant_history(source)
+        (source / "migrations/versions/0003_purpose.py").write_text(migration)
+        changes = {"target": {"source": str(source), "repository": str(source)}}
+    with healthy.database() as conn:
+        live_before = conn.execute("SELECT * FROM alembic_version").fetchall(), migrations.relations(conn)
+    checked = bench.run(bench.config(changes, target=healthy), "-k", "rollback_plan")
+    with healthy.database() as conn:
+        assert (conn.execute("SELECT * FROM alembic_version").fetchall(), migrations.relations(conn)) == live_before
+    facts = checked.facts(
+        "test_prepare_rollback_plan", "Which rollback is safe (the previous release's code on the scratch copy)"
+    )
+    # the bench's target has no service manager: the plan is not verified for that, never for the choice
+    status, reason = checked.status("test_prepare_rollback_plan"), checked.reason("test_prepare_rollback_plan")
+    assert (status, reason.split(":")[0]) == ("not verified", "the rollback is not verified"), reason
+    return status, facts["rollback"], facts
+
+
+@pytest.mark.slow
+def test_a_renamed_column_the_previous_release_reads_needs_the_downgrade(bench, healthy, scratch_source):
+    _, rollback, _ = rollback_choice(bench, healthy, scratch_source, RENAME)
+    assert rollback.startswith("needs the downgrade: the previous release fails on calculate a chart (POST /v1/kundli")
+    assert 'column "name" of relation "charts" does not exist' in rollback
+
+
+@pytest.mark.slow
+def test_a_nullable_add_is_a_safe_code_only_rollback(bench, healthy, scratch_source):
+    _, rollback, facts = rollback_choice(bench, healthy, scratch_source, NULLABLE_ADD)
+    assert rollback == SAFE, facts
+
+
+@pytest.mark.slow
+def test_a_downgrade_that_drops_data_this_release_wrote_needs_the_restore(bench, healthy, scratch_source):
+    birth = {"datetime": "1990-08-15T10:00:00+05:30", "latitude": 28.61, "longitude": 77.21}
+    written = healthy.http.request("POST", "/v1/kundli", "operator", json_body={"name": "before", "birth": birth})
+    assert written.status == 201  # the live data has a chart for the release's migration to write notes on
+    _, rollback, facts = rollback_choice(bench, healthy, scratch_source, RENAME_AND_DATA)
+    assert rollback.startswith("needs the restore: the downgrade loses data written by this release (charts.notes: ")
+    assert "code-only: the previous release fails on calculate a chart" in rollback
+    assert "charts.ayanamsa" not in facts["data the downgrade loses"]  # its constant default only
+
+
+def test_the_reference_release_states_which_rollback_is_safe(bench, healthy):
+    """1.0.0 -> 1.1.0: 1.0.0's health answers 503 at a schema revision newer than its head, so the code-only
+    rollback is not safe; the downgrade loses only the constant default of charts.ayanamsa (no data)."""
+    _, rollback, facts = rollback_choice(bench, healthy, None)
+    assert rollback.startswith("needs the downgrade: the previous release fails on start-up: GET http://127.0.0.1:")
+    assert '/health -> HTTP 503: {"status":"unavailable","database":"ok","schema_revision":"0002"' in rollback
+    assert facts["data the downgrade loses"] == "none"
