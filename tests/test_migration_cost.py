@@ -92,6 +92,18 @@ def test_squawk_findings_are_attributed_to_their_statements_and_to_the_measured_
     assert cost.problem.endswith("safer: CREATE INDEX CONCURRENTLY, outside a transaction")
 
 
+def test_the_volatile_default_advice_is_for_a_volatile_default_only():
+    constant = "ALTER TABLE charts ADD COLUMN ayanamsa TEXT DEFAULT 'lahiri' NOT NULL"
+    for sql in (constant, "ALTER TABLE charts ADD COLUMN at timestamptz DEFAULT now()"):
+        assert migrations.safer_form([sql], "charts").startswith("a non-volatile default does not rewrite the table")
+    for sql in (
+        "ALTER TABLE charts ADD COLUMN u uuid DEFAULT gen_random_uuid()",
+        "ALTER TABLE t ADD n int DEFAULT (random())",
+    ):
+        assert migrations.safer_form([sql], sql.split()[2]).startswith("a volatile default rewrites the table")
+    assert migrations.safer_form(["ALTER TABLE t ADD COLUMN n int NOT NULL"], "t").startswith("add the column nullable")
+
+
 def test_squawk_missing_or_a_version_it_cannot_read_is_one_line():
     with pytest.raises(ToolError, match="squawk: command not found"):
         migrations.lint([statement("DROP TABLE x", 0, 1)], "16.0", squawk="/nonexistent/squawk")

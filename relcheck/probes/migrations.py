@@ -46,8 +46,12 @@ SAFER = [  # (what the statement does, the safer form): strong_migrations' and s
         "own transaction, then SET NOT NULL (no scan)",
         r"\bADD\s+(CONSTRAINT\s+\S+\s+)?(FOREIGN\s+KEY|CHECK)\b(?!.*\bNOT\s+VALID\b)": "ADD CONSTRAINT … NOT VALID, "
         "then VALIDATE CONSTRAINT in its own transaction",
-        r"\bADD\s+(COLUMN\s+)?\S+\s.*\bDEFAULT\b": "a volatile default rewrites the table: add the column without "
-        "it, then backfill in batches",
+        # a function call (other than now(), evaluated once) as the default: PostgreSQL rewrites the table
+        r"\bADD\s+(COLUMN\s+)?\S+\s.*\bDEFAULT\s+\(?\s*(?!now\s*\()[a-z_][\w.]*\s*\(": "a volatile default "
+        "rewrites the table: add the column without it, then backfill in batches",
+        # a constant (or now()) as the default (PostgreSQL 11+) is a catalog change only, NOT NULL included
+        r"\bADD\s+(COLUMN\s+)?\S+\s.*\bDEFAULT\b": "a non-volatile default does not rewrite the table (PostgreSQL "
+        "11+); keep the altering transaction short and set lock_timeout so the lock does not queue behind long queries",
         r"\bADD\s+(COLUMN\s+)?\S+\s.*\bNOT\s+NULL\b": "add the column nullable, backfill in batches, then a NOT "
         "VALID check and VALIDATE",
     }.items()
