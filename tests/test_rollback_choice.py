@@ -2,12 +2,15 @@
 (code-only rollback) and after the downgrade (full rollback), judged against the data the downgrade destroys; the
 reference service with migrations added for the purpose, the live database untouched."""
 
+import json
 import subprocess
 from pathlib import Path
 
 import psycopg
 import pytest
 
+from conftest import relcheck_cli
+from relcheck.core import records
 from relcheck.core.config import ConfigError, load
 from relcheck.ops.downgrade import PreviousRun
 from relcheck.probes import migrations
@@ -212,6 +215,7 @@ def test_a_downgrade_that_drops_data_this_release_wrote_needs_the_restore(bench,
     assert "charts.ayanamsa" not in facts["data the downgrade loses"]  # its constant default only
 
 
+@pytest.mark.slow
 def test_the_reference_release_states_which_rollback_is_safe(bench, healthy):
     """1.0.0 -> 1.1.0: 1.0.0's health answers 503 at a schema revision newer than its head, so the code-only
     rollback is not safe; the downgrade loses only the constant default of charts.ayanamsa (no data)."""
@@ -219,3 +223,26 @@ def test_the_reference_release_states_which_rollback_is_safe(bench, healthy):
     assert rollback.startswith("needs the downgrade: the previous release fails on start-up: GET http://127.0.0.1:")
     assert '/health -> HTTP 503: {"status":"unavailable","database":"ok","schema_revision":"0002"' in rollback
     assert facts["data the downgrade loses"] == "none"
+
+
+def test_relcheck_rollback_code_only_refuses_in_one_line_what_the_plan_found_unsafe(tmp_path):
+    path = tmp_path / "relcheck.toml"
+    path.write_text(
+        '[release]\nproduct = "p"\nversion = "1.1.0"\nprevious_version = "1.0.0"\n'
+        '[target]\nmode = "remote"\nbase_url = "http://127.0.0.1:9"\nsource = "."\n'
+    )
+    cfg = load(path)
+    records.deploy_record_path(cfg).parent.mkdir(parents=True)
+    records.deploy_record_path(cfg).write_text('{"backup": {"path": "x.dump", "sha256": ""}}')
+    refused = relcheck_cli(path, "rollback", "--code-only")
+    assert refused.returncode != 0 and len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+    assert "refusing the code-only rollback: no rollback choice recorded at " in refused.stderr
+    choice = records.rollback_choice_path(cfg)
+    choice.parent.mkdir(parents=True)
+    choice.write_text(json.dumps({"kind": DOWNGRADE, "sentence": "needs the downgrade: the previous release fails"}))
+    refused = relcheck_cli(path, "rollback", "--code-only")
+    assert refused.returncode != 0 and len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+    assert refused.stderr.strip().endswith(
+        "refusing the code-only rollback: the rollback plan says the code-only rollback is not safe: needs the "
+        "downgrade: the previous release fails"
+    )
