@@ -5,6 +5,7 @@ reference service with migrations added for the purpose, the live database untou
 import json
 import subprocess
 from pathlib import Path
+from types import SimpleNamespace
 
 import psycopg
 import pytest
@@ -12,7 +13,7 @@ import pytest
 from conftest import relcheck_cli
 from relcheck.core import records
 from relcheck.core.config import ConfigError, load
-from relcheck.ops.downgrade import PreviousRun
+from relcheck.ops.downgrade import PreviousRun, run_previous
 from relcheck.probes import migrations
 from relcheck.probes.rollbackplan import CODE_ONLY, DOWNGRADE, RESTORE, SAFE, choose, refuse_code_only
 from relcheck.target import dbstate
@@ -246,3 +247,22 @@ def test_relcheck_rollback_code_only_refuses_in_one_line_what_the_plan_found_uns
         "refusing the code-only rollback: the rollback plan says the code-only rollback is not safe: needs the "
         "downgrade: the previous release fails"
     )
+
+
+def test_the_previous_release_is_not_started_without_a_command_or_without_the_copy_s_dsn(tmp_path):
+    path = tmp_path / "relcheck.toml"
+    base = '[release]\nproduct = "p"\nversion = "1.1.0"\nprevious_version = "1.0.0"\n[target]\nmode = "remote"\n'
+    base += 'base_url = "http://127.0.0.1:9"\nsource = "."\n'
+    path.write_text(base)
+    live = SimpleNamespace(dsn="postgresql://app@127.0.0.1:5/live", http=SimpleNamespace(tokens={}))
+    copy = "postgresql://app@127.0.0.1:5/relcheck_scratch_x"
+    run = run_previous(load(path), live, tmp_path, copy, "code-only")
+    assert (run.started, run.unverified) == (
+        False,
+        "deploy.previous_start is not configured: how to start the previous release's code on the scratch copy",
+    )
+    no_dsn = '[deploy]\nprevious_start = ["{python}", "-m", "app"]\nprevious_env = { APP_PORT = "{port}" }\n'
+    path.write_text(base + no_dsn)
+    run = run_previous(load(path), live, tmp_path, copy, "code-only")
+    assert not run.started and run.unverified.startswith("deploy.previous_start / deploy.previous_env hand the")
+    assert run_previous(load(path), live, None, copy, "full").unverified.startswith("no tree of the previous release")

@@ -194,12 +194,19 @@ def previous_command(cfg) -> tuple[list[str], dict[str, str], str]:
     its recipe's start and env) and with which interpreter; RelcheckError naming the key when neither is there."""
     deploy, recipe = cfg.deploy, cfg.embedded
     if deploy.previous_start:
-        return deploy.previous_start, deploy.previous_env, cfg.python(deploy.python)
-    if cfg.target.mode == "embedded" and recipe is not None and recipe.start:
-        return recipe.start, {**recipe.env, **deploy.previous_env}, cfg.python(deploy.python or recipe.python)
-    raise RelcheckError(
-        "deploy.previous_start is not configured: how to start the previous release's code on the scratch copy"
-    )
+        chosen = deploy.previous_start, deploy.previous_env, cfg.python(deploy.python)
+    elif cfg.target.mode == "embedded" and recipe is not None and recipe.start:
+        chosen = recipe.start, {**recipe.env, **deploy.previous_env}, cfg.python(deploy.python or recipe.python)
+    else:
+        raise RelcheckError(
+            "deploy.previous_start is not configured: how to start the previous release's code on the scratch copy"
+        )
+    if not any("{dsn" in part for part in [*chosen[0], *chosen[1].values()]):  # it would use its own database
+        raise RelcheckError(
+            "deploy.previous_start / deploy.previous_env hand the previous release's code no {dsn} (or {dsn_host} "
+            "...): it would reach whatever database it is configured for, not the scratch copy"
+        )
+    return chosen
 
 
 def run_previous(cfg, target, tree: Path | None, dsn: str, stage: str) -> PreviousRun:
