@@ -42,14 +42,16 @@ class PreviousRun:
     walked: list[Walked] = field(default_factory=list)  # post_deploy.critical_paths, in order
     schema_errors: list[str] = field(default_factory=list)  # PostgreSQL's "does not exist" errors in its output
     unverified: str = ""  # it could not be started at all: what to configure
+    seconds: float = 0.0  # from its start to its stop
 
     @property
     def summary(self) -> str:
         if self.unverified:
             return f"not run: {self.unverified}"
+        took = f" ({self.seconds:.1f} s)"
         if self.health:
-            return f"not healthy: {self.health}"
-        return f"healthy; {sum(w.ok for w in self.walked)} of {len(self.walked)} critical paths as expected"
+            return f"not healthy: {self.health}{took}"
+        return f"healthy; {sum(w.ok for w in self.walked)} of {len(self.walked)} critical paths as expected{took}"
 
 
 @dataclass
@@ -236,13 +238,14 @@ def run_previous(cfg, target, tree: Path | None, dsn: str, stage: str) -> Previo
             url = f"http://127.0.0.1:{port}"
             previous = Target(cfg, url, dsn, "", target.http.tokens, service, log_file, "process")
             service.start()
-            run.started = True
+            run.started, started = True, time.monotonic()
             try:
                 run.health = healthy_or_why(cfg, previous)
                 if not run.health:
                     run.walked = walk(previous, cfg.post_deploy.critical_paths)
             finally:
                 service.stop()
+                run.seconds = time.monotonic() - started
                 run.schema_errors = schema_errors(service.output, log_file)
     except RelcheckError as exc:
         run.unverified = str(exc).strip().splitlines()[0]
