@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import tempfile
 import threading
 import time
 import tomllib
@@ -19,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from relcheck.core import config as config_module
+from relcheck.probes.dependencies import CACHE_ENV as RESOLUTION_CACHE
 from relcheck.run import runner
 from relcheck.run.runner import merge
 from relcheck.target.embedded import EmbeddedRuntime
@@ -28,6 +30,11 @@ REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "kundli-service"
 DEFAULT_CONFIG = REPO / "relcheck.toml"
 
+# pip's resolution of the same pins, once per test session (shared by the xdist workers and the phase runs)
+os.environ.setdefault(
+    RESOLUTION_CACHE,
+    str(Path(tempfile.gettempdir()) / f"relcheck-resolutions-{os.environ.get('PYTEST_XDIST_TESTRUNUID', os.getpid())}"),
+)
 
 # Short load scenarios for the suite's own tests (the real ones run longer; see bench/ for the numbers). The tests
 # run in parallel on a small shared machine, so thresholds are generous and the faults that must break them are

@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from conftest import relcheck_cli
+from relcheck.probes import dependencies
 from relcheck.probes.audit import engine, formats, inputs
 from relcheck.probes.audit.pipaudit import PipAudit
 from relcheck.probes.dependencies import Resolution
@@ -376,3 +377,19 @@ def test_the_audit_command_exits_0_clean_1_vulnerable_2_not_audited(corpus):
     assert transitive.returncode == 1, transitive.stdout
     (finding,) = json.loads(transitive.stdout)["findings"]
     assert (finding["package"], finding["where"]) == ("h11", engine.TRANSITIVE)
+
+
+def test_a_kept_resolution_is_reused_for_the_same_inputs_and_says_so_a_failed_one_never(tmp_path, monkeypatch):
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("fastapi==0.1\n")
+    answers = [Resolution(None, "index unreachable"), Resolution(True, "pip resolved 1", {"fastapi": "0.1"})]
+    monkeypatch.setenv(dependencies.CACHE_ENV, str(tmp_path / "kept"))
+    monkeypatch.setattr(dependencies, "resolve_with_pip", lambda *args: answers.pop(0))
+    found = [dependencies.resolve([requirements], [], "python3") for _ in range(3)]
+    assert [r.ok for r in found] == [None, True, True] and not answers  # pip asked twice, the third kept
+    assert found[2].resolved == {"fastapi": "0.1"} and found[2].detail.endswith(
+        f"(the answer kept in {dependencies.CACHE_ENV})"
+    )
+    requirements.write_text("fastapi==0.2\n")  # other requirements: pip again
+    answers.append(Resolution(False, "no such version"))
+    assert dependencies.resolve([requirements], [], "python3").ok is False

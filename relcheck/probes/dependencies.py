@@ -4,10 +4,12 @@ interpreter when one is configured, so markers are evaluated for the Python the 
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import re
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -16,6 +18,7 @@ from packaging.utils import canonicalize_name
 from relcheck.probes.audit.inputs import Pin
 from relcheck.target import commands
 
+CACHE_ENV = "RELCHECK_RESOLUTION_CACHE"
 # pip's verbose log (--log) of an index page it could not read; a project an index does not have is a 404 there
 UNREAD = re.compile(r"Could not fetch URL (\S+): (.*) - skipping")
 NOT_THERE = ("404 ", "410 ")
@@ -35,6 +38,37 @@ class Resolution:
 
 
 def resolve(requirements: list[Path], pins: list[Pin], python: str, timeout: float = 300) -> Resolution:
+    """pip's answer, or — with RELCHECK_RESOLUTION_CACHE set to a directory — its earlier successful answer for the
+    same requirements files, interpreter and PIP_* variables, said so in the detail (the suite's own tests use it:
+    one resolution of the reference's pins serves its many phase runs)."""
+    cached = cache_file(requirements, pins, python)
+    if cached and cached.is_file():
+        answer = json.loads(cached.read_text())
+        return Resolution(**{**answer, "detail": answer["detail"] + f" (the answer kept in {CACHE_ENV})"})
+    resolution = resolve_with_pip(requirements, pins, python, timeout)
+    if cached and resolution.ok:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        partial = cached.with_suffix(f".{os.getpid()}.partial")
+        partial.write_text(json.dumps(asdict(resolution)))
+        partial.replace(cached)
+    return resolution
+
+
+def cache_file(requirements: list[Path], pins: list[Pin], python: str) -> Path | None:
+    directory = os.environ.get(CACHE_ENV)
+    if not directory:
+        return None
+    digest = hashlib.sha256(python.encode())
+    for key, value in sorted(os.environ.items()):
+        if key.startswith("PIP_"):
+            digest.update(f"{key}={value}\n".encode())
+    for path in requirements:
+        digest.update(str(path).encode() + b"\0" + path.read_bytes() + b"\0")
+    digest.update(repr(sorted(map(str, pins))).encode())
+    return Path(directory) / f"{digest.hexdigest()}.json"
+
+
+def resolve_with_pip(requirements: list[Path], pins: list[Pin], python: str, timeout: float) -> Resolution:
     with tempfile.TemporaryDirectory() as workdir:
         report, log = Path(workdir) / "report.json", Path(workdir) / "pip.log"
         command = [python, "-m", "pip", "install", "--dry-run", "--ignore-installed"]  # not --quiet: the conflict
