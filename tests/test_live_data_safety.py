@@ -459,7 +459,11 @@ def prove(live, runtime, tmp_path):
 
 def test_a_backup_proof_that_could_not_be_made_is_not_verified(prove, live, tmp_path):
     missing = prove(pg_dump=str(tmp_path / "no-such-pg_dump"))
-    assert not missing.proven and missing.unverified.endswith("no-such-pg_dump not found") and not missing.error
+    assert (
+        not missing.proven
+        and missing.unverified.endswith("command not found: " + str(tmp_path / "no-such-pg_dump"))
+        and not missing.error
+    )
     refused = prove(source_dsn=live["dsn"].replace(f"{postgres.user_of(live['dsn'])}", "nobody", 1))
     assert not refused.proven and refused.unverified.startswith('source database: role "nobody" does not exist')
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import subprocess
 from collections import Counter
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
@@ -17,8 +16,7 @@ import psycopg
 from psycopg import sql
 
 from relcheck.core.errors import RelcheckError, ToolError
-from relcheck.core.secrets import redact
-from relcheck.target import postgres
+from relcheck.target import commands, postgres
 
 TABLES = """SELECT table_schema, table_name FROM information_schema.tables
             WHERE table_type = 'BASE TABLE' AND table_schema NOT IN ('pg_catalog', 'information_schema')
@@ -74,17 +72,12 @@ def sha256(path: Path) -> str:
 
 
 def run_tool(command: list[str], what: str, timeout: float = 600, env: dict[str, str] | None = None) -> None:
-    try:
-        result = subprocess.run(
-            command, capture_output=True, text=True, timeout=timeout, env=env and {**os.environ, **env}
-        )
-    except FileNotFoundError:
-        raise ToolError(f"{what}: {command[0]} not found") from None
-    except subprocess.TimeoutExpired:
-        raise ToolError(f"{what}: did not finish within {timeout:g}s") from None
-    if result.returncode != 0:
-        lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
-        raise Failed(f"{what} failed (exit {result.returncode}): {redact(lines[-1]) if lines else 'no output'}")
+    """A PostgreSQL client tool: ToolError when it could not run or finish, Failed when it refused."""
+    result = commands.run(command, timeout=timeout, tool_env=env)
+    if result.problem:
+        raise ToolError(result.failure(what))
+    if not result.ok:
+        raise Failed(result.failure(what))
 
 
 def private_dir(path: Path) -> Path:
