@@ -387,9 +387,14 @@ def test_a_kept_resolution_is_reused_for_the_same_inputs_and_says_so_a_failed_on
     monkeypatch.setattr(dependencies, "resolve_with_pip", lambda *args: answers.pop(0))
     found = [dependencies.resolve([requirements], [], "python3") for _ in range(3)]
     assert [r.ok for r in found] == [None, True, True] and not answers  # pip asked twice, the third kept
-    assert found[2].resolved == {"fastapi": "0.1"} and found[2].detail.endswith(
-        f"(the answer kept in {dependencies.CACHE_ENV})"
-    )
-    requirements.write_text("fastapi==0.2\n")  # other requirements: pip again
-    answers.append(Resolution(False, "no such version"))
-    assert dependencies.resolve([requirements], [], "python3").ok is False
+    kept = f"(the answer kept in {dependencies.CACHE_ENV})"
+    assert found[2].resolved == {"fastapi": "0.1"} and found[2].detail.endswith(kept)
+    elsewhere = tmp_path / "other-tree" / "requirements.txt"  # the same pins in another tree: the same answer
+    elsewhere.parent.mkdir()
+    elsewhere.write_text("fastapi==0.1\n")
+    assert dependencies.resolve([elsewhere], [], "python3").detail.endswith(kept)
+    for path, text in ((requirements, "fastapi==0.2\n"), (elsewhere, "fastapi==0.1\n-e .\n")):
+        path.write_text(text)  # other pins, or a line whose meaning depends on where the file is: pip again
+        answers.append(Resolution(False, "no such version"))
+        assert dependencies.resolve([path], [], "python3").ok is False
+    assert not answers

@@ -19,6 +19,7 @@ from relcheck.probes.audit.inputs import Pin
 from relcheck.target import commands
 
 CACHE_ENV = "RELCHECK_RESOLUTION_CACHE"
+LOCAL_REFERENCE = re.compile(rb"(^|\s)(-e|--editable)\s|file:|(^|\s)\.{1,2}/", re.MULTILINE)
 # pip's verbose log (--log) of an index page it could not read; a project an index does not have is a 404 there
 UNREAD = re.compile(r"Could not fetch URL (\S+): (.*) - skipping")
 NOT_THERE = ("404 ", "410 ")
@@ -63,7 +64,9 @@ def cache_file(requirements: list[Path], pins: list[Pin], python: str) -> Path |
         if key.startswith("PIP_"):
             digest.update(f"{key}={value}\n".encode())
     for path in requirements:
-        digest.update(str(path).encode() + b"\0" + path.read_bytes() + b"\0")
+        text = path.read_bytes()
+        where = str(path).encode() if LOCAL_REFERENCE.search(text) else b""  # "-e .", "./pkg": its place counts
+        digest.update(where + b"\0" + text + b"\0")
     digest.update(repr(sorted(map(str, pins))).encode())
     return Path(directory) / f"{digest.hexdigest()}.json"
 
