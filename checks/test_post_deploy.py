@@ -61,7 +61,8 @@ def test_check_logs_for_errors(log_since_deploy, relcheck_config, evidence):
     )
     evidence.log("First error lines", [f"{x.number}: {x.text}" for p in found[:10] for x in [p.line, *p.context]])
     if own := log_since_deploy.relchecks:
-        evidence.log("Caused by relcheck's probe", [f"{p.line.number}: {p.line.text} <- {r.shown}" for p, r in own])
+        caused = [f"{p.line.number}: {p.line.text} <- {r.shown}" for p, r in own]
+        evidence.log("Caused by relcheck's own requests", caused)
     require(log.lines, f"the log ({log.source}) has no lines since the deploy")
     assert not found, (
         f"{len(found)} error line(s) in the log, first (line {found[0].line.number}): {found[0].line.text[:160]}"

@@ -4,6 +4,7 @@ test_pre_release_checks.py's healthy run, where the embedded target gets every m
 
 import base64
 import json
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -161,3 +162,53 @@ def test_no_openapi_document_is_not_verified(bench, healthy):
     for check in ("test_api_conformance", "test_access_controls_conformance"):
         assert checked.status(check) == "not verified"
         assert checked.reason(check).startswith("the service serves no OpenAPI document")
+
+
+def test_a_500_the_run_provoked_is_recorded_with_the_span_it_was_in_flight():
+    answered = 1_764_800_000.25
+    interaction = {
+        "request": {"method": "GET", "uri": "http://127.0.0.1:9/v1/x?limit=500", "headers": {}},
+        "response": {"status_code": 500, "elapsed": 0.05},
+        "timestamp": answered,
+    }
+    ok = {**interaction, "response": {"status_code": 200, "elapsed": 0.01}}
+    found = conformance.server_errors({"label": "GET /v1/x", "interactions": {"c1": interaction, "c2": ok}})
+    assert [(r.method, r.route, r.status, round(r.sent, 2), r.answered) for r in found] == [
+        ("GET", "/v1/x", 500, round(answered - 0.05, 2), answered)
+    ]
+    assert found[0].by == conformance.BY
+
+
+@pytest.mark.slow
+def test_errors_the_conformance_run_provoked_are_not_counted_by_the_log_check_a_real_one_is(bench, runtime):
+    """A deployed service answers 500 at GET /v1/admin/audit?limit=500 and logs the error: after the pre-release
+    conformance run, the post-deploy log check shows that error as the run's (its record) and passes; an error at
+    another moment in the same log fails; without the run's record the provoked error fails too."""
+    target = runtime.spawn({"audit_limit_500": True})
+    try:
+        api = {"checks": ["not_a_server_error"], "phases": ["coverage"], "max_examples": 1}
+        config = bench.config({"quality": {"api": api}}, target=target)
+        checked = bench.run(config, "-m", "pre_release", "-k", "test_api_conformance")
+        assert "GET /v1/admin/audit not_a_server_error" in checked.reason("test_api_conformance")
+        assert "ERROR" in target.log_file.read_text()  # the service logged the 500 it answered
+        own = list((bench.tmp / "reports").glob("*/own-requests/conformance-*.json"))
+        assert len(own) == 1 and "/v1/admin/audit" in own[0].read_text()
+
+        checked = bench.run(config, "-m", "post_deploy", "-k", "logs_for_errors")
+        logged = "test_check_logs_for_errors"
+        assert checked.status(logged) == "pass", checked.reason(logged)
+        facts = checked.facts(logged, "Log")
+        assert int(facts["error lines caused by relcheck's own requests (not counted)"]) >= 1
+        shown = next(b for b in checked.evidence(logged) if b["title"] == "Caused by relcheck's own requests")
+        assert "GET /v1/admin/audit (HTTP 500, sent " in json.dumps(shown) and conformance.BY in json.dumps(shown)
+
+        with target.log_file.open("a") as log:  # a real error, after the run
+            log.write(f"{datetime.now(timezone.utc) + timedelta(seconds=2):%Y-%m-%dT%H:%M:%S.000Z} ERROR crash\n")
+        checked = bench.run(config, "-m", "post_deploy", "-k", "logs_for_errors")
+        assert checked.status(logged) == "fail" and checked.reason(logged).startswith("1 error line(s) in the log")
+
+        own[0].unlink()  # no record of the run: what it provoked counts as the release's
+        checked = bench.run(config, "-m", "post_deploy", "-k", "logs_for_errors")
+        assert checked.status(logged) == "fail" and not checked.reason(logged).startswith("1 error line(s)")
+    finally:
+        target.service.stop()

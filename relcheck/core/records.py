@@ -2,6 +2,7 @@
 
 reports/<release id>/<run label>/          a phase run (report.html, manifest.json, evidence.json, junit.xml)
 reports/<release id>/deploy|rollback/      the procedures' records
+reports/<release id>/own-requests/         relcheck's own requests that answered 5xx (the conformance run's)
 reports/history/<product>/<version>/       what a release measured, for the next release to be compared with
 """
 
@@ -53,6 +54,18 @@ def monitoring_snapshot_path(cfg: Config) -> Path:
 def rollback_choice_path(cfg: Config) -> Path:
     """Which rollback the rehearsal on the scratch copy found to work (Prepare rollback plan writes it)."""
     return release_dir(cfg) / "pre-deploy" / "rollback-choice.json"
+
+
+def own_requests_path(cfg: Config, by: str, started: float) -> Path:
+    """Where a run records its own requests that answered 5xx (one file per run: `by` and its start)."""
+    return release_dir(cfg) / "own-requests" / f"{by}-{started:.3f}.json"
+
+
+def own_request_records(cfg: Config) -> list[Path]:
+    """Every record of relcheck's own requests that answered 5xx: `relcheck init`'s (post_deploy.init_record) and
+    the runs' of this release, the errors they made the service log being relcheck's, not the release's."""
+    init = [cfg.resolve(cfg.post_deploy.init_record)] if cfg.post_deploy.init_record else []
+    return init + sorted((release_dir(cfg) / "own-requests").glob("*.json"))
 
 
 def read(path: Path) -> dict | None:

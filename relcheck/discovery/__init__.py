@@ -4,13 +4,12 @@ hosts only) and write a minimal, commented config with a summary of what stays N
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 from relcheck.core.config import LOOPBACK
 from relcheck.core.errors import RelcheckError
-from relcheck.core.files import write_json
 from relcheck.discovery import database, scenarios, service, tree, writer
+from relcheck.target import logs
 
 
 def init(
@@ -58,6 +57,5 @@ def init(
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(draft.lines) + "\n")
     if found.server_errors:
-        requests = [dataclasses.asdict(r) for r in found.server_errors]
-        write_json(writer.init_record(out), {"base_url": found.base_url, "requests": requests})
+        logs.write_own_requests(writer.init_record(out), found.base_url, "relcheck init", found.server_errors)
     return writer.summary(draft, out)

@@ -19,16 +19,19 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import tomli_w
 
 from relcheck.core.secrets import MASK, redact
 from relcheck.probes.loadtest import check_allowed
 from relcheck.target.environment import command_env
+from relcheck.target.logs import OwnRequest
 from relcheck.target.service import die_with_parent, stop_groups
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 ACCESS_CHECKS = frozenset({"ignored_auth", "object_level_authorization"})  # they prove *Access controls verified*
+BY = "the conformance run (Schemathesis)"  # in its record of the requests that answered 5xx
 AUTH_ENV = "RELCHECK_API_AUTH"  # the auth header's value reaches Schemathesis here, never on its command line
 
 
@@ -107,6 +110,8 @@ class Conformance:
     answers: dict[str, set] = field(default_factory=dict)  # operation -> the status codes its cases got
     cases: int = 0
     empty_headers: int = 0  # negative cases only an empty header made, not counted (see _empty_header)
+    server_errors: list[OwnRequest] = field(default_factory=list)  # the requests it sent that answered 5xx: the
+    #   errors the service logged meanwhile are the run's doing (logs.own_requests), not the release's
     stopped: str = ""  # why the run ended before it finished ("" = it finished)
     seconds: float = 0.0
 
@@ -244,6 +249,7 @@ def read_events(found: Conformance, lines: list[str], auth_header: str = "") -> 
         elif kind == "ScenarioFinished":
             recorder = body.get("recorder") or {}
             label = recorder.get("label", "?")
+            found.server_errors += server_errors(recorder)
             for case_id, checks in (recorder.get("checks") or {}).items():
                 if not checks:
                     continue
@@ -267,6 +273,22 @@ def read_events(found: Conformance, lines: list[str], auth_header: str = "") -> 
                         Failure(label, check.get("name", "?"), redact(problem), case_id, curl(request, auth_header))
                     )
     return phase
+
+
+def server_errors(recorder: dict) -> list[OwnRequest]:
+    """A scenario's requests that were answered 5xx, each with the span it was in flight (Schemathesis stamps an
+    interaction when its answer came; the answer's elapsed time goes back to when it was sent)."""
+    found = []
+    for interaction in (recorder.get("interactions") or {}).values():
+        response, request = interaction.get("response") or {}, interaction.get("request") or {}
+        status, answered = response.get("status_code"), interaction.get("timestamp")
+        if not isinstance(status, int) or status < 500 or not isinstance(answered, (int, float)):
+            continue
+        elapsed = response.get("elapsed")
+        sent = answered - (elapsed if isinstance(elapsed, (int, float)) else 0.0)
+        path = urlsplit(str(request.get("uri", ""))).path or "?"
+        found.append(OwnRequest(str(request.get("method", "?")), path, status, sent, float(answered), BY))
+    return found
 
 
 def _empty_header(recorder: dict, case_id: str, request: dict) -> bool:

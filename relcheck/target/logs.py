@@ -4,6 +4,7 @@ backends. Every reader takes the log of this release through since_deploy: from 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -13,6 +14,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from relcheck.core.errors import RelcheckError
+from relcheck.core.files import write_json
 from relcheck.core.statuses import NotVerified
 from relcheck.target import commands
 
@@ -273,14 +275,15 @@ OWN_SLACK_S = 1.0  # a log stamped to the second, and a little clock skew betwee
 
 @dataclass(frozen=True)
 class OwnRequest:
-    """A request of relcheck's own that the service answered 5xx (`relcheck init`'s probes of guessed routes): the
-    error it logged meanwhile is relcheck's doing, not the release's."""
+    """A request of relcheck's own that the service answered 5xx (`relcheck init`'s probes of guessed routes, the
+    conformance run's generated cases): the error it logged meanwhile is relcheck's doing, not the release's."""
 
     method: str
     route: str
     status: int
     sent: float  # Unix times
     answered: float
+    by: str = ""  # who sent it (the record's): "relcheck init", "the conformance run (Schemathesis)"
 
     def caused(self, line: Line) -> bool:
         """Whether the line was logged while the request was in flight (within OWN_SLACK_S)."""
@@ -290,17 +293,34 @@ class OwnRequest:
     @property
     def shown(self) -> str:
         sent = datetime.fromtimestamp(self.sent, timezone.utc).isoformat(timespec="milliseconds")
-        return f"{self.method} {self.route} (HTTP {self.status}, sent {sent})"
+        by = f", {self.by}" if self.by else ""
+        return f"{self.method} {self.route} (HTTP {self.status}, sent {sent}{by})"
 
 
-def own_requests(record: Path | None) -> list[OwnRequest]:
-    """The requests a record of relcheck's (post_deploy.init_record) lists; none without one."""
-    if record is None or not record.is_file():
-        return []
-    try:
-        return [OwnRequest(**r) for r in json.loads(record.read_text())["requests"]]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise NotVerified(f"{record}: not a record of relcheck's own requests ({type(exc).__name__})") from None
+def write_own_requests(path: Path, base_url: str, by: str, requests: list[OwnRequest]) -> None:
+    """The one record of relcheck's own requests that answered 5xx, for the log check to read (own_requests)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    listed = [{k: v for k, v in dataclasses.asdict(r).items() if k != "by"} for r in requests]
+    write_json(path, {"base_url": base_url.rstrip("/"), "by": by, "requests": listed})
+
+
+def own_requests(records: list[Path], base_url: str = "") -> list[OwnRequest]:
+    """The requests relcheck's records (post_deploy.init_record, the runs' records under the release's
+    own-requests/) list; a record of requests to another base URL (a scratch instance relcheck started) excuses
+    nothing in this service's log. Missing records list none."""
+    found = []
+    for record in records:
+        if not record.is_file():
+            continue
+        try:
+            data = json.loads(record.read_text())
+            if base_url and data.get("base_url", base_url).rstrip("/") != base_url.rstrip("/"):
+                continue
+            by = str(data.get("by", "relcheck init"))
+            found += [OwnRequest(**{**r, "by": by}) for r in data["requests"]]
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise NotVerified(f"{record}: not a record of relcheck's own requests ({type(exc).__name__})") from None
+    return found
 
 
 def relchecks(found: list[Problem], own: list[OwnRequest]) -> tuple[list[Problem], list[tuple[Problem, OwnRequest]]]:
