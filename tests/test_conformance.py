@@ -212,3 +212,50 @@ def test_errors_the_conformance_run_provoked_are_not_counted_by_the_log_check_a_
         assert checked.status(logged) == "fail" and not checked.reason(logged).startswith("1 error line(s)")
     finally:
         target.service.stop()
+
+
+def started_on_scratch(faults: dict | None = None, **changes) -> dict:
+    """quality.api.start for the reference service: its own start, migrate and provision commands on {scratch_dsn}."""
+    env = {"KUNDLI_DATABASE_URL": "{scratch_dsn}"}
+    if faults:
+        env.update({"KUNDLI_TEST_MODE": "1", "KUNDLI_FAULTS": json.dumps(faults)})
+    api = {
+        "start": ["{python}", "-m", "kundli", "--host", "{host}", "--port", "{port}"],
+        "start_env": env,
+        "start_prepare": [["{python}", "-m", "alembic", "upgrade", "head"]],
+        "start_provision": ["{python}", "-m", "kundli.manage", "create-user", "--username", "api-{role}", "--role",
+                            "{role}"],
+        "phases": ["examples", "coverage"],
+        **changes,
+    }  # fmt: skip
+    return {"quality": {"api": api}}
+
+
+@pytest.mark.slow
+def test_quality_api_start_tries_every_method_on_a_scratch_instance_of_a_remote_targets_code(bench, healthy):
+    """A remote target with quality.api.start: relcheck starts the service from its tree on a scratch database,
+    provisions a token there, runs every method against it and stops it; the live service gets nothing but its
+    document. The same code with a fault fails; a start pointed at the live database is refused, one that never
+    answers is not verified naming the key."""
+    names = "api_conformance or access_controls_conformance"
+    checked = bench.run(bench.config(started_on_scratch(), target=healthy), "-k", names)
+    docs = "test_api_conformance"
+    facts = checked.facts(docs, "Conformance run (Schemathesis)")
+    assert facts["scope"].startswith("every method: the service relcheck started from target.source on scratch")
+    assert "POST /v1/kundli" not in facts["left out"] and int(facts["operations in scope"]) > 6
+    assert checked.status(docs) in ("pass", "warn"), checked.reason(docs)  # warn: an operation the budget missed
+    assert checked.status("test_access_controls_conformance") in ("pass", "warn")
+
+    broken = bench.run(bench.config(started_on_scratch({"audit_limit_500": True}), target=healthy), "-k", docs)
+    assert broken.status(docs) == "fail" and "GET /v1/admin/audit not_a_server_error" in broken.reason(docs)
+
+    live = started_on_scratch()
+    live["quality"]["api"]["start_env"] = {"KUNDLI_DATABASE_URL": healthy.dsn}
+    refused = bench.run(bench.config(live, target=healthy), "-k", docs)
+    assert refused.status(docs) == "not verified"
+    assert refused.reason(docs).startswith("quality.api.start: the service did not start on a scratch database: ")
+    assert "quality.api.start.env.KUNDLI_DATABASE_URL" in refused.reason(docs), refused.reason(docs)
+
+    never = started_on_scratch(start=["{python}", "-c", "raise SystemExit('no such service')"], start_timeout_s=20)
+    dead = bench.run(bench.config(never, target=healthy), "-k", docs)
+    assert dead.status(docs) == "not verified" and "no such service" in dead.reason(docs), dead.reason(docs)

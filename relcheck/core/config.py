@@ -281,6 +281,13 @@ class ApiConformance(Model):
     #   generated values would stop every case at the version check
     workers: int = Field(2, ge=1, le=16)
     rate_limit: str = ""  # Schemathesis' --rate-limit, e.g. "10/s" for a live service
+    start: list[str] = []  # a command starting the service from target.source on a scratch database relcheck
+    #   creates and drops, where every method is tried (the live service gets the safe ones alone); templates over
+    #   {python} {host} {port} {scratch_dsn} and its parts {scratch_host} {scratch_port} {scratch_db} ...
+    start_env: dict[str, str] = {}  # its environment, same templates
+    start_prepare: list[list[str]] = []  # run first, same templates and env: migrate the empty scratch database
+    start_provision: list[str] = []  # prints a token for {role} = quality.api.role (its last line); [] = the live one
+    start_timeout_s: float = Field(60, gt=0)  # to answer 200 at target.routes.health, and for each step
 
     @field_validator("checks")
     @classmethod

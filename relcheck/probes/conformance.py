@@ -54,11 +54,12 @@ class Plan:
     parameters: dict[str, str] = field(default_factory=dict)  # "header.x-api-version" -> the value always sent
     rate_limit: str = ""
     allowed_hosts: list[str] = field(default_factory=list)
+    instance: str = ""  # which instance relcheck started on a scratch database, for the evidence
 
     @property
     def scope(self) -> str:
         if self.writes:
-            return "every method: an instance relcheck started on a scratch database"
+            return f"every method: {self.instance or 'an instance relcheck started on a scratch database'}"
         return f"safe methods only ({', '.join(SAFE_METHODS)}): a service relcheck did not start"
 
     def in_scope(self, operation: str) -> bool:
