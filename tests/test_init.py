@@ -11,7 +11,7 @@ import tomllib
 from fakes import LocalServer, QuietHandler
 
 from relcheck.discovery import init
-from relcheck.discovery.writer import UNSET
+from relcheck.discovery.writer import UNSET, revokes
 from relcheck.run import runner
 
 
@@ -122,6 +122,24 @@ def test_init_writes_the_routes_the_reference_service_answers(healthy, tmp_path)
         written["security"]["data_protection"]["required_headers"]
     )
     assert "export RELCHECK_TARGET_DSN=" in summary
+    # the conformance run's values are the service's own, never quality.api's defaults: its token-revoking
+    # operation left out, nothing pinned; its documented X-API-Version named as a header one may pin
+    text = (tmp_path / "relcheck.toml").read_text()
+    assert written["quality"]["api"]["exclude"] == ["DELETE /v1/auth/token"]
+    assert written["quality"]["api"]["parameters"] == {}
+    assert (
+        '# x-api-version is a documented header: if the service accepts only some values, pin one: "header.x-api-ver'
+        in text
+    )
+
+
+def test_init_leaves_out_only_operations_that_end_the_runs_own_credentials():
+    assert [
+        op
+        for op in ["DELETE /v1/auth/token", "POST /v1/auth/token", "DELETE /sessions/{id}", "POST /logout",
+                   "DELETE /items/{id}", "DELETE /accounts/{id}", "GET /oauth/revoke-all", "DELETE /__user_data__/{p}"]
+        if revokes(*op.split(" ", 1))
+    ] == ["DELETE /v1/auth/token", "DELETE /sessions/{id}", "POST /logout", "GET /oauth/revoke-all"]  # fmt: skip
 
 
 def test_written_load_scenarios_leave_stress_not_verified_until_its_capacity_requirement_is_set(healthy, tmp_path):

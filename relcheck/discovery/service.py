@@ -105,6 +105,7 @@ class ServiceFound:
     partial_headers: dict[str, int] = field(default_factory=dict)  # on only some answers: header -> how many
     answers: dict[str, Answer] = field(default_factory=dict)  # route -> what it answered init
     server_errors: list[OwnRequest] = field(default_factory=list)  # init's requests that answered 5xx
+    header_parameters: list[str] = field(default_factory=list)  # the header parameters the document declares
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -186,8 +187,11 @@ def read_openapi(document: dict, found: ServiceFound) -> None:
                 continue
             security = operation.get("security", None)
             secured = bool(security) if security is not None else default_security
-            parameters = "{" in path or any(p.get("required") for p in operation.get("parameters", []) if "in" in p)
+            declared = [p for p in [*item.get("parameters", []), *operation.get("parameters", [])] if "in" in p]
+            parameters = "{" in path or any(p.get("required") for p in declared)
             found.operations.append(Operation(method.upper(), path, secured, parameters))
+            headers = [str(p.get("name", "")) for p in declared if p.get("in") == "header" and p.get("name")]
+            found.header_parameters += [h for h in headers if h.lower() not in map(str.lower, found.header_parameters)]
 
 
 def _safe_gets(prober: Prober, found: ServiceFound) -> None:

@@ -187,6 +187,7 @@ def draft(
         _docs(d, tree, service)
     _data_protection(d, service)
     _access(d, service)
+    _api(d, service)
     _deploy(d, tree, database, service, out)
     _monitoring(d, service)
     _performance(d, load_files, out)
@@ -359,6 +360,35 @@ def _access(d: Draft, service: ServiceFound) -> None:
     d.hint('rules = [ { method = "GET", path = "/items", expect = { anonymous = 401, viewer = 200 } } ]')
     for op in secured[:20]:
         d.hint(f"  {op.method} {op.path}: documented as secured; expect anonymous = 401, roles = ?")
+
+
+REVOKES = re.compile(r"logout|log-out|signout|sign-out|revoke")  # an operation that ends the run's credentials ...
+SESSION = re.compile(r"token|session|login|auth")  # ... or a DELETE of one of these
+
+
+def revokes(method: str, path: str) -> bool:
+    """Whether the operation looks like it ends the caller's credentials (the conformance run would stop itself)."""
+    named = [part for part in path.lower().split("/") if part and not part.startswith("{")]  # what it acts on
+    return bool(REVOKES.search(path.lower())) or method == "DELETE" and bool(named and SESSION.search(named[-1]))
+
+
+def _api(d: Draft, service: ServiceFound) -> None:
+    """The conformance run's own values for this service, never the reference's (its X-API-Version, its token
+    route): nothing pinned, and only the operations that would end the run's credentials left out."""
+    if not service.operations:
+        return
+    d.section("quality.api", "the conformance run (Schemathesis) against the served OpenAPI document")
+    ending = [f"{o.method} {o.path}" for o in service.operations if revokes(o.method, o.path)]
+    d.set("exclude", ending, "never sent: they would end the run's own credentials (edit: any others)")
+    d.set("parameters", {}, 'header/query values sent as they are, never generated ("header.<name>" = "...")')
+    for name in service.header_parameters:
+        d.hint(
+            f'{name} is a documented header: if the service accepts only some values, pin one: "header.{name}" = "..."'
+        )
+    d.hint(
+        'start = ["..."]   # the service from target.source on a scratch database: start_env = { X = "{scratch_dsn}" },'
+    )
+    d.hint("#   start_prepare, start_provision; every method is tried there (without it, safe methods on the live one)")
 
 
 def _deploy(d: Draft, tree: TreeFound | None, database: DatabaseFound | None, service: ServiceFound, out: Path) -> None:
