@@ -164,7 +164,18 @@ def secrets(kinto: Kinto) -> dict:
     }
 
 
-def test_init_then_every_phase_on_kinto(kinto, wheel_relcheck, tmp_path):
+@pytest.fixture
+def own_kinto(runtime, tmp_path):
+    """A Kinto of this test's own: the 500 its pre-release conformance run provokes is logged in this Kinto's log,
+    with the run's record in this test's reports, never in the log another test's post-deploy check reads."""
+    installed(kinto_executable(), "Kinto (.kinto-venv)", "RELCHECK_REQUIRE_KINTO")
+    service = Kinto(runtime, tmp_path / "kinto")
+    yield service
+    service.stop()
+
+
+def test_init_then_every_phase_on_kinto(own_kinto, wheel_relcheck, tmp_path):
+    kinto = own_kinto
     work = tmp_path / "ops"  # the operator's own directory, outside relcheck's checkout; relcheck from its wheel
     initialized([str(wheel_relcheck)], kinto, work)
     env = secrets(kinto)
