@@ -89,21 +89,3 @@ def quantile(buckets: dict[float, float], q: float) -> Quantile | None:
             )
         lower_bound, lower_count = bound, count
     return Quantile(lower_bound, above=True)  # q > 1
-
-
-def histogram_quantile(scrape: Scrape, family: str, q: float, **labels) -> Quantile | None:
-    """The quantile over the cumulative buckets of the matching series (summed)."""
-    buckets: dict[float, float] = {}
-    for name, lbls, value in scrape.families.get(family, []):
-        if name == f"{family}_bucket" and all(lbls.get(k) == str(v) for k, v in labels.items()):
-            buckets[float(lbls["le"])] = buckets.get(float(lbls["le"]), 0.0) + value
-    return quantile(buckets, q)
-
-
-def label_values(scrape: Scrape, sample: str, label: str) -> set[str]:
-    return {
-        lbls[label]
-        for family in scrape.families.values()
-        for name, lbls, _ in family
-        if name == sample and label in lbls
-    }

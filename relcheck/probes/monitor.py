@@ -14,7 +14,7 @@ from relcheck.core import durations
 from relcheck.core.problems import Problem
 from relcheck.core.statuses import NotVerified, require
 from relcheck.probes import judge
-from relcheck.probes.metrics import Quantile, Scrape, histogram_quantile, label_values, quantile
+from relcheck.probes.metrics import Quantile, Scrape, quantile
 
 
 def memory_mb(scrape: Scrape) -> float | None:
@@ -79,19 +79,25 @@ class RouteLatency:
         return f"> {self.p95_ms:.1f}" if self.above else f"{self.p95_ms:.1f}"
 
 
-def p95_per_route(scrape: Scrape, histogram: str, route_labels: list[str]) -> dict[str, RouteLatency]:
-    """p95 latency in milliseconds per route since the service started (Prometheus bucket interpolation)."""
-    counts: dict[tuple, float] = {}
-    for name, lbls, value in scrape.families.get(histogram, []):
-        if name == f"{histogram}_count":
-            key = tuple(lbls.get(label, "") for label in route_labels)
-            counts[key] = counts.get(key, 0.0) + value
+def route_quantiles(buckets: dict[tuple, float], counts: dict[tuple, float]) -> dict[str, RouteLatency]:
+    """p95 latency in milliseconds per route from cumulative bucket counts keyed by (*route label values, le) and
+    observation counts keyed by the route label values (Prometheus bucket interpolation)."""
+    per_route: dict[tuple, dict[float, float]] = {}
+    for key, count in buckets.items():
+        route, bound = per_route.setdefault(key[:-1], {}), float(key[-1])
+        route[bound] = route.get(bound, 0.0) + count
     found = {}
     for key in sorted(counts):
-        quantile = histogram_quantile(scrape, histogram, 0.95, **dict(zip(route_labels, key, strict=True)))
-        if quantile is not None:
-            found[" ".join(key)] = RouteLatency(quantile.value * 1000, counts[key], quantile.above)
+        p95 = quantile(per_route.get(key, {}), 0.95)
+        if p95 is not None:
+            found[" ".join(key)] = RouteLatency(p95.value * 1000, counts[key], p95.above)
     return found
+
+
+def p95_per_route(scrape: Scrape, histogram: str, route_labels: list[str]) -> dict[str, RouteLatency]:
+    """p95 latency in milliseconds per route since the service started (one scrape's buckets)."""
+    buckets = grouped(series(scrape, f"{histogram}_bucket"), [*route_labels, "le"])
+    return route_quantiles(buckets, grouped(series(scrape, f"{histogram}_count"), route_labels))
 
 
 @dataclass
@@ -169,7 +175,7 @@ def success_ratio(window, spec, what: str) -> SuccessRatio:
     require(spec, f"no {what} counter configured (monitoring)")
     counts, how = window.totals_by(spec.counter, spec.label)
     good, total = counts.get(spec.good, 0.0), sum(counts.values())
-    require(total, f"{spec.counter} counts nothing yet")
+    require(total, f"{spec.counter} counted nothing in the window ({how}): no traffic it counts was sent")
     return SuccessRatio(what, spec.counter, good, total, spec.minimum, how)
 
 
@@ -286,8 +292,9 @@ def family_of(series_name: str) -> str:
 
 
 class ScrapeWindow:
-    """The window between two scrapes of the service's own /metrics: growth between them, reset-aware (a few readings,
-    such as total(), are still since the process started)."""
+    """The window between two scrapes of the service's own /metrics: every count is its growth between them,
+    reset-aware (what the service counted before the first scrape — a probe's, a test run's negative cases — is not
+    the window's); gauges are the second scrape's."""
 
     def __init__(self, first: Scrape, second: Scrape, seconds: float, cfg) -> None:
         self.first, self.second, self.seconds, self.cfg = first, second, seconds, cfg
@@ -361,13 +368,12 @@ class ScrapeWindow:
         return Measured(value, self.how)
 
     def total(self, counter: str) -> Measured | None:
-        """A counter's count since the service started (None: not exported)."""
-        value = self.second.value(counter)
-        since = f"since the service started ({'at ' + self.restart + ', ' if self.restart else ''}its /metrics)"
-        if value is None:
+        """A counter's growth over the window (None: not exported)."""
+        if not series(self.second, counter):
             self.absent(counter)
             return None
-        return Measured(value, since)
+        grown, how = self.growth(counter, [])
+        return Measured(sum(grown.values()), how)
 
     def collection(self, counters: list[str], traffic: str) -> Collection:
         """The families of the second scrape, and each counter's growth between the scrapes around the traffic."""
@@ -383,10 +389,9 @@ class ScrapeWindow:
         return Collection(set(self.second.families), grown, f"{how} around {traffic or 'no traffic'}", traffic)
 
     def totals_by(self, counter: str, label: str) -> tuple[dict[str, float], str]:
-        """A counter's counts since the service started, by one label."""
-        scrape = self.second
-        counts = {v: scrape.value(counter, **{label: v}) or 0.0 for v in label_values(scrape, counter, label)}
-        return counts, "since the service started (its /metrics)"
+        """A counter's growth over the window, by one label."""
+        grown, how = self.growth(counter, [label])
+        return {key[0]: value for key, value in grown.items()}, how
 
     def rates_by_route(self) -> tuple[dict[str, float], str]:
         counter = self.cfg.request_counter
@@ -407,11 +412,15 @@ class ScrapeWindow:
         return per_route, how
 
     def p95_per_route(self) -> tuple[dict[str, RouteLatency], str]:
+        """p95 per route of the requests answered inside the window: the growth of the histogram's buckets."""
         cfg = self.cfg
-        require(cfg.latency_histogram, "no latency histogram configured (monitoring.latency_histogram)")
-        found = p95_per_route(self.second, cfg.latency_histogram, cfg.route_labels)
-        require(found, f"{cfg.latency_histogram} has no observations")
-        return found, f"since the service started ({cfg.latency_histogram}, bucket resolution)"
+        histogram = cfg.latency_histogram
+        require(histogram, "no latency histogram configured (monitoring.latency_histogram)")
+        buckets, how = self.growth(f"{histogram}_bucket", [*cfg.route_labels, "le"])
+        counts, _ = self.growth(f"{histogram}_count", cfg.route_labels)
+        found = route_quantiles(buckets, counts)
+        require(found, f"{histogram} observed no requests in the window")
+        return found, f"{how} ({histogram}, bucket resolution)"
 
     def disks(self) -> tuple[dict[str, float], str] | None:
         """The service host's free disk: not in the service's own metrics."""
@@ -453,6 +462,8 @@ class PrometheusWindow:
         "disk_free_percent": '100 * node_filesystem_avail_bytes{{{host},fstype!~"{pseudo}"}} '
         '/ node_filesystem_size_bytes{{{host},fstype!~"{pseudo}"}}',
         "p95_series": "1000 * histogram_quantile(0.95, sum by (le) (rate({histogram}_bucket{{{service}}}[{step}s])))",
+        # its buckets, to tell the steps whose p95 is above the top finite bucket (p95_series answers its bound)
+        "buckets_series": "sum by (le) (rate({histogram}_bucket{{{service}}}[{step}s]))",
     }
 
     def __init__(self, prometheus, source, cfg, end: float | None = None) -> None:
@@ -673,6 +684,7 @@ class Canary:
     baseline_query: str
     comparison: judge.Comparison | None = None  # None when it could not be made
     unavailable: str = ""  # why not (no points, no series): the comparison is not verified
+    capped: str = ""  # the steps whose p95 is above the top finite bucket, each release's ("": none)
     errors_query: str = ""  # the error ratio of each release over the window ...
     errors: judge.ErrorComparison | None = None
     errors_unavailable: str = ""
@@ -714,7 +726,8 @@ class Canary:
             if found
             else {"not compared": self.unavailable}
         )
-        return {"new": self.current_query, "previous": self.baseline_query, **compared}
+        capped = {"above the top bucket": self.capped} if self.capped else {}
+        return {"new": self.current_query, "previous": self.baseline_query, **compared, **capped}
 
     @property
     def latency_unverified(self) -> str:
@@ -728,7 +741,12 @@ class Canary:
     @property
     def latency_problem(self) -> str:
         found = self.comparison
-        return f"slower than the previous release: p95 x{found.ratio:.2f}" if found and found.verdict == "fail" else ""
+        if not found or found.verdict != "fail":
+            return ""
+        at_least = " at least" if self.capped else ""
+        return f"slower than the previous release: p95 x{found.ratio:.2f}{at_least}" + (
+            f" ({self.capped})" if self.capped else ""
+        )
 
     @property
     def latency_warning(self) -> str:
@@ -745,18 +763,39 @@ def canary(window: PrometheusWindow, baseline_cfg) -> Canary | None:
     return error_canary(window, baseline_cfg, latency_canary(window, baseline_cfg))
 
 
+def steps_above(window: PrometheusWindow, selector: str, start: float, end: float) -> tuple[int, int, float]:
+    """Of the p95 series' steps, those above the top finite bucket (histogram_quantile answers its bound there):
+    (steps above, steps, that bound in ms)."""
+    source, cfg = window.source, window.cfg
+    query = window.promql("buckets_series", service=selector, histogram=cfg.latency_histogram, step=int(source.step_s))
+    at: dict[float, dict[float, float]] = {}
+    for labels, points in window.prometheus.range_series(query, start, end, source.step_s):
+        for t, value in points:
+            at.setdefault(t, {})[float(labels.get("le", "nan"))] = value
+    quantiles = [q for q in (quantile(buckets, 0.95) for buckets in at.values()) if q is not None]
+    above = [q.value * 1000 for q in quantiles if q.above]
+    return len(above), len(quantiles), max(above, default=0.0)
+
+
 def latency_canary(window: PrometheusWindow, baseline_cfg) -> Canary:
-    """The releases' p95 series over the window (`p95_series` at step_s), compared like the benchmark."""
+    """The releases' p95 series over the window (`p95_series` at step_s), compared like the benchmark. A step whose
+    p95 is above the top finite bucket is only known to be more than its bound (histogram_quantile answers the
+    bound): a new release's such steps leave a comparison that does not fail not verified (a fail stands, its real
+    steps being only slower); the previous release's leave a fail or warn not verified (a pass stands)."""
     source, cfg = window.source, window.cfg
     require(cfg.latency_histogram, "no latency histogram configured (monitoring.latency_histogram)")
+    selectors = (source.service_selector, source.baseline_selector)
     queries = [
         window.promql("p95_series", service=selector, histogram=cfg.latency_histogram, step=int(source.step_s))
-        for selector in (source.service_selector, source.baseline_selector)
+        for selector in selectors
     ]
     end = time.time()
     start = end - durations.seconds(source.window)
     try:
         current, baseline = (window.prometheus.range(q, start, end, source.step_s) for q in queries)
+        (new_above, new_steps, new_bound), (old_above, _, old_bound) = (
+            steps_above(window, selector, start, end) for selector in selectors
+        )
     except NotVerified as exc:
         return Canary(queries[0], queries[1], unavailable=str(exc))
     if min(len(current), len(baseline)) < 5:
@@ -769,7 +808,15 @@ def latency_canary(window: PrometheusWindow, baseline_cfg) -> Canary:
         baseline_cfg.allowed_increase,
         baseline_cfg.critical_increase,
     )
-    return Canary(queries[0], queries[1], found)
+    capped = [f"new release {new_above} of {new_steps} steps > {new_bound:g} ms"] if new_above else []
+    capped += [f"previous release {old_above} steps > {old_bound:g} ms"] if old_above else []
+    canary = Canary(queries[0], queries[1], found, capped="; ".join(capped))
+    if new_above and found.verdict != "fail":  # a fail stands: the real steps are only slower
+        canary.comparison, canary.unavailable = None, f"p95 above the top histogram bucket ({canary.capped})"
+    elif old_above and found.verdict in ("fail", "warn"):
+        canary.comparison = None
+        canary.unavailable = f"the previous release's p95 above the top histogram bucket ({canary.capped})"
+    return canary
 
 
 def error_canary(window: PrometheusWindow, baseline_cfg, found: Canary, min_requests: int = 20) -> Canary:

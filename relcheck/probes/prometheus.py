@@ -59,11 +59,17 @@ class Prometheus:
 
     def range(self, promql: str, start: float, end: float, step: float) -> list[float]:
         """The values of a one-series query at each step from start to end (unix seconds), NaN left out."""
-        series = self.api("query_range", {"query": promql, "start": str(start), "end": str(end), "step": str(step)})
-        if len(series["result"]) != 1:
-            raise NotVerified(f"no data: {promql} gives {len(series['result'])} series over the range, not one")
-        values = [float(v) for _, v in series["result"][0]["values"]]
-        return [v for v in values if not math.isnan(v)]
+        series = self.range_series(promql, start, end, step)
+        if len(series) != 1:
+            raise NotVerified(f"no data: {promql} gives {len(series)} series over the range, not one")
+        return [v for _, v in series[0][1] if not math.isnan(v)]
+
+    def range_series(
+        self, promql: str, start: float, end: float, step: float
+    ) -> list[tuple[dict[str, str], list[tuple[float, float]]]]:
+        """Every series of a query from start to end (unix seconds): its labels and (time, value) at each step."""
+        found = self.api("query_range", {"query": promql, "start": str(start), "end": str(end), "step": str(step)})
+        return [(r["metric"], [(float(t), float(v)) for t, v in r["values"]]) for r in found["result"]]
 
     def api(self, endpoint: str, params: dict[str, str]) -> dict:
         """The `data` of an answer of /api/v1/<endpoint>; anything else is not verified, saying why."""
