@@ -528,6 +528,9 @@ class Deploy(Model):
     health_timeout_s: float = Field(60, gt=0)
     rehearsal_seed: RequestSpec | None = None  # a write the rehearsal repeats ({n} = 0, 1, ...) for old data
     rehearsal_rows: int = Field(20, ge=1, le=10000)
+    # the downgrade rehearsal's writes through the release's own API on the scratch copy, after the upgrade (data the
+    # new release wrote, which the down-migration must not lose rows of); embedded target only; default rehearsal_seed
+    release_seed: RequestSpec | None = None
     max_blocking_s: float = Field(5, gt=0, allow_inf_nan=False)  # the rehearsed upgrade may lock a table against
     #   reads or writes this long (a finite number of seconds)
     previous_start: list[str] = []  # how the previous release's code is started on the rehearsal's scratch copy (the

@@ -24,7 +24,7 @@ from relcheck.probes import backup, migrations
 from relcheck.target import capture, dbstate, postgres
 from relcheck.target.embedded import EmbeddedRuntime
 from relcheck.target.environment import command_env, refuse_live
-from relcheck.target.request_specs import Walked, walk
+from relcheck.target.request_specs import Walked, walk, write_repeatedly
 from relcheck.target.scratch import DsnParts, scratch_database
 from relcheck.target.service import ProcessService, free_port, wait_until
 from relcheck.target.target import Target
@@ -110,6 +110,7 @@ def rehearse(
             for (name, _, expected), command in zip(plan, commands, strict=True):
                 before, counts, defaults = after, {}, {}  # each step starts where the last one left the copy
                 if name.startswith("downgrade"):
+                    rehearsal.steps.append(release_writes(cfg, target, copy.dsn))
                     with postgres.connect(copy.dsn, "scratch database") as conn:
                         counts = dbstate.non_null_counts(conn, before.columns)
                         defaults = dbstate.constant_default_counts(conn)
@@ -126,7 +127,7 @@ def rehearse(
                 proof = checked(live, after)  # the live database first: the graver finding
                 reached(name, before, after, expected, query, change_due=previous_head != release_head)
                 rehearsal.steps.append((f"{name}: {' '.join(command[1:])}", outcome, proof))
-                if counts:
+                if counts:  # the rows just before the downgrade: the backup's and the release's own writes
                     rehearsal.destroyed = dbstate.destroyed(before, after, counts)
                     rehearsal.data_lost = dbstate.data_lost(rehearsal.destroyed, defaults)
                 if not name.startswith("upgrade again"):
@@ -137,12 +138,31 @@ def rehearse(
                         (f"the previous release's code on the copy ({stage})", previous.summary, checked(live, after))
                     )
                     rehearsal.rows = [
-                        (t, f.rows, fingerprints[t].rows if t in fingerprints else None)
-                        for t, f in verified_backup.source.items()
+                        (t, c["*"], fingerprints[t].rows if t in fingerprints else None)
+                        for t, c in sorted(counts.items())
                     ]
     except (RelcheckError, psycopg.Error) as exc:
         rehearsal.error = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return rehearsal
+
+
+def release_writes(cfg, target, dsn: str) -> tuple[str, str, str]:
+    """Data the new release writes, before its down-migration is rehearsed: the release started on the scratch copy
+    (at its schema head now), deploy.release_seed (else rehearsal_seed) sent rehearsal_rows times through its API,
+    stopped. A row of it the down-migration deletes is lost on rollback. Only relcheck's own (embedded) runtime can
+    start the release; elsewhere the step says so and the copy holds the backup's data alone."""
+    spec = cfg.deploy.release_seed or cfg.deploy.rehearsal_seed
+    name = "the release writes on the scratch copy"
+    if spec is None:
+        return name, "not rehearsed", "no write request configured (deploy.release_seed / rehearsal_seed)"
+    if getattr(target, "runtime", None) is None:
+        return name, "not rehearsed", "relcheck starts the release only on its embedded target"
+    writer = target.runtime.spawn({}, dsn=dsn, tokens=target.http.tokens)
+    try:
+        wrote = write_repeatedly(writer, spec, cfg.deploy.rehearsal_rows)
+    finally:
+        writer.service.stop()
+    return name, "ok", f"{wrote} through the release's API, then stopped"
 
 
 def measured_upgrade(

@@ -22,7 +22,7 @@ from relcheck.probes import backup, migrations, rollbackplan
 from relcheck.run import runner
 from relcheck.target import commands, postgres
 from relcheck.target.embedded import EmbeddedRuntime
-from relcheck.target.request_specs import base_values, send
+from relcheck.target.request_specs import write_repeatedly
 from relcheck.target.scratch import DsnParts
 from relcheck.target.target import Target
 
@@ -50,11 +50,7 @@ def seed(target: Target, spec: RequestSpec | None, rows: int) -> str:
     """Data for the old release, written through its API (deploy.rehearsal_seed, repeated with {n}); what it wrote."""
     if spec is None:
         raise RelcheckError("deploy.rehearsal_seed: required: a write request that gives the old release data")
-    for n in range(rows):
-        answer = send(target, spec, {**base_values(), "n": str(n)})
-        if not answer.ok:
-            raise RelcheckError(f"seeding failed: {answer.describe()}")
-    return f"{rows} writes of {spec.path}"
+    return write_repeatedly(target, spec, rows)
 
 
 def checks_phase(rehearsal: Rehearsal, name: str, config: Path, markexpr: str, env: dict, args=()) -> bool:

@@ -134,7 +134,10 @@ class RollbackPlan:
     @property
     def data_problems(self) -> list[str]:
         """Nothing proven to roll back to, or rows the down-migration lost."""
-        lost = [t for t, before, after in getattr(self.rehearsal, "rows", []) if after is not None and after != before]
+        rows = getattr(self.rehearsal, "rows", [])
+        lost = [
+            f"{t} ({before} rows, {after} after)" for t, before, after in rows if after is not None and after != before
+        ]
         return (["no proven backup to roll back to"] if not self.backup_proven else []) + (
             [f"rows lost by the down-migration in: {', '.join(lost)}"] if lost else []
         )

@@ -92,3 +92,12 @@ def walk(target: Target, steps, window_date: str = "") -> list[Walked]:
             break
         values.update({name: body[field] for name, field in step.capture.items() if field in body})
     return walked
+
+
+def write_repeatedly(target: Target, spec, rows: int) -> str:
+    """The write request `rows` times ({n} = 0, 1, ...), each answered with success; what it wrote."""
+    for n in range(rows):
+        answer = send(target, spec, {**base_values(), "n": str(n)})
+        if not answer.ok:
+            raise TargetError(f"seeding failed: {answer.describe()}")
+    return f"{rows} writes of {spec.path}"
