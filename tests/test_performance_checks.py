@@ -321,3 +321,35 @@ def test_a_stress_step_that_answers_nothing_is_where_the_service_broke():
     with pytest.raises(AssertionError, match=r"capacity 0.0 req/s is below the required 80.0 .* at 4 users"):
         judge_stress(stress_answering((4, 0), (8, 0)), previous_capacity=100.0)
     judge_stress(stress_answering((4, 300), (8, 0)), previous_capacity=100.0)  # 100 req/s held at 4 users
+
+
+def test_other_processes_cpu_is_measured_apart_from_the_runs_own_and_makes_a_broken_sla_not_verified():
+    """A process burning a core beside the service: counted as another process's CPU unless it is one of the run's
+    own; a median share above performance.max_other_cpu_percent explains a broken SLA (not verified), below it not."""
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    from relcheck.core.config import Performance
+    from relcheck.target.service import wait_until
+
+    burner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        process = psutil.Process(burner.pid)
+        started, start = time.monotonic(), sum(process.cpu_times()[:2])
+        everyone, ours = resources.OthersCpu([]), resources.OthersCpu([burner.pid])
+        wait_until(lambda: sum(process.cpu_times()[:2]) - start >= 0.5, 30)
+        counted, excluded = everyone.sample(), ours.sample()
+        burned, elapsed = sum(process.cpu_times()[:2]) - start, time.monotonic() - started
+    finally:
+        burner.kill()
+        burner.wait()
+    share = 100 * burned / (elapsed * (psutil.cpu_count() or 1))  # the burner's share of the host over the interval
+    assert counted - excluded >= 0.5 * share, (counted, excluded, share)
+    limit = Performance.model_fields["max_other_cpu_percent"].default
+    busy = loadtest.ResourceSamples(others_cpu=[80.0, 90.0, 85.0])
+    quiet = loadtest.ResourceSamples(others_cpu=[5.0, 3.0, 40.0])
+    assert busy.contended(limit).startswith("other processes took 85 % of this host's CPU during the load run")
+    assert quiet.contended(limit) == "" and loadtest.ResourceSamples().contended(limit) == ""

@@ -481,6 +481,9 @@ class Performance(Model):
     processes: int = Field(1, ge=1, le=64)  # locust --processes (scale-out on this host) ...
     workers: Workers | None = None  # ... or master/workers (scale-out across load hosts)
     generator_cpu_limit: float = Field(90, gt=0, le=100)
+    # a service on relcheck's host: above this share of the host's CPU taken by other processes during the load run
+    # (the median sample), a broken response-time SLA is not verified (the service waited for the CPU), never a pass
+    max_other_cpu_percent: float = Field(25, gt=0, le=100)
     max_users: int = Field(500, ge=1)  # safety bounds on every run
     max_duration_s: float = Field(1800, gt=0)
 

@@ -86,8 +86,26 @@ class ResourceSamples:
     service_rss_mb: list[float] = field(default_factory=list)
     service_rss_at: list[float] = field(default_factory=list)  # when each memory sample was taken (epoch s)
     db_connections: list[int] = field(default_factory=list)
+    # the host's other processes' share of its CPU (percent of all CPUs) per sample: a service on this host only
+    others_cpu: list[float] = field(default_factory=list)
     source: str = ""
     problems: list[str] = field(default_factory=list)
+
+    @property
+    def others_median(self) -> float | None:
+        return sorted(self.others_cpu)[len(self.others_cpu) // 2] if self.others_cpu else None
+
+    def contended(self, limit: float) -> str:
+        """Why the service's latencies cannot be blamed on it ("" when they can): other processes of its host took
+        more than limit % of the host's CPU over the run (the median sample) — the service waited for the CPU."""
+        share = self.others_median
+        if share is None or share <= limit:
+            return ""
+        return (
+            f"other processes took {share:.0f} % of this host's CPU during the load run (median of "
+            f"{len(self.others_cpu)} samples; performance.max_other_cpu_percent {limit:g}): the service competed with "
+            "them for the CPU — measure on a host where nothing else runs"
+        )
 
     def add_memory(self, mb: float) -> None:
         self.service_rss_mb.append(mb)

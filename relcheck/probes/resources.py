@@ -3,8 +3,10 @@ for a remote one) and its database connections."""
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import psutil
 from scipy.stats import theilslopes
@@ -16,10 +18,62 @@ from relcheck.target.target import Target
 CONNECTIONS = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
 
 
+class OthersCpu:
+    """The share of this host's CPU (percent of all its CPUs) the processes that are not the run's own used between
+    two samples: relcheck's process tree (the load generator, the embedded service) and the embedded database's
+    server are the run's; everything else competes with the service for the CPU."""
+
+    def __init__(self, roots: list[int]) -> None:
+        self.roots, self.cpus = roots, psutil.cpu_count() or 1
+        self.last = (time.monotonic(), self.busy(), self.ours())
+
+    @staticmethod
+    def busy() -> float:
+        times = psutil.cpu_times()
+        return sum(times) - times.idle - getattr(times, "iowait", 0.0)
+
+    def ours(self) -> dict[int, float]:
+        found: dict[int, float] = {}
+        for root in self.roots:
+            try:
+                tree = [psutil.Process(root)]
+                tree += tree[0].children(recursive=True)
+            except psutil.Error:
+                continue
+            for process in tree:
+                try:
+                    times = process.cpu_times()
+                    found[process.pid] = times.user + times.system
+                except psutil.Error:
+                    pass
+        return found
+
+    def sample(self) -> float:
+        at, busy, ours = time.monotonic(), self.busy(), self.ours()
+        last_at, last_busy, last_ours = self.last
+        self.last = at, busy, ours
+        own = sum(cpu - last_ours.get(pid, 0.0) for pid, cpu in ours.items())  # a new process: all of its CPU
+        return max(0.0, 100 * (busy - last_busy - own) / (max(at - last_at, 1e-6) * self.cpus))
+
+
+def own_roots(target: Target, service_pid: int) -> list[int]:
+    """The run's own processes on this host: relcheck's (its children: the load generator and an embedded service),
+    the service's, and the embedded database server (pgserver daemonizes it)."""
+    roots = [os.getpid(), service_pid]
+    pg = getattr(getattr(target, "runtime", None), "pg", None)
+    pidfile = getattr(pg, "pgdata", Path("/nonexistent")) / "postmaster.pid"
+    if pidfile.is_file():
+        first = pidfile.read_text().split("\n", 1)[0].strip()
+        roots += [int(first)] if first.isdigit() else []
+    return roots
+
+
 def probe(target: Target):
-    """A function sampling the target into a ResourceSamples, one call per tick."""
+    """A function sampling the target into a ResourceSamples, one call per tick; for a service on this host also the
+    other processes' share of its CPU."""
     pid = getattr(target.service, "pid", None)
     process = psutil.Process(pid) if pid and psutil.pid_exists(pid) else None
+    others = OthersCpu(own_roots(target, process.pid)) if process else None
     if process:
         process.cpu_percent()
     state = {"conn": target.database() if target.dsn else None, "last": None}
@@ -29,6 +83,8 @@ def probe(target: Target):
             samples.source = f"psutil, pid {process.pid}"
             samples.service_cpu.append(process.cpu_percent())
             samples.add_memory(process.memory_info().rss / 2**20)
+        if others:
+            samples.others_cpu.append(others.sample())
         elif target.routes.metrics:
             samples.source = f"{target.routes.metrics} (process_* metrics)"
             try:
