@@ -7,7 +7,7 @@ import psycopg
 import pytest
 from fakes import WebhookSink
 
-from conftest import LATENCY_FAULT_MS
+from conftest import LATENCY_FAULT_MS, background_traffic
 from relcheck.core import config as config_module
 from relcheck.core import records
 from relcheck.ops.deploy import CommandRun, Record, StepResult
@@ -51,10 +51,10 @@ def test_monitoring_fails_on_latency_errors_and_memory(bench, faulty):
     target = faulty(
         latency={"route": "GET /v1/kundli/{chart_id}", "ms": LATENCY_FAULT_MS}, error_rate=0.2, memory_hog_mb=450
     )
-    traffic(target, 6)
-    checked = bench.run(
-        bench.config(target=target), "-m", "post_release", "-k", "response_times or error_rates or resource"
-    )
+    with background_traffic([target], lead_s=0, clients=2):  # inside the window: reads of a chart, slow and failing
+        checked = bench.run(
+            bench.config(target=target), "-m", "post_release", "-k", "response_times or error_rates or resource"
+        )
     assert checked.reason("test_response_times[post_release]").startswith("p95 over the limit: GET /v1/kundli")
     assert "requests > budget 1.0%" in checked.reason("test_error_rates[post_release]")
     assert checked.reason("test_check_resource_usage").startswith("memory")
