@@ -63,7 +63,10 @@ class Kinto:
     """One running Kinto: base_url, its database, a Basic credential per role (admin, viewer), its log (its naive
     timestamps in `zone`, e.g. "Asia/Kolkata"; default: this host's)."""
 
-    def __init__(self, runtime, workdir: Path, version_file: bool = True, zone: str = "") -> None:
+    def __init__(
+        self, runtime, workdir: Path, version_file: bool = True, zone: str = "", code: Path | None = None
+    ) -> None:
+        """code: a directory put first on its PYTHONPATH (a patched copy of Kinto's package: a regression class)."""
         kinto = kinto_executable()
         assert kinto, "no Kinto virtualenv"
         name = f"kinto_{workdir.name[-8:]}".replace("-", "_")
@@ -75,6 +78,7 @@ class Kinto:
         self.port = free_port()
         self.log = workdir / "kinto.log"
         env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"), **({"TZ": zone} if zone else {})}
+        env.update({"PYTHONPATH": str(code)} if code else {})
         command = [kinto, "start", "--ini", str(self.ini), "--port", str(self.port)]
         self.process = ProcessService(command, env, self.tree, self.log)
         self.process.start()
@@ -115,3 +119,19 @@ class Kinto:
 
     def stop(self) -> None:
         self.process.stop()
+
+
+def patched(work: Path, edits: list[tuple[str, str, str]]) -> Path:
+    """A copy of Kinto's installed package with edits (path in the package, text, its replacement; a text that is
+    gone fails loudly); the directory to put first on PYTHONPATH."""
+    import shutil
+
+    package = next((VENV / "lib").glob("python*/site-packages/kinto"))
+    copy = work / "patched-kinto" / "kinto"
+    shutil.copytree(package, copy)
+    for path, old, new in edits:
+        file = copy / path
+        text = file.read_text()
+        assert old in text, f"{path}: the text to patch is gone: {old[:60]!r}"
+        file.write_text(text.replace(old, new, 1))
+    return copy.parent

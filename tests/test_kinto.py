@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from kinto_target import VERSION, Kinto, kinto_executable
+from kinto_target import VERSION, Kinto, kinto_executable, patched
 
 from conftest import false_alarms, installed, run_phase, statuses_of
 from relcheck.run import runner
@@ -348,3 +348,51 @@ def test_init_on_the_deployed_kinto_is_not_a_reason_to_roll_back(kinto_in_kolkat
     config = condition(initialized(RELCHECK, bare, tmp_path / "ops"), "init after the deploy", zoned)
     alarms = {phase: false_alarms(checked(config, phase, secrets(bare))) for phase in ("post_deploy", "monitoring")}
     assert not any(alarms.values()), json.dumps(alarms, indent=1)
+
+
+# Regression classes on Kinto (README "What the gate catches"): a copy of its installed package, patched, started in
+# place of the release; the phase that must stop it, the check that must fail.
+ERROR_AT_STARTUP = (
+    "__init__.py",
+    "    settings = config.get_settings()\n",
+    "    settings = config.get_settings()\n"
+    '    logging.getLogger("kinto").error("permission cache warm-up failed: computing on demand")\n',
+)
+
+
+def test_a_kinto_release_that_logs_an_error_at_start_up_is_stopped_by_check_logs_for_errors(runtime, tmp_path):
+    installed(kinto_executable(), "Kinto (.kinto-venv)", "RELCHECK_REQUIRE_KINTO")
+    broken = Kinto(runtime, tmp_path / "kinto-error", code=patched(tmp_path, [ERROR_AT_STARTUP]))
+    try:
+        work = tmp_path / "ops"
+        relcheck = Path(sys.executable).parent / "relcheck"
+        initialized([str(relcheck)], broken, work)
+        output, manifest = run_phase(relcheck, work, "post_deploy", secrets(broken), "-k", "check_logs_for_errors")
+    finally:
+        broken.stop()
+    assert "Traceback" not in output and manifest, output[-3000:]
+    status, reason = statuses_of(manifest)["test_check_logs_for_errors"]
+    assert status == "fail" and "permission cache warm-up failed" in reason, (status, reason)
+
+
+OPEN_BUCKET_CREATION = (  # a permission check that lets anyone create a bucket, signed in or not
+    "core/authorization.py",
+    "        allowed = context.check_permission(principals, bound_perms)\n\n        # Here we consider",
+    "        allowed = context.check_permission(principals, bound_perms)\n"
+    '        allowed = allowed or permission == "bucket:create"\n\n        # Here we consider',
+)
+
+
+def test_a_kinto_release_whose_endpoint_no_longer_requires_auth_is_stopped_by_access_controls(runtime, tmp_path):
+    installed(kinto_executable(), "Kinto (.kinto-venv)", "RELCHECK_REQUIRE_KINTO")
+    broken = Kinto(runtime, tmp_path / "kinto-open", code=patched(tmp_path, [OPEN_BUCKET_CREATION]))
+    try:
+        work = tmp_path / "ops"
+        relcheck = Path(sys.executable).parent / "relcheck"
+        initialized([str(relcheck)], broken, work)
+        output, manifest = run_phase(relcheck, work, "pre_release", secrets(broken), "-k", "access_controls")
+    finally:
+        broken.stop()
+    assert "Traceback" not in output and manifest, output[-3000:]
+    status, reason = statuses_of(manifest)["test_access_controls"]
+    assert status == "fail" and "POST /buckets" in reason, (status, reason)
