@@ -358,23 +358,6 @@ ERROR_AT_STARTUP = (
     "    settings = config.get_settings()\n"
     '    logging.getLogger("kinto").error("permission cache warm-up failed: computing on demand")\n',
 )
-
-
-def test_a_kinto_release_that_logs_an_error_at_start_up_is_stopped_by_check_logs_for_errors(runtime, tmp_path):
-    installed(kinto_executable(), "Kinto (.kinto-venv)", "RELCHECK_REQUIRE_KINTO")
-    broken = Kinto(runtime, tmp_path / "kinto-error", code=patched(tmp_path, [ERROR_AT_STARTUP]))
-    try:
-        work = tmp_path / "ops"
-        relcheck = Path(sys.executable).parent / "relcheck"
-        initialized([str(relcheck)], broken, work)
-        output, manifest = run_phase(relcheck, work, "post_deploy", secrets(broken), "-k", "check_logs_for_errors")
-    finally:
-        broken.stop()
-    assert "Traceback" not in output and manifest, output[-3000:]
-    status, reason = statuses_of(manifest)["test_check_logs_for_errors"]
-    assert status == "fail" and "permission cache warm-up failed" in reason, (status, reason)
-
-
 OPEN_BUCKET_CREATION = (  # a permission check that lets anyone create a bucket, signed in or not
     "core/authorization.py",
     "        allowed = context.check_permission(principals, bound_perms)\n\n        # Here we consider",
@@ -383,16 +366,25 @@ OPEN_BUCKET_CREATION = (  # a permission check that lets anyone create a bucket,
 )
 
 
-def test_a_kinto_release_whose_endpoint_no_longer_requires_auth_is_stopped_by_access_controls(runtime, tmp_path):
+def checked_release(runtime, tmp_path: Path, edit: tuple[str, str, str], phase: str, check: str) -> tuple[str, str]:
+    """Kinto patched by edit, initialized and filled in as above, one check of one phase run: its status and reason."""
     installed(kinto_executable(), "Kinto (.kinto-venv)", "RELCHECK_REQUIRE_KINTO")
-    broken = Kinto(runtime, tmp_path / "kinto-open", code=patched(tmp_path, [OPEN_BUCKET_CREATION]))
+    broken = Kinto(runtime, tmp_path / check, code=patched(tmp_path, [edit]))  # its database named after the check
     try:
-        work = tmp_path / "ops"
-        relcheck = Path(sys.executable).parent / "relcheck"
+        work, relcheck = tmp_path / "ops", Path(sys.executable).parent / "relcheck"
         initialized([str(relcheck)], broken, work)
-        output, manifest = run_phase(relcheck, work, "pre_release", secrets(broken), "-k", "access_controls")
+        output, manifest = run_phase(relcheck, work, phase, secrets(broken), "-k", check.removeprefix("test_"))
     finally:
         broken.stop()
     assert "Traceback" not in output and manifest, output[-3000:]
-    status, reason = statuses_of(manifest)["test_access_controls"]
+    return statuses_of(manifest)[check]
+
+
+def test_a_kinto_release_that_logs_an_error_at_start_up_is_stopped_by_check_logs_for_errors(runtime, tmp_path):
+    status, reason = checked_release(runtime, tmp_path, ERROR_AT_STARTUP, "post_deploy", "test_check_logs_for_errors")
+    assert status == "fail" and "permission cache warm-up failed" in reason, (status, reason)
+
+
+def test_a_kinto_release_whose_endpoint_no_longer_requires_auth_is_stopped_by_access_controls(runtime, tmp_path):
+    status, reason = checked_release(runtime, tmp_path, OPEN_BUCKET_CREATION, "pre_release", "test_access_controls")
     assert status == "fail" and "POST /buckets" in reason, (status, reason)
