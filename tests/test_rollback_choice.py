@@ -13,10 +13,11 @@ import pytest
 from conftest import relcheck_cli
 from relcheck.core import records
 from relcheck.core.config import ConfigError, load
-from relcheck.ops.downgrade import PreviousRun, run_previous
+from relcheck.ops.downgrade import PreviousRun, healthy_or_why, run_previous
 from relcheck.probes import migrations
 from relcheck.probes.rollbackplan import CODE_ONLY, DOWNGRADE, RESTORE, SAFE, choose, refuse_code_only
-from relcheck.target import dbstate
+from relcheck.target import dbstate, service
+from relcheck.target.http import Answer
 from relcheck.target.request_specs import Walked
 
 PATHS = [("calculate a chart", "POST /v1/kundli", 201), ("read it back", "GET /v1/kundli/7", 200)]
@@ -82,6 +83,44 @@ def test_relcheck_rollback_code_only_is_refused_unless_the_plan_found_it_safe():
     assert refuse_code_only({"kind": DOWNGRADE, "sentence": "needs the downgrade: ..."}, "x.json") == (
         "the rollback plan says the code-only rollback is not safe: needs the downgrade: ..."
     )
+
+
+class Clock:
+    """time for relcheck.target.service's waits: a sleep advances it, so a wait of many seconds takes none."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def slow_to_heal(clock: Clock, healthy_at: float | None):
+    """A started previous release: answers 503 (its text says why) until healthy_at seconds, then 200."""
+    running = SimpleNamespace(running=True, detail="running")
+
+    def health() -> Answer:
+        ok = healthy_at is not None and clock.now >= healthy_at
+        return Answer("GET", "http://127.0.0.1:1/health", 200 if ok else 503, text="" if ok else '{"db":"warm"}')
+
+    process = SimpleNamespace(status=lambda: running, last_output=lambda: "")
+    return SimpleNamespace(service=process, health=health, http=SimpleNamespace(base_url="http://127.0.0.1:1"),
+                           routes=SimpleNamespace(health="/health"))  # fmt: skip
+
+
+def test_a_previous_release_slower_to_become_healthy_is_waited_for_up_to_previous_startup_s(monkeypatch):
+    clock = Clock()
+    monkeypatch.setattr(service, "time", clock)
+    cfg = SimpleNamespace(deploy=SimpleNamespace(previous_startup_s=30))
+    assert healthy_or_why(cfg, slow_to_heal(clock, healthy_at=12)) == ""  # past the former fixed 5 s grace
+    assert 12 <= clock.now < 13  # waited on the condition, not for the whole limit
+    clock.now = 0.0
+    why = healthy_or_why(cfg, slow_to_heal(clock, healthy_at=None))  # a 503 it keeps: its answer, with its text
+    assert why.startswith("service not healthy within 30s (") and why.endswith('HTTP 503): {"db":"warm"}'), why
+    assert 30 <= clock.now < 31
 
 
 def test_an_infinite_blocking_limit_or_start_up_time_is_a_config_error(tmp_path):

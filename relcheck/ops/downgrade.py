@@ -26,10 +26,8 @@ from relcheck.target.embedded import EmbeddedRuntime
 from relcheck.target.environment import command_env, refuse_live
 from relcheck.target.request_specs import Walked, walk, write_repeatedly
 from relcheck.target.scratch import DsnParts, scratch_database
-from relcheck.target.service import ProcessService, free_port, wait_until
-from relcheck.target.target import Target
-
-HEALTH_GRACE_S = 5  # after its first answer, the previous release's code has this long to answer healthy
+from relcheck.target.service import ProcessService, free_port
+from relcheck.target.target import Target, TargetDown
 
 
 @dataclass
@@ -273,17 +271,18 @@ def run_previous(cfg, target, tree: Path | None, dsn: str, stage: str) -> Previo
 
 
 def healthy_or_why(cfg, previous: Target) -> str:
-    """ "" once the started code answers healthy: up once it answers at all, then healthy within a short grace (a
-    503 it keeps, e.g. its health refusing a schema it does not know, is its answer); else why not."""
+    """ "" once the started code answers healthy, waited for up to deploy.previous_startup_s from its start (a
+    release slower to become healthy is not read as failing); else why not: it exited, never answered, or its last
+    answer within the limit (a 503 it keeps, e.g. its health refusing a schema it does not know, with its text)."""
     try:
-        EmbeddedRuntime.wait_healthy(previous, cfg.deploy.previous_startup_s, healthy=False)
+        EmbeddedRuntime.wait_healthy(previous, cfg.deploy.previous_startup_s)
+    except TargetDown as exc:
+        answer = exc.answer
+        text = f": {answer.text.strip()[:200]}" if answer.status is not None and answer.text.strip() else ""
+        return f"{str(exc).strip().splitlines()[0]}{text}"
     except RelcheckError as exc:
         return str(exc).strip().splitlines()[0]
-    wait_until(lambda: previous.health().status == 200, HEALTH_GRACE_S, interval=0.2)
-    answer = previous.health()
-    if answer.status == 200:
-        return ""
-    return f"{answer.describe()}: {answer.text.strip()[:200]}"
+    return ""
 
 
 MISSING = re.compile(r'(?:column|relation) "[^"]+"(?: of relation "[^"]+")? does not exist')
