@@ -164,6 +164,7 @@ def cmd_rollback(args) -> int:
     from relcheck.ops import incident
     from relcheck.ops.deploy import Record, run
     from relcheck.probes.rollbackplan import refuse_code_only
+    from relcheck.run.phases import run_phases
 
     cfg = load(args.config)
     release = cfg.release
@@ -172,7 +173,8 @@ def cmd_rollback(args) -> int:
         raise RelcheckError("no deploy record to roll back (see --record)")
     if args.code_only:  # only what the rollback plan's rehearsal found safe
         choice = records.rollback_choice_path(cfg)
-        refused = refuse_code_only(records.read(choice), str(choice))
+        runs = [m for m in records.manifests(cfg) if "pre_deploy" in run_phases(m["run"]["markexpr"])]
+        refused = refuse_code_only(records.read(choice), str(choice), release, runs)
         if refused:
             raise RelcheckError(f"refusing the code-only rollback: {refused}")
     procedures = procedures_for(cfg)

@@ -76,13 +76,40 @@ def test_a_previous_release_that_cannot_be_started_or_compared_is_not_verified_n
     assert broken_full.kind == "" and broken_full.problem.startswith("the full rollback fails")
 
 
+RELEASE = SimpleNamespace(release_id="p-1.1.0", previous_git_ref="v1.0.0")
+LAST_RUN = {"run": {"started": "2026-12-04T10:00:00+00:00", "finished": "2026-12-04T10:20:00+00:00"}}
+
+
+def recorded(kind: str, sentence: str, when: str = "2026-12-04T10:12:00+00:00", **release) -> dict:
+    return {"kind": kind, "sentence": sentence, "release_id": "p-1.1.0", "previous_ref": "v1.0.0", "recorded": when,
+            **release}  # fmt: skip
+
+
 def test_relcheck_rollback_code_only_is_refused_unless_the_plan_found_it_safe():
-    assert refuse_code_only({"kind": CODE_ONLY, "sentence": SAFE}, "x.json") == ""
-    refused = refuse_code_only(None, "x.json")
+    assert refuse_code_only(recorded(CODE_ONLY, SAFE), "x.json", RELEASE, [LAST_RUN]) == ""
+    refused = refuse_code_only(None, "x.json", RELEASE, [LAST_RUN])
     assert refused.startswith("no rollback choice recorded at x.json: run pytest -m pre_deploy")
-    assert refuse_code_only({"kind": DOWNGRADE, "sentence": "needs the downgrade: ..."}, "x.json") == (
+    assert refuse_code_only(recorded(DOWNGRADE, "needs the downgrade: ..."), "x.json", RELEASE, [LAST_RUN]) == (
         "the rollback plan says the code-only rollback is not safe: needs the downgrade: ..."
     )
+
+
+def test_relcheck_rollback_code_only_refuses_a_choice_of_another_release_or_not_of_its_last_pre_deploy_run():
+    again = ": run pytest -m pre_deploy (Prepare rollback plan) again"
+    other = refuse_code_only(recorded(CODE_ONLY, SAFE, release_id="p-1.0.0"), "x.json", RELEASE, [LAST_RUN])
+    assert other == "the rollback choice at x.json was recorded for release_id p-1.0.0, not p-1.1.0" + again
+    ref = refuse_code_only(recorded(CODE_ONLY, SAFE, previous_ref="v0.9.0"), "x.json", RELEASE, [LAST_RUN])
+    assert ref.startswith("the rollback choice at x.json was recorded for previous_ref v0.9.0, not v1.0.0")
+    # a pre-deploy run after the one that recorded it (its rollback plan failed before recording, or was deselected)
+    older = refuse_code_only(recorded(CODE_ONLY, SAFE, "2026-12-04T09:59:59+00:00"), "x.json", RELEASE, [LAST_RUN])
+    assert older == (
+        "the rollback choice at x.json (recorded 2026-12-04T09:59:59+00:00) is not from the release's last complete "
+        "pre-deploy run (2026-12-04T10:00:00+00:00 to 2026-12-04T10:20:00+00:00)" + again
+    )
+    undated = {k: v for k, v in recorded(CODE_ONLY, SAFE).items() if k != "recorded"}  # recorded before this rule
+    assert "(recorded at an unknown time) is not from" in refuse_code_only(undated, "x.json", RELEASE, [LAST_RUN])
+    none = refuse_code_only(recorded(CODE_ONLY, SAFE), "x.json", RELEASE, [])  # only a narrowed run recorded it
+    assert none == "no complete pre-deploy run of p-1.1.0 recorded the rollback choice at x.json" + again
 
 
 class Clock:
@@ -279,7 +306,9 @@ def test_relcheck_rollback_code_only_refuses_in_one_line_what_the_plan_found_uns
     assert "refusing the code-only rollback: no rollback choice recorded at " in refused.stderr
     choice = records.rollback_choice_path(cfg)
     choice.parent.mkdir(parents=True)
-    choice.write_text(json.dumps({"kind": DOWNGRADE, "sentence": "needs the downgrade: the previous release fails"}))
+    choice.write_text(json.dumps(recorded(DOWNGRADE, "needs the downgrade: the previous release fails")))
+    run = records.release_dir(cfg) / "pre-deploy" / "manifest.json"
+    run.write_text(json.dumps({"run": {**LAST_RUN["run"], "markexpr": "pre_deploy", "partial": []}}))
     refused = relcheck_cli(path, "rollback", "--code-only")
     assert refused.returncode != 0 and len(refused.stderr.strip().splitlines()) == 1, refused.stderr
     assert refused.stderr.strip().endswith(

@@ -14,6 +14,7 @@ destroys data (a dropped table's rows, a dropped column's values other than its 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from relcheck.probes.migrations import MigrationCost
 
@@ -90,10 +91,38 @@ def choose(previous: list, data_lost: list[tuple[str, str, int]], paths_configur
     return Choice(DOWNGRADE, f"needs the downgrade: {fails}", excluded=excluded)
 
 
-def refuse_code_only(recorded: dict | None, where: str) -> str:
-    """Why `relcheck rollback --code-only` must not run ("" when the recorded plan says it is safe)."""
+def choice_record(choice: Choice, release, recorded: str) -> dict:
+    """What *Prepare rollback plan* records for `relcheck rollback --code-only`: the choice, the release it was
+    rehearsed for (release id, the previous ref started on the copy) and when (an ISO time with its zone)."""
+    return {**choice.as_record(), "release_id": release.release_id, "previous_ref": release.previous_git_ref,
+            "recorded": recorded}  # fmt: skip
+
+
+def refuse_code_only(recorded: dict | None, where: str, release, pre_deploy_runs: list[dict]) -> str:
+    """Why `relcheck rollback --code-only` must not run ("" when the recorded plan says it is safe, for this release
+    and its previous ref, and was recorded by the release's last complete pre-deploy run: pre_deploy_runs, those
+    runs' manifests newest first; a choice left by an older, narrowed or failed run is not the plan's word)."""
+    rerun = "run pytest -m pre_deploy (Prepare rollback plan) again"
     if not recorded:
         return f"no rollback choice recorded at {where}: run pytest -m pre_deploy (Prepare rollback plan) first"
+    for key, wanted in (("release_id", release.release_id), ("previous_ref", release.previous_git_ref)):
+        if recorded.get(key) != wanted:
+            got = recorded.get(key) or "?"
+            return f"the rollback choice at {where} was recorded for {key} {got}, not {wanted}: {rerun}"
+    if not pre_deploy_runs:
+        return f"no complete pre-deploy run of {release.release_id} recorded the rollback choice at {where}: {rerun}"
+    last = pre_deploy_runs[0]["run"]
+    when = str(recorded.get("recorded") or "at an unknown time")
+    try:
+        at = datetime.fromisoformat(when)
+        inside = datetime.fromisoformat(last["started"]) <= at <= datetime.fromisoformat(last["finished"])
+    except (TypeError, ValueError):
+        inside = False
+    if not inside:
+        return (
+            f"the rollback choice at {where} (recorded {when}) is not from the release's last complete pre-deploy "
+            f"run ({last['started']} to {last['finished']}): {rerun}"
+        )
     if recorded.get("kind") != CODE_ONLY:
         return f"the rollback plan says the code-only rollback is not safe: {recorded.get('sentence', '?')}"
     return ""
