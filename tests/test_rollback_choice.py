@@ -13,7 +13,7 @@ import pytest
 from conftest import relcheck_cli
 from relcheck.core import records
 from relcheck.core.config import ConfigError, load
-from relcheck.ops.downgrade import PreviousRun, healthy_or_why, run_previous
+from relcheck.ops.downgrade import PreviousRun, healthy_or_why, not_the_previous, run_previous
 from relcheck.probes import migrations
 from relcheck.probes.rollbackplan import CODE_ONLY, DOWNGRADE, RESTORE, SAFE, choose, refuse_code_only
 from relcheck.target import dbstate, service
@@ -150,6 +150,33 @@ def test_a_previous_release_slower_to_become_healthy_is_waited_for_up_to_previou
     assert 30 <= clock.now < 31
 
 
+def reporting(version: str | None):
+    """Started code whose version route answers {"version": version} (404 when None)."""
+    answer = Answer("GET", "http://127.0.0.1:1/version", 404 if version is None else 200,
+                    text=json.dumps({"version": version}))  # fmt: skip
+    cfg = SimpleNamespace(target=SimpleNamespace(version=SimpleNamespace(openapi=False, header="", pointer="/version")))
+    running = SimpleNamespace(running=True, detail="running")
+    return SimpleNamespace(service=SimpleNamespace(status=lambda: running), routes=SimpleNamespace(version="/version"),
+                           config=cfg, version=lambda: answer)  # fmt: skip
+
+
+def test_code_that_is_not_the_previous_release_proves_no_rollback_choice():
+    """A previous_start that runs the release's own installed code (Kinto from its one virtualenv, whatever tree it
+    starts in) would show the release reading its own schema: "code-only safe" on no evidence. Not verified."""
+    cfg = SimpleNamespace(release=SimpleNamespace(previous_version="26.4.0"))
+    assert not_the_previous(cfg, reporting("26.4.0"), healthy=True) == ""
+    assert not_the_previous(cfg, reporting("26.5.0"), healthy=True) == (
+        "the code deploy.previous_start started reports version 26.5.0 (/version in /version's answer), not "
+        "release.previous_version 26.4.0: it is not the previous release's code"
+    )
+    unread = not_the_previous(cfg, reporting(None), healthy=True)
+    assert unread.startswith("could not tell that deploy.previous_start started the previous release (its version")
+    assert not_the_previous(cfg, reporting(None), healthy=False) == ""  # its health answers for it
+    code = PreviousRun("code-only", True, walked=walked(201, 200), unverified=unread)
+    choice = choose(runs(code), [], True)
+    assert (choice.kind, choice.unverified) == ("", unread)
+
+
 def test_an_infinite_blocking_limit_or_start_up_time_is_a_config_error(tmp_path):
     path = tmp_path / "relcheck.toml"
     base = '[release]\nproduct = "p"\nversion = "1"\n[target]\nmode = "remote"\nbase_url = "http://x"\nsource = "."\n'
@@ -224,16 +251,19 @@ def downgrade() -> None:
 
 
 def tolerant_history(source: Path) -> None:
-    """The reference tree as a history whose previous release (v1.0.0 = the 1.1.0 code, head 0002) answers healthy
-    at a schema revision it does not know (the reference's own health pins its head, so no code-only rollback of it
-    is ever safe: see the last test): the release is that tree with one migration more."""
-    app = source / "kundli/app.py"
+    """The reference tree as a history whose previous release (v1.0.0 = the 1.1.0 code reporting 1.0.0, head 0002)
+    answers healthy at a schema revision it does not know (the reference's own health pins its head, so no code-only
+    rollback of it is ever safe: see the last test): the release is that tree reporting 1.1.0 with one migration
+    more. (The version matters: code that does not report release.previous_version proves no rollback choice.)"""
+    app, package = source / "kundli/app.py", source / "kundli/__init__.py"
     pinned = 'ok = database == "ok" and revision == svc.head'
-    assert pinned in app.read_text()
+    assert pinned in app.read_text() and '__version__ = "1.1.0"' in package.read_text()
     app.write_text(app.read_text().replace(pinned, 'ok = database == "ok" and revision is not None'))
+    package.write_text(package.read_text().replace('__version__ = "1.1.0"', '__version__ = "1.0.0"'))
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "commit.gpgsign=false"]
     for command in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "previous"], ["tag", "v1.0.0"]):
         subprocess.run([*git, *command], cwd=source, check=True, capture_output=True)
+    package.write_text(package.read_text().replace('__version__ = "1.0.0"', '__version__ = "1.1.0"'))
 
 
 def rollback_choice(bench, healthy, source: Path | None, migration: str = "") -> tuple[str, str, dict]:
@@ -287,8 +317,10 @@ def test_the_reference_release_states_which_rollback_is_safe(bench, healthy):
     """1.0.0 -> 1.1.0: 1.0.0's health answers 503 at a schema revision newer than its head, so the code-only
     rollback is not safe; the downgrade loses only the constant default of charts.ayanamsa (no data)."""
     _, rollback, facts = rollback_choice(bench, healthy, None)
-    assert rollback.startswith("needs the downgrade: the previous release fails on start-up: GET http://127.0.0.1:")
-    assert '/health -> HTTP 503: {"status":"unavailable","database":"ok","schema_revision":"0002"' in rollback
+    assert rollback.startswith(
+        "needs the downgrade: the previous release fails on start-up: service not healthy within 15s (GET http://"
+    )
+    assert '/health -> HTTP 503): {"status":"unavailable","database":"ok","schema_revision":"0002"' in rollback
     assert facts["data the downgrade loses"] == "none"
 
 

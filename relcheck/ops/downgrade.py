@@ -19,8 +19,9 @@ import psycopg
 
 from relcheck.core.errors import RelcheckError
 from relcheck.core.templates import fill
+from relcheck.core.versions import same_version
 from relcheck.ops.deploy import Host, Procedures
-from relcheck.probes import backup, migrations
+from relcheck.probes import backup, liveness, migrations
 from relcheck.target import capture, dbstate, postgres
 from relcheck.target.embedded import EmbeddedRuntime
 from relcheck.target.environment import command_env, refuse_live
@@ -45,7 +46,7 @@ class PreviousRun:
     @property
     def summary(self) -> str:
         if self.unverified:
-            return f"not run: {self.unverified}"
+            return f"{'started, not judged' if self.started else 'not run'}: {self.unverified}"
         took = f" ({self.seconds:.1f} s)"
         if self.health:
             return f"not healthy: {self.health}{took}"
@@ -259,7 +260,8 @@ def run_previous(cfg, target, tree: Path | None, dsn: str, stage: str) -> Previo
             run.started, started = True, time.monotonic()
             try:
                 run.health = healthy_or_why(cfg, previous)
-                if not run.health:
+                run.unverified = not_the_previous(cfg, previous, healthy=not run.health)
+                if not run.health and not run.unverified:
                     run.walked = walk(previous, cfg.post_deploy.critical_paths)
             finally:
                 service.stop()
@@ -268,6 +270,25 @@ def run_previous(cfg, target, tree: Path | None, dsn: str, stage: str) -> Previo
     except RelcheckError as exc:
         run.unverified = str(exc).strip().splitlines()[0]
     return run
+
+
+def not_the_previous(cfg, started: Target, healthy: bool) -> str:
+    """Why the code deploy.previous_start started is not shown to be release.previous_version ("" when it reports
+    that version): a start that runs the release's own installed code (an interpreter or virtualenv of the release)
+    would prove the release reads its own schema, not the previous release. Code that did not answer healthy and
+    reports no version is judged by its health."""
+    wanted, state = cfg.release.previous_version, liveness.service_state(started)
+    if state.version is None:
+        if not healthy:
+            return ""
+        why = "release.previous_version is not set" if not wanted else f"its version not read: {state.version_problem}"
+        return f"could not tell that deploy.previous_start started the previous release ({why})"
+    if wanted and same_version(state.version, wanted):
+        return ""
+    return (
+        f"the code deploy.previous_start started reports version {state.version} ({state.source}), not "
+        f"release.previous_version {wanted or '(not set)'}: it is not the previous release's code"
+    )
 
 
 def healthy_or_why(cfg, previous: Target) -> str:
