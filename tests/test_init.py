@@ -10,8 +10,9 @@ import tomllib
 
 from fakes import LocalServer, QuietHandler
 
+from relcheck.core.config import load
 from relcheck.discovery import init
-from relcheck.discovery.writer import UNSET, revokes
+from relcheck.discovery.writer import UNSET, not_verified, revokes
 from relcheck.run import runner
 
 
@@ -147,3 +148,20 @@ def test_written_load_scenarios_leave_stress_not_verified_until_its_capacity_req
     written = tomllib.loads((tmp_path / "relcheck.toml").read_text())
     assert written["performance"]["stress"]["locustfile"] and "required_rps" not in written["performance"]["stress"]
     assert "performance.stress.required_rps" in not_verified_keys(summary)
+
+
+def test_init_writes_how_the_previous_release_reads_its_database_and_lists_its_start_as_not_verified(
+    healthy, scratch_source, tmp_path, monkeypatch
+):
+    """With migrations, the rollback plan's choice starts the previous release's code on a scratch copy: init writes
+    its database variable as the migrations' (deploy.previous_env), but it does not know how the service is started,
+    so deploy.previous_start is a hint and listed NOT VERIFIED (never a guessed command)."""
+    summary = init(healthy.base_url, tmp_path / "relcheck.toml", source=scratch_source, dsn=healthy.dsn)
+    text = (tmp_path / "relcheck.toml").read_text()
+    deploy = tomllib.loads(text)["deploy"]
+    assert deploy["env"] == deploy["previous_env"] == {"KUNDLI_DATABASE_URL": "{dsn}"}, deploy
+    assert "previous_start" not in deploy and re.search(r"^# previous_start = .*TODO", text, re.M), text
+    assert "deploy.previous_start: Prepare rollback plan (which rollback is safe" in summary
+    (tmp_path / "relcheck.toml").write_text(text.replace("[deploy]\n", '[deploy]\nprevious_start = ["x"]\n'))
+    monkeypatch.setenv("RELCHECK_TARGET_DSN", healthy.dsn)
+    assert "deploy.previous_start" not in dict(not_verified(load(tmp_path / "relcheck.toml")))

@@ -67,6 +67,8 @@ UNSET = {
     "deploy.migrate": "Execute deployment (its migrations; [] if it has none)",
     "deploy.downgrade": "Execute rollback (the schema step back; [] if it has no migrations)",
     "deploy.schema_version_query": 'Prepare rollback plan (the schema version; "" if it has no migrations)',
+    "deploy.previous_start": "Prepare rollback plan (which rollback is safe: how the previous release's code is "
+    "started on a scratch copy)",
     "deploy.required_metrics": "Prepare monitoring",
     "post_deploy.critical_paths": "Test critical paths",
     "post_deploy.since": "Check logs for errors, Data protection confirmed (log part): the deploy's time, unless "
@@ -92,6 +94,8 @@ UNSET_WHEN: dict[str, Callable[[Config], object]] = {
         not (c.target.routes.version or c.target.version.header or c.target.version.openapi)
     ),
     "target.service.manager": lambda c: c.target.service.manager == "none",
+    # matters only with migrations: without them the schema the previous release reads does not change
+    "deploy.previous_start": lambda c: bool(c.deploy.migrate) and not c.deploy.previous_start,
     "target.service.log_file": lambda c: not (c.target.service.log_file or c.target.service.journal_unit),
     "quality.tests.env": lambda c: c.quality.tests and not c.quality.tests.env,
     # the log window starts at the deploy: with no service manager to ask for the start, only this says when
@@ -395,10 +399,19 @@ def _deploy(d: Draft, tree: TreeFound | None, database: DatabaseFound | None, se
     tool = tree.migrations if tree else "none"
     migrate, downgrade, _ = MIGRATIONS[tool]
     d.section("deploy", "the deployment and rollback procedures (relcheck deploy / rollback / the rollback plan)")
-    d.set("migrate", migrate, "" if migrate else "no migrations found" if tree else "TODO: no --source: its migrations")
+    found = "no alembic or Django migrations found: TODO if the service migrates with a command of its own"
+    d.set("migrate", migrate, "" if migrate else found if tree else "TODO: no --source: its migrations")
     d.set("downgrade", downgrade, "" if downgrade or not migrate else "TODO: how to step the schema back")
     if tree and tree.database_variables:
-        d.set("env", {tree.database_variables[0]: "{dsn}"}, "how the migrations read the database URL")
+        env = {tree.database_variables[0]: "{dsn}"}
+        d.set("env", env, "how the migrations read the database URL")
+        if migrate:  # the previous release's code reads its database as the migrations do: the scratch copy's
+            d.set("previous_env", env, "the previous release's code on the rollback plan's scratch copy")
+    if migrate:  # init does not know how the service is started: the rollback choice waits for it
+        d.hint(
+            'previous_start = ["{python}", "-m", "<your service>", "--port", "{port}"]   # TODO: how the previous '
+            "release's code (its tree) is started on {host}:{port}; it must report release.previous_version"
+        )
     query = (database.version_query if database else "") or ("" if tool == "none" else None)
     if query is not None:
         d.set("schema_version_query", query)
