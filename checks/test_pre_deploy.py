@@ -84,7 +84,7 @@ def test_prepare_rollback_plan(
     evidence.table("What the down-migration destroys", ["what", "name", "values lost"], rehearsal.destroyed)
     evidence.table(
         "Rows through the down-migration",
-        ["table", "rows", "after downgrade"],
+        ["table", "rows before the downgrade", "after downgrade"],
         [(t, before, "dropped" if after is None else after) for t, before, after in rehearsal.rows],
     )
     cost = migration_cost

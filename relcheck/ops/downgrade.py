@@ -126,9 +126,14 @@ def rehearse(
                 proof = checked(live, after)  # the live database first: the graver finding
                 reached(name, before, after, expected, query, change_due=previous_head != release_head)
                 rehearsal.steps.append((f"{name}: {' '.join(command[1:])}", outcome, proof))
-                if counts:  # the rows just before the downgrade: the backup's and the release's own writes
+                if counts:  # the rows just before the downgrade: the backup's, the previous code's (code-only
+                    # run) and the release's own writes — not rows the downgrade lost
                     rehearsal.destroyed = dbstate.destroyed(before, after, counts)
                     rehearsal.data_lost = dbstate.data_lost(rehearsal.destroyed, defaults)
+                    rehearsal.rows = [
+                        (t, c["*"], fingerprints[t].rows if t in fingerprints else None)
+                        for t, c in sorted(counts.items())
+                    ]
                 if not name.startswith("upgrade again"):
                     stage = "full" if name.startswith("downgrade") else "code-only"
                     previous = run_previous(cfg, target, previous_tree, copy.dsn, stage)
@@ -136,10 +141,6 @@ def rehearse(
                     rehearsal.steps.append(
                         (f"the previous release's code on the copy ({stage})", previous.summary, checked(live, after))
                     )
-                    rehearsal.rows = [
-                        (t, c["*"], fingerprints[t].rows if t in fingerprints else None)
-                        for t, c in sorted(counts.items())
-                    ]
     except (RelcheckError, psycopg.Error) as exc:
         rehearsal.error = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return rehearsal
