@@ -371,3 +371,13 @@ def test_the_previous_release_is_not_started_without_a_command_or_without_the_co
     run = run_previous(load(path), live, tmp_path, copy, "code-only")
     assert not run.started and run.unverified.startswith("deploy.previous_start / deploy.previous_env hand the")
     assert run_previous(load(path), live, None, copy, "full").unverified.startswith("no tree of the previous release")
+
+
+@pytest.mark.slow
+def test_migrations_without_a_downgrade_leave_the_rollback_plan_not_verified_naming_the_key(bench, healthy):
+    """Kinto as a new user sets deploy.migrate (`kinto migrate`) and has no downgrade: one line naming the key, no
+    IndexError from an empty command."""
+    checked = bench.run(bench.config({"deploy": {"downgrade": []}}, target=healthy), "-k", "rollback_plan")
+    reason = checked.reason("test_prepare_rollback_plan")
+    assert checked.status("test_prepare_rollback_plan") == "not verified", reason
+    assert reason.startswith("deploy.downgrade is empty while deploy.migrate is set"), reason
