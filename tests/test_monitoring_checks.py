@@ -403,6 +403,9 @@ class RangingPrometheus:
     def require_up(self, selector):
         return ["app:8000"]
 
+    def pinned(self, at):
+        return self
+
     def of(self, promql: str) -> list[dict[str, float]]:
         return next(steps for selector, steps in self.steps.items() if selector in promql)
 
