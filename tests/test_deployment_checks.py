@@ -310,10 +310,12 @@ def test_rehearsal_deploys_and_rolls_back_with_zero_rows_lost(tmp_path, default_
     assert result.ok, [(p.name, p.detail) for p in result.phases if not p.ok]
     assert result.rows_lost == 0 and phases["zero rows lost"].ok
     assert "the upgrade's predicted blocking time " in phases["rehearse the down-migration on a scratch copy"].detail
-    # 1.0.0's health answers 503 at the 1.1.0 schema revision
-    assert "; rollback: needs the downgrade: the previous release fails on start-up: " in (
-        phases["rehearse the down-migration on a scratch copy"].detail
-    )
+    # 1.1.0 wrote charts in another ayanamsa (deploy.release_seed) that its downgrade drops; 1.0.0's health answers
+    # 503 at the 1.1.0 schema revision
+    assert (
+        "; rollback: needs the restore: the downgrade loses data written by this release (charts.ayanamsa: 20 values)"
+        "; code-only: the previous release fails on start-up: "
+    ) in phases["rehearse the down-migration on a scratch copy"].detail
     assert [p.name for p in result.phases] == [
         "start 1.0.0 with data",
         "pre-deploy checks",

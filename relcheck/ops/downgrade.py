@@ -107,12 +107,13 @@ def rehearse(
             rehearsal.steps.append(("restore the backup into " + copy.name, "ok", checked(live, after)))
             upgrade_changed = False
             for (name, _, expected), command in zip(plan, commands, strict=True):
-                before, counts, defaults = after, {}, {}  # each step starts where the last one left the copy
+                before, counts, defaults, digests = after, {}, {}, {}  # each step starts where the last one left it
                 if name.startswith("downgrade"):
                     rehearsal.steps.append(release_writes(cfg, target, copy.dsn))
                     with postgres.connect(copy.dsn, "scratch database") as conn:
                         counts = dbstate.non_null_counts(conn, before.columns)
                         defaults = dbstate.constant_default_counts(conn)
+                        digests = dbstate.value_digests(conn, {t: list(c) for t, c in before.columns.items()})
                 # the upgrade as it will run on the live database, measured: the first, unless the copy was at the
                 # release's schema already (then the one after the downgrade)
                 if name.startswith("upgrade") and (rehearsal.upgrade is None or not upgrade_changed):
@@ -122,13 +123,18 @@ def rehearse(
                 with postgres.connect(copy.dsn, "scratch database") as conn:
                     after = dbstate.schema(conn, query)
                     fingerprints = backup.fingerprints(conn) if counts else {}
+                    new_columns = {
+                        t: [c for c in cs if c not in before.columns.get(t, {})] for t, cs in after.columns.items()
+                    }
+                    kept = dbstate.moved(digests, dbstate.value_digests(conn, new_columns)) if counts else set()
                 upgrade_changed = bool(before.differences(after)) if name.startswith("upgrade") else upgrade_changed
                 proof = checked(live, after)  # the live database first: the graver finding
                 reached(name, before, after, expected, query, change_due=previous_head != release_head)
                 rehearsal.steps.append((f"{name}: {' '.join(command[1:])}", outcome, proof))
                 if counts:  # the rows just before the downgrade: the backup's, the previous code's (code-only
                     # run) and the release's own writes — not rows the downgrade lost
-                    rehearsal.destroyed = dbstate.destroyed(before, after, counts)
+                    # a column whose values reappear under another name (a rename back) lost nothing
+                    rehearsal.destroyed = [d for d in dbstate.destroyed(before, after, counts) if d[1] not in kept]
                     rehearsal.data_lost = dbstate.data_lost(rehearsal.destroyed, defaults)
                     rehearsal.rows = [
                         (t, c["*"], fingerprints[t].rows if t in fingerprints else None)

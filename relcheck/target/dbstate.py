@@ -128,6 +128,35 @@ def non_null_counts(conn, tables: dict[str, dict[str, str]]) -> dict[str, dict[s
     return counts
 
 
+def value_digests(conn, tables: dict[str, list[str]]) -> dict[str, dict[str, tuple[int, int]]]:
+    """table -> {column: (non-null values, an order-independent digest of them as text)}: a column whose values
+    reappear under another name after a step (a rename, a copy) kept them."""
+    found: dict[str, dict[str, tuple[int, int]]] = {}
+    for table, columns in tables.items():
+        if not columns:
+            continue
+        schema_name, table_name = table.split(".", 1)
+        aggregates = [
+            sql.SQL("count({0}), coalesce(sum(hashtextextended({0}::text, 0)), 0)").format(sql.Identifier(c))
+            for c in columns
+        ]
+        query = sql.SQL("SELECT {} FROM {}").format(
+            sql.SQL(", ").join(aggregates), sql.Identifier(schema_name, table_name)
+        )
+        row = conn.execute(query).fetchone()
+        found[table] = {c: (int(row[2 * i]), int(row[2 * i + 1])) for i, c in enumerate(columns)}
+    return found
+
+
+def moved(before: dict[str, dict[str, tuple[int, int]]], after: dict[str, dict[str, tuple[int, int]]]) -> set[str]:
+    """The columns (table.column, short) whose values all reappear in a column new after the step."""
+    found = set()
+    for table, columns in before.items():
+        appeared = set(after.get(table, {}).values())
+        found |= {f"{short(table)}.{c}" for c, digest in columns.items() if digest[0] and digest in appeared}
+    return found
+
+
 def destroyed(before: Schema, after: Schema, counts: dict[str, dict[str, int]]) -> list[tuple[str, str, int]]:
     """(what, name, non-null values lost) for each table and column present before and gone after."""
     lost = [("table", short(t), counts.get(t, {}).get("*", 0)) for t in before.columns if t not in after.columns]
