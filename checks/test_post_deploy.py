@@ -6,7 +6,7 @@ import pytest
 from relcheck.core import records
 from relcheck.core.marks import after_deploy_and_rollback
 from relcheck.core.statuses import require
-from relcheck.probes import judge
+from relcheck.probes import conformance, judge
 
 
 @after_deploy_and_rollback("Verify service status")
@@ -102,7 +102,7 @@ def test_verify_metrics_collection(metrics_collection, relcheck_config, evidence
 
 @pytest.mark.post_deploy
 @pytest.mark.item("Post-Deployment", "Test critical paths")
-def test_critical_paths(critical_paths, evidence):
+def test_critical_paths(critical_paths, post_deploy_conformance, evidence):
     evidence.table(
         "Critical paths",
         ["path", "request", "role", "expected", "got", "missing fields", "ok"],
@@ -111,8 +111,34 @@ def test_critical_paths(critical_paths, evidence):
             for s in critical_paths
         ],
     )
+    subset, judged = post_deploy_conformance, post_deploy_conformance.judged
+    if judged and subset.plan:
+        evidence.kv(
+            "Conformance subset (Schemathesis, safe methods only)",
+            {**judged.run.facts(subset.plan), "compared with": judged.baseline},
+        )
+        status = ["before the deploy", *conformance.HEADERS]
+        evidence.table("Conformance subset failures", status, judged.rows())
+        evidence.table("Conformance subset: not tried", ["operation"], [(op,) for op in judged.run.untried])
+    else:
+        evidence.kv("Conformance subset (Schemathesis, safe methods only)", {"not run": subset.missing})
     failed = [s for s in critical_paths if not s.ok]
     assert not failed, failed[0].problem
+    if subset.missing and not subset.off:
+        evidence.warn(f"the conformance subset is not verified: {subset.missing}")
+    if not judged:
+        return
+    assert not judged.new, (
+        f"{len(judged.new)} conformance failure(s) in production the pre-release run did not find: "
+        + conformance.labels(judged.new)
+    )
+    require(
+        not judged.uncompared,
+        f"{len(judged.uncompared)} conformance failure(s) in production not compared ({judged.why_uncompared}): "
+        + conformance.labels(judged.uncompared),
+    )
+    if judged.run.incomplete and not subset.missing:
+        evidence.warn(f"the conformance subset did not finish: {judged.run.incomplete}")
 
 
 @pytest.mark.post_deploy

@@ -259,3 +259,62 @@ def test_quality_api_start_tries_every_method_on_a_scratch_instance_of_a_remote_
     never = started_on_scratch(start=["{python}", "-c", "raise SystemExit('no such service')"], start_timeout_s=20)
     dead = bench.run(bench.config(never, target=healthy), "-k", docs)
     assert dead.status(docs) == "not verified" and "no such service" in dead.reason(docs), dead.reason(docs)
+
+
+def test_post_deploy_failures_are_judged_against_the_pre_release_runs_record():
+    found = conformance.Conformance("safe", ["GET /a", "GET /b", "GET /c"], [])
+    found.failures = [conformance.Failure(op, "not_a_server_error", "Server", "c1", "") for op in found.operations]
+    before = {"failures": [["GET /a", "not_a_server_error"]], "tried": ["GET /a", "GET /b"], "unjudged": ""}
+    judged = conformance.after_deploy(found, before, "its record")
+    assert [f.operation for f in judged.known] == ["GET /a"] and [f.operation for f in judged.new] == ["GET /b"]
+    assert [f.operation for f in judged.uncompared] == ["GET /c"]  # the pre-release run never tried it
+    assert [row[0] for row in judged.rows()][0] == conformance.KNOWN
+    nothing = conformance.after_deploy(found, None, "none: run the pre_release phase first")
+    assert not nothing.new and len(nothing.uncompared) == 3 and "run the pre_release phase" in nothing.why_uncompared
+    unjudged = conformance.after_deploy(found, {**before, "unjudged": "Schemathesis could not test: x"}, "r")
+    assert not unjudged.new and len(unjudged.uncompared) == 3
+
+
+SUBSET = {"quality": {"api": {"phases": ["examples", "coverage"], "max_examples": 1}}}
+SUBSET_TITLE = "Conformance subset (Schemathesis, safe methods only)"
+
+
+@pytest.mark.slow
+def test_post_deploy_critical_paths_run_the_safe_subset_and_count_only_failures_new_since_the_pre_release_run(
+    bench, healthy, faulty
+):
+    """Healthy: the safe subset is shown and the item passes. A fault switched on only in the deployed instance fails
+    *Test critical paths* once the pre-release run (on the healthy one) shows it was not there; before any pre-release
+    record it is not verified, never a pass. A fault in both runs is shown as known before deploy, not counted."""
+    paths = "test_critical_paths"
+    checked = bench.run(bench.config(SUBSET, target=healthy), "-m", "post_deploy", "-k", "critical_paths")
+    assert checked.status(paths) == "pass", checked.reason(paths)
+    facts = checked.facts(paths, SUBSET_TITLE)
+    assert facts["scope"].startswith("safe methods only") and int(facts["operations tried"]) >= 3, facts
+
+    deployed = faulty(off_schema_version=True)
+    checked = bench.run(bench.config(SUBSET, target=deployed), "-m", "post_deploy", "-k", "critical_paths")
+    assert checked.status(paths) == "not verified", checked.reason(paths)
+    assert "not compared (no pre-release record (none under " in checked.reason(paths)
+    before = bench.run(bench.config(SUBSET, target=healthy), "-m", "pre_release", "-k", "test_api_conformance")
+    assert before.status("test_api_conformance") == "pass", before.reason("test_api_conformance")
+    checked = bench.run(bench.config(SUBSET, target=deployed), "-m", "post_deploy", "-k", "critical_paths")
+    assert checked.status(paths) == "fail"
+    assert checked.reason(paths).startswith(
+        "1 conformance failure(s) in production the pre-release run did not find: GET /version "
+        "response_schema_conformance"
+    ), checked.reason(paths)
+
+
+@pytest.mark.slow
+def test_a_conformance_failure_the_pre_release_run_found_is_known_after_the_deploy_not_counted(bench, faulty):
+    paths, both = "test_critical_paths", faulty(audit_limit_500=True)
+    config = bench.config(SUBSET, target=both)
+    found = bench.run(config, "-m", "pre_release", "-k", "test_api_conformance")
+    assert "GET /v1/admin/audit not_a_server_error" in found.reason("test_api_conformance")
+    checked = bench.run(config, "-m", "post_deploy", "-k", "critical_paths")
+    assert checked.status(paths) == "pass", checked.reason(paths)
+    rows = next(b for b in checked.evidence(paths) if b["title"] == "Conformance subset failures")["rows"]
+    assert rows and {row[0] for row in rows} == {conformance.KNOWN}, rows
+    assert any(row[1] == "GET /v1/admin/audit" and row[2] == "not_a_server_error" for row in rows), rows
+    assert list((bench.tmp / "reports").glob("*/own-requests/conformance-post-deploy-*.json"))  # for the log check

@@ -580,6 +580,11 @@ class PostDeploy(Model):
     init_record: str = ""  # `relcheck init`'s record of its own requests that answered 5xx (it writes this key): an
     #   error line logged while one was in flight is relcheck's doing, shown, not counted
     critical_paths: list[CriticalPath] = []
+    conformance_budget_s: float = Field(20, ge=0)  # *Test critical paths* also runs the conformance run's safe
+    #   methods (GET, HEAD, OPTIONS, never a write) against the deployed service for this long; 0 = off. A failure
+    #   this release's pre-release run found is shown as known, not counted; a new one fails the item
+    conformance_phases: list[Literal["examples", "coverage", "fuzzing"]] = ["examples", "coverage"]
+    conformance_max_examples: int = Field(1, ge=1)  # cases per operation and phase: a few, not the pre-release run's
     advancing_counters: list[str] = []  # counters that must grow over the critical paths (or Prometheus window)
     smoke_allowed_increase: float = Field(1.5, ge=1)  # smoke p95 vs the pre-deploy smoke's p95, per route ...
     smoke_min_increase_ms: float = Field(10, ge=0)  # ... and by more than this many milliseconds

@@ -3,6 +3,7 @@
 reports/<release id>/<run label>/          a phase run (report.html, manifest.json, evidence.json, junit.xml)
 reports/<release id>/deploy|rollback/      the procedures' records
 reports/<release id>/own-requests/         relcheck's own requests that answered 5xx (the conformance run's)
+reports/<release id>/conformance/          the pre-release conformance runs' findings, for the post-deploy subset
 reports/history/<product>/<version>/       what a release measured, for the next release to be compared with
 """
 
@@ -66,6 +67,19 @@ def own_request_records(cfg: Config) -> list[Path]:
     the runs' of this release, the errors they made the service log being relcheck's, not the release's."""
     init = [cfg.resolve(cfg.post_deploy.init_record)] if cfg.post_deploy.init_record else []
     return init + sorted((release_dir(cfg) / "own-requests").glob("*.json"))
+
+
+def conformance_record_path(cfg: Config, started: float) -> Path:
+    """Where a pre-release conformance run records its findings (one file per run, named by its start)."""
+    return release_dir(cfg) / "conformance" / f"pre-release-{started:.3f}.json"
+
+
+def conformance_record(cfg: Config) -> tuple[dict | None, str]:
+    """This release's newest pre-release conformance record and where it is (None: there is none)."""
+    found = sorted((release_dir(cfg) / "conformance").glob("pre-release-*.json"))
+    if not found:
+        return None, f"none under {release_dir(cfg) / 'conformance'}: run the pre_release phase first"
+    return read(found[-1]), str(found[-1])
 
 
 def read(path: Path) -> dict | None:

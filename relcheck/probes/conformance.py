@@ -55,6 +55,7 @@ class Plan:
     rate_limit: str = ""
     allowed_hosts: list[str] = field(default_factory=list)
     instance: str = ""  # which instance relcheck started on a scratch database, for the evidence
+    budget_key: str = "quality.api.time_budget_s"  # the key that sets time_budget_s, named when it runs out
 
     @property
     def scope(self) -> str:
@@ -217,7 +218,7 @@ def run(plan: Plan, document: dict, operations: list[str], workdir: Path) -> Con
     lines = events.read_text(errors="replace").splitlines() if events.is_file() else []
     finished = read_events(found, lines, plan.auth_header)
     if killed:
-        found.stopped = f"the time budget ran out (quality.api.time_budget_s = {plan.time_budget_s:g}) in {finished}"
+        found.stopped = f"the time budget ran out ({plan.budget_key} = {plan.time_budget_s:g}) in {finished}"
     elif finished != "finished" and not found.errors:
         last = [line for line in output.read_text(errors="replace").splitlines() if line.strip()]
         found.errors.append(
@@ -330,3 +331,57 @@ def _error_text(value) -> str:
     if not isinstance(value, dict):
         return redact(_first(value)) or "unknown error"
     return redact(": ".join(p for p in (value.get("type"), _first(value.get("message"))) if p))
+
+
+# The post-deploy subset: the safe methods against the deployed service, judged against this release's pre-release
+# run (its record, records.conformance_records) so a failure found before the deploy is never a new break.
+
+KNOWN = "known before deploy (pre-release: API documentation updated)"
+
+
+def record(run: Conformance) -> dict:
+    """What a later run needs of this one: its failures (operation, check), the operations it tried, whether it
+    proves anything."""
+    return {
+        "scope": run.scope,
+        "failures": [[f.operation, f.check] for f in run.failures],
+        "tried": sorted(run.tried),
+        "unjudged": run.unjudged,
+    }
+
+
+@dataclass
+class AfterDeploy:
+    """The post-deploy subset's failures split by what the pre-release run of this release found."""
+
+    run: Conformance
+    baseline: str  # where the pre-release findings came from
+    known: list[Failure] = field(default_factory=list)  # the pre-release run found the same operation and check
+    new: list[Failure] = field(default_factory=list)  # its operation passed that check before the deploy
+    uncompared: list[Failure] = field(default_factory=list)  # no pre-release finding to compare with
+    why_uncompared: str = ""
+
+    def rows(self) -> list[tuple[str, ...]]:
+        shown = [(KNOWN, f) for f in self.known] + [("new since the deploy", f) for f in self.new]
+        shown += [(f"not compared: {self.why_uncompared}", f) for f in self.uncompared]
+        return [(status, *row) for status, f in shown for row in rows([f])]
+
+
+def after_deploy(run: Conformance, pre_release: dict | None, where: str) -> AfterDeploy:
+    """Judge the post-deploy subset's failures against the pre-release run's record (None: there is none)."""
+    if pre_release is None:
+        return AfterDeploy(run, where, uncompared=list(run.failures), why_uncompared=f"no pre-release record ({where})")
+    if pre_release.get("unjudged"):
+        why = f"the pre-release run proved nothing: {pre_release['unjudged']}"
+        return AfterDeploy(run, where, uncompared=list(run.failures), why_uncompared=why)
+    found = {tuple(f) for f in pre_release.get("failures", [])}
+    tried = set(pre_release.get("tried", []))
+    judged = AfterDeploy(run, where, why_uncompared="the pre-release run did not try the operation")
+    for failure in run.failures:
+        if (failure.operation, failure.check) in found:
+            judged.known.append(failure)
+        elif failure.operation in tried:
+            judged.new.append(failure)
+        else:
+            judged.uncompared.append(failure)
+    return judged
