@@ -318,3 +318,17 @@ def test_a_conformance_failure_the_pre_release_run_found_is_known_after_the_depl
     assert rows and {row[0] for row in rows} == {conformance.KNOWN}, rows
     assert any(row[1] == "GET /v1/admin/audit" and row[2] == "not_a_server_error" for row in rows), rows
     assert list((bench.tmp / "reports").glob("*/own-requests/conformance-post-deploy-*.json"))  # for the log check
+
+
+def test_post_deploy_subset_without_a_document_warns_and_switched_off_is_shown(bench, healthy):
+    """No OpenAPI document: the subset is not verified, a warning; the configured critical paths still pass the item.
+    post_deploy.conformance_budget_s = 0: not run, said so, no warning."""
+    paths = "test_critical_paths"
+    missing = bench.config({"target": {"routes": {"openapi": "/no-such-document"}}}, target=healthy)
+    checked = bench.run(missing, "-m", "post_deploy", "-k", "critical_paths")
+    assert checked.status(paths) == "warn"
+    assert checked.reason(paths).startswith("the conformance subset is not verified: the service serves no OpenAPI")
+    off = bench.config({"post_deploy": {"conformance_budget_s": 0}}, target=healthy)
+    checked = bench.run(off, "-m", "post_deploy", "-k", "critical_paths")
+    assert checked.status(paths) == "pass", checked.reason(paths)
+    assert checked.facts(paths, SUBSET_TITLE) == {"not run": "switched off (post_deploy.conformance_budget_s = 0)"}
