@@ -4,6 +4,7 @@ its OpenAPI document (routes, auth scheme, documented security), health route, v
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -14,7 +15,17 @@ from relcheck.target.http import Answer, Http
 from relcheck.target.logs import OwnRequest
 
 OPENAPI_ROUTES = ("/openapi.json", "/swagger.json", "/api/openapi.json", "/v3/api-docs", "/__api__", "/api/docs.json")
-HEALTH_ROUTES = ("/health", "/healthz", "/readyz", "/__heartbeat__", "/livez", "/__lbheartbeat__", "/status", "/ping")
+HEALTH_ROUTES = (
+    "/health",
+    "/healthz",
+    "/healthcheck",
+    "/readyz",
+    "/__heartbeat__",
+    "/livez",
+    "/__lbheartbeat__",
+    "/status",
+    "/ping",
+)
 VERSION_ROUTES = ("/version", "/__version__", "/api/version", "/info", "/")
 VERSION_KEYS = ("version", "project_version", "app_version", "release", "build_version")
 VERSION_HEADERS = ("X-Version", "X-App-Version", "X-Release", "X-Service-Version")
@@ -55,7 +66,11 @@ class Prober:
             raise ProbeBudget("the probe's budget of requests or time is spent")
         self.left -= 1
         sent = time.time()
-        answer = self.answers[route] = self.http.get(route)
+        answer = self.http.get(route)
+        if answer.redirected and sent_elsewhere(answer):
+            # a login page or a catch-all answered, not the route: what the route said is the first hop
+            answer = dataclasses.replace(answer, status=answer.redirected[0], text="")
+        self.answers[route] = answer
         if answer.status is not None and answer.status >= 500:
             self.server_errors.append(OwnRequest("GET", route, answer.status, sent, time.time()))
         return answer
@@ -118,8 +133,17 @@ class ServiceFound:
         return ", ".join(tried) or "none tried: the probe's budget was spent"
 
 
+def sent_elsewhere(answer: Answer) -> bool:
+    """Redirected to another path (a login page, a catch-all), not just to the same path with(out) a slash."""
+    if not answer.redirected:
+        return False
+    return urlsplit(answer.redirected[1]).path.rstrip("/") != urlsplit(answer.url).path.rstrip("/")
+
+
 def outcome(answer: Answer) -> str:
-    return f"HTTP {answer.status}" if answer.status is not None else f"no answer ({answer.error})"
+    if answer.status is None:
+        return f"no answer ({answer.error})"
+    return f"HTTP {answer.status}" + (f" to {urlsplit(answer.redirected[1]).path}" if answer.redirected else "")
 
 
 def discover(base_url: str, allowed_hosts: list[str], release_version: str = "") -> ServiceFound:

@@ -29,6 +29,7 @@ class Answer:
     text: str = ""
     elapsed_ms: float = 0.0
     error: str = ""
+    redirected: tuple[int, str] | None = None  # the first hop's status and the URL finally answered, if redirected
 
     @property
     def json(self) -> Any:
@@ -140,6 +141,7 @@ class Http:
             dict(response.headers),
             response.text,
             response.elapsed.total_seconds() * 1000,
+            redirected=(response.history[0].status_code, response.url) if response.history else None,
         )
 
     def get(self, path: str, role: str | None = None, **kwargs) -> Answer:
