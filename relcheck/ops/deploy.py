@@ -24,6 +24,7 @@ from relcheck.core.secrets import redact
 from relcheck.core.templates import fill
 from relcheck.probes import backup
 from relcheck.target import postgres, remote, scratch
+from relcheck.target.commands import telling_line
 from relcheck.target.environment import command_env
 from relcheck.target.service import wait_until
 from relcheck.target.target import Target
@@ -113,8 +114,7 @@ class Host:
             raise ToolError(f"{what}: did not finish within {self.timeout:g}s") from None
         self.ran.append(CommandRun(shown, result.returncode, digest(result.stdout + result.stderr)))
         if result.returncode != 0:
-            lines = [line for line in (result.stderr or result.stdout).strip().splitlines() if line.strip()]
-            raise ToolError(f"{what} failed (exit {result.returncode}): {redact(lines[-1]) if lines else 'no output'}")
+            raise ToolError(f"{what} failed (exit {result.returncode}): {telling_line(result.stderr or result.stdout)}")
         return redact(result.stdout.strip().splitlines()[-1]) if result.stdout.strip() else "ok"
 
 

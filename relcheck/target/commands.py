@@ -17,6 +17,7 @@ caller decides what that means for its check; `raise_for` turns a failure into t
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,9 +42,8 @@ class CommandResult:
 
     @property
     def last_line(self) -> str:
-        """The last non-empty line of what it said (stderr first), secrets masked; 'no output' when silent."""
-        lines = [line for line in (self.stderr or self.stdout).strip().splitlines() if line.strip()]
-        return redact(lines[-1].strip()) if lines else "no output"
+        """The line that says why (see telling_line), secrets masked; 'no output' when silent."""
+        return telling_line(self.stderr or self.stdout)
 
     def failure(self, what: str) -> str:
         """Why it did not succeed, in one line naming `what` ("" when it did)."""
@@ -56,6 +56,18 @@ class CommandResult:
         if not self.ok:
             raise error(self.failure(what))
         return self
+
+
+EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(?:Error|Exception|Warning)\b.*:")
+
+
+def telling_line(output: str) -> str:
+    """Why a command failed, in one line (secrets masked): the last line naming an exception when a traceback or a
+    library's closing note follows it (SQLAlchemy ends with "(Background on this error at: ...)"), else the last
+    non-empty line; 'no output' when silent."""
+    lines = [line.strip() for line in output.strip().splitlines() if line.strip()]
+    named = [line for line in lines if EXCEPTION_LINE.match(line)]
+    return redact((named or lines)[-1]) if lines else "no output"
 
 
 def run(
