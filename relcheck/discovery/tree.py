@@ -1,5 +1,6 @@
 """What a service's source tree holds: where the service lives in its repository, its Python environment, test
-runner, migrations (and the variable they read the database URL from), dependency inputs, code packages and docs."""
+runner, migrations (and the variable they read the database URL from), dependency inputs, code packages and docs.
+Flask: the app (a factory or an instance) and Flask-Migrate's directory, for `flask --app APP db ... -d DIR`."""
 
 from __future__ import annotations
 
@@ -17,6 +18,10 @@ DOCS = ("README.md", "README.rst", "CHANGELOG.md", "SECURITY.md", "CONTACTS.md",
 NOT_CODE = {"tests", "test", "docs", "migrations", "alembic", "scripts", "examples", "build", "dist", *VENVS}
 ENV_READ = re.compile(r"""(?:environ\s*(?:\.get\(|\[)|getenv\()\s*["']([A-Z][A-Z0-9_]*)["']""")
 DB_NAME = re.compile(r"DATABASE|DB_|_DB\b|DSN|POSTGRES|SQLALCHEMY")
+SETTINGS_NAME = re.compile(r"SETTINGS|CONFIG")  # a variable naming the settings file an app loads
+FLASK_FACTORY = re.compile(r"^def (create_app|make_app)\(", re.M)
+FLASK_INSTANCE = re.compile(r"^(\w+)\s*=\s*Flask\(", re.M)
+TEST_FILES = ("test_*.py", "*_test.py")  # pytest's own default python_files
 
 
 @dataclass
@@ -29,7 +34,10 @@ class TreeFound:
     tests: str = ""  # the tests directory, relative to the app dir (Django: the apps with tests, comma-separated)
     runner: str = "pytest"  # quality.tests.runner: "django" for a manage.py project with tests in its apps
     coverage_definition: str = ""  # the project's own coverage configuration file, if any
-    migrations: str = "none"  # "alembic" | "django" | "none"
+    migrations: str = "none"  # "alembic" | "django" | "flask" | "none"
+    migrations_dir: str = ""  # Flask-Migrate's directory, relative to the app dir
+    flask_app: str = ""  # Flask's --app: "package.module:create_app" (a factory) or "package.module:app"
+    settings_variables: list[str] = field(default_factory=list)  # variables naming a settings file the code loads
     database_variables: list[str] = field(default_factory=list)  # environment variables the code reads for its DB
     test_database_variables: list[str] = field(default_factory=list)  # ... and its tests for theirs
     packages: list[str] = field(default_factory=list)  # code packages, relative to source
@@ -57,9 +65,19 @@ def discover(source: Path) -> TreeFound:
     found.dependency_inputs = [found.in_source(n) for n in LOCKFILES if (app / n).is_file()] + [
         found.in_source(p.name) for p in sorted(app.glob("requirements*.txt")) if "dev" not in p.name
     ]
-    found.tests = next((d for d in ("tests", "test") if any((app / d).rglob("test_*.py"))), "")
-    if (app / "alembic.ini").is_file():
+    found.tests = next((d for d in ("tests", "test") if has_tests(app / d)), "")
+    flask_migrations = flask_migrations_dir(app)
+    if (app / "alembic.ini").is_file() and not flask_migrations:
         found.migrations = "alembic"
+    elif flask_migrations:
+        found.migrations, found.migrations_dir = "flask", flask_migrations
+        found.flask_app = flask_app(app, flask_migrations)
+        if not found.tests:  # tests inside the package (ihatemoney/tests)
+            package = Path(flask_migrations).parent
+            found.tests = next(
+                (str(package / d) for d in ("tests", "test") if str(package) != "." and has_tests(app / package / d)),
+                "",
+            )
     elif (app / "manage.py").is_file():
         found.migrations = "django"
         apps = sorted(p.parent.name for p in app.glob("*/tests.py")) + sorted(
@@ -71,6 +89,7 @@ def discover(source: Path) -> TreeFound:
     variables = database_variables(app)
     found.database_variables = [v for v in variables if "TEST" not in v]
     found.test_database_variables = [v for v in variables if "TEST" in v]
+    found.settings_variables = environment_reads(app, SETTINGS_NAME) if found.migrations == "flask" else []
     found.packages = [
         found.in_source(p.name)
         for p in sorted(app.iterdir())
@@ -85,8 +104,48 @@ def discover(source: Path) -> TreeFound:
     return found
 
 
+def has_tests(directory: Path) -> bool:
+    return any(next(directory.rglob(pattern), None) for pattern in TEST_FILES) if directory.is_dir() else False
+
+
+def flask_migrations_dir(app: Path) -> str:
+    """Flask-Migrate's directory (its env.py reads the app through flask's current_app): migrations/ at the top or
+    in a package; "" if there is none."""
+    for env in [app / "migrations" / "env.py", *sorted(app.glob("*/migrations/env.py"))]:
+        try:
+            if env.is_file() and "current_app" in env.read_text(errors="replace"):
+                return str(env.parent.relative_to(app))
+        except OSError:
+            continue
+    return ""
+
+
+def flask_app(app: Path, migrations: str) -> str:
+    """Flask's --app for the package holding the migrations (or the top-level modules): an app factory first (it is
+    what `flask` calls), else a module-level Flask instance; "" when neither is found."""
+    package = Path(migrations).parent
+    modules = sorted((app / package).glob("*.py")) if str(package) != "." else sorted(app.glob("*.py"))
+    instance = ""
+    for path in modules:
+        try:
+            text = path.read_text(errors="replace")
+        except OSError:
+            continue
+        module = ".".join([*package.parts, path.stem]) if path.stem != "__init__" else ".".join(package.parts)
+        if factory := FLASK_FACTORY.search(text):
+            return f"{module}:{factory.group(1)}"
+        if (named := FLASK_INSTANCE.search(text)) and not instance:
+            instance = f"{module}:{named.group(1)}"
+    return instance
+
+
 def database_variables(app: Path) -> list[str]:
     """Environment variables the code (migrations env first) reads that look like database settings."""
+    return environment_reads(app, DB_NAME)
+
+
+def environment_reads(app: Path, names: re.Pattern) -> list[str]:
+    """Environment variables the code (migrations env first) reads whose names match."""
     files = [p for p in (app / "migrations" / "env.py", app / "alembic" / "env.py") if p.is_file()]
     files += [p for p in sorted(app.rglob("*.py"))[:400] if not set(p.parts) & {*VENVS, "node_modules"}]
     seen: list[str] = []
@@ -96,6 +155,6 @@ def database_variables(app: Path) -> list[str]:
         except OSError:
             continue
         for name in ENV_READ.findall(text):
-            if DB_NAME.search(name) and name not in seen:
+            if names.search(name) and name not in seen:
                 seen.append(name)
     return seen

@@ -39,6 +39,26 @@ MIGRATIONS = {  # tool -> (migrate, downgrade, migration head)
     "django": (["{python}", "manage.py", "migrate", "--noinput"], [], []),
     "none": ([], [], []),
 }
+# alembic's own reading of a migrations directory's heads: no app is created (a Flask app factory may connect to its
+# database, or migrate it, when `flask db heads` builds it)
+ALEMBIC_HEADS = (
+    "import sys; from alembic.script import ScriptDirectory; print(*ScriptDirectory(sys.argv[1]).get_heads())"
+)
+
+
+def migration_commands(tree: TreeFound | None) -> tuple[list[str], list[str], list[str]]:
+    """(migrate, downgrade, migration head) for the tree's migration tool; Flask-Migrate's through `flask db`."""
+    if tree is None:
+        return MIGRATIONS["none"]
+    if tree.migrations != "flask":
+        return MIGRATIONS[tree.migrations]
+    flask = ["{python}", "-m", "flask", *(["--app", tree.flask_app] if tree.flask_app else []), "db"]
+    directory = ["-d", tree.migrations_dir]
+    return (
+        [*flask, "upgrade", *directory],
+        [*flask, "downgrade", *directory, "{previous_head}"],
+        ["{python}", "-c", ALEMBIC_HEADS, tree.migrations_dir],
+    )
 
 
 # The keys init may leave unset and the items each leaves NOT VERIFIED. The summary's list is this table read over
@@ -60,6 +80,7 @@ UNSET = {
     "quality.tests": "All tests passing, Code coverage >95%",
     "quality.tests.env": "All tests passing (the variables its tests read the database from)",
     "security.bandit.targets": "Security scan completed",
+    "security.dependencies.requirements": "Verify dependencies, Security scan completed (its pinned requirements)",
     "security.dependencies.advisories": "Vulnerabilities addressed (an advisory mirror)",
     "security.data_protection.required_headers": "Data protection confirmed (security headers)",
     "security.access.rules": "Access controls verified (expectations only you can state)",
@@ -304,8 +325,10 @@ def _quality_and_security(d: Draft, tree: TreeFound) -> None:
         else:
             d.set("command", ["{python}", "-m", "pytest", tree.tests, "-q", "-p", "no:cacheprovider"])
         d.set("env", scratch_env, "" if scratch_env else "TODO: the variable(s) its tests read the database from")
-        prepare = MIGRATIONS[tree.migrations][0]
-        if prepare and tree.runner != "django":  # Django migrates its test database itself
+        prepare = migration_commands(tree)[0]
+        if tree.migrations == "flask":  # `flask db upgrade` migrates the app's database, not the tests' variable
+            d.hint(f"prepare = [{toml(prepare)}]   # if its tests expect a migrated database (with the app's env)")
+        elif prepare and tree.runner != "django":  # Django migrates its test database itself
             d.set("prepare", [prepare], "the scratch database starts empty: migrate it first")
         d.configured.append(f"tests: {tree.runner} {tree.tests} on a scratch database")
     if tree.packages:
@@ -319,7 +342,10 @@ def _quality_and_security(d: Draft, tree: TreeFound) -> None:
         d.set("targets", tree.packages)
         d.configured.append(f"bandit and coverage over {', '.join(tree.packages)}")
     d.section("security.dependencies")
-    d.set("requirements", tree.dependency_inputs or ["requirements.txt"])
+    if tree.dependency_inputs or not (tree.app / "pyproject.toml").is_file():
+        d.set("requirements", tree.dependency_inputs or ["requirements.txt"])
+    else:  # what pip would install is not pinned anywhere in the tree
+        d.set("requirements", [], "TODO: no requirements file or lockfile; pyproject.toml names ranges, not pins")
     d.set("advisories", [], "TODO: a local advisory mirror (PyPA advisory-database clone or OSV all.zip)")
     if tree.dependency_inputs:
         d.found.append(f"dependency inputs: {', '.join(tree.dependency_inputs)} ({tree.manager})")
@@ -330,9 +356,13 @@ def _docs(d: Draft, tree: TreeFound, service: ServiceFound) -> None:
     d.set("required", [n for n in tree.docs if n != "docs"] or ["README.md"])
     if tree.openapi_file:
         d.set("openapi_file", tree.openapi_file, "the committed OpenAPI, compared with the served one")
-    head = MIGRATIONS[tree.migrations][2]
+    head = migration_commands(tree)[2]
     if head:
-        d.set("migration_head", head)
+        d.set(
+            "migration_head",
+            head,
+            "the heads its migrations ship (alembic reads them; no app started)" if tree.migrations == "flask" else "",
+        )
     d.found.append(f"docs: {', '.join(tree.docs) or 'none'}; migrations: {tree.migrations}")
 
 
@@ -397,16 +427,25 @@ def _api(d: Draft, service: ServiceFound) -> None:
 
 def _deploy(d: Draft, tree: TreeFound | None, database: DatabaseFound | None, service: ServiceFound, out: Path) -> None:
     tool = tree.migrations if tree else "none"
-    migrate, downgrade, _ = MIGRATIONS[tool]
+    migrate, downgrade, _ = migration_commands(tree)
     d.section("deploy", "the deployment and rollback procedures (relcheck deploy / rollback / the rollback plan)")
     found = "no alembic or Django migrations found: TODO if the service migrates with a command of its own"
     d.set("migrate", migrate, "" if migrate else found if tree else "TODO: no --source: its migrations")
     d.set("downgrade", downgrade, "" if downgrade or not migrate else "TODO: how to step the schema back")
+    if tree and not tree.dependency_inputs and (tree.app / "pyproject.toml").is_file():
+        d.set(
+            "install", ["{python}", "-m", "pip", "install", "--quiet", "."], "no requirements file: the project itself"
+        )
     if tree and tree.database_variables:
         env = {tree.database_variables[0]: "{dsn}"}
         d.set("env", env, "how the migrations read the database URL")
         if migrate:  # the previous release's code reads its database as the migrations do: the scratch copy's
             d.set("previous_env", env, "the previous release's code on the rollback plan's scratch copy")
+    elif tree and tree.migrations == "flask":
+        settings = ", ".join(tree.settings_variables)
+        d.set("env", {}, "TODO: how `flask db` reads the database: "
+              + (f"{settings} naming a settings file whose database is {{dsn}}" if settings
+                 else "the variable its app reads, = \"{dsn}\""))  # fmt: skip
     if migrate:  # init does not know how the service is started: the rollback choice waits for it
         d.hint(
             'previous_start = ["{python}", "-m", "<your service>", "--port", "{port}"]   # TODO: how the previous '
