@@ -272,7 +272,7 @@ def wheel_relcheck(tmp_path_factory) -> Path:
     home = tmp_path_factory.mktemp("wheel")
     wheels, source, venv = home / "wheels", home / "relcheck-source", home / "venv"
     skipped = shutil.ignore_patterns(
-        ".git", ".venv", ".kinto-venv", ".wagtail-venv", "build", "reports", "__pycache__", "*.egg-info"
+        ".git", ".venv", ".kinto-venv", ".wagtail-venv", ".flask-venv", "build", "reports", "__pycache__", "*.egg-info"
     )
     shutil.copytree(REPO, source, ignore=skipped)
     build = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(wheels)]
@@ -297,6 +297,33 @@ def run_phase(relcheck: Path, work: Path, phase: str, env: dict, *pytest_args: s
     )  # fmt: skip
     manifests = sorted(work.glob(f"reports/*/{phase}*/manifest.json"), key=lambda p: p.stat().st_mtime)
     return done.stdout + done.stderr, json.loads(manifests[-1].read_text()) if manifests else {}
+
+
+# The trigger decisions of a healthy service whose triggers cannot all be evaluated: never ROLLBACK
+HEALTHY_DECISIONS = {"pre_release": "", "pre_deploy": "", "post_deploy": "BLOCKED", "monitoring": "BLOCKED"}
+
+
+def phase_as_expected(
+    relcheck: Path, work: Path, phase: str, env: dict, expected: dict, decision: str, timing: dict | None = None
+) -> dict:
+    """`relcheck run PHASE`: no traceback, every check's status the expected one ({status: {test, ...}}; a check not
+    named is not verified; timing: {test: {statuses}} where a shared machine's timing may decide), each expected check
+    run, the trigger decision the expected one (never ROLLBACK on a healthy service); its manifest."""
+    started = time.monotonic()
+    output, manifest = run_phase(relcheck, work, phase, env)
+    assert "Traceback" not in output and manifest, output[-3000:]
+    statuses = statuses_of(manifest)
+    wanted = {test: status for status, tests in expected.items() for test in tests}
+    wrong = {
+        test: f"{status} ({reason}), expected {wanted.get(test, 'not verified')}"
+        for test, (status, reason) in statuses.items()
+        if status not in (timing or {}).get(test, {wanted.get(test, "not verified")})
+    }
+    assert not wrong, f"{phase}: " + json.dumps(wrong, indent=1)
+    assert set(wanted) <= set(statuses), f"{phase}: not run: {set(wanted) - set(statuses)}"
+    assert (manifest.get("decision") or {}).get("name", "") == decision
+    print(f"{phase}: {time.monotonic() - started:.1f} s")
+    return manifest
 
 
 def statuses_of(manifest: dict) -> dict[str, tuple[str, str]]:
