@@ -12,6 +12,7 @@ from fakes import FakeGitHub, TlsProxy, self_signed_certificate
 from gitrepo import REVIEWED, Repo, release_history
 
 from conftest import H11_ADVISORY, H11_ALIAS, REPO, relcheck_cli, transitive_advisory
+from relcheck.core.config import SecurityDocs
 from relcheck.probes import tracker
 
 PRE_RELEASE = [
@@ -528,6 +529,15 @@ def test_security_documentation_must_follow_security_code(bench, tmp_path):
     (repo.path / "SECURITY.md").write_text("# Security\nTBD\n")
     checked = bench.run(bench.config(changes), "-k", "security_documentation")
     assert "placeholder" in checked.reason("test_security_documentation")
+
+
+def test_a_reporting_contact_written_against_harvesters_is_a_contact():
+    """I Hate Money's SECURITY.md: "write an email to bugs-ihatemoney “@” antipoul.fr"; words alone are none."""
+    pattern = SecurityDocs().contact_pattern
+    for named in ("security@example.org", "bugs-ihatemoney “@” antipoul.fr", "sec [at] example.org", "https://x.org/s"):
+        assert re.search(pattern, f"write to {named} please"), named
+    for nothing in ("ping us on IRC", "see the (at) list", "contact: TBD", "a @ b"):
+        assert not re.search(pattern, nothing), nothing
 
 
 # --- Documentation -------------------------------------------------------------------------------------------

@@ -393,7 +393,8 @@ class AuditTrail(Model):
 
 class SecurityDocs(Model):
     file: str = "SECURITY.md"
-    contact_pattern: str = r"[\w.+-]+@[\w-]+\.[\w.-]+|https?://\S+"
+    # an address (also written against harvesters: name “@” domain.org, name [at] domain.org) or a link
+    contact_pattern: str = r"[\w.+-]+(?:@|\s*[“\"'\[(]\s*(?:@|at)\s*[”\"'\])]\s*)[\w-]+\.[\w.-]+|https?://\S+"
     placeholders: list[str] = ["TODO", "TBD", "FIXME", "XXX", "[Contact]"]
     sensitive_paths: list[str] = []  # security-relevant code; a change there needs a SECURITY.md change
 
