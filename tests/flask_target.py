@@ -111,5 +111,6 @@ class IHateMoney:
         self.process.start()
         assert wait_until(lambda: answers(self.base_url + "/healthcheck"), timeout=60), self.log.read_text()[-2000:]
 
-    def stop(self) -> None:
+    def close(self) -> None:
+        """Stop the service (the database stays with the runtime's server)."""
         self.process.stop()
