@@ -1,8 +1,9 @@
 """A Flask service with Flask-Migrate nobody here wrote (I Hate Money, tests/flask_target.py): `relcheck init` writes
 its config (pytest tests on a scratch database, `flask db upgrade/downgrade -d ihatemoney/migrations`, the schema
 version from alembic_version), the operator adds what only they know (README "A Flask service"), and every phase's
-statuses match what is true of it (EXPECTED): no false pass, no false ROLLBACK, no traceback. A release whose
-down-migration cannot be upgraded again on PostgreSQL (7.2.1's) fails *Prepare rollback plan* with the cause."""
+statuses match what is true of it (EXPECTED): no false pass, no false ROLLBACK, no traceback. The down-migration
+is rehearsed through `flask db downgrade` on a scratch copy; a release whose down-migration cannot be upgraded again
+on PostgreSQL (7.2.1's) fails *Prepare rollback plan* with the cause."""
 
 from __future__ import annotations
 
@@ -172,9 +173,9 @@ def with_a_service_manager(config: Path, host: SystemdHost) -> None:
     runner.write_config(runner.merge(runner.read_config(config), {"target": {"service": service}}), config)
 
 
-def test_the_rollback_plan_is_rehearsed_through_flask_db_downgrade(service, tmp_path):
+def test_the_down_migration_is_rehearsed_through_flask_db_downgrade(service, tmp_path):
     """7.0.1 over 6.1.5: the backup restored into a scratch copy, `flask db upgrade`, `flask db downgrade
-    927ed575acbd`, `flask db upgrade` there, each step at its alembic_version, the live database untouched: verified.
+    927ed575acbd`, `flask db upgrade` there, each step at its alembic_version, the live database untouched.
     7.2.1 over 7.0.1 (its tree, the same live database): its down-migration turns project.logging_preference into a
     VARCHAR its upgrade cannot cast back to the loggingmode enum on PostgreSQL: the plan fails with the cause."""
     host = SystemdHost(tmp_path / "app1", {"ihatemoney.service": True})
@@ -184,14 +185,20 @@ def test_the_rollback_plan_is_rehearsed_through_flask_db_downgrade(service, tmp_
     output, manifest = run_phase(RELCHECK, work, "pre_deploy", secrets(service), *items)
     assert "Traceback" not in output and manifest, output[-3000:]
     statuses = statuses_of(manifest)
-    assert statuses["test_backup_current_system"] == statuses["test_prepare_rollback_plan"] == ("pass", ""), statuses
+    assert statuses["test_backup_current_system"] == ("pass", ""), statuses
+    # every step of the down-migration rehearsal passed; which rollback is safe needs 6.1.5's code started on the
+    # copy, with 6.1.5's own dependencies (under 7.0.1's, flask-limiter 4 refuses its Limiter(key_func=...) call):
+    # not verified until the operator says how (deploy.previous_start)
+    status, reason = statuses["test_prepare_rollback_plan"]
+    assert status == "not verified" and "deploy.previous_start is not configured" in reason, reason
     steps = evidence_of(work, "pre_deploy", "checks/test_pre_deploy.py::test_prepare_rollback_plan")
     rows = steps["Down-migration rehearsal (scratch copy)"]["rows"]
-    assert [r[0].split(":")[0] for r in rows[1:]] == [
+    migrations = [r for r in rows[1:] if not r[0].startswith("the previous release's code")]  # not started
+    assert [r[0].split(":")[0] for r in migrations] == [
         "upgrade to the release head", f"downgrade to {HEADS[PREVIOUS]}", "upgrade again"
     ]  # fmt: skip
-    assert "db downgrade -d ihatemoney/migrations 927ed575acbd" in rows[2][0]
-    assert all(r[2].endswith("live schema unchanged") for r in rows), rows
+    assert "db downgrade -d ihatemoney/migrations 927ed575acbd" in migrations[1][0]
+    assert all(r[2].endswith("live schema unchanged") for r in migrations), rows
 
     next_tree = repository(tmp_path / "next" / "ihatemoney", (VERSION, NEXT))
     work = tmp_path / "ops-next"
