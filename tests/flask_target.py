@@ -7,7 +7,8 @@ the releases as the project published them, one commit each and tagged: 6.1.5 (s
 7.0.1 then 7.2.1 (c941aaca38c2, "remove IP recording"), whose down-migration leaves a column its upgrade cannot cast
 back on PostgreSQL. Deployed as its documentation says, with a settings file named by IHATEMONEY_SETTINGS_FILE_PATH
 (here it reads the database URL and the secret key from the environment), served by gunicorn from its tree on a
-loopback port; it migrates its database itself at start-up."""
+loopback port; it migrates its database itself at start-up. The previous release 6.1.5 has a virtualenv of its own
+(.flask-venv/previous): its code does not run on 7.0.1's dependencies."""
 
 from __future__ import annotations
 
@@ -34,6 +35,12 @@ ACTIVATE_DEMO_PROJECT = False
 SESSION_COOKIE_SECURE = False
 """
 SECRET_KEY = "a-secret-key-for-the-test-deployment"
+
+
+def previous_python() -> str | None:
+    """The previous release's own virtualenv (6.1.5 and its dependencies): its code does not run on 7.0.1's."""
+    path = VENV / "previous" / "bin" / "python"
+    return str(path) if (VENV / "previous" / "bin" / "gunicorn").is_file() else None
 
 
 def sdist(version: str) -> Path:

@@ -15,7 +15,17 @@ from pathlib import Path
 
 import pytest
 from fakes import SystemdHost
-from flask_target import HEADS, NEXT, PREVIOUS, SECRET_KEY, VERSION, IHateMoney, flask_python, repository
+from flask_target import (
+    HEADS,
+    NEXT,
+    PREVIOUS,
+    SECRET_KEY,
+    VERSION,
+    IHateMoney,
+    flask_python,
+    previous_python,
+    repository,
+)
 
 from conftest import HEALTHY_DECISIONS, installed, phase_as_expected, run_phase, statuses_of
 from relcheck.run import runner
@@ -101,13 +111,18 @@ def filled_in(service: IHateMoney, previous: str = PREVIOUS) -> dict:
             }
         },
         "deploy": {  # how `flask db` finds its database: the deployment's settings file, which reads these
-            "env": {
-                "IHATEMONEY_SETTINGS_FILE_PATH": str(service.settings),
-                "IHATEMONEY_DATABASE_URI": "{dsn}",
-                "IHATEMONEY_SECRET_KEY": "env:IHM_SECRET_KEY",
-            }
+            "env": settings_env(service)
         },
         "post_deploy": {"since": service.started},  # deployed without `relcheck deploy`: when it was
+    }
+
+
+def settings_env(service: IHateMoney) -> dict:
+    """What the deployment's settings file reads: the database (the one the step works on) and the secret key."""
+    return {
+        "IHATEMONEY_SETTINGS_FILE_PATH": str(service.settings),
+        "IHATEMONEY_DATABASE_URI": "{dsn}",
+        "IHATEMONEY_SECRET_KEY": "env:IHM_SECRET_KEY",
     }
 
 
@@ -167,31 +182,40 @@ def test_init_then_every_phase_on_ihatemoney(service, tmp_path):
             assert statuses["test_code_coverage"][1] == f"coverage {TRUE_COVERAGE:.2f} % does not exceed 95 %"
 
 
-def with_a_service_manager(config: Path, host: SystemdHost) -> None:
-    """The deployment runs it as a systemd unit (the rollback's stop and start): systemctl on its host, emulated."""
-    service = {"manager": "systemd", "unit": "ihatemoney.service", "command_prefix": host.prefix}
-    runner.write_config(runner.merge(runner.read_config(config), {"target": {"service": service}}), config)
+def with_a_service_manager(config: Path, host: SystemdHost, service: IHateMoney) -> None:
+    """The deployment runs it as a systemd unit (the rollback's stop and start): systemctl on its host, emulated;
+    the previous release's code starts from its own virtualenv on the rehearsal's copy, its critical paths walked."""
+    managed = {"manager": "systemd", "unit": "ihatemoney.service", "command_prefix": host.prefix}
+    previous = [previous_python(), "-m", "gunicorn", "--bind", "{host}:{port}", "ihatemoney.wsgi:application"]
+    paths = [{"name": "health", "path": "/healthcheck", "expect": 200}, {"name": "home", "path": "/", "expect": 200}]
+    additions = {
+        "target": {"service": managed},
+        "deploy": {"previous_start": previous, "previous_env": settings_env(service)},
+        "post_deploy": {"critical_paths": paths},
+    }
+    runner.write_config(runner.merge(runner.read_config(config), additions), config)
 
 
 def test_the_down_migration_is_rehearsed_through_flask_db_downgrade(service, tmp_path):
     """7.0.1 over 6.1.5: the backup restored into a scratch copy, `flask db upgrade`, `flask db downgrade
-    927ed575acbd`, `flask db upgrade` there, each step at its alembic_version, the live database untouched.
+    927ed575acbd`, `flask db upgrade` there, each step at its alembic_version, the live database untouched; 6.1.5's
+    code (its own virtualenv) started on the copy: it does not start on 7.0.1's schema (its start-up migration does
+    not know 06884b17c50f), so the rollback needs the downgrade: verified.
     7.2.1 over 7.0.1 (its tree, the same live database): its down-migration turns project.logging_preference into a
     VARCHAR its upgrade cannot cast back to the loggingmode enum on PostgreSQL: the plan fails with the cause."""
+    installed(previous_python(), "I Hate Money 6.1.5 (.flask-venv/previous)", "RELCHECK_REQUIRE_FLASK")
     host = SystemdHost(tmp_path / "app1", {"ihatemoney.service": True})
     items = ["-k", "test_backup_current_system or test_prepare_rollback_plan"]
     work = tmp_path / "ops"
-    with_a_service_manager(initialized(service, work), host)
+    with_a_service_manager(initialized(service, work), host, service)
     output, manifest = run_phase(RELCHECK, work, "pre_deploy", secrets(service), *items)
     assert "Traceback" not in output and manifest, output[-3000:]
     statuses = statuses_of(manifest)
     assert statuses["test_backup_current_system"] == ("pass", ""), statuses
-    # every step of the down-migration rehearsal passed; which rollback is safe needs 6.1.5's code started on the
-    # copy, with 6.1.5's own dependencies (under 7.0.1's, flask-limiter 4 refuses its Limiter(key_func=...) call):
-    # not verified until the operator says how (deploy.previous_start)
-    status, reason = statuses["test_prepare_rollback_plan"]
-    assert status == "not verified" and "deploy.previous_start is not configured" in reason, reason
+    assert statuses["test_prepare_rollback_plan"] == ("pass", ""), statuses
     steps = evidence_of(work, "pre_deploy", "checks/test_pre_deploy.py::test_prepare_rollback_plan")
+    choice = dict(steps["Which rollback is safe (the previous release's code on the scratch copy)"]["facts"])
+    assert choice["rollback"].startswith("needs the downgrade: the previous release fails on start-up"), choice
     rows = steps["Down-migration rehearsal (scratch copy)"]["rows"]
     migrations = [r for r in rows[1:] if not r[0].startswith("the previous release's code")]  # not started
     assert [r[0].split(":")[0] for r in migrations] == [
@@ -202,7 +226,7 @@ def test_the_down_migration_is_rehearsed_through_flask_db_downgrade(service, tmp
 
     next_tree = repository(tmp_path / "next" / "ihatemoney", (VERSION, NEXT))
     work = tmp_path / "ops-next"
-    with_a_service_manager(initialized(service, work, next_tree, NEXT, VERSION), host)
+    with_a_service_manager(initialized(service, work, next_tree, NEXT, VERSION), host, service)
     output, manifest = run_phase(RELCHECK, work, "pre_deploy", secrets(service), *items)
     assert "Traceback" not in output and manifest, output[-3000:]
     status, reason = statuses_of(manifest)["test_prepare_rollback_plan"]
