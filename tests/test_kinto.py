@@ -14,7 +14,7 @@ import pytest
 import requests
 from kinto_target import VERSION, Kinto, kinto_executable, patched
 
-from conftest import HEALTHY_DECISIONS, false_alarms, installed, phase_as_expected, statuses_of
+from conftest import HEALTHY_DECISIONS, false_alarms, installed, phase_as_expected, run_phase, statuses_of
 from relcheck.run import runner
 from relcheck.target.service import wait_until
 
