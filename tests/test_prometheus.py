@@ -331,4 +331,5 @@ def test_the_embedded_window_counts_nothing_from_before_prometheus_watched(fault
     source = cfg.source.model_copy(update={"kind": "prometheus", "url": prometheus.url, "service_selector": selector})
     window = monitor.PrometheusWindow.since(Prometheus(prometheus.url), source, cfg, first_scrape)
     ratio = monitor.success_ratio(window, cfg.validations, "validation success")
-    assert (ratio.good, ratio.total, ratio.problem) == (3, 3, ""), ratio.facts
+    # the 10 failed before the watch are not the window's (increase() extrapolates the 3 good ones over the range)
+    assert ratio.good == ratio.total >= 3 and not ratio.problem, ratio.facts
